@@ -6,12 +6,16 @@ The step-level reference of its schedule is
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from mevblade.control.engine.software.keccak_model import (
+    RATE_BYTES,
     RATE_LANES,
     ROTATION_OFFSETS,
     ROUND_CONSTANTS,
@@ -26,17 +30,33 @@ from mevblade.control.engine.software.keccak_serial_model import (
     source_column,
 )
 from mevblade.hw.keccak import BeatLayout, DigestLayout
-from mevblade.hw.muxtree import mux_select
 
-__all__ = ["Keccak256Serial", "PERMUTATION_CYCLES", "BLOCK_CYCLES"]
+__all__ = ["Keccak256Serial", "PERMUTATION_CYCLES", "BLOCK_CYCLES", "idle_latency_cycles"]
 
 #: cycles of one Keccak-f[1600] permutation (24 rounds × 5 planes)
 PERMUTATION_CYCLES = ROUNDS * STEPS
 #: cycles per absorbed block within a packet (absorbing is part of the previous permutation's round 23)
 BLOCK_CYCLES = PERMUTATION_CYCLES
-#: cycles from the last beat to ``o.valid`` on an idle core beyond the permutations: the block's
-#: completion, the 5-cycle load pass, the hold cycle (digest read) and the output register
-LATENCY_EXTRA = 7
+#: lanes of the rate block at plane position x (lanes x, x + 5, ... below 17): the input chains' lengths
+_CHAIN_LEN = tuple(len(range(x, RATE_LANES, 5)) for x in range(5))
+
+
+def idle_latency_cycles(length: int) -> int:
+    """Cycles from the accepted last beat to ``o.valid`` for a packet of ``length`` ≤ 136 bytes alone on an
+    idle core (a longer packet's last block also waits for the permutation of the block before).
+
+    ``PERMUTATION_CYCLES + 8`` (the block completes, the heads are primed, the 5-cycle load pass, the
+    permutation, the digest read, the output register), plus the zero-fill of the chains the final block
+    leaves short (0–4 cycles: ``max(len − lanes written)`` over the five chains), plus one for the 0x01
+    lane write after a full last beat; 136 bytes take one more block (the padding block's zero-fill
+    overlaps the first block's permutation)."""
+    if not 0 <= length <= RATE_BYTES:
+        raise ValueError(f"length must be 0..136, not {length}")
+    if length == RATE_BYTES:
+        return 2 * PERMUTATION_CYCLES + 8
+    last_lane = length // 8
+    fill = max(n - len(range(x, last_lane + 1, 5)) for x, n in enumerate(_CHAIN_LEN))
+    return PERMUTATION_CYCLES + 8 + fill + (length % 8 == 0 and length > 0)
 
 
 class Keccak256Serial(wiring.Component):
@@ -65,33 +85,35 @@ class Keccak256Serial(wiring.Component):
     to the other bank (position ``X`` to memory ``X``, address ``t``) and XOR-ed into ``c_next``,
     which becomes ``c_cur`` at the round's end.
 
-    The input block is in five *buffer memories* of the same shape (lane ``x + 5y`` in memory
-    ``x`` at address ``y``), written one lane per beat. Round 23 writes row ``t`` of the state at
-    step ``t``, which is row ``t`` of the buffer: a permutation that is not a packet's last waits
-    before its round 23 until the next block is complete and XORs it into the planes it writes,
-    so the block's lanes reach the state and the next round 0's θ parities with no absorb pass
-    and no parity register of their own. A packet's first block goes in through a *load pass*
-    (a round 23 reading the zero address with ``c_cur = 0`` and no ι: its χ output is zero, its
-    planes are the block's rows). Lanes not written for a block (a final block's tail) read the
-    zero address, so nothing is ever cleared. The padding byte 0x01 is written with the last
-    beat's bytes (or as one more lane write when the last beat is full); the 0x80 on byte 135 is
+    The input block is in flip-flops: one shift chain per plane position ``X`` holding lanes
+    ``X, X + 5, …`` (4, 4, 3, 3, 3 lanes; lanes arrive in order, so a written lane just shifts into
+    its chain, and the chains of a short final block shift in zeros until full, 0–4 cycles), and a
+    head register per chain that is zero except while the block is absorbed. Round 23 writes row
+    ``t`` of the state at step ``t``, which is row ``t`` of the block: a permutation that is not a
+    packet's last waits before its round 23 until the next block is complete, the chains shift once
+    into their heads, and once per step after that, so the heads hold lane ``X + 5t`` at step ``t``
+    and are XOR-ed into the plane as it is written — the block reaches the state and the next round
+    0's θ parities with no absorb pass, no select and no parity register of its own. A packet's first
+    block goes in through a *load pass* (a round 23 reading the zero address with ``c_cur = 0`` and
+    no ι: its χ output is zero, its planes are the block's rows). The padding byte 0x01 is written
+    with the last beat's bytes (or as one more lane after a full last beat); the 0x80 on byte 135 is
     XOR-ed into lane 16's bit 63 as the final block is absorbed.
 
     Latency
     -------
     From the cycle the last beat is accepted to ``o.valid``, on an idle core:
-    ``PERMUTATION_CYCLES + LATENCY_EXTRA`` = **127 cycles** when the last beat holds fewer than 8
-    bytes (the block completes, the 5-cycle load pass, 120 permutation cycles, one cycle to read
-    the digest from the column memories, the output register); **128** when the last beat is
-    full (the 0x01 byte takes a lane write of its own); one more permutation (**247**) when the
-    length is a multiple of 136; plus any wait for the previous block's permutation.
+    :func:`idle_latency_cycles` — **128 to 132 cycles** for a packet below 136 bytes
+    (``PERMUTATION_CYCLES + 8``, plus the final block's 0–4 zero-fill cycles, plus one after a full
+    last beat: 128 for 135 bytes, 129 for 100, 132 for 0–7), **248** for 136 bytes; plus any wait
+    for the previous block's permutation.
 
     Throughput
     ----------
-    One beat per cycle while the buffer has room; the buffer fills while the previous block is
-    permuted (it is busy only from its completion to its absorption), so within a packet a block
-    costs ``BLOCK_CYCLES`` = **120 cycles: 136 / 120 = 1.133 bytes per cycle** sustained. Each
-    packet adds the load pass of its first block and the digest's hold cycle (≈ 6 cycles).
+    One beat per cycle while the chains take lanes; the next block fills while the previous one is
+    permuted (the chains are busy only from the block's completion to its absorption), so within a
+    packet a block costs ``BLOCK_CYCLES`` = **120 cycles: 136 / 120 = 1.133 bytes per cycle**
+    sustained. Each packet adds its first block's priming and load pass and the digest's hold cycle
+    (≈ 7 cycles).
 
     Back-pressure
     -------------
@@ -102,10 +124,11 @@ class Keccak256Serial(wiring.Component):
 
     Resources
     ---------
-    Ten 16 × 64-bit LUT RAMs (160 DPR16X4 on the ECP5); per state bit of a plane (320) about one
-    LUT4 each for θ and χ (with the absorbed lane), three for the 5:1 select and one for the
-    parity accumulator; ≈ 1.1 k flip-flops (parities, digest register, control). No block RAM,
-    no DSP. Measured figures: ``docs/PERFORMANCE.md``, "Session 17: the board-sized Keccak".
+    Five 16 × 64-bit LUT RAMs (80 DPR16X4 on the ECP5: 320 LUT4 of RAM and 160 of write ports); per
+    state bit of a plane (320) about one LUT4 each for θ and χ (with the absorbed lane), three for the
+    5:1 select and one for the parity accumulator; ≈ 2.5 k flip-flops (the block's 1,408, parities,
+    digest register, control). No block RAM, no DSP. Measured figures: ``docs/PERFORMANCE.md``,
+    "Session 17: the board-sized Keccak".
     """
 
     def __init__(self):
@@ -123,14 +146,15 @@ class Keccak256Serial(wiring.Component):
         m = Module()
 
         # ---- storage ---------------------------------------------------------------------
-        st_rd, st_wr, bf_rd, bf_wr = [], [], [], []
+        st_rd, st_wr = [], []
         for x in range(5):
             m.submodules[f"state{x}"] = smem = Memory(shape=64, depth=16, init=[])
-            m.submodules[f"buf{x}"] = bmem = Memory(shape=64, depth=16, init=[])
             st_rd.append(smem.read_port(domain="comb"))
             st_wr.append(smem.write_port())
-            bf_rd.append(bmem.read_port(domain="comb"))
-            bf_wr.append(bmem.write_port())
+        # The input block: one shift chain of flip-flops per plane position X, lane X + 5k at depth k + 1
+        # (lanes arrive in order, so a chain fills by shifting), and a head register (depth 0) that is zero
+        # but while the block is absorbed: each absorbing step shifts every chain one lane towards its head.
+        chains = [[Signal(64, name=f"blk{x}_{k}") for k in range(_CHAIN_LEN[x] + 1)] for x in range(5)]
         c_cur = [Signal(64, name=f"c_cur{x}") for x in range(5)]
         c_next = [Signal(64, name=f"c_next{x}") for x in range(5)]
 
@@ -146,14 +170,16 @@ class Keccak256Serial(wiring.Component):
         perm_len = Signal(32)
         iota = Signal(64)          # ι constant of this step (0 but at step 0)
         waddr = Signal(4)
+        step_oh = Signal(STEPS, init=1)  # one-hot copy of ``step``
         raddr = [Signal(4, name=f"raddr{x}", init=ZERO_ADDR) for x in range(5)]
 
         # ---- input buffer control ---------------------------------------------------------
-        lx = Signal(range(5))      # next lane to write: column ...
-        ly = Signal(range(4))      # ... and row (lane lx + 5·ly)
-        valid = Signal(RATE_LANES)  # lanes written for the buffered block
-        full = Signal()            # the buffer holds a complete block (until absorbed)
-        final = Signal()           # ... the packet's last block
+        lx = Signal(range(5))      # next lane to write: chain ...
+        ly = Signal(range(4))      # ... and depth (lane lx + 5·ly)
+        cnt = [Signal(range(_CHAIN_LEN[x] + 1), name=f"cnt{x}") for x in range(5)]  # lanes in chain x
+        done = Signal()            # the block is complete (its tail may still be zero-filled)
+        final = Signal()           # ... and is the packet's last block
+        primed = Signal()          # the heads hold row 0 of the block: it can be absorbed
         need01 = Signal()          # the 0x01 padding byte still has to be written (full last beat)
         length = Signal(32)
         blk_len = Signal(32)
@@ -164,34 +190,33 @@ class Keccak256Serial(wiring.Component):
         go = Signal()              # the permutation advances this cycle
         m.d.comb += [
             absorbing.eq(run & (rnd == ROUNDS - 1) & ~perm_final),
-            go.eq(run & ~(absorbing & ~full)),
+            go.eq(run & ~(absorbing & ~primed)),
         ]
         last = Signal()
         m.d.comb += last.eq(go & (step == STEPS - 1) & (rnd == ROUNDS - 1))
+        full = Signal()            # complete and every chain filled
+        m.d.comb += full.eq(done & Cat(*(cnt[x] == _CHAIN_LEN[x] for x in range(5))).all())
 
         # ---- buffer writes ------------------------------------------------------------------
-        m.d.comb += self.i.ready.eq(~full & ~need01)
+        m.d.comb += self.i.ready.eq(~done & ~need01)
         accept = Signal()
         padw = Signal()
-        m.d.comb += [accept.eq(self.i.valid & self.i.ready), padw.eq(need01 & ~full)]
+        m.d.comb += [accept.eq(self.i.valid & self.i.ready), padw.eq(need01 & ~done)]
         beat = self.i.payload
         nbytes = Signal(4)
         m.d.comb += nbytes.eq(Mux(beat.last, sum(beat.keep[k] for k in range(8)), 8))
-        byte_mask = Signal(64)
-        m.d.comb += byte_mask.eq(Array([Const((1 << (8 * k)) - 1, 64) for k in range(9)])[nbytes])
+        byte_mask = Signal(64)     # the beat's bytes (none when no beat is taken: the chains shift in zero)
+        masks = Array([Const((1 << (8 * k)) - 1, 64) for k in range(9)])
+        m.d.comb += byte_mask.eq(Mux(accept, masks[nbytes], 0))
         pad_bit = Signal(64)       # the 0x01 byte right after a short last beat's bytes
-        m.d.comb += pad_bit.eq(Mux(beat.last & ~nbytes[3],
+        m.d.comb += pad_bit.eq(Mux(accept & beat.last & ~nbytes[3],
                                    Array([Const(1 << (8 * k), 64) for k in range(8)])[nbytes[:3]], 0))
         wdata = Signal(64)
-        m.d.comb += wdata.eq(Mux(padw, 1, (beat.data & byte_mask) | pad_bit))
+        m.d.comb += wdata.eq((beat.data & byte_mask) | pad_bit | padw)
         write = Signal()
         m.d.comb += write.eq(accept | padw)
         lane16 = Signal()
         m.d.comb += lane16.eq((lx == PAD80_COLUMN) & (ly == PAD80_ROW))
-        for x in range(5):
-            m.d.comb += [bf_wr[x].addr.eq(ly), bf_wr[x].data.eq(wdata), bf_wr[x].en.eq(write & (lx == x))]
-        with m.If(write):
-            m.d.sync += valid.bit_select(lx + 5 * ly, 1).eq(1)
 
         def next_lane():
             with m.If(lx == 4):
@@ -200,7 +225,7 @@ class Keccak256Serial(wiring.Component):
                 m.d.sync += lx.eq(lx + 1)
 
         def block_done(is_final):
-            m.d.sync += [full.eq(1), final.eq(is_final), lx.eq(0), ly.eq(0)]
+            m.d.sync += [done.eq(1), final.eq(is_final), lx.eq(0), ly.eq(0)]
 
         with m.If(accept):
             m.d.sync += length.eq(Mux(beat.last, 0, length + nbytes))
@@ -223,9 +248,9 @@ class Keccak256Serial(wiring.Component):
             block_done(1)
 
         # ---- sequencing -----------------------------------------------------------------------
-        n_run, n_load = Signal(init=1), Signal(init=1)
+        n_run, n_load, n_final = Signal(init=1), Signal(init=1), Signal()
         n_step, n_rnd = Signal(range(STEPS)), Signal(range(ROUNDS), init=ROUNDS - 1)
-        m.d.comb += [n_run.eq(run), n_load.eq(load), n_step.eq(step), n_rnd.eq(rnd)]
+        m.d.comb += [n_run.eq(run), n_load.eq(load), n_step.eq(step), n_rnd.eq(rnd), n_final.eq(perm_final)]
         with m.If(go):
             with m.If(step == STEPS - 1):
                 m.d.comb += [n_step.eq(0), n_rnd.eq(Mux(rnd == ROUNDS - 1, 0, rnd + 1))]
@@ -237,13 +262,35 @@ class Keccak256Serial(wiring.Component):
                 m.d.sync += hold.eq(1)
             with m.Else():
                 # the block is absorbed: the buffer is free, the next permutation is the block's
-                m.d.comb += n_load.eq(0)
-                m.d.sync += [full.eq(0), valid.eq(0), perm_final.eq(final), perm_len.eq(blk_len)]
+                m.d.comb += [n_load.eq(0), n_final.eq(final)]
+                m.d.sync += [done.eq(0), primed.eq(0), perm_len.eq(blk_len), *(c.eq(0) for c in cnt)]
         with m.If(handoff):
             # the next packet's first block goes in by a load pass
-            m.d.comb += [n_run.eq(1), n_load.eq(1), n_step.eq(0), n_rnd.eq(ROUNDS - 1)]
-            m.d.sync += [hold.eq(0), perm_final.eq(0)]
-        m.d.sync += [run.eq(n_run), load.eq(n_load), step.eq(n_step), rnd.eq(n_rnd)]
+            m.d.comb += [n_run.eq(1), n_load.eq(1), n_step.eq(0), n_rnd.eq(ROUNDS - 1), n_final.eq(0)]
+            m.d.sync += hold.eq(0)
+        m.d.sync += [run.eq(n_run), load.eq(n_load), step.eq(n_step), rnd.eq(n_rnd), perm_final.eq(n_final),
+                     step_oh.eq(Array([Const(1 << t, STEPS) for t in range(STEPS)])[n_step])]
+
+        # The chains: a written lane shifts into its chain; a complete block's short chains shift in zeros
+        # until full; the cycle before an absorbing round 23 starts (the next state is its step 0 and the
+        # block is full) every chain shifts once into its head, then once per absorbing step.
+        pre = Signal()
+        m.d.comb += pre.eq(full & ~primed & n_run & (n_rnd == ROUNDS - 1) & (n_step == 0) & ~n_final)
+        with m.If(pre):
+            m.d.sync += primed.eq(1)
+        ashift = Signal()
+        m.d.comb += ashift.eq(pre | (go & absorbing))
+        for x in range(5):
+            ch = chains[x]
+            fill = Signal(name=f"fill{x}")
+            m.d.comb += fill.eq((write & (lx == x)) | (done & (cnt[x] != _CHAIN_LEN[x])))
+            with m.If(fill):
+                m.d.sync += cnt[x].eq(cnt[x] + 1)
+            with m.If(ashift):
+                m.d.sync += ch[0].eq(ch[1])
+            with m.If(ashift | fill):
+                m.d.sync += [ch[k].eq(ch[k + 1]) for k in range(1, len(ch) - 1)]
+                m.d.sync += ch[-1].eq(wdata)
         n_bank = n_rnd[0]
         m.d.sync += [
             waddr.eq(Cat(n_step, ~n_bank)),
@@ -262,7 +309,9 @@ class Keccak256Serial(wiring.Component):
             vx = Signal(64, name=f"theta{x}")
             m.d.comb += vx.eq(st_rd[x].data ^ c_cur[(x - 1) % 5] ^ c_cur[(x + 1) % 5].rotate_left(1))
             v.append(vx)
-        # ρ and π: position X of plane t is column (X + 3t) mod 5's lane, rotated by its ρ offset
+        # ρ and π: position X of plane t is column (X + 3t) mod 5's lane, rotated by its ρ offset; the
+        # 5:1 select is an AND-OR on a one-hot copy of the step (yosys/ABC9 maps it to three LUT4 per bit;
+        # a binary mux tree came out at 3.5-4.5 with PFUMX)
         b = []
         for pos in range(5):
             cands = []
@@ -271,16 +320,13 @@ class Keccak256Serial(wiring.Component):
                 off = ROTATION_OFFSETS[x + 5 * pos]
                 cands.append(v[x].rotate_left(off) if off else v[x])
             bp = Signal(64, name=f"b{pos}")
-            m.d.comb += bp.eq(mux_select(cands, step))
+            m.d.comb += bp.eq(reduce(operator.or_, (Mux(step_oh[t], c, 0) for t, c in enumerate(cands))))
             b.append(bp)
         # χ, ι (not in a load pass) and, when absorbing, row t of the buffered block (lanes pos + 5t in
         # buffer memory pos at address t; unwritten lanes read address 15) and its 0x80 bit
         out = []
         for pos in range(5):
-            lane_ok = Array([valid[pos + 5 * t] if pos + 5 * t < RATE_LANES else Const(0)
-                             for t in range(STEPS)])[step]
-            m.d.comb += bf_rd[pos].addr.eq(Mux(absorbing & lane_ok, step, ZERO_ADDR))
-            o = b[pos] ^ (~b[(pos + 1) % 5] & b[(pos + 2) % 5]) ^ bf_rd[pos].data
+            o = b[pos] ^ (~b[(pos + 1) % 5] & b[(pos + 2) % 5]) ^ chains[pos][0]
             if pos == 0:
                 o = o ^ Mux(load, 0, iota)
             if pos == PAD80_COLUMN:

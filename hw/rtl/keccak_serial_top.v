@@ -88,278 +88,346 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   wire \$10 ;
   wire [63:0] \$100 ;
   wire [63:0] \$101 ;
-  reg \$102 ;
-  wire \$103 ;
+  wire [63:0] \$102 ;
+  wire [63:0] \$103 ;
   wire [63:0] \$104 ;
   wire [63:0] \$105 ;
   wire [63:0] \$106 ;
-  wire [4:0] \$107 ;
-  wire [5:0] \$108 ;
-  wire [32:0] \$109 ;
+  wire [63:0] \$107 ;
+  wire [63:0] \$108 ;
+  wire [63:0] \$109 ;
   wire \$11 ;
-  wire [32:0] \$110 ;
-  wire [32:0] \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire [2:0] \$114 ;
-  wire [3:0] \$115 ;
-  wire \$116 ;
-  wire [2:0] \$117 ;
-  wire [3:0] \$118 ;
-  wire \$119 ;
+  wire [63:0] \$110 ;
+  wire [63:0] \$111 ;
+  wire [63:0] \$112 ;
+  wire [63:0] \$113 ;
+  wire [63:0] \$114 ;
+  wire [63:0] \$115 ;
+  wire [63:0] \$116 ;
+  wire [63:0] \$117 ;
+  wire [63:0] \$118 ;
+  wire [63:0] \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  reg [63:0] \$121 ;
+  wire [63:0] \$120 ;
+  wire [63:0] \$121 ;
   wire [63:0] \$122 ;
-  reg [2:0] \$123 ;
-  wire [3:0] \$124 ;
-  wire [3:0] \$125 ;
-  reg [2:0] \$126 ;
-  wire [3:0] \$127 ;
-  wire [3:0] \$128 ;
-  reg [2:0] \$129 ;
+  wire [63:0] \$123 ;
+  wire [63:0] \$124 ;
+  wire [63:0] \$125 ;
+  wire [63:0] \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [3:0] \$130 ;
-  wire [3:0] \$131 ;
-  reg [2:0] \$132 ;
-  wire [3:0] \$133 ;
-  wire [3:0] \$134 ;
-  reg [2:0] \$135 ;
-  wire [3:0] \$136 ;
-  wire [3:0] \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [63:0] \$130 ;
+  wire [63:0] \$131 ;
+  wire [63:0] \$132 ;
+  wire [63:0] \$133 ;
+  wire [63:0] \$134 ;
+  wire [63:0] \$135 ;
+  wire [63:0] \$136 ;
+  wire [63:0] \$137 ;
+  wire [63:0] \$138 ;
+  wire [32:0] \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire [63:0] \$141 ;
-  wire [63:0] \$142 ;
+  wire [32:0] \$140 ;
+  wire [32:0] \$141 ;
+  wire \$142 ;
   wire \$143 ;
-  wire [63:0] \$144 ;
-  wire [63:0] \$145 ;
+  wire [2:0] \$144 ;
+  wire [3:0] \$145 ;
   wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [63:0] \$149 ;
-  wire [1:0] \$15 ;
-  wire [63:0] \$150 ;
+  wire [2:0] \$147 ;
+  wire [3:0] \$148 ;
+  reg [4:0] \$149 ;
+  wire \$15 ;
+  wire [3:0] \$150 ;
   wire \$151 ;
-  wire [63:0] \$152 ;
-  wire [63:0] \$153 ;
-  wire \$154 ;
+  wire [3:0] \$152 ;
+  wire \$153 ;
+  wire [2:0] \$154 ;
   wire \$155 ;
-  wire \$156 ;
-  wire [63:0] \$157 ;
-  wire [63:0] \$158 ;
+  wire [2:0] \$156 ;
+  wire \$157 ;
+  wire [2:0] \$158 ;
   wire \$159 ;
-  wire [2:0] \$16 ;
-  wire [63:0] \$160 ;
-  wire [63:0] \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire [63:0] \$165 ;
-  wire [63:0] \$166 ;
-  wire \$167 ;
-  wire [63:0] \$168 ;
-  wire [63:0] \$169 ;
-  wire [3:0] \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire [63:0] \$173 ;
-  wire [63:0] \$174 ;
-  wire \$175 ;
-  wire [63:0] \$176 ;
-  wire [63:0] \$177 ;
-  reg [16:0] \$178 ;
-  reg [31:0] \$179 ;
-  wire [4:0] \$18 ;
-  reg [31:0] \$180 ;
-  reg \$181 ;
-  reg \$182 ;
-  reg [2:0] \$183 ;
-  reg [1:0] \$184 ;
-  reg \$185 ;
-  reg \$186 ;
-  reg \$187 ;
-  reg [31:0] \$188 ;
-  reg \$189 ;
-  wire [5:0] \$19 ;
-  reg \$190 ;
-  reg [2:0] \$191 ;
-  reg [4:0] \$192 ;
-  reg [3:0] \$193 ;
-  reg [63:0] \$194 ;
-  reg [3:0] \$195 ;
-  reg [3:0] \$196 ;
-  reg [3:0] \$197 ;
-  reg [3:0] \$198 ;
-  reg [3:0] \$199 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  reg [63:0] \$162 ;
+  wire [63:0] \$163 ;
+  reg [2:0] \$164 ;
+  wire [3:0] \$165 ;
+  wire [3:0] \$166 ;
+  reg [2:0] \$167 ;
+  wire [3:0] \$168 ;
+  wire [3:0] \$169 ;
+  wire \$17 ;
+  reg [2:0] \$170 ;
+  wire [3:0] \$171 ;
+  wire [3:0] \$172 ;
+  reg [2:0] \$173 ;
+  wire [3:0] \$174 ;
+  wire [3:0] \$175 ;
+  reg [2:0] \$176 ;
+  wire [3:0] \$177 ;
+  wire [3:0] \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire [63:0] \$182 ;
+  wire [63:0] \$183 ;
+  wire \$184 ;
+  wire [63:0] \$185 ;
+  wire [63:0] \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire [63:0] \$190 ;
+  wire [63:0] \$191 ;
+  wire \$192 ;
+  wire [63:0] \$193 ;
+  wire [63:0] \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire [63:0] \$198 ;
+  wire [63:0] \$199 ;
   wire \$2 ;
-  wire [6:0] \$20 ;
-  reg [63:0] \$200 ;
-  reg [63:0] \$201 ;
-  reg [63:0] \$202 ;
-  reg [63:0] \$203 ;
-  reg [63:0] \$204 ;
-  reg [63:0] \$205 ;
-  reg [63:0] \$206 ;
-  reg [63:0] \$207 ;
-  reg [63:0] \$208 ;
-  reg [63:0] \$209 ;
-  wire [7:0] \$21 ;
-  reg \$210 ;
-  reg [287:0] \$211 ;
-  wire [8:0] \$22 ;
-  wire [8:0] \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  reg [63:0] \$26 ;
-  wire [63:0] \$27 ;
-  wire [63:0] \$28 ;
-  wire \$29 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire [63:0] \$201 ;
+  wire [63:0] \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire [63:0] \$206 ;
+  wire [63:0] \$207 ;
+  wire \$208 ;
+  wire [63:0] \$209 ;
+  wire [1:0] \$21 ;
+  wire [63:0] \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [63:0] \$214 ;
+  wire [63:0] \$215 ;
+  wire \$216 ;
+  wire [63:0] \$217 ;
+  wire [63:0] \$218 ;
+  reg [31:0] \$219 ;
+  wire [2:0] \$22 ;
+  reg [31:0] \$220 ;
+  reg \$221 ;
+  reg \$222 ;
+  reg [2:0] \$223 ;
+  reg [1:0] \$224 ;
+  reg \$225 ;
+  reg \$226 ;
+  reg \$227 ;
+  reg [31:0] \$228 ;
+  reg [2:0] \$229 ;
+  wire [3:0] \$23 ;
+  reg [2:0] \$230 ;
+  reg [1:0] \$231 ;
+  reg [1:0] \$232 ;
+  reg [1:0] \$233 ;
+  reg \$234 ;
+  reg \$235 ;
+  reg [2:0] \$236 ;
+  reg [4:0] \$237 ;
+  reg \$238 ;
+  reg [4:0] \$239 ;
+  wire [4:0] \$24 ;
+  reg [63:0] \$240 ;
+  reg [63:0] \$241 ;
+  reg [63:0] \$242 ;
+  reg [63:0] \$243 ;
+  reg [63:0] \$244 ;
+  reg [63:0] \$245 ;
+  reg [63:0] \$246 ;
+  reg [63:0] \$247 ;
+  reg [63:0] \$248 ;
+  reg [63:0] \$249 ;
+  wire [5:0] \$25 ;
+  reg [63:0] \$250 ;
+  reg [63:0] \$251 ;
+  reg [63:0] \$252 ;
+  reg [63:0] \$253 ;
+  reg [63:0] \$254 ;
+  reg [63:0] \$255 ;
+  reg [63:0] \$256 ;
+  reg [63:0] \$257 ;
+  reg [63:0] \$258 ;
+  reg [63:0] \$259 ;
+  wire [6:0] \$26 ;
+  reg [63:0] \$260 ;
+  reg [63:0] \$261 ;
+  reg [3:0] \$262 ;
+  reg [63:0] \$263 ;
+  reg [3:0] \$264 ;
+  reg [3:0] \$265 ;
+  reg [3:0] \$266 ;
+  reg [3:0] \$267 ;
+  reg [3:0] \$268 ;
+  reg [63:0] \$269 ;
+  wire [7:0] \$27 ;
+  reg [63:0] \$270 ;
+  reg [63:0] \$271 ;
+  reg [63:0] \$272 ;
+  reg [63:0] \$273 ;
+  reg [63:0] \$274 ;
+  reg [63:0] \$275 ;
+  reg [63:0] \$276 ;
+  reg [63:0] \$277 ;
+  reg [63:0] \$278 ;
+  reg \$279 ;
+  wire [8:0] \$28 ;
+  reg [287:0] \$280 ;
+  wire [8:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
+  reg [63:0] \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  reg [63:0] \$34 ;
+  wire [63:0] \$35 ;
+  wire [63:0] \$36 ;
   wire \$37 ;
-  wire [5:0] \$38 ;
-  wire [5:0] \$39 ;
+  wire \$38 ;
+  wire \$39 ;
   wire \$4 ;
-  wire [3:0] \$40 ;
-  wire [63:0] \$41 ;
-  wire [63:0] \$42 ;
-  wire [63:0] \$43 ;
-  wire [63:0] \$44 ;
-  wire [63:0] \$45 ;
-  wire [63:0] \$46 ;
-  wire [63:0] \$47 ;
-  wire [63:0] \$48 ;
-  wire [63:0] \$49 ;
+  wire \$40 ;
+  wire [5:0] \$41 ;
+  wire [5:0] \$42 ;
+  wire [3:0] \$43 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [63:0] \$50 ;
-  wire [63:0] \$51 ;
-  wire [63:0] \$52 ;
-  wire [63:0] \$53 ;
-  wire [63:0] \$54 ;
-  wire [63:0] \$55 ;
-  wire [63:0] \$56 ;
-  wire [63:0] \$57 ;
-  wire [63:0] \$58 ;
-  wire [63:0] \$59 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire \$6 ;
-  wire [63:0] \$60 ;
-  wire [63:0] \$61 ;
-  wire [63:0] \$62 ;
-  wire [63:0] \$63 ;
-  wire [63:0] \$64 ;
-  wire [63:0] \$65 ;
-  wire [63:0] \$66 ;
-  wire [63:0] \$67 ;
-  wire [63:0] \$68 ;
-  wire [63:0] \$69 ;
+  wire \$60 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire \$7 ;
-  wire [63:0] \$70 ;
-  wire [63:0] \$71 ;
-  wire [63:0] \$72 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
   wire [63:0] \$73 ;
   wire [63:0] \$74 ;
   wire [63:0] \$75 ;
-  reg \$76 ;
-  wire \$77 ;
+  wire [63:0] \$76 ;
+  wire [63:0] \$77 ;
   wire [63:0] \$78 ;
   wire [63:0] \$79 ;
   wire \$8 ;
   wire [63:0] \$80 ;
   wire [63:0] \$81 ;
   wire [63:0] \$82 ;
-  reg \$83 ;
-  wire \$84 ;
+  wire [63:0] \$83 ;
+  wire [63:0] \$84 ;
   wire [63:0] \$85 ;
   wire [63:0] \$86 ;
   wire [63:0] \$87 ;
   wire [63:0] \$88 ;
-  wire \$89 ;
+  wire [63:0] \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  reg \$92 ;
-  wire \$93 ;
+  wire [63:0] \$90 ;
+  wire [63:0] \$91 ;
+  wire [63:0] \$92 ;
+  wire [63:0] \$93 ;
   wire [63:0] \$94 ;
   wire [63:0] \$95 ;
   wire [63:0] \$96 ;
-  reg \$97 ;
-  wire \$98 ;
+  wire [63:0] \$97 ;
+  wire [63:0] \$98 ;
   wire [63:0] \$99 ;
   reg \$signal ;
-  reg [2:0] \$signal$44 ;
-  wire [3:0] \$signature__addr ;
+  reg \$signal$34 ;
+  reg [2:0] \$signal$36 ;
+  reg [3:0] \$signature__addr  = 4'hf;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$101 ;
+  wire [3:0] \$signature__addr$102 ;
+  reg [3:0] \$signature__addr$53  = 4'hf;
+  reg [3:0] \$signature__addr$59  = 4'hf;
+  reg [3:0] \$signature__addr$64  = 4'hf;
+  reg [3:0] \$signature__addr$68  = 4'hf;
+  reg [3:0] \$signature__addr$89  = 4'h0;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$104 ;
+  wire [3:0] \$signature__addr$93 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$107 ;
-  wire [3:0] \$signature__addr$29 ;
-  wire [3:0] \$signature__addr$32 ;
-  wire [3:0] \$signature__addr$35 ;
-  wire [3:0] \$signature__addr$38 ;
-  reg [3:0] \$signature__addr$46  = 4'hf;
-  reg [3:0] \$signature__addr$52  = 4'hf;
-  reg [3:0] \$signature__addr$58  = 4'hf;
-  reg [3:0] \$signature__addr$63  = 4'hf;
-  reg [3:0] \$signature__addr$67  = 4'hf;
-  wire [3:0] \$signature__addr$76 ;
-  wire [3:0] \$signature__addr$81 ;
-  wire [3:0] \$signature__addr$85 ;
-  wire [3:0] \$signature__addr$88 ;
-  wire [3:0] \$signature__addr$91 ;
-  reg [3:0] \$signature__addr$94  = 4'h0;
+  wire [3:0] \$signature__addr$96 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$98 ;
+  wire [3:0] \$signature__addr$99 ;
   wire [63:0] \$signature__data ;
-  wire [63:0] \$signature__data$102 ;
-  wire [63:0] \$signature__data$105 ;
-  wire [63:0] \$signature__data$108 ;
-  wire [63:0] \$signature__data$30 ;
-  wire [63:0] \$signature__data$33 ;
-  wire [63:0] \$signature__data$36 ;
-  wire [63:0] \$signature__data$39 ;
-  wire [63:0] \$signature__data$49 ;
-  wire [63:0] \$signature__data$55 ;
-  wire [63:0] \$signature__data$61 ;
-  wire [63:0] \$signature__data$66 ;
-  wire [63:0] \$signature__data$70 ;
-  wire [63:0] \$signature__data$79 ;
-  wire [63:0] \$signature__data$83 ;
-  wire [63:0] \$signature__data$87 ;
-  wire [63:0] \$signature__data$90 ;
-  wire [63:0] \$signature__data$93 ;
-  wire [63:0] \$signature__data$96 ;
-  wire [63:0] \$signature__data$99 ;
+  wire [63:0] \$signature__data$100 ;
+  wire [63:0] \$signature__data$103 ;
+  wire [63:0] \$signature__data$56 ;
+  wire [63:0] \$signature__data$62 ;
+  wire [63:0] \$signature__data$67 ;
+  wire [63:0] \$signature__data$71 ;
+  wire [63:0] \$signature__data$91 ;
+  wire [63:0] \$signature__data$94 ;
+  wire [63:0] \$signature__data$97 ;
   wire \$signature__en ;
-  wire \$signature__en$100 ;
-  wire \$signature__en$103 ;
-  wire \$signature__en$106 ;
-  wire \$signature__en$109 ;
-  wire \$signature__en$31 ;
-  wire \$signature__en$34 ;
-  wire \$signature__en$37 ;
-  wire \$signature__en$40 ;
-  wire \$signature__en$97 ;
+  wire \$signature__en$101 ;
+  wire \$signature__en$104 ;
+  wire \$signature__en$95 ;
+  wire \$signature__en$98 ;
   wire absorbing;
   wire accept;
+  wire ashift;
   wire [63:0] b0;
   wire [63:0] b1;
   wire [63:0] b2;
   wire [63:0] b3;
   wire [63:0] b4;
+  reg [63:0] blk0_0 = 64'h0000000000000000;
+  reg [63:0] blk0_1 = 64'h0000000000000000;
+  reg [63:0] blk0_2 = 64'h0000000000000000;
+  reg [63:0] blk0_3 = 64'h0000000000000000;
+  reg [63:0] blk0_4 = 64'h0000000000000000;
+  reg [63:0] blk1_0 = 64'h0000000000000000;
+  reg [63:0] blk1_1 = 64'h0000000000000000;
+  reg [63:0] blk1_2 = 64'h0000000000000000;
+  reg [63:0] blk1_3 = 64'h0000000000000000;
+  reg [63:0] blk1_4 = 64'h0000000000000000;
+  reg [63:0] blk2_0 = 64'h0000000000000000;
+  reg [63:0] blk2_1 = 64'h0000000000000000;
+  reg [63:0] blk2_2 = 64'h0000000000000000;
+  reg [63:0] blk2_3 = 64'h0000000000000000;
+  reg [63:0] blk3_0 = 64'h0000000000000000;
+  reg [63:0] blk3_1 = 64'h0000000000000000;
+  reg [63:0] blk3_2 = 64'h0000000000000000;
+  reg [63:0] blk3_3 = 64'h0000000000000000;
+  reg [63:0] blk4_0 = 64'h0000000000000000;
+  reg [63:0] blk4_1 = 64'h0000000000000000;
+  reg [63:0] blk4_2 = 64'h0000000000000000;
+  reg [63:0] blk4_3 = 64'h0000000000000000;
   reg [31:0] blk_len = 32'd0;
-  reg [63:0] byte_mask;
+  wire [63:0] byte_mask;
   reg [63:0] c_cur0 = 64'h0000000000000000;
   reg [63:0] c_cur1 = 64'h0000000000000000;
   reg [63:0] c_cur2 = 64'h0000000000000000;
@@ -370,8 +438,19 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   reg [63:0] c_next2 = 64'h0000000000000000;
   reg [63:0] c_next3 = 64'h0000000000000000;
   reg [63:0] c_next4 = 64'h0000000000000000;
+  reg [2:0] cnt0 = 3'h0;
+  reg [2:0] cnt1 = 3'h0;
+  reg [1:0] cnt2 = 2'h0;
+  reg [1:0] cnt3 = 2'h0;
+  reg [1:0] cnt4 = 2'h0;
+  reg done = 1'h0;
+  wire fill0;
+  wire fill1;
+  wire fill2;
+  wire fill3;
+  wire fill4;
   reg \final  = 1'h0;
-  reg full = 1'h0;
+  wire full;
   wire go;
   wire handoff;
   reg hold = 1'h0;
@@ -385,7 +464,7 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   reg load = 1'h1;
   reg [2:0] lx = 3'h0;
   reg [1:0] ly = 2'h0;
-  reg n_load;
+  reg n_final;
   reg [4:0] n_rnd;
   wire [3:0] nbytes;
   reg need01 = 1'h0;
@@ -400,6 +479,8 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   wire [63:0] plane2;
   wire [63:0] plane3;
   wire [63:0] plane4;
+  wire pre;
+  reg primed = 1'h0;
   (* init = 4'hf *)
   wire [3:0] raddr0;
   (* init = 4'hf *)
@@ -413,136 +494,16 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   reg [4:0] rnd = 5'h17;
   reg run = 1'h1;
   reg [2:0] step = 3'h0;
+  reg [4:0] step_oh = 5'h01;
   wire [63:0] theta0;
   wire [63:0] theta1;
   wire [63:0] theta2;
   wire [63:0] theta3;
   wire [63:0] theta4;
-  reg [16:0] valid = 17'h00000;
   (* init = 4'h0 *)
   wire [3:0] waddr;
   wire [63:0] wdata;
   wire write;
-  reg [63:0] buf0 [15:0];
-  initial begin
-    buf0[0] = 64'h0000000000000000;
-    buf0[1] = 64'h0000000000000000;
-    buf0[2] = 64'h0000000000000000;
-    buf0[3] = 64'h0000000000000000;
-    buf0[4] = 64'h0000000000000000;
-    buf0[5] = 64'h0000000000000000;
-    buf0[6] = 64'h0000000000000000;
-    buf0[7] = 64'h0000000000000000;
-    buf0[8] = 64'h0000000000000000;
-    buf0[9] = 64'h0000000000000000;
-    buf0[10] = 64'h0000000000000000;
-    buf0[11] = 64'h0000000000000000;
-    buf0[12] = 64'h0000000000000000;
-    buf0[13] = 64'h0000000000000000;
-    buf0[14] = 64'h0000000000000000;
-    buf0[15] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en )
-      buf0[{ 2'h0, ly }] <= wdata;
-  end
-  assign \$signature__data$79  = buf0[\$signature__addr$76 ];
-  reg [63:0] buf1 [15:0];
-  initial begin
-    buf1[0] = 64'h0000000000000000;
-    buf1[1] = 64'h0000000000000000;
-    buf1[2] = 64'h0000000000000000;
-    buf1[3] = 64'h0000000000000000;
-    buf1[4] = 64'h0000000000000000;
-    buf1[5] = 64'h0000000000000000;
-    buf1[6] = 64'h0000000000000000;
-    buf1[7] = 64'h0000000000000000;
-    buf1[8] = 64'h0000000000000000;
-    buf1[9] = 64'h0000000000000000;
-    buf1[10] = 64'h0000000000000000;
-    buf1[11] = 64'h0000000000000000;
-    buf1[12] = 64'h0000000000000000;
-    buf1[13] = 64'h0000000000000000;
-    buf1[14] = 64'h0000000000000000;
-    buf1[15] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$31 )
-      buf1[{ 2'h0, ly }] <= wdata;
-  end
-  assign \$signature__data$83  = buf1[\$signature__addr$81 ];
-  reg [63:0] buf2 [15:0];
-  initial begin
-    buf2[0] = 64'h0000000000000000;
-    buf2[1] = 64'h0000000000000000;
-    buf2[2] = 64'h0000000000000000;
-    buf2[3] = 64'h0000000000000000;
-    buf2[4] = 64'h0000000000000000;
-    buf2[5] = 64'h0000000000000000;
-    buf2[6] = 64'h0000000000000000;
-    buf2[7] = 64'h0000000000000000;
-    buf2[8] = 64'h0000000000000000;
-    buf2[9] = 64'h0000000000000000;
-    buf2[10] = 64'h0000000000000000;
-    buf2[11] = 64'h0000000000000000;
-    buf2[12] = 64'h0000000000000000;
-    buf2[13] = 64'h0000000000000000;
-    buf2[14] = 64'h0000000000000000;
-    buf2[15] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$34 )
-      buf2[{ 2'h0, ly }] <= wdata;
-  end
-  assign \$signature__data$87  = buf2[\$signature__addr$85 ];
-  reg [63:0] buf3 [15:0];
-  initial begin
-    buf3[0] = 64'h0000000000000000;
-    buf3[1] = 64'h0000000000000000;
-    buf3[2] = 64'h0000000000000000;
-    buf3[3] = 64'h0000000000000000;
-    buf3[4] = 64'h0000000000000000;
-    buf3[5] = 64'h0000000000000000;
-    buf3[6] = 64'h0000000000000000;
-    buf3[7] = 64'h0000000000000000;
-    buf3[8] = 64'h0000000000000000;
-    buf3[9] = 64'h0000000000000000;
-    buf3[10] = 64'h0000000000000000;
-    buf3[11] = 64'h0000000000000000;
-    buf3[12] = 64'h0000000000000000;
-    buf3[13] = 64'h0000000000000000;
-    buf3[14] = 64'h0000000000000000;
-    buf3[15] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$37 )
-      buf3[{ 2'h0, ly }] <= wdata;
-  end
-  assign \$signature__data$90  = buf3[\$signature__addr$88 ];
-  reg [63:0] buf4 [15:0];
-  initial begin
-    buf4[0] = 64'h0000000000000000;
-    buf4[1] = 64'h0000000000000000;
-    buf4[2] = 64'h0000000000000000;
-    buf4[3] = 64'h0000000000000000;
-    buf4[4] = 64'h0000000000000000;
-    buf4[5] = 64'h0000000000000000;
-    buf4[6] = 64'h0000000000000000;
-    buf4[7] = 64'h0000000000000000;
-    buf4[8] = 64'h0000000000000000;
-    buf4[9] = 64'h0000000000000000;
-    buf4[10] = 64'h0000000000000000;
-    buf4[11] = 64'h0000000000000000;
-    buf4[12] = 64'h0000000000000000;
-    buf4[13] = 64'h0000000000000000;
-    buf4[14] = 64'h0000000000000000;
-    buf4[15] = 64'h0000000000000000;
-  end
-  always @(posedge clk) begin
-    if (\$signature__en$40 )
-      buf4[{ 2'h0, ly }] <= wdata;
-  end
-  assign \$signature__data$93  = buf4[\$signature__addr$91 ];
   reg [63:0] state0 [15:0];
   initial begin
     state0[0] = 64'h0000000000000000;
@@ -564,9 +525,9 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   end
   always @(posedge clk) begin
     if (go)
-      state0[\$signature__addr$94 ] <= plane0;
+      state0[\$signature__addr$89 ] <= plane0;
   end
-  assign \$signature__data$49  = state0[\$signature__addr$46 ];
+  assign \$signature__data  = state0[\$signature__addr ];
   reg [63:0] state1 [15:0];
   initial begin
     state1[0] = 64'h0000000000000000;
@@ -588,9 +549,9 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   end
   always @(posedge clk) begin
     if (go)
-      state1[\$signature__addr$94 ] <= plane1;
+      state1[\$signature__addr$89 ] <= plane1;
   end
-  assign \$signature__data$55  = state1[\$signature__addr$52 ];
+  assign \$signature__data$56  = state1[\$signature__addr$53 ];
   reg [63:0] state2 [15:0];
   initial begin
     state2[0] = 64'h0000000000000000;
@@ -612,9 +573,9 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   end
   always @(posedge clk) begin
     if (go)
-      state2[\$signature__addr$94 ] <= plane2;
+      state2[\$signature__addr$89 ] <= plane2;
   end
-  assign \$signature__data$61  = state2[\$signature__addr$58 ];
+  assign \$signature__data$62  = state2[\$signature__addr$59 ];
   reg [63:0] state3 [15:0];
   initial begin
     state3[0] = 64'h0000000000000000;
@@ -636,9 +597,9 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   end
   always @(posedge clk) begin
     if (go)
-      state3[\$signature__addr$94 ] <= plane3;
+      state3[\$signature__addr$89 ] <= plane3;
   end
-  assign \$signature__data$66  = state3[\$signature__addr$63 ];
+  assign \$signature__data$67  = state3[\$signature__addr$64 ];
   reg [63:0] state4 [15:0];
   initial begin
     state4[0] = 64'h0000000000000000;
@@ -660,9 +621,9 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   end
   always @(posedge clk) begin
     if (go)
-      state4[\$signature__addr$94 ] <= plane4;
+      state4[\$signature__addr$89 ] <= plane4;
   end
-  assign \$signature__data$70  = state4[\$signature__addr$67 ];
+  assign \$signature__data$71  = state4[\$signature__addr$68 ];
   assign \$1  = ~ o__valid;
   assign \$2  = \$1  | o__ready;
   assign handoff = hold & \$2 ;
@@ -670,7 +631,7 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   assign \$4  = run & \$3 ;
   assign \$5  = ~ perm_final;
   assign absorbing = \$4  & \$5 ;
-  assign \$6  = ~ full;
+  assign \$6  = ~ primed;
   assign \$7  = absorbing & \$6 ;
   assign \$8  = ~ \$7 ;
   assign go = run & \$8 ;
@@ -678,513 +639,553 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   assign \$10  = go & \$9 ;
   assign \$11  = rnd == 5'h17;
   assign last = \$10  & \$11 ;
-  assign \$12  = ~ full;
-  assign \$13  = ~ need01;
-  assign i__ready = \$12  & \$13 ;
+  assign \$12  = cnt0 == 3'h4;
+  assign \$13  = cnt1 == 3'h4;
+  assign \$14  = cnt2 == 2'h3;
+  assign \$15  = cnt3 == 2'h3;
+  assign \$16  = cnt4 == 2'h3;
+  assign \$17  = & { \$16 , \$15 , \$14 , \$13 , \$12  };
+  assign full = done & \$17 ;
+  assign \$18  = ~ done;
+  assign \$19  = ~ need01;
+  assign i__ready = \$18  & \$19 ;
   assign accept = i__valid & i__ready;
-  assign \$14  = ~ full;
-  assign padw = need01 & \$14 ;
-  assign \$15  = 1'h0 + i__payload[64];
-  assign \$16  = \$15  + i__payload[65];
-  assign \$17  = \$16  + i__payload[66];
-  assign \$18  = \$17  + i__payload[67];
-  assign \$19  = \$18  + i__payload[68];
-  assign \$20  = \$19  + i__payload[69];
-  assign \$21  = \$20  + i__payload[70];
-  assign \$22  = \$21  + i__payload[71];
-  assign \$23  = i__payload[72] ? \$22  : 9'h008;
-  assign \$24  = ~ \$23 [3];
-  assign \$25  = i__payload[72] & \$24 ;
-  assign pad_bit = \$25  ? \$26  : 64'h0000000000000000;
-  assign \$27  = i__payload[63:0] & byte_mask;
-  assign \$28  = \$27  | pad_bit;
-  assign wdata = padw ? 64'h0000000000000001 : \$28 ;
+  assign \$20  = ~ done;
+  assign padw = need01 & \$20 ;
+  assign \$21  = 1'h0 + i__payload[64];
+  assign \$22  = \$21  + i__payload[65];
+  assign \$23  = \$22  + i__payload[66];
+  assign \$24  = \$23  + i__payload[67];
+  assign \$25  = \$24  + i__payload[68];
+  assign \$26  = \$25  + i__payload[69];
+  assign \$27  = \$26  + i__payload[70];
+  assign \$28  = \$27  + i__payload[71];
+  assign \$29  = i__payload[72] ? \$28  : 9'h008;
+  assign byte_mask = accept ? \$30  : 64'h0000000000000000;
+  assign \$31  = accept & i__payload[72];
+  assign \$32  = ~ \$29 [3];
+  assign \$33  = \$31  & \$32 ;
+  assign pad_bit = \$33  ? \$34  : 64'h0000000000000000;
+  assign \$35  = i__payload[63:0] & byte_mask;
+  assign \$36  = \$35  | pad_bit;
+  assign wdata = \$36  | { 63'h0000000000000000, padw };
   assign write = accept | padw;
-  assign \$29  = lx == 1'h1;
-  assign \$30  = ly == 2'h3;
-  assign lane16 = \$29  & \$30 ;
-  assign \$31  = ! lx;
-  assign \$signature__en  = write & \$31 ;
-  assign \$32  = lx == 1'h1;
-  assign \$signature__en$31  = write & \$32 ;
-  assign \$33  = lx == 2'h2;
-  assign \$signature__en$34  = write & \$33 ;
-  assign \$34  = lx == 2'h3;
-  assign \$signature__en$37  = write & \$34 ;
-  assign \$35  = lx == 3'h4;
-  assign \$signature__en$40  = write & \$35 ;
-  assign \$36  = step == 3'h4;
-  assign \$37  = rnd == 5'h17;
-  assign \$38  = rnd + 1'h1;
-  assign \$39  = \$37  ? 6'h00 : \$38 ;
-  assign \$40  = step + 1'h1;
-  assign \$41  = \$signature__data$49  ^ c_cur4;
-  assign theta0 = \$41  ^ { c_cur1[62:0], c_cur1[63] };
-  assign \$42  = \$signature__data$55  ^ c_cur0;
-  assign theta1 = \$42  ^ { c_cur2[62:0], c_cur2[63] };
-  assign \$43  = \$signature__data$61  ^ c_cur1;
-  assign theta2 = \$43  ^ { c_cur3[62:0], c_cur3[63] };
-  assign \$44  = \$signature__data$66  ^ c_cur2;
-  assign theta3 = \$44  ^ { c_cur4[62:0], c_cur4[63] };
-  assign \$45  = \$signature__data$70  ^ c_cur3;
-  assign theta4 = \$45  ^ { c_cur0[62:0], c_cur0[63] };
-  assign \$47  = step[0] ? 64'h0000000000000000 : { theta2[1:0], theta2[63:2] };
-  assign \$48  = step[1] ? 64'h0000000000000000 : \$47 ;
-  assign \$49  = step[0] ? { theta4[36:0], theta4[63:37] } : { theta1[62:0], theta1[63] };
-  assign \$50  = step[0] ? { theta3[35:0], theta3[63:36] } : theta0;
-  assign \$51  = step[1] ? \$49  : \$50 ;
-  assign b0 = step[2] ? \$48  : \$51 ;
-  assign \$53  = step[0] ? 64'h0000000000000000 : { theta3[8:0], theta3[63:9] };
-  assign \$54  = step[1] ? 64'h0000000000000000 : \$53 ;
-  assign \$55  = step[0] ? { theta0[27:0], theta0[63:28] } : { theta2[57:0], theta2[63:58] };
-  assign \$56  = step[0] ? { theta4[43:0], theta4[63:44] } : { theta1[19:0], theta1[63:20] };
-  assign \$57  = step[1] ? \$55  : \$56 ;
-  assign b1 = step[2] ? \$54  : \$57 ;
-  assign \$59  = step[0] ? 64'h0000000000000000 : { theta4[24:0], theta4[63:25] };
-  assign \$60  = step[1] ? 64'h0000000000000000 : \$59 ;
-  assign \$61  = step[0] ? { theta1[53:0], theta1[63:54] } : { theta3[38:0], theta3[63:39] };
-  assign \$62  = step[0] ? { theta0[60:0], theta0[63:61] } : { theta2[20:0], theta2[63:21] };
-  assign \$63  = step[1] ? \$61  : \$62 ;
-  assign b2 = step[2] ? \$60  : \$63 ;
-  assign \$65  = step[0] ? 64'h0000000000000000 : { theta0[22:0], theta0[63:23] };
-  assign \$66  = step[1] ? 64'h0000000000000000 : \$65 ;
-  assign \$67  = step[0] ? { theta2[48:0], theta2[63:49] } : { theta4[55:0], theta4[63:56] };
-  assign \$68  = step[0] ? { theta1[18:0], theta1[63:19] } : { theta3[42:0], theta3[63:43] };
-  assign \$69  = step[1] ? \$67  : \$68 ;
-  assign b3 = step[2] ? \$66  : \$69 ;
-  assign \$71  = step[0] ? 64'h0000000000000000 : { theta1[61:0], theta1[63:62] };
-  assign \$72  = step[1] ? 64'h0000000000000000 : \$71 ;
-  assign \$73  = step[0] ? { theta3[7:0], theta3[63:8] } : { theta0[45:0], theta0[63:46] };
-  assign \$74  = step[0] ? { theta2[2:0], theta2[63:3] } : { theta4[49:0], theta4[63:50] };
-  assign \$75  = step[1] ? \$73  : \$74 ;
-  assign b4 = step[2] ? \$72  : \$75 ;
-  assign \$77  = absorbing & \$76 ;
-  assign \$signature__addr$76  = \$77  ? { 1'h0, step } : 4'hf;
-  assign \$78  = ~ b1;
-  assign \$79  = \$78  & b2;
-  assign \$80  = b0 ^ \$79 ;
-  assign \$81  = \$80  ^ \$signature__data$79 ;
-  assign \$82  = load ? 64'h0000000000000000 : iota;
-  assign plane0 = \$81  ^ \$82 ;
-  assign \$84  = absorbing & \$83 ;
-  assign \$signature__addr$81  = \$84  ? { 1'h0, step } : 4'hf;
-  assign \$85  = ~ b2;
-  assign \$86  = \$85  & b3;
-  assign \$87  = b1 ^ \$86 ;
-  assign \$88  = \$87  ^ \$signature__data$83 ;
-  assign \$89  = absorbing & \final ;
-  assign \$90  = step == 2'h3;
-  assign \$91  = \$89  & \$90 ;
-  assign plane1 = \$88  ^ { \$91 , 63'h0000000000000000 };
-  assign \$93  = absorbing & \$92 ;
-  assign \$signature__addr$85  = \$93  ? { 1'h0, step } : 4'hf;
-  assign \$94  = ~ b3;
-  assign \$95  = \$94  & b4;
-  assign \$96  = b2 ^ \$95 ;
-  assign plane2 = \$96  ^ \$signature__data$87 ;
-  assign \$98  = absorbing & \$97 ;
-  assign \$signature__addr$88  = \$98  ? { 1'h0, step } : 4'hf;
-  assign \$99  = ~ b4;
-  assign \$100  = \$99  & b0;
-  assign \$101  = b3 ^ \$100 ;
-  assign plane3 = \$101  ^ \$signature__data$90 ;
-  assign \$103  = absorbing & \$102 ;
-  assign \$signature__addr$91  = \$103  ? { 1'h0, step } : 4'hf;
-  assign \$104  = ~ b0;
-  assign \$105  = \$104  & b1;
-  assign \$106  = b4 ^ \$105 ;
-  assign plane4 = \$106  ^ \$signature__data$93 ;
-  assign \$107  = 3'h5 * ly;
-  assign \$108  = lx + \$107 ;
-  assign \$109  = length + \$23 [3:0];
-  assign \$110  = i__payload[72] ? 33'h000000000 : \$109 ;
-  assign \$111  = length + \$23 [3:0];
-  assign \$112  = ~ \$23 [3];
-  assign \$113  = lx == 3'h4;
-  assign \$114  = ly + 1'h1;
-  assign \$115  = lx + 1'h1;
-  assign \$116  = lx == 3'h4;
-  assign \$117  = ly + 1'h1;
-  assign \$118  = lx + 1'h1;
-  assign \$119  = ~ n_rnd[0];
-  assign \$120  = ! \$signal$44 ;
-  assign \$122  = \$120  ? \$121  : 64'h0000000000000000;
-  assign \$124  = n_load ? 4'hf : { n_rnd[0], \$123  };
-  assign \$125  = \$signal  ? \$124  : 4'h0;
-  assign \$127  = n_load ? 4'hf : { n_rnd[0], \$126  };
-  assign \$128  = \$signal  ? \$127  : 4'h0;
-  assign \$130  = n_load ? 4'hf : { n_rnd[0], \$129  };
-  assign \$131  = \$signal  ? \$130  : 4'h0;
-  assign \$133  = n_load ? 4'hf : { n_rnd[0], \$132  };
-  assign \$134  = \$signal  ? \$133  : 4'h0;
-  assign \$136  = n_load ? 4'hf : { n_rnd[0], \$135  };
-  assign \$137  = \$signal  ? \$136  : 4'h0;
-  assign \$138  = step == 3'h4;
-  assign \$139  = go & \$138 ;
-  assign \$140  = ! step;
-  assign \$141  = \$140  ? 64'h0000000000000000 : c_next0;
-  assign \$142  = \$141  ^ plane0;
-  assign \$143  = ! step;
-  assign \$144  = \$143  ? 64'h0000000000000000 : c_next0;
-  assign \$145  = \$144  ^ plane0;
-  assign \$146  = step == 3'h4;
-  assign \$147  = go & \$146 ;
-  assign \$148  = ! step;
-  assign \$149  = \$148  ? 64'h0000000000000000 : c_next1;
-  assign \$150  = \$149  ^ plane1;
-  assign \$151  = ! step;
-  assign \$152  = \$151  ? 64'h0000000000000000 : c_next1;
-  assign \$153  = \$152  ^ plane1;
-  assign \$154  = step == 3'h4;
-  assign \$155  = go & \$154 ;
-  assign \$156  = ! step;
-  assign \$157  = \$156  ? 64'h0000000000000000 : c_next2;
-  assign \$158  = \$157  ^ plane2;
-  assign \$159  = ! step;
-  assign \$160  = \$159  ? 64'h0000000000000000 : c_next2;
-  assign \$161  = \$160  ^ plane2;
-  assign \$162  = step == 3'h4;
-  assign \$163  = go & \$162 ;
-  assign \$164  = ! step;
-  assign \$165  = \$164  ? 64'h0000000000000000 : c_next3;
-  assign \$166  = \$165  ^ plane3;
-  assign \$167  = ! step;
-  assign \$168  = \$167  ? 64'h0000000000000000 : c_next3;
-  assign \$169  = \$168  ^ plane3;
-  assign \$170  = step == 3'h4;
-  assign \$171  = go & \$170 ;
-  assign \$172  = ! step;
-  assign \$173  = \$172  ? 64'h0000000000000000 : c_next4;
-  assign \$174  = \$173  ^ plane4;
-  assign \$175  = ! step;
-  assign \$176  = \$175  ? 64'h0000000000000000 : c_next4;
-  assign \$177  = \$176  ^ plane4;
+  assign \$37  = lx == 1'h1;
+  assign \$38  = ly == 2'h3;
+  assign lane16 = \$37  & \$38 ;
+  assign \$39  = step == 3'h4;
+  assign \$40  = rnd == 5'h17;
+  assign \$41  = rnd + 1'h1;
+  assign \$42  = \$40  ? 6'h00 : \$41 ;
+  assign \$43  = step + 1'h1;
+  assign \$44  = ~ primed;
+  assign \$45  = full & \$44 ;
+  assign \$46  = \$45  & \$signal ;
+  assign \$47  = n_rnd == 5'h17;
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = ! \$signal$36 ;
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = ~ n_final;
+  assign pre = \$50  & \$51 ;
+  assign \$52  = go & absorbing;
+  assign ashift = pre | \$52 ;
+  assign \$53  = ! lx;
+  assign \$54  = write & \$53 ;
+  assign \$55  = cnt0 != 3'h4;
+  assign \$56  = done & \$55 ;
+  assign fill0 = \$54  | \$56 ;
+  assign \$57  = lx == 1'h1;
+  assign \$58  = write & \$57 ;
+  assign \$59  = cnt1 != 3'h4;
+  assign \$60  = done & \$59 ;
+  assign fill1 = \$58  | \$60 ;
+  assign \$61  = lx == 2'h2;
+  assign \$62  = write & \$61 ;
+  assign \$63  = cnt2 != 2'h3;
+  assign \$64  = done & \$63 ;
+  assign fill2 = \$62  | \$64 ;
+  assign \$65  = lx == 2'h3;
+  assign \$66  = write & \$65 ;
+  assign \$67  = cnt3 != 2'h3;
+  assign \$68  = done & \$67 ;
+  assign fill3 = \$66  | \$68 ;
+  assign \$69  = lx == 3'h4;
+  assign \$70  = write & \$69 ;
+  assign \$71  = cnt4 != 2'h3;
+  assign \$72  = done & \$71 ;
+  assign fill4 = \$70  | \$72 ;
+  assign \$73  = \$signature__data  ^ c_cur4;
+  assign theta0 = \$73  ^ { c_cur1[62:0], c_cur1[63] };
+  assign \$74  = \$signature__data$56  ^ c_cur0;
+  assign theta1 = \$74  ^ { c_cur2[62:0], c_cur2[63] };
+  assign \$75  = \$signature__data$62  ^ c_cur1;
+  assign theta2 = \$75  ^ { c_cur3[62:0], c_cur3[63] };
+  assign \$76  = \$signature__data$67  ^ c_cur2;
+  assign theta3 = \$76  ^ { c_cur4[62:0], c_cur4[63] };
+  assign \$77  = \$signature__data$71  ^ c_cur3;
+  assign theta4 = \$77  ^ { c_cur0[62:0], c_cur0[63] };
+  assign \$78  = step_oh[0] ? theta0 : 64'h0000000000000000;
+  assign \$79  = step_oh[1] ? { theta3[35:0], theta3[63:36] } : 64'h0000000000000000;
+  assign \$80  = \$78  | \$79 ;
+  assign \$81  = step_oh[2] ? { theta1[62:0], theta1[63] } : 64'h0000000000000000;
+  assign \$82  = \$80  | \$81 ;
+  assign \$83  = step_oh[3] ? { theta4[36:0], theta4[63:37] } : 64'h0000000000000000;
+  assign \$84  = \$82  | \$83 ;
+  assign \$85  = step_oh[4] ? { theta2[1:0], theta2[63:2] } : 64'h0000000000000000;
+  assign b0 = \$84  | \$85 ;
+  assign \$86  = step_oh[0] ? { theta1[19:0], theta1[63:20] } : 64'h0000000000000000;
+  assign \$87  = step_oh[1] ? { theta4[43:0], theta4[63:44] } : 64'h0000000000000000;
+  assign \$88  = \$86  | \$87 ;
+  assign \$89  = step_oh[2] ? { theta2[57:0], theta2[63:58] } : 64'h0000000000000000;
+  assign \$90  = \$88  | \$89 ;
+  assign \$91  = step_oh[3] ? { theta0[27:0], theta0[63:28] } : 64'h0000000000000000;
+  assign \$92  = \$90  | \$91 ;
+  assign \$93  = step_oh[4] ? { theta3[8:0], theta3[63:9] } : 64'h0000000000000000;
+  assign b1 = \$92  | \$93 ;
+  assign \$94  = step_oh[0] ? { theta2[20:0], theta2[63:21] } : 64'h0000000000000000;
+  assign \$95  = step_oh[1] ? { theta0[60:0], theta0[63:61] } : 64'h0000000000000000;
+  assign \$96  = \$94  | \$95 ;
+  assign \$97  = step_oh[2] ? { theta3[38:0], theta3[63:39] } : 64'h0000000000000000;
+  assign \$98  = \$96  | \$97 ;
+  assign \$99  = step_oh[3] ? { theta1[53:0], theta1[63:54] } : 64'h0000000000000000;
+  assign \$100  = \$98  | \$99 ;
+  assign \$101  = step_oh[4] ? { theta4[24:0], theta4[63:25] } : 64'h0000000000000000;
+  assign b2 = \$100  | \$101 ;
+  assign \$102  = step_oh[0] ? { theta3[42:0], theta3[63:43] } : 64'h0000000000000000;
+  assign \$103  = step_oh[1] ? { theta1[18:0], theta1[63:19] } : 64'h0000000000000000;
+  assign \$104  = \$102  | \$103 ;
+  assign \$105  = step_oh[2] ? { theta4[55:0], theta4[63:56] } : 64'h0000000000000000;
+  assign \$106  = \$104  | \$105 ;
+  assign \$107  = step_oh[3] ? { theta2[48:0], theta2[63:49] } : 64'h0000000000000000;
+  assign \$108  = \$106  | \$107 ;
+  assign \$109  = step_oh[4] ? { theta0[22:0], theta0[63:23] } : 64'h0000000000000000;
+  assign b3 = \$108  | \$109 ;
+  assign \$110  = step_oh[0] ? { theta4[49:0], theta4[63:50] } : 64'h0000000000000000;
+  assign \$111  = step_oh[1] ? { theta2[2:0], theta2[63:3] } : 64'h0000000000000000;
+  assign \$112  = \$110  | \$111 ;
+  assign \$113  = step_oh[2] ? { theta0[45:0], theta0[63:46] } : 64'h0000000000000000;
+  assign \$114  = \$112  | \$113 ;
+  assign \$115  = step_oh[3] ? { theta3[7:0], theta3[63:8] } : 64'h0000000000000000;
+  assign \$116  = \$114  | \$115 ;
+  assign \$117  = step_oh[4] ? { theta1[61:0], theta1[63:62] } : 64'h0000000000000000;
+  assign b4 = \$116  | \$117 ;
+  assign \$118  = ~ b1;
+  assign \$119  = \$118  & b2;
+  assign \$120  = b0 ^ \$119 ;
+  assign \$121  = \$120  ^ blk0_0;
+  assign \$122  = load ? 64'h0000000000000000 : iota;
+  assign plane0 = \$121  ^ \$122 ;
+  assign \$123  = ~ b2;
+  assign \$124  = \$123  & b3;
+  assign \$125  = b1 ^ \$124 ;
+  assign \$126  = \$125  ^ blk1_0;
+  assign \$127  = absorbing & \final ;
+  assign \$128  = step == 2'h3;
+  assign \$129  = \$127  & \$128 ;
+  assign plane1 = \$126  ^ { \$129 , 63'h0000000000000000 };
+  assign \$130  = ~ b3;
+  assign \$131  = \$130  & b4;
+  assign \$132  = b2 ^ \$131 ;
+  assign plane2 = \$132  ^ blk2_0;
+  assign \$133  = ~ b4;
+  assign \$134  = \$133  & b0;
+  assign \$135  = b3 ^ \$134 ;
+  assign plane3 = \$135  ^ blk3_0;
+  assign \$136  = ~ b0;
+  assign \$137  = \$136  & b1;
+  assign \$138  = b4 ^ \$137 ;
+  assign plane4 = \$138  ^ blk4_0;
+  assign \$139  = length + \$29 [3:0];
+  assign \$140  = i__payload[72] ? 33'h000000000 : \$139 ;
+  assign \$141  = length + \$29 [3:0];
+  assign \$142  = ~ \$29 [3];
+  assign \$143  = lx == 3'h4;
+  assign \$144  = ly + 1'h1;
+  assign \$145  = lx + 1'h1;
+  assign \$146  = lx == 3'h4;
+  assign \$147  = ly + 1'h1;
+  assign \$148  = lx + 1'h1;
+  assign \$150  = cnt0 + 1'h1;
+  assign \$151  = ashift | fill0;
+  assign \$152  = cnt1 + 1'h1;
+  assign \$153  = ashift | fill1;
+  assign \$154  = cnt2 + 1'h1;
+  assign \$155  = ashift | fill2;
+  assign \$156  = cnt3 + 1'h1;
+  assign \$157  = ashift | fill3;
+  assign \$158  = cnt4 + 1'h1;
+  assign \$159  = ashift | fill4;
+  assign \$160  = ~ n_rnd[0];
+  assign \$161  = ! \$signal$36 ;
+  assign \$163  = \$161  ? \$162  : 64'h0000000000000000;
+  assign \$165  = \$signal$34  ? 4'hf : { n_rnd[0], \$164  };
+  assign \$166  = \$signal  ? \$165  : 4'h0;
+  assign \$168  = \$signal$34  ? 4'hf : { n_rnd[0], \$167  };
+  assign \$169  = \$signal  ? \$168  : 4'h0;
+  assign \$171  = \$signal$34  ? 4'hf : { n_rnd[0], \$170  };
+  assign \$172  = \$signal  ? \$171  : 4'h0;
+  assign \$174  = \$signal$34  ? 4'hf : { n_rnd[0], \$173  };
+  assign \$175  = \$signal  ? \$174  : 4'h0;
+  assign \$177  = \$signal$34  ? 4'hf : { n_rnd[0], \$176  };
+  assign \$178  = \$signal  ? \$177  : 4'h0;
+  assign \$179  = step == 3'h4;
+  assign \$180  = go & \$179 ;
+  assign \$181  = ! step;
+  assign \$182  = \$181  ? 64'h0000000000000000 : c_next0;
+  assign \$183  = \$182  ^ plane0;
+  assign \$184  = ! step;
+  assign \$185  = \$184  ? 64'h0000000000000000 : c_next0;
+  assign \$186  = \$185  ^ plane0;
+  assign \$187  = step == 3'h4;
+  assign \$188  = go & \$187 ;
+  assign \$189  = ! step;
+  assign \$190  = \$189  ? 64'h0000000000000000 : c_next1;
+  assign \$191  = \$190  ^ plane1;
+  assign \$192  = ! step;
+  assign \$193  = \$192  ? 64'h0000000000000000 : c_next1;
+  assign \$194  = \$193  ^ plane1;
+  assign \$195  = step == 3'h4;
+  assign \$196  = go & \$195 ;
+  assign \$197  = ! step;
+  assign \$198  = \$197  ? 64'h0000000000000000 : c_next2;
+  assign \$199  = \$198  ^ plane2;
+  assign \$200  = ! step;
+  assign \$201  = \$200  ? 64'h0000000000000000 : c_next2;
+  assign \$202  = \$201  ^ plane2;
+  assign \$203  = step == 3'h4;
+  assign \$204  = go & \$203 ;
+  assign \$205  = ! step;
+  assign \$206  = \$205  ? 64'h0000000000000000 : c_next3;
+  assign \$207  = \$206  ^ plane3;
+  assign \$208  = ! step;
+  assign \$209  = \$208  ? 64'h0000000000000000 : c_next3;
+  assign \$210  = \$209  ^ plane3;
+  assign \$211  = step == 3'h4;
+  assign \$212  = go & \$211 ;
+  assign \$213  = ! step;
+  assign \$214  = \$213  ? 64'h0000000000000000 : c_next4;
+  assign \$215  = \$214  ^ plane4;
+  assign \$216  = ! step;
+  assign \$217  = \$216  ? 64'h0000000000000000 : c_next4;
+  assign \$218  = \$217  ^ plane4;
   always @(posedge clk)
-    valid <= \$178 ;
+    length <= \$219 ;
   always @(posedge clk)
-    length <= \$179 ;
+    blk_len <= \$220 ;
   always @(posedge clk)
-    blk_len <= \$180 ;
+    done <= \$221 ;
   always @(posedge clk)
-    full <= \$181 ;
+    \final  <= \$222 ;
   always @(posedge clk)
-    \final  <= \$182 ;
+    lx <= \$223 ;
   always @(posedge clk)
-    lx <= \$183 ;
+    ly <= \$224 ;
   always @(posedge clk)
-    ly <= \$184 ;
+    need01 <= \$225 ;
   always @(posedge clk)
-    need01 <= \$185 ;
+    hold <= \$226 ;
   always @(posedge clk)
-    hold <= \$186 ;
+    primed <= \$227 ;
   always @(posedge clk)
-    perm_final <= \$187 ;
+    perm_len <= \$228 ;
   always @(posedge clk)
-    perm_len <= \$188 ;
+    cnt0 <= \$229 ;
   always @(posedge clk)
-    run <= \$189 ;
+    cnt1 <= \$230 ;
   always @(posedge clk)
-    load <= \$190 ;
+    cnt2 <= \$231 ;
   always @(posedge clk)
-    step <= \$191 ;
+    cnt3 <= \$232 ;
   always @(posedge clk)
-    rnd <= \$192 ;
+    cnt4 <= \$233 ;
   always @(posedge clk)
-    \$signature__addr$94  <= \$193 ;
+    run <= \$234 ;
   always @(posedge clk)
-    iota <= \$194 ;
+    load <= \$235 ;
   always @(posedge clk)
-    \$signature__addr$46  <= \$195 ;
+    step <= \$236 ;
   always @(posedge clk)
-    \$signature__addr$52  <= \$196 ;
+    rnd <= \$237 ;
   always @(posedge clk)
-    \$signature__addr$58  <= \$197 ;
+    perm_final <= \$238 ;
   always @(posedge clk)
-    \$signature__addr$63  <= \$198 ;
+    step_oh <= \$239 ;
   always @(posedge clk)
-    \$signature__addr$67  <= \$199 ;
+    blk0_0 <= \$240 ;
   always @(posedge clk)
-    c_cur0 <= \$200 ;
+    blk0_1 <= \$241 ;
   always @(posedge clk)
-    c_next0 <= \$201 ;
+    blk0_2 <= \$242 ;
   always @(posedge clk)
-    c_cur1 <= \$202 ;
+    blk0_3 <= \$243 ;
   always @(posedge clk)
-    c_next1 <= \$203 ;
+    blk0_4 <= \$244 ;
   always @(posedge clk)
-    c_cur2 <= \$204 ;
+    blk1_0 <= \$245 ;
   always @(posedge clk)
-    c_next2 <= \$205 ;
+    blk1_1 <= \$246 ;
   always @(posedge clk)
-    c_cur3 <= \$206 ;
+    blk1_2 <= \$247 ;
   always @(posedge clk)
-    c_next3 <= \$207 ;
+    blk1_3 <= \$248 ;
   always @(posedge clk)
-    c_cur4 <= \$208 ;
+    blk1_4 <= \$249 ;
   always @(posedge clk)
-    c_next4 <= \$209 ;
+    blk2_0 <= \$250 ;
   always @(posedge clk)
-    o__valid <= \$210 ;
+    blk2_1 <= \$251 ;
   always @(posedge clk)
-    o__payload <= \$211 ;
+    blk2_2 <= \$252 ;
+  always @(posedge clk)
+    blk2_3 <= \$253 ;
+  always @(posedge clk)
+    blk3_0 <= \$254 ;
+  always @(posedge clk)
+    blk3_1 <= \$255 ;
+  always @(posedge clk)
+    blk3_2 <= \$256 ;
+  always @(posedge clk)
+    blk3_3 <= \$257 ;
+  always @(posedge clk)
+    blk4_0 <= \$258 ;
+  always @(posedge clk)
+    blk4_1 <= \$259 ;
+  always @(posedge clk)
+    blk4_2 <= \$260 ;
+  always @(posedge clk)
+    blk4_3 <= \$261 ;
+  always @(posedge clk)
+    \$signature__addr$89  <= \$262 ;
+  always @(posedge clk)
+    iota <= \$263 ;
+  always @(posedge clk)
+    \$signature__addr  <= \$264 ;
+  always @(posedge clk)
+    \$signature__addr$53  <= \$265 ;
+  always @(posedge clk)
+    \$signature__addr$59  <= \$266 ;
+  always @(posedge clk)
+    \$signature__addr$64  <= \$267 ;
+  always @(posedge clk)
+    \$signature__addr$68  <= \$268 ;
+  always @(posedge clk)
+    c_cur0 <= \$269 ;
+  always @(posedge clk)
+    c_next0 <= \$270 ;
+  always @(posedge clk)
+    c_cur1 <= \$271 ;
+  always @(posedge clk)
+    c_next1 <= \$272 ;
+  always @(posedge clk)
+    c_cur2 <= \$273 ;
+  always @(posedge clk)
+    c_next2 <= \$274 ;
+  always @(posedge clk)
+    c_cur3 <= \$275 ;
+  always @(posedge clk)
+    c_next3 <= \$276 ;
+  always @(posedge clk)
+    c_cur4 <= \$277 ;
+  always @(posedge clk)
+    c_next4 <= \$278 ;
+  always @(posedge clk)
+    o__valid <= \$279 ;
+  always @(posedge clk)
+    o__payload <= \$280 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    byte_mask = 64'h0000000000000000;
-    casez (\$23 [3:0])
+    \$30  = 64'h0000000000000000;
+    casez (\$29 [3:0])
       4'h0:
-          byte_mask = 64'h0000000000000000;
+          \$30  = 64'h0000000000000000;
       4'h1:
-          byte_mask = 64'h00000000000000ff;
+          \$30  = 64'h00000000000000ff;
       4'h2:
-          byte_mask = 64'h000000000000ffff;
+          \$30  = 64'h000000000000ffff;
       4'h3:
-          byte_mask = 64'h0000000000ffffff;
+          \$30  = 64'h0000000000ffffff;
       4'h4:
-          byte_mask = 64'h00000000ffffffff;
+          \$30  = 64'h00000000ffffffff;
       4'h5:
-          byte_mask = 64'h000000ffffffffff;
+          \$30  = 64'h000000ffffffffff;
       4'h6:
-          byte_mask = 64'h0000ffffffffffff;
+          \$30  = 64'h0000ffffffffffff;
       4'h7:
-          byte_mask = 64'h00ffffffffffffff;
+          \$30  = 64'h00ffffffffffffff;
       4'h8:
-          byte_mask = 64'hffffffffffffffff;
+          \$30  = 64'hffffffffffffffff;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\$23 [2:0])
+    casez (\$29 [2:0])
       3'h0:
-          \$26  = 64'h0000000000000001;
+          \$34  = 64'h0000000000000001;
       3'h1:
-          \$26  = 64'h0000000000000100;
+          \$34  = 64'h0000000000000100;
       3'h2:
-          \$26  = 64'h0000000000010000;
+          \$34  = 64'h0000000000010000;
       3'h3:
-          \$26  = 64'h0000000001000000;
+          \$34  = 64'h0000000001000000;
       3'h4:
-          \$26  = 64'h0000000100000000;
+          \$34  = 64'h0000000100000000;
       3'h5:
-          \$26  = 64'h0000010000000000;
+          \$34  = 64'h0000010000000000;
       3'h6:
-          \$26  = 64'h0001000000000000;
+          \$34  = 64'h0001000000000000;
       3'h7:
-          \$26  = 64'h0100000000000000;
+          \$34  = 64'h0100000000000000;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$76  = 1'h0;
-    casez (step)
+    \$149  = 5'h00;
+    casez (\$signal$36 )
       3'h0:
-          \$76  = valid[0];
+          \$149  = 5'h01;
       3'h1:
-          \$76  = valid[5];
+          \$149  = 5'h02;
       3'h2:
-          \$76  = valid[10];
+          \$149  = 5'h04;
       3'h3:
-          \$76  = valid[15];
+          \$149  = 5'h08;
       3'h4:
-          \$76  = 1'h0;
+          \$149  = 5'h10;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$83  = 1'h0;
-    casez (step)
-      3'h0:
-          \$83  = valid[1];
-      3'h1:
-          \$83  = valid[6];
-      3'h2:
-          \$83  = valid[11];
-      3'h3:
-          \$83  = valid[16];
-      3'h4:
-          \$83  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$92  = 1'h0;
-    casez (step)
-      3'h0:
-          \$92  = valid[2];
-      3'h1:
-          \$92  = valid[7];
-      3'h2:
-          \$92  = valid[12];
-      3'h3:
-          \$92  = 1'h0;
-      3'h4:
-          \$92  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$97  = 1'h0;
-    casez (step)
-      3'h0:
-          \$97  = valid[3];
-      3'h1:
-          \$97  = valid[8];
-      3'h2:
-          \$97  = valid[13];
-      3'h3:
-          \$97  = 1'h0;
-      3'h4:
-          \$97  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$102  = 1'h0;
-    casez (step)
-      3'h0:
-          \$102  = valid[4];
-      3'h1:
-          \$102  = valid[9];
-      3'h2:
-          \$102  = valid[14];
-      3'h3:
-          \$102  = 1'h0;
-      3'h4:
-          \$102  = 1'h0;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$121  = 64'h0000000000000000;
+    \$162  = 64'h0000000000000000;
     casez (n_rnd)
       5'h00:
-          \$121  = 64'h0000000000000001;
+          \$162  = 64'h0000000000000001;
       5'h01:
-          \$121  = 64'h0000000000008082;
+          \$162  = 64'h0000000000008082;
       5'h02:
-          \$121  = 64'h800000000000808a;
+          \$162  = 64'h800000000000808a;
       5'h03:
-          \$121  = 64'h8000000080008000;
+          \$162  = 64'h8000000080008000;
       5'h04:
-          \$121  = 64'h000000000000808b;
+          \$162  = 64'h000000000000808b;
       5'h05:
-          \$121  = 64'h0000000080000001;
+          \$162  = 64'h0000000080000001;
       5'h06:
-          \$121  = 64'h8000000080008081;
+          \$162  = 64'h8000000080008081;
       5'h07:
-          \$121  = 64'h8000000000008009;
+          \$162  = 64'h8000000000008009;
       5'h08:
-          \$121  = 64'h000000000000008a;
+          \$162  = 64'h000000000000008a;
       5'h09:
-          \$121  = 64'h0000000000000088;
+          \$162  = 64'h0000000000000088;
       5'h0a:
-          \$121  = 64'h0000000080008009;
+          \$162  = 64'h0000000080008009;
       5'h0b:
-          \$121  = 64'h000000008000000a;
+          \$162  = 64'h000000008000000a;
       5'h0c:
-          \$121  = 64'h000000008000808b;
+          \$162  = 64'h000000008000808b;
       5'h0d:
-          \$121  = 64'h800000000000008b;
+          \$162  = 64'h800000000000008b;
       5'h0e:
-          \$121  = 64'h8000000000008089;
+          \$162  = 64'h8000000000008089;
       5'h0f:
-          \$121  = 64'h8000000000008003;
+          \$162  = 64'h8000000000008003;
       5'h10:
-          \$121  = 64'h8000000000008002;
+          \$162  = 64'h8000000000008002;
       5'h11:
-          \$121  = 64'h8000000000000080;
+          \$162  = 64'h8000000000000080;
       5'h12:
-          \$121  = 64'h000000000000800a;
+          \$162  = 64'h000000000000800a;
       5'h13:
-          \$121  = 64'h800000008000000a;
+          \$162  = 64'h800000008000000a;
       5'h14:
-          \$121  = 64'h8000000080008081;
+          \$162  = 64'h8000000080008081;
       5'h15:
-          \$121  = 64'h8000000000008080;
+          \$162  = 64'h8000000000008080;
       5'h16:
-          \$121  = 64'h0000000080000001;
+          \$162  = 64'h0000000080000001;
       5'h17:
-          \$121  = 64'h8000000080008008;
+          \$162  = 64'h8000000080008008;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$123  = 3'h0;
-    casez (\$signal$44 )
+    \$164  = 3'h0;
+    casez (\$signal$36 )
       3'h0:
-          \$123  = 3'h0;
+          \$164  = 3'h0;
       3'h1:
-          \$123  = 3'h2;
+          \$164  = 3'h2;
       3'h2:
-          \$123  = 3'h4;
+          \$164  = 3'h4;
       3'h3:
-          \$123  = 3'h1;
+          \$164  = 3'h1;
       3'h4:
-          \$123  = 3'h3;
+          \$164  = 3'h3;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$126  = 3'h0;
-    casez (\$signal$44 )
+    \$167  = 3'h0;
+    casez (\$signal$36 )
       3'h0:
-          \$126  = 3'h1;
+          \$167  = 3'h1;
       3'h1:
-          \$126  = 3'h3;
+          \$167  = 3'h3;
       3'h2:
-          \$126  = 3'h0;
+          \$167  = 3'h0;
       3'h3:
-          \$126  = 3'h2;
+          \$167  = 3'h2;
       3'h4:
-          \$126  = 3'h4;
+          \$167  = 3'h4;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$129  = 3'h0;
-    casez (\$signal$44 )
+    \$170  = 3'h0;
+    casez (\$signal$36 )
       3'h0:
-          \$129  = 3'h2;
+          \$170  = 3'h2;
       3'h1:
-          \$129  = 3'h4;
+          \$170  = 3'h4;
       3'h2:
-          \$129  = 3'h1;
+          \$170  = 3'h1;
       3'h3:
-          \$129  = 3'h3;
+          \$170  = 3'h3;
       3'h4:
-          \$129  = 3'h0;
+          \$170  = 3'h0;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$132  = 3'h0;
-    casez (\$signal$44 )
+    \$173  = 3'h0;
+    casez (\$signal$36 )
       3'h0:
-          \$132  = 3'h3;
+          \$173  = 3'h3;
       3'h1:
-          \$132  = 3'h0;
+          \$173  = 3'h0;
       3'h2:
-          \$132  = 3'h2;
+          \$173  = 3'h2;
       3'h3:
-          \$132  = 3'h4;
+          \$173  = 3'h4;
       3'h4:
-          \$132  = 3'h1;
+          \$173  = 3'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$135  = 3'h0;
-    casez (\$signal$44 )
+    \$176  = 3'h0;
+    casez (\$signal$36 )
       3'h0:
-          \$135  = 3'h4;
+          \$176  = 3'h4;
       3'h1:
-          \$135  = 3'h1;
+          \$176  = 3'h1;
       3'h2:
-          \$135  = 3'h3;
+          \$176  = 3'h3;
       3'h3:
-          \$135  = 3'h0;
+          \$176  = 3'h0;
       3'h4:
-          \$135  = 3'h2;
+          \$176  = 3'h2;
     endcase
   end
   always @* begin
@@ -1201,39 +1202,39 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    n_load = load;
+    \$signal$34  = load;
     if (last) begin
       (* full_case = 32'd1 *)
       if (perm_final) begin
       end else begin
-        n_load = 1'h0;
+        \$signal$34  = 1'h0;
       end
     end
     if (handoff) begin
-      n_load = 1'h1;
+      \$signal$34  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$signal$44  = step;
+    \$signal$36  = step;
     if (go) begin
       (* full_case = 32'd1 *)
-      if (\$36 ) begin
-        \$signal$44  = 3'h0;
+      if (\$39 ) begin
+        \$signal$36  = 3'h0;
       end else begin
-        \$signal$44  = \$40 [2:0];
+        \$signal$36  = \$43 [2:0];
       end
     end
     if (handoff) begin
-      \$signal$44  = 3'h0;
+      \$signal$36  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     n_rnd = rnd;
     if (go) begin
-      if (\$36 ) begin
-        n_rnd = \$39 [4:0];
+      if (\$39 ) begin
+        n_rnd = \$42 [4:0];
       end
     end
     if (handoff) begin
@@ -1242,522 +1243,788 @@ module \keccak_serial_top.core (o__ready, clk, rst, i__ready, i__payload, o__val
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$178  = valid;
-    if (write) begin
-      casez (\$108 )
-        6'h00:
-            \$178 [0] = 1'h1;
-        6'h01:
-            \$178 [1] = 1'h1;
-        6'h02:
-            \$178 [2] = 1'h1;
-        6'h03:
-            \$178 [3] = 1'h1;
-        6'h04:
-            \$178 [4] = 1'h1;
-        6'h05:
-            \$178 [5] = 1'h1;
-        6'h06:
-            \$178 [6] = 1'h1;
-        6'h07:
-            \$178 [7] = 1'h1;
-        6'h08:
-            \$178 [8] = 1'h1;
-        6'h09:
-            \$178 [9] = 1'h1;
-        6'h0a:
-            \$178 [10] = 1'h1;
-        6'h0b:
-            \$178 [11] = 1'h1;
-        6'h0c:
-            \$178 [12] = 1'h1;
-        6'h0d:
-            \$178 [13] = 1'h1;
-        6'h0e:
-            \$178 [14] = 1'h1;
-        6'h0f:
-            \$178 [15] = 1'h1;
-        6'h10:
-            \$178 [16] = 1'h1;
-      endcase
+    n_final = perm_final;
+    if (last) begin
+      (* full_case = 32'd1 *)
+      if (perm_final) begin
+      end else begin
+        n_final = \final ;
+      end
+    end
+    if (handoff) begin
+      n_final = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$219  = length;
+    if (accept) begin
+      \$219  = \$140 [31:0];
+    end
+    if (rst) begin
+      \$219  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$220  = blk_len;
+    if (accept) begin
+      if (i__payload[72]) begin
+        \$220  = \$141 [31:0];
+      end
+    end
+    if (rst) begin
+      \$220  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$221  = done;
+    if (accept) begin
+      if (i__payload[72]) begin
+        (* full_case = 32'd1 *)
+        if (\$142 ) begin
+          \$221  = 1'h1;
+        end else begin
+          if (lane16) begin
+            \$221  = 1'h1;
+          end
+        end
+      end else if (lane16) begin
+        \$221  = 1'h1;
+      end
+    end
+    if (padw) begin
+      \$221  = 1'h1;
     end
     if (last) begin
       (* full_case = 32'd1 *)
       if (perm_final) begin
       end else begin
-        \$178  = 17'h00000;
+        \$221  = 1'h0;
       end
     end
     if (rst) begin
-      \$178  = 17'h00000;
+      \$221  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$179  = length;
-    if (accept) begin
-      \$179  = \$110 [31:0];
-    end
-    if (rst) begin
-      \$179  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$180  = blk_len;
-    if (accept) begin
-      if (i__payload[72]) begin
-        \$180  = \$111 [31:0];
-      end
-    end
-    if (rst) begin
-      \$180  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$181  = full;
+    \$222  = \final ;
     if (accept) begin
       if (i__payload[72]) begin
         (* full_case = 32'd1 *)
-        if (\$112 ) begin
-          \$181  = 1'h1;
+        if (\$142 ) begin
+          \$222  = 1'h1;
         end else begin
           if (lane16) begin
-            \$181  = 1'h1;
+            \$222  = 1'h0;
           end
         end
       end else if (lane16) begin
-        \$181  = 1'h1;
+        \$222  = 1'h0;
       end
     end
     if (padw) begin
-      \$181  = 1'h1;
-    end
-    if (last) begin
-      (* full_case = 32'd1 *)
-      if (perm_final) begin
-      end else begin
-        \$181  = 1'h0;
-      end
+      \$222  = 1'h1;
     end
     if (rst) begin
-      \$181  = 1'h0;
+      \$222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$182  = \final ;
-    if (accept) begin
-      if (i__payload[72]) begin
-        (* full_case = 32'd1 *)
-        if (\$112 ) begin
-          \$182  = 1'h1;
-        end else begin
-          if (lane16) begin
-            \$182  = 1'h0;
-          end
-        end
-      end else if (lane16) begin
-        \$182  = 1'h0;
-      end
-    end
-    if (padw) begin
-      \$182  = 1'h1;
-    end
-    if (rst) begin
-      \$182  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$183  = lx;
+    \$223  = lx;
     if (accept) begin
       (* full_case = 32'd1 *)
       if (i__payload[72]) begin
         (* full_case = 32'd1 *)
-        if (\$112 ) begin
-          \$183  = 3'h0;
+        if (\$142 ) begin
+          \$223  = 3'h0;
         end else begin
           (* full_case = 32'd1 *)
           if (lane16) begin
-            \$183  = 3'h0;
+            \$223  = 3'h0;
           end else begin
             (* full_case = 32'd1 *)
-            if (\$113 ) begin
-              \$183  = 3'h0;
+            if (\$143 ) begin
+              \$223  = 3'h0;
             end else begin
-              \$183  = \$115 [2:0];
+              \$223  = \$145 [2:0];
             end
           end
         end
       end else if (lane16) begin
-        \$183  = 3'h0;
+        \$223  = 3'h0;
       end else begin
         (* full_case = 32'd1 *)
-        if (\$116 ) begin
-          \$183  = 3'h0;
+        if (\$146 ) begin
+          \$223  = 3'h0;
         end else begin
-          \$183  = \$118 [2:0];
+          \$223  = \$148 [2:0];
         end
       end
     end
     if (padw) begin
-      \$183  = 3'h0;
+      \$223  = 3'h0;
     end
     if (rst) begin
-      \$183  = 3'h0;
+      \$223  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$184  = ly;
+    \$224  = ly;
     if (accept) begin
       (* full_case = 32'd1 *)
       if (i__payload[72]) begin
         (* full_case = 32'd1 *)
-        if (\$112 ) begin
-          \$184  = 2'h0;
+        if (\$142 ) begin
+          \$224  = 2'h0;
         end else begin
           (* full_case = 32'd1 *)
           if (lane16) begin
-            \$184  = 2'h0;
+            \$224  = 2'h0;
           end else begin
-            if (\$113 ) begin
-              \$184  = \$114 [1:0];
+            if (\$143 ) begin
+              \$224  = \$144 [1:0];
             end
           end
         end
       end else if (lane16) begin
-        \$184  = 2'h0;
+        \$224  = 2'h0;
       end else begin
-        if (\$116 ) begin
-          \$184  = \$117 [1:0];
+        if (\$146 ) begin
+          \$224  = \$147 [1:0];
         end
       end
     end
     if (padw) begin
-      \$184  = 2'h0;
+      \$224  = 2'h0;
     end
     if (rst) begin
-      \$184  = 2'h0;
+      \$224  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$185  = need01;
+    \$225  = need01;
     if (accept) begin
       if (i__payload[72]) begin
         (* full_case = 32'd1 *)
-        if (\$112 ) begin
+        if (\$142 ) begin
         end else begin
-          \$185  = 1'h1;
+          \$225  = 1'h1;
         end
       end
     end
     if (padw) begin
-      \$185  = 1'h0;
+      \$225  = 1'h0;
     end
     if (rst) begin
-      \$185  = 1'h0;
+      \$225  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$186  = hold;
+    \$226  = hold;
     if (last) begin
       if (perm_final) begin
-        \$186  = 1'h1;
+        \$226  = 1'h1;
       end
     end
     if (handoff) begin
-      \$186  = 1'h0;
+      \$226  = 1'h0;
     end
     if (rst) begin
-      \$186  = 1'h0;
+      \$226  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$187  = perm_final;
-    if (last) begin
-      (* full_case = 32'd1 *)
-      if (perm_final) begin
-      end else begin
-        \$187  = \final ;
-      end
-    end
-    if (handoff) begin
-      \$187  = 1'h0;
-    end
-    if (rst) begin
-      \$187  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$188  = perm_len;
+    \$227  = primed;
     if (last) begin
       (* full_case = 32'd1 *)
       if (perm_final) begin
       end else begin
-        \$188  = blk_len;
+        \$227  = 1'h0;
+      end
+    end
+    if (pre) begin
+      \$227  = 1'h1;
+    end
+    if (rst) begin
+      \$227  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$228  = perm_len;
+    if (last) begin
+      (* full_case = 32'd1 *)
+      if (perm_final) begin
+      end else begin
+        \$228  = blk_len;
       end
     end
     if (rst) begin
-      \$188  = 32'd0;
+      \$228  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$189  = \$signal ;
+    \$229  = cnt0;
+    if (last) begin
+      (* full_case = 32'd1 *)
+      if (perm_final) begin
+      end else begin
+        \$229  = 3'h0;
+      end
+    end
+    if (fill0) begin
+      \$229  = \$150 [2:0];
+    end
     if (rst) begin
-      \$189  = 1'h1;
+      \$229  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$190  = n_load;
+    \$230  = cnt1;
+    if (last) begin
+      (* full_case = 32'd1 *)
+      if (perm_final) begin
+      end else begin
+        \$230  = 3'h0;
+      end
+    end
+    if (fill1) begin
+      \$230  = \$152 [2:0];
+    end
     if (rst) begin
-      \$190  = 1'h1;
+      \$230  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$191  = \$signal$44 ;
+    \$231  = cnt2;
+    if (last) begin
+      (* full_case = 32'd1 *)
+      if (perm_final) begin
+      end else begin
+        \$231  = 2'h0;
+      end
+    end
+    if (fill2) begin
+      \$231  = \$154 [1:0];
+    end
     if (rst) begin
-      \$191  = 3'h0;
+      \$231  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$192  = n_rnd;
+    \$232  = cnt3;
+    if (last) begin
+      (* full_case = 32'd1 *)
+      if (perm_final) begin
+      end else begin
+        \$232  = 2'h0;
+      end
+    end
+    if (fill3) begin
+      \$232  = \$156 [1:0];
+    end
     if (rst) begin
-      \$192  = 5'h17;
+      \$232  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$193  = { \$119 , \$signal$44  };
+    \$233  = cnt4;
+    if (last) begin
+      (* full_case = 32'd1 *)
+      if (perm_final) begin
+      end else begin
+        \$233  = 2'h0;
+      end
+    end
+    if (fill4) begin
+      \$233  = \$158 [1:0];
+    end
     if (rst) begin
-      \$193  = 4'h0;
+      \$233  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$194  = \$122 ;
+    \$234  = \$signal ;
     if (rst) begin
-      \$194  = 64'h0000000000000000;
+      \$234  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$195  = \$125 ;
+    \$235  = \$signal$34 ;
     if (rst) begin
-      \$195  = 4'hf;
+      \$235  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$196  = \$128 ;
+    \$236  = \$signal$36 ;
     if (rst) begin
-      \$196  = 4'hf;
+      \$236  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$197  = \$131 ;
+    \$237  = n_rnd;
     if (rst) begin
-      \$197  = 4'hf;
+      \$237  = 5'h17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$198  = \$134 ;
+    \$238  = n_final;
     if (rst) begin
-      \$198  = 4'hf;
+      \$238  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$199  = \$137 ;
+    \$239  = \$149 ;
     if (rst) begin
-      \$199  = 4'hf;
+      \$239  = 5'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$200  = c_cur0;
+    \$240  = blk0_0;
+    if (ashift) begin
+      \$240  = blk0_1;
+    end
+    if (rst) begin
+      \$240  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$241  = blk0_1;
+    if (\$151 ) begin
+      \$241  = blk0_2;
+    end
+    if (rst) begin
+      \$241  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$242  = blk0_2;
+    if (\$151 ) begin
+      \$242  = blk0_3;
+    end
+    if (rst) begin
+      \$242  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$243  = blk0_3;
+    if (\$151 ) begin
+      \$243  = blk0_4;
+    end
+    if (rst) begin
+      \$243  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$244  = blk0_4;
+    if (\$151 ) begin
+      \$244  = wdata;
+    end
+    if (rst) begin
+      \$244  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$245  = blk1_0;
+    if (ashift) begin
+      \$245  = blk1_1;
+    end
+    if (rst) begin
+      \$245  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$246  = blk1_1;
+    if (\$153 ) begin
+      \$246  = blk1_2;
+    end
+    if (rst) begin
+      \$246  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$247  = blk1_2;
+    if (\$153 ) begin
+      \$247  = blk1_3;
+    end
+    if (rst) begin
+      \$247  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$248  = blk1_3;
+    if (\$153 ) begin
+      \$248  = blk1_4;
+    end
+    if (rst) begin
+      \$248  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$249  = blk1_4;
+    if (\$153 ) begin
+      \$249  = wdata;
+    end
+    if (rst) begin
+      \$249  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$250  = blk2_0;
+    if (ashift) begin
+      \$250  = blk2_1;
+    end
+    if (rst) begin
+      \$250  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$251  = blk2_1;
+    if (\$155 ) begin
+      \$251  = blk2_2;
+    end
+    if (rst) begin
+      \$251  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$252  = blk2_2;
+    if (\$155 ) begin
+      \$252  = blk2_3;
+    end
+    if (rst) begin
+      \$252  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$253  = blk2_3;
+    if (\$155 ) begin
+      \$253  = wdata;
+    end
+    if (rst) begin
+      \$253  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$254  = blk3_0;
+    if (ashift) begin
+      \$254  = blk3_1;
+    end
+    if (rst) begin
+      \$254  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$255  = blk3_1;
+    if (\$157 ) begin
+      \$255  = blk3_2;
+    end
+    if (rst) begin
+      \$255  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$256  = blk3_2;
+    if (\$157 ) begin
+      \$256  = blk3_3;
+    end
+    if (rst) begin
+      \$256  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$257  = blk3_3;
+    if (\$157 ) begin
+      \$257  = wdata;
+    end
+    if (rst) begin
+      \$257  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$258  = blk4_0;
+    if (ashift) begin
+      \$258  = blk4_1;
+    end
+    if (rst) begin
+      \$258  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$259  = blk4_1;
+    if (\$159 ) begin
+      \$259  = blk4_2;
+    end
+    if (rst) begin
+      \$259  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$260  = blk4_2;
+    if (\$159 ) begin
+      \$260  = blk4_3;
+    end
+    if (rst) begin
+      \$260  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$261  = blk4_3;
+    if (\$159 ) begin
+      \$261  = wdata;
+    end
+    if (rst) begin
+      \$261  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$262  = { \$160 , \$signal$36  };
+    if (rst) begin
+      \$262  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$263  = \$163 ;
+    if (rst) begin
+      \$263  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$264  = \$166 ;
+    if (rst) begin
+      \$264  = 4'hf;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$265  = \$169 ;
+    if (rst) begin
+      \$265  = 4'hf;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$266  = \$172 ;
+    if (rst) begin
+      \$266  = 4'hf;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$267  = \$175 ;
+    if (rst) begin
+      \$267  = 4'hf;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$268  = \$178 ;
+    if (rst) begin
+      \$268  = 4'hf;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$269  = c_cur0;
     if (handoff) begin
-      \$200  = 64'h0000000000000000;
-    end else if (\$139 ) begin
-      \$200  = \$142 ;
+      \$269  = 64'h0000000000000000;
+    end else if (\$180 ) begin
+      \$269  = \$183 ;
     end
     if (rst) begin
-      \$200  = 64'h0000000000000000;
+      \$269  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$201  = c_next0;
+    \$270  = c_next0;
     if (go) begin
-      \$201  = \$145 ;
+      \$270  = \$186 ;
     end
     if (rst) begin
-      \$201  = 64'h0000000000000000;
+      \$270  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$202  = c_cur1;
+    \$271  = c_cur1;
     if (handoff) begin
-      \$202  = 64'h0000000000000000;
-    end else if (\$147 ) begin
-      \$202  = \$150 ;
+      \$271  = 64'h0000000000000000;
+    end else if (\$188 ) begin
+      \$271  = \$191 ;
     end
     if (rst) begin
-      \$202  = 64'h0000000000000000;
+      \$271  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$203  = c_next1;
+    \$272  = c_next1;
     if (go) begin
-      \$203  = \$153 ;
+      \$272  = \$194 ;
     end
     if (rst) begin
-      \$203  = 64'h0000000000000000;
+      \$272  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$204  = c_cur2;
+    \$273  = c_cur2;
     if (handoff) begin
-      \$204  = 64'h0000000000000000;
-    end else if (\$155 ) begin
-      \$204  = \$158 ;
+      \$273  = 64'h0000000000000000;
+    end else if (\$196 ) begin
+      \$273  = \$199 ;
     end
     if (rst) begin
-      \$204  = 64'h0000000000000000;
+      \$273  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$205  = c_next2;
+    \$274  = c_next2;
     if (go) begin
-      \$205  = \$161 ;
+      \$274  = \$202 ;
     end
     if (rst) begin
-      \$205  = 64'h0000000000000000;
+      \$274  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$206  = c_cur3;
+    \$275  = c_cur3;
     if (handoff) begin
-      \$206  = 64'h0000000000000000;
-    end else if (\$163 ) begin
-      \$206  = \$166 ;
+      \$275  = 64'h0000000000000000;
+    end else if (\$204 ) begin
+      \$275  = \$207 ;
     end
     if (rst) begin
-      \$206  = 64'h0000000000000000;
+      \$275  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$207  = c_next3;
+    \$276  = c_next3;
     if (go) begin
-      \$207  = \$169 ;
+      \$276  = \$210 ;
     end
     if (rst) begin
-      \$207  = 64'h0000000000000000;
+      \$276  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$208  = c_cur4;
+    \$277  = c_cur4;
     if (handoff) begin
-      \$208  = 64'h0000000000000000;
-    end else if (\$171 ) begin
-      \$208  = \$174 ;
+      \$277  = 64'h0000000000000000;
+    end else if (\$212 ) begin
+      \$277  = \$215 ;
     end
     if (rst) begin
-      \$208  = 64'h0000000000000000;
+      \$277  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$209  = c_next4;
+    \$278  = c_next4;
     if (go) begin
-      \$209  = \$177 ;
+      \$278  = \$218 ;
     end
     if (rst) begin
-      \$209  = 64'h0000000000000000;
+      \$278  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$210  = o__valid;
+    \$279  = o__valid;
     if (o__ready) begin
-      \$210  = 1'h0;
+      \$279  = 1'h0;
     end
     if (handoff) begin
-      \$210  = 1'h1;
+      \$279  = 1'h1;
     end
     if (rst) begin
-      \$210  = 1'h0;
+      \$279  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$211  = o__payload;
+    \$280  = o__payload;
     if (handoff) begin
-      \$211 [255:0] = { \$signature__data$66 , \$signature__data$61 , \$signature__data$55 , \$signature__data$49  };
-      \$211 [287:256] = perm_len;
+      \$280 [255:0] = { \$signature__data$67 , \$signature__data$62 , \$signature__data$56 , \$signature__data  };
+      \$280 [287:256] = perm_len;
     end
     if (rst) begin
-      \$211  = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$280  = 288'h000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
-  assign nbytes = \$23 [3:0];
-  assign \$signature__addr  = { 2'h0, ly };
-  assign \$signature__data  = wdata;
-  assign \$signature__addr$29  = { 2'h0, ly };
-  assign \$signature__data$30  = wdata;
-  assign \$signature__addr$32  = { 2'h0, ly };
-  assign \$signature__data$33  = wdata;
-  assign \$signature__addr$35  = { 2'h0, ly };
-  assign \$signature__data$36  = wdata;
-  assign \$signature__addr$38  = { 2'h0, ly };
-  assign \$signature__data$39  = wdata;
-  assign raddr0 = \$signature__addr$46 ;
-  assign raddr1 = \$signature__addr$52 ;
-  assign raddr2 = \$signature__addr$58 ;
-  assign raddr3 = \$signature__addr$63 ;
-  assign raddr4 = \$signature__addr$67 ;
-  assign waddr = \$signature__addr$94 ;
-  assign \$signature__data$96  = plane0;
-  assign \$signature__en$97  = go;
-  assign \$signature__addr$98  = \$signature__addr$94 ;
-  assign \$signature__data$99  = plane1;
-  assign \$signature__en$100  = go;
-  assign \$signature__addr$101  = \$signature__addr$94 ;
-  assign \$signature__data$102  = plane2;
-  assign \$signature__en$103  = go;
-  assign \$signature__addr$104  = \$signature__addr$94 ;
-  assign \$signature__data$105  = plane3;
-  assign \$signature__en$106  = go;
-  assign \$signature__addr$107  = \$signature__addr$94 ;
-  assign \$signature__data$108  = plane4;
-  assign \$signature__en$109  = go;
+  assign nbytes = \$29 [3:0];
+  assign raddr0 = \$signature__addr ;
+  assign raddr1 = \$signature__addr$53 ;
+  assign raddr2 = \$signature__addr$59 ;
+  assign raddr3 = \$signature__addr$64 ;
+  assign raddr4 = \$signature__addr$68 ;
+  assign waddr = \$signature__addr$89 ;
+  assign \$signature__data$91  = plane0;
+  assign \$signature__en  = go;
+  assign \$signature__addr$93  = \$signature__addr$89 ;
+  assign \$signature__data$94  = plane1;
+  assign \$signature__en$95  = go;
+  assign \$signature__addr$96  = \$signature__addr$89 ;
+  assign \$signature__data$97  = plane2;
+  assign \$signature__en$98  = go;
+  assign \$signature__addr$99  = \$signature__addr$89 ;
+  assign \$signature__data$100  = plane3;
+  assign \$signature__en$101  = go;
+  assign \$signature__addr$102  = \$signature__addr$89 ;
+  assign \$signature__data$103  = plane4;
+  assign \$signature__en$104  = go;
   assign \i__payload.data  = i__payload[63:0];
   assign \i__payload.keep  = i__payload[71:64];
   assign \i__payload.last  = i__payload[72];
   assign \o__payload.digest  = o__payload[255:0];
   assign \o__payload.length  = o__payload[287:256];
-  assign \$46  = 64'h0000000000000000;
-  assign \$52  = 64'h0000000000000000;
-  assign \$58  = 64'h0000000000000000;
-  assign \$64  = 64'h0000000000000000;
-  assign \$70  = 64'h0000000000000000;
 endmodule

@@ -13,13 +13,13 @@ COCOTB_TESTS = 1 + 9 + 9 + 1 + 4 + 1 + 1 + 1
 
 
 def _env(vectors) -> dict[str, str]:
-    from mevblade.hw.keccak_serial import LATENCY_EXTRA, PERMUTATION_CYCLES
+    from mevblade.hw.keccak_serial import PERMUTATION_CYCLES
 
     return {
         "MAINNET_FILE": str(vectors / "mainnet" / "block_18189758.jsonl"),
         "TYPED_FILE": str(vectors / "tx" / "typed_txs.jsonl"),
         "KECCAK_PERMUTATION_CYCLES": str(PERMUTATION_CYCLES),
-        "KECCAK_LATENCY_EXTRA": str(LATENCY_EXTRA),
+        "KECCAK_LATENCY_FN": "mevblade.hw.keccak_serial:idle_latency_cycles",
         "KECCAK_MAX_IDLE_CYCLES": "20000",   # the block's longest transactions take ~40 blocks of 120 cycles
     }
 

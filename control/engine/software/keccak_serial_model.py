@@ -12,8 +12,9 @@ Storage
   lane ``(x, y)`` of the state lives in ``M[x]`` at address ``8·bank + y``; round ``r`` reads bank
   ``r mod 2`` and writes bank ``(r + 1) mod 2`` (so round 23 leaves the state in bank 0, where
   round 0 reads it). Address 15 is never written: it reads as zero.
-* Five *buffer memories* ``Bf[x]`` (same shape): rate lane ``j = x + 5y`` of the block to absorb at
-  address ``y``; a lane not written for this block reads address 15 (zero) instead.
+* The block to absorb, ``buf[x][y]`` = rate lane ``j = x + 5y`` (in the gateware: one shift chain of
+  flip-flops per position ``x``, lane ``x + 5y`` at depth ``y``); a lane not written for this block
+  is zero (the gateware's chains shift in zeros until full).
 * ``c_cur``: the column parities θ uses in the current round (five 64-bit words); ``c_next``: the
   parities of the planes the round has produced so far.
 

@@ -25,8 +25,18 @@ from mevblade.sim.tb.keccak.tb import KeccakTB
 BOUNDARY_LENGTHS = [0, 1, 7, 8, 9, 63, 64, 127, 128, 129, 134, 135, 136, 137, 143, 144, 145,
                     200, 270, 271, 272, 273, 280, 299, 300]
 PERMUTATION_CYCLES = int(os.environ.get("KECCAK_PERMUTATION_CYCLES", "24"))
-#: idle-core latency beyond the permutations (``Keccak256``: 2; ``Keccak256Serial``: its load pass too)
-LATENCY_EXTRA = int(os.environ.get("KECCAK_LATENCY_EXTRA", "2"))
+#: idle-core latency of another core than ``keccak_top``'s: ``module:function`` of the packet length
+#: (``mevblade.hw.keccak_serial:idle_latency_cycles``); unset: permutation + 2 cycles per block
+LATENCY_FN = os.environ.get("KECCAK_LATENCY_FN", "")
+
+
+def idle_latency(n: int, blocks_after_last: int) -> int:
+    if LATENCY_FN:
+        import importlib
+
+        module, _, name = LATENCY_FN.partition(":")
+        return getattr(importlib.import_module(module), name)(n)
+    return blocks_after_last * PERMUTATION_CYCLES + 2
 
 
 def ref(data: bytes) -> bytes:
@@ -140,14 +150,14 @@ async def test_sink_held_off(dut):
 @cocotb.test()
 async def test_latency_idle_core(dut):
     """Last beat accepted → digest valid takes permutation + 2 cycles on an idle core (``keccak_top``;
-    ``KECCAK_LATENCY_EXTRA`` for another core), one more permutation when the length is a multiple of 136."""
+    ``KECCAK_LATENCY_FN`` for another core), one more permutation when the length is a multiple of 136."""
     tb = await setup(dut, "none", "none")
     for n, blocks_after_last in [(0, 1), (1, 1), (100, 1), (135, 1), (136, 2)]:
         out = await tb.run(payloads([n], seed=n))
         check(payloads([n], seed=n), out)
         latency = out.out_cycle[0] - out.last_in_cycle[0]
         # the sink is always ready, so the transfer cycle is the first cycle o.valid is high
-        want = blocks_after_last * PERMUTATION_CYCLES + LATENCY_EXTRA
+        want = idle_latency(n, blocks_after_last)
         assert latency == want, f"{n} bytes: latency {latency} cycles, expected {want}"
         for _ in range(5):
             await RisingEdge(dut.clk)
