@@ -160,7 +160,7 @@ def instr_cycles(op: Op, a: int, b: int, imm: int = 0, taken: bool = False) -> i
     if op in (Op.LDI, Op.J, Op.JAL, Op.SWAP):
         return base
     if op is Op.JR:
-        return base + 2
+        return base + 3
     if op is Op.MOV:
         return base + (1 + ta if ta else 0)
     if op in (Op.ADD, Op.SUB):
@@ -179,7 +179,7 @@ def instr_cycles(op: Op, a: int, b: int, imm: int = 0, taken: bool = False) -> i
         if ta < tb:
             return base
         s = ta - tb + 1
-        return base + tb + 3 + LIMB // 2 * s + s + (op is Op.DIVC)
+        return base + tb + 3 + LIMB // 2 * s + s + 2 * (op is Op.DIVC)
     if op is Op.ISQRT:
         k = ep.isqrt_skip(b)
         if 32 * ta - 2 * k <= 0:
@@ -235,7 +235,10 @@ class EvalSerial(wiring.Component):
 
         # ---- memories -----------------------------------------------------------------------------
         m.submodules.rom = rom = Memory(shape=unsigned(ep.INSTR_BITS), depth=len(self.words), init=self.words)
-        rom_rd = rom.read_port()                    # synchronous: the word of ``pc`` in DEC
+        # two synchronous read ports, addressed in DEC from registers: the fall-through word (pc + 1) and the
+        # branch target's (imm); their data is registered in the fabric and DEC takes one of the two
+        rom_f = rom.read_port()
+        rom_t = rom.read_port()
         ram_init = [0] * (1 << (RB + 5))
         tag_init = [0] * ep.N_REGS
         for name, v in ep.CONST_REGS.items():
@@ -272,11 +275,16 @@ class EvalSerial(wiring.Component):
             return out
 
         # ---- instruction registers ----------------------------------------------------------------
-        pc = Signal(ep.IMM_BITS)
-        pc_nx = Signal(ep.IMM_BITS)
-        m.d.comb += [pc_nx.eq(pc), rom_rd.addr.eq(pc_nx)]
-        m.d.sync += pc.eq(pc_nx)
-        word = rom_rd.data
+        # no path from an operation's end into the ROM's address: both possible successors of the
+        # instruction in DEC are read while it executes (the ports' data holds while not enabled), and its
+        # last cycle only registers which of the two comes next (``sel``) and the new ``pc``
+        pc = Signal(ep.IMM_BITS)       # the address of the instruction in DEC and after
+        sel = Signal()                  # DEC's word: the branch target's (1) or the fall-through one (0)
+        word_f, word_t = Signal(ep.INSTR_BITS), Signal(ep.INSTR_BITS)
+        m.d.sync += [word_f.eq(rom_f.data), word_t.eq(rom_t.data)]
+        m.d.comb += [rom_f.en.eq(0), rom_t.en.eq(0)]
+        word = Signal(ep.INSTR_BITS)
+        m.d.comb += word.eq(Mux(sel, word_t, word_f))
         w_op, w_d, w_a, w_b, w_imm = (word[0:5], word[5:5 + RB], word[5 + RB:5 + 2 * RB],
                                       word[5 + 2 * RB:5 + 3 * RB], word[5 + 3 * RB:5 + 3 * RB + ep.IMM_BITS])
         op = Signal(5)
@@ -285,21 +293,21 @@ class EvalSerial(wiring.Component):
         rb = Signal(RB)
         rd = Signal(RB)
         imm = Signal(ep.IMM_BITS)
-        ta, tb = Signal(4), Signal(4)
-        ea, eb = Signal(), Signal()
-        ba, bb, bd = Signal(), Signal(), Signal()
+        ta, tb = Signal(4, name="ta"), Signal(4, name="tb")
+        ea, eb = Signal(name="ea"), Signal(name="eb")
+        ba, bb, bd = Signal(name="ba"), Signal(name="bb"), Signal(name="bd")
         pa, pb, pdd = phys(w_a), phys(w_b), phys(w_d)
         m.d.comb += [tg_a.addr.eq(pa), tg_b.addr.eq(pb), tg_d.addr.eq(pdd)]
 
         # ---- RAM read ports: issue (address, mask info), data the next cycle ----------------------
-        a_inr, a_ext, b_inr, b_ext = Signal(), Signal(), Signal(), Signal()
+        a_inr, a_ext, b_inr, b_ext = (Signal(name=n) for n in ("a_inr", "a_ext", "b_inr", "b_ext"))
         # the RAM's data registered once more in the fabric (the block RAM's clock-to-out is ~4.3 ns): a
         # read issued in cycle t is used in cycle t + 2
-        a_q, b_q = Signal(LIMB), Signal(LIMB)
-        a_inr2, a_ext2, b_inr2, b_ext2 = Signal(), Signal(), Signal(), Signal()
+        a_q, b_q = Signal(LIMB, name="a_q"), Signal(LIMB, name="b_q")
+        a_inr2, a_ext2, b_inr2, b_ext2 = (Signal(name=n) for n in ("a_inr2", "a_ext2", "b_inr2", "b_ext2"))
         m.d.sync += [a_q.eq(rd_a.data), b_q.eq(rd_b.data), a_inr2.eq(a_inr), a_ext2.eq(a_ext),
                      b_inr2.eq(b_inr), b_ext2.eq(b_ext)]
-        a_val, b_val = Signal(LIMB), Signal(LIMB)
+        a_val, b_val = Signal(LIMB, name="a_val"), Signal(LIMB, name="b_val")
         m.d.comb += [a_val.eq(Mux(a_inr2, a_q, a_ext2.replicate(LIMB))),
                      b_val.eq(Mux(b_inr2, b_q, b_ext2.replicate(LIMB)))]
         m.d.comb += [rd_a.en.eq(0), rd_b.en.eq(0)]
@@ -315,7 +323,8 @@ class EvalSerial(wiring.Component):
             m.d.sync += [b_inr.eq((limb < tag) & ~zero), b_ext.eq(ext & (limb < NLIMBS) & ~zero)]
 
         # ---- writes: limbs to the other bank of d, the tag (and the flipped bank) at the end -------
-        nz, no = Signal(4), Signal(4)       # limbs written so far up to the last != 0 / != all-ones one
+        # limbs written so far up to the last != 0 / != all-ones one
+        nz, no = Signal(4, name="nz"), Signal(4, name="no")
 
         # the written limbs' zero / all-ones tracking runs a cycle behind the writes (from registers: no
         # path from the adders through a 64-bit zero test into the tag RAM); the tag is written in TAGW
@@ -342,15 +351,19 @@ class EvalSerial(wiring.Component):
             tag = Cat(tag, Const(0, 4))[:4]     # zero-extended
             m.d.comb += [tg_w.addr.eq(rd), tg_w.data.eq(Cat(tag, ext, ~bd)), tg_w.en.eq(dl != 0)]
 
-        def finish(target=None):
-            m.d.comb += pc_nx.eq(pc + 1 if target is None else target)
+        def finish(taken=None):
+            """The operation's last cycle: the next instruction is the branch target (``taken``) or pc + 1."""
+            if taken is None:
+                m.d.sync += [pc.eq(pc + 1), sel.eq(0)]
+            else:
+                m.d.sync += [pc.eq(Mux(taken, imm, pc + 1)), sel.eq(taken)]
             m.next = "DEC"
 
         # ---- ALU ----------------------------------------------------------------------------------
         k = Signal(5)           # limb index of the data on the read ports
         nlimbs = Signal(5)      # limbs of the operation
         carry = Signal()
-        is_sub, is_imm, is_mov = Signal(), Signal(), Signal()
+        is_sub, is_imm, is_mov = Signal(name="is_sub"), Signal(name="is_imm"), Signal(name="is_mov")
         first = Signal()        # the ALU's first limb (ADDI's immediate limb)
         imm_sext = Signal(LIMB)
         m.d.comb += imm_sext.eq(Cat(imm, imm[-1].replicate(LIMB - ep.IMM_BITS)))
@@ -372,10 +385,10 @@ class EvalSerial(wiring.Component):
         m.d.comb += limb_lt.eq(a_val < b_val)
 
         # ---- multiplier: issue (i, j) per cycle, 6-stage pipeline, Comba accumulator ---------------
-        mta, mtb = Signal(5), Signal(5)         # operand limbs (10 for a negative operand)
+        mta, mtb = Signal(5, name="mta"), Signal(5, name="mtb")  # operand limbs (10 for a negative operand)
         mcols = Signal(5)                       # result limbs: min(10, ta + tb)
-        mc, mi = Signal(5), Signal(5)           # issue column and a-limb
-        mi_lo, mi_hi = Signal(5), Signal(5)
+        mc, mi = Signal(5, name="mc"), Signal(5, name="mi")  # issue column and a-limb
+        mi_lo, mi_hi = Signal(5, name="mi_lo"), Signal(5, name="mi_hi")
         m.d.comb += [mi_lo.eq(Mux(mc + 1 > mtb, mc + 1 - mtb, 0)), mi_hi.eq(Mux(mc < mta, mc, mta - 1))]
         nc_lo = Signal(5)
         m.d.comb += nc_lo.eq(Mux(mc + 2 > mtb, mc + 2 - mtb, 0))
@@ -411,7 +424,7 @@ class EvalSerial(wiring.Component):
         m.d.sync += prod.eq(h0 + (h1 << 2 * T))
         acc_lo = Signal(LIMB)
         acc_hi = Signal(LIMB + 8)
-        acc_cl, acc_cz = Signal(), Signal()
+        acc_cl, acc_cz = Signal(name="acc_cl"), Signal(name="acc_cz")
         s_lo = Signal(LIMB + 1)
         s_hi = Signal(LIMB + 8)
         m.d.comb += [s_lo.eq(acc_lo + prod[:LIMB] + acc_cz), s_hi.eq(acc_hi + prod[LIMB:] + acc_cl)]
@@ -447,13 +460,10 @@ class EvalSerial(wiring.Component):
         sq_t = Signal(SQW)
         m.d.comb += [sq_s.eq(Cat(feed[-2:], srem)), sq_t.eq(Cat(Const(1, 2), root))]
         sq_diff, sq_ge = _carry_select_add(m, sq_s, ~sq_t, Const(1, 1), CHUNK, "ssq")
-        wb_limb = Signal(LIMB)
-        wb_src = Signal(4 * LIMB)
-        m.d.comb += [wb_limb.eq(wb_src.word_select(k[:2], LIMB)), wb_src.eq(Mux(op == Op.ISQRT, root, quo))]
+        # write-back: the quotient / root shifted down a limb per written limb (its limbs past the result
+        # are 0); DIVC's round-up is the carry into limb 0, set in DIVZ from the remainder register
         wb_sum = Signal(LIMB + 1)
-        # DIVC's round-up enters at limb 0 (from the remainder register, not from the last step's adders)
-        wb_cin = Mux(k == 0, ceil & (drem != 0), carry)
-        m.d.comb += wb_sum.eq(Mux(k < (nsteps >> 5), wb_limb, 0) + wb_cin)
+        m.d.comb += wb_sum.eq(quo[:LIMB] + carry)
         # bit length of b's top limb (ISQRT's k): a tree of halves
         b_top_bl = _bitlen(m, b_val, "bl")
         blen_r = Signal(range(3 * LIMB + 1))
@@ -470,12 +480,12 @@ class EvalSerial(wiring.Component):
                 with m.If(self.i.valid & self.i.ready):
                     m.d.sync += [req.eq(self.i.payload), req_tag.eq(self.i.payload.tag), lc.eq(0),
                                  swapped.eq(0)]
-                    m.d.comb += pc_nx.eq(0)
                     m.next = "LOAD"
 
             with m.State("LOAD"):
-                m.d.comb += pc_nx.eq(0)
-                m.d.sync += lc.eq(lc + 1)
+                # the first word: read as the fall-through one
+                m.d.comb += [rom_f.addr.eq(0), rom_f.en.eq(1)]
+                m.d.sync += [lc.eq(lc + 1), pc.eq(0), sel.eq(0)]
                 with m.Switch(lc):
                     for n in range(LOAD_CYCLES):
                         with m.Case(n):
@@ -498,6 +508,7 @@ class EvalSerial(wiring.Component):
                     m.next = "DEC"
 
             with m.State("DEC"):
+                m.d.comb += [rom_f.addr.eq(pc + 1), rom_f.en.eq(1), rom_t.addr.eq(w_imm), rom_t.en.eq(1)]
                 m.d.sync += [op.eq(w_op), dl.eq(w_d), ra.eq(pa), rb.eq(pb), rd.eq(pdd), imm.eq(w_imm),
                              ta.eq(tg_a.data[:4]), ea.eq(tg_a.data[4]), ba.eq(tg_a.data[5]),
                              tb.eq(tg_b.data[:4]), eb.eq(tg_b.data[4]), bb.eq(tg_b.data[5]),
@@ -513,9 +524,9 @@ class EvalSerial(wiring.Component):
                         v = Mux(op == Op.JAL, pc + 1, imm)
                         write_limb(zero4, v)
                         write_tag(Mux((imm != 0) | (op == Op.JAL), 1, 0), 0)
-                        finish(Mux(op == Op.JAL, imm, pc + 1))
+                        finish(op == Op.JAL)
                     with m.Case(Op.J):
-                        finish(imm)
+                        finish(1)
                     with m.Case(Op.SWAP):
                         m.d.sync += swapped.eq(~swapped)
                         finish()
@@ -554,10 +565,10 @@ class EvalSerial(wiring.Component):
                             lt = Mux(signed & (ea != eb), ea, lt_u)
                             tk = (Mux(op.matches(Op.BLTU, Op.BLTS), lt, 0)
                                   | Mux(op.matches(Op.BGEU, Op.BGES), ~lt, 0) | (op == Op.BNE))
-                            finish(Mux(tk, imm, pc + 1))
+                            finish(tk)
                         with m.Elif(ta == 0):
                             tk = op.matches(Op.BGEU, Op.BGES, Op.BEQ)
-                            finish(Mux(tk, imm, pc + 1))
+                            finish(tk)
                         with m.Else():
                             issue_a(ra, ba, ta - 1, ta, ea)
                             issue_b(rb, bb, ta - 1, tb, eb)
@@ -602,7 +613,13 @@ class EvalSerial(wiring.Component):
                 m.next = "JR"
 
             with m.State("JR"):
-                finish(a_val[:ep.IMM_BITS])
+                # the target is a register's value: read its word now, take it in DEC after JRF
+                m.d.comb += [rom_t.addr.eq(a_val[:ep.IMM_BITS]), rom_t.en.eq(1)]
+                m.d.sync += [pc.eq(a_val[:ep.IMM_BITS]), sel.eq(1)]
+                m.next = "JRF"
+
+            with m.State("JRF"):
+                m.next = "DEC"
 
             # the streaming operations issue their second read while the first is on its way
             with m.State("ALU0"):
@@ -651,7 +668,7 @@ class EvalSerial(wiring.Component):
                     tk = (Mux(op.matches(Op.BLTU, Op.BLTS), limb_lt, 0)
                           | Mux(op.matches(Op.BGEU, Op.BGES), ~limb_lt, 0)
                           | Mux(op == Op.BEQ, eq, 0) | Mux(op == Op.BNE, ~eq, 0))
-                    finish(Mux(tk, imm, pc + 1))
+                    finish(tk)
 
             def mul_emit(final: bool) -> None:
                 # the accumulator's column write (a column's last product in the last stage)
@@ -713,11 +730,18 @@ class EvalSerial(wiring.Component):
                     m.d.sync += [feed.eq(a_val), lk.eq(lk - 1)]
                 with m.If(steps + 1 == nsteps):
                     m.d.sync += k.eq(0)
-                    m.next = "DIVW"
+                    with m.If(ceil):
+                        m.next = "DIVZ"
+                    with m.Else():
+                        m.next = "DIVW"
+
+            with m.State("DIVZ"):
+                m.d.sync += carry.eq(drem != 0)
+                m.next = "DIVW"
 
             with m.State("DIVW"):
                 # quotient limbs 0 .. s-1 (+ DIVC's carry limb s)
-                m.d.sync += [k.eq(k + 1), carry.eq(wb_sum[LIMB])]
+                m.d.sync += [k.eq(k + 1), carry.eq(wb_sum[LIMB]), quo.eq(quo >> LIMB)]
                 write_limb(k, wb_sum[:LIMB])
                 with m.If(k + 1 == (nsteps >> 5) + ceil):
                     to_tagw(0)
@@ -756,8 +780,8 @@ class EvalSerial(wiring.Component):
                     m.next = "SQW"
 
             with m.State("SQW"):
-                m.d.sync += k.eq(k + 1)
-                write_limb(k, wb_limb)
+                m.d.sync += [k.eq(k + 1), root.eq(root >> LIMB)]
+                write_limb(k, root[:LIMB])
                 with m.If(k + 1 == (ta + 1) >> 1):
                     to_tagw(0)
 
@@ -790,9 +814,9 @@ class EvalSerial(wiring.Component):
                     m.d.sync += [rec.tag.eq(req_tag), o_valid.eq(1)]
                     m.next = "IDLE"
         # for the tests' traces
-        names = ("IDLE", "LOAD", "DEC", "EX", "JR0", "JR", "ALU0", "ALU", "SHR0", "SHR", "CMP0", "CMP",
-                 "MULI", "MULW", "DIVL", "DIVP", "DIVS", "DIVW", "SQL0", "SQB", "SQK", "SQS", "SQW", "TAGW",
-                 "OUT")
+        names = ("IDLE", "LOAD", "DEC", "EX", "JR0", "JR", "JRF", "ALU0", "ALU", "SHR0", "SHR", "CMP0", "CMP",
+                 "MULI", "MULW", "DIVL", "DIVP", "DIVS", "DIVZ", "DIVW", "SQL0", "SQB", "SQK", "SQS", "SQW",
+                 "TAGW", "OUT")
         st = Signal(range(len(names)))
         for n, name in enumerate(names):
             with m.If(fsm.ongoing(name)):

@@ -47,9 +47,9 @@ module eval_serial_top(s_axis_tvalid, m_axis_tready, clk, rst, s_axis_tready, m_
     .i__payload(s_axis_tdata),
     .i__ready(s_axis_tready),
     .i__valid(s_axis_tvalid),
-    .o__payload(m_axis_tdata),
     .o__ready(m_axis_tready),
-    .o__valid(m_axis_tvalid),
+    .o_valid(m_axis_tvalid),
+    .rec(m_axis_tdata),
     .rst(rst)
   );
   assign i__payload = s_axis_tdata;
@@ -78,7 +78,7 @@ module eval_serial_top(s_axis_tvalid, m_axis_tready, clk, rst, s_axis_tready, m_
 endmodule
 
 (* generator = "Amaranth" *)
-module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid, o__payload, i__payload);
+module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__ready, i__payload);
   reg \$auto$verilog_backend.cc:2505:dump_module$1  = 0;
   input i__valid;
   wire i__valid;
@@ -88,145 +88,201 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire clk;
   input rst;
   wire rst;
+  output o_valid;
+  reg o_valid = 1'h0;
+  output [306:0] rec;
+  reg [306:0] rec = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
   output i__ready;
   reg i__ready;
-  output o__valid;
-  reg o__valid = 1'h0;
-  output [306:0] o__payload;
-  reg [306:0] o__payload = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
   input [561:0] i__payload;
   wire [561:0] i__payload;
-  wire \$1 ;
-  wire [65:0] \$10 ;
+  wire [6:0] \$1 ;
+  wire [27:0] \$10 ;
   wire \$100 ;
-  wire \$1000 ;
-  reg [15:0] \$1001 ;
-  reg [63:0] \$1002 ;
-  reg [63:0] \$1003 ;
-  reg \$1004 ;
-  reg \$1005 ;
-  reg \$1006 ;
-  reg \$1007 ;
-  reg \$1008 ;
-  reg [3:0] \$1009 ;
+  wire [4:0] \$1000 ;
+  wire [6:0] \$1001 ;
+  wire [5:0] \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire [8:0] \$1007 ;
+  wire [8:0] \$1008 ;
+  wire [8:0] \$1009 ;
   wire \$101 ;
-  reg [3:0] \$1010 ;
-  reg [5:0] \$1011 ;
-  reg [5:0] \$1012 ;
-  reg [35:0] \$1013 ;
-  reg [35:0] \$1014 ;
-  reg [35:0] \$1015 ;
-  reg [27:0] \$1016 ;
-  reg [35:0] \$1017 ;
-  reg [35:0] \$1018 ;
-  reg [35:0] \$1019 ;
+  wire [9:0] \$1010 ;
+  wire [10:0] \$1011 ;
+  wire \$1012 ;
+  wire [8:0] \$1013 ;
+  wire [8:0] \$1014 ;
+  wire [8:0] \$1015 ;
+  wire [9:0] \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
-  reg [27:0] \$1020 ;
-  reg [35:0] \$1021 ;
-  reg [35:0] \$1022 ;
-  reg [35:0] \$1023 ;
-  reg [27:0] \$1024 ;
-  reg [27:0] \$1025 ;
-  reg [27:0] \$1026 ;
-  reg [27:0] \$1027 ;
-  reg [19:0] \$1028 ;
-  reg [82:0] \$1029 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire [3:0] \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
   wire \$103 ;
-  reg [82:0] \$1030 ;
-  reg [82:0] \$1031 ;
-  reg [82:0] \$1032 ;
-  reg [101:0] \$1033 ;
-  reg [91:0] \$1034 ;
-  reg [127:0] \$1035 ;
-  reg [63:0] \$1036 ;
-  reg [71:0] \$1037 ;
-  reg \$1038 ;
-  reg \$1039 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
   wire \$104 ;
-  reg [4:0] \$1040 ;
-  reg \$1041 ;
-  reg [561:0] \$1042 ;
-  reg [31:0] \$1043 ;
-  reg [3:0] \$1044 ;
-  reg \$1045 ;
-  reg [4:0] \$1046 ;
-  reg [4:0] \$1047 ;
-  reg [6:0] \$1048 ;
-  reg [6:0] \$1049 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
   wire \$105 ;
-  reg [6:0] \$1050 ;
-  reg [6:0] \$1051 ;
-  reg [15:0] \$1052 ;
-  reg [3:0] \$1053 ;
-  reg \$1054 ;
-  reg \$1055 ;
-  reg [3:0] \$1056 ;
-  reg \$1057 ;
-  reg \$1058 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  reg [43:0] \$1055 ;
+  reg [43:0] \$1056 ;
+  reg [63:0] \$1057 ;
+  reg [63:0] \$1058 ;
   reg \$1059 ;
   wire \$106 ;
-  reg [4:0] \$1060 ;
+  reg \$1060 ;
   reg \$1061 ;
   reg \$1062 ;
   reg \$1063 ;
-  reg \$1064 ;
-  reg \$1065 ;
-  reg [3:0] \$1066 ;
-  reg [63:0] \$1067 ;
-  reg \$1068 ;
-  reg \$1069 ;
+  reg [3:0] \$1064 ;
+  reg [3:0] \$1065 ;
+  reg [5:0] \$1066 ;
+  reg [5:0] \$1067 ;
+  reg [35:0] \$1068 ;
+  reg [35:0] \$1069 ;
   wire \$107 ;
-  reg [4:0] \$1070 ;
-  reg \$1071 ;
-  reg \$1072 ;
-  reg [4:0] \$1073 ;
-  reg [4:0] \$1074 ;
-  reg [4:0] \$1075 ;
-  reg [4:0] \$1076 ;
-  reg [4:0] \$1077 ;
-  reg \$1078 ;
-  reg [144:0] \$1079 ;
+  reg [35:0] \$1070 ;
+  reg [27:0] \$1071 ;
+  reg [35:0] \$1072 ;
+  reg [35:0] \$1073 ;
+  reg [35:0] \$1074 ;
+  reg [27:0] \$1075 ;
+  reg [35:0] \$1076 ;
+  reg [35:0] \$1077 ;
+  reg [35:0] \$1078 ;
+  reg [27:0] \$1079 ;
   wire \$108 ;
-  reg [144:0] \$1080 ;
-  reg [3:0] \$1081 ;
-  reg [8:0] \$1082 ;
-  reg [8:0] \$1083 ;
-  reg [256:0] \$1084 ;
-  reg [255:0] \$1085 ;
-  reg \$1086 ;
-  reg [63:0] \$1087 ;
-  reg [63:0] \$1088 ;
-  reg [255:0] \$1089 ;
+  reg [27:0] \$1080 ;
+  reg [27:0] \$1081 ;
+  reg [27:0] \$1082 ;
+  reg [19:0] \$1083 ;
+  reg [82:0] \$1084 ;
+  reg [82:0] \$1085 ;
+  reg [82:0] \$1086 ;
+  reg [82:0] \$1087 ;
+  reg [101:0] \$1088 ;
+  reg [91:0] \$1089 ;
   wire \$109 ;
-  reg [146:0] \$1090 ;
-  reg [7:0] \$1091 ;
-  reg [9:0] \$1092 ;
-  reg [5:0] \$1093 ;
-  reg [306:0] \$1094 ;
-  wire [5:0] \$11 ;
+  reg [127:0] \$1090 ;
+  reg [63:0] \$1091 ;
+  reg [71:0] \$1092 ;
+  reg \$1093 ;
+  reg \$1094 ;
+  reg [4:0] \$1095 ;
+  reg \$1096 ;
+  reg [561:0] \$1097 ;
+  reg [31:0] \$1098 ;
+  reg [3:0] \$1099 ;
+  wire [35:0] \$11 ;
   wire \$110 ;
+  reg \$1100 ;
+  reg [4:0] \$1101 ;
+  reg [15:0] \$1102 ;
+  reg \$1103 ;
+  reg [4:0] \$1104 ;
+  reg [6:0] \$1105 ;
+  reg [6:0] \$1106 ;
+  reg [6:0] \$1107 ;
+  reg [6:0] \$1108 ;
+  reg [15:0] \$1109 ;
   wire \$111 ;
+  reg [3:0] \$1110 ;
+  reg \$1111 ;
+  reg \$1112 ;
+  reg [3:0] \$1113 ;
+  reg \$1114 ;
+  reg \$1115 ;
+  reg \$1116 ;
+  reg [4:0] \$1117 ;
+  reg \$1118 ;
+  reg \$1119 ;
   wire \$112 ;
+  reg \$1120 ;
+  reg \$1121 ;
+  reg \$1122 ;
+  reg [3:0] \$1123 ;
+  reg [63:0] \$1124 ;
+  reg \$1125 ;
+  reg \$1126 ;
+  reg [4:0] \$1127 ;
+  reg \$1128 ;
+  reg \$1129 ;
   wire \$113 ;
+  reg [4:0] \$1130 ;
+  reg [4:0] \$1131 ;
+  reg [4:0] \$1132 ;
+  reg [4:0] \$1133 ;
+  reg [4:0] \$1134 ;
+  reg \$1135 ;
+  reg [144:0] \$1136 ;
+  reg [144:0] \$1137 ;
+  reg [3:0] \$1138 ;
+  reg [8:0] \$1139 ;
   wire \$114 ;
+  reg [8:0] \$1140 ;
+  reg [256:0] \$1141 ;
+  reg [255:0] \$1142 ;
+  reg \$1143 ;
+  reg [63:0] \$1144 ;
+  reg [63:0] \$1145 ;
+  reg [255:0] \$1146 ;
+  reg [146:0] \$1147 ;
+  reg [7:0] \$1148 ;
+  reg [9:0] \$1149 ;
   wire \$115 ;
+  reg [5:0] \$1150 ;
+  reg [306:0] \$1151 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire \$12 ;
+  wire [35:0] \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire [8:0] \$1248 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [5:0] \$13 ;
+  wire [35:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
@@ -235,9 +291,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire [6:0] \$14 ;
+  wire [16:0] \$138 ;
+  wire [16:0] \$139 ;
+  wire [27:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -248,7 +304,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [6:0] \$15 ;
+  wire [27:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
@@ -259,7 +315,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire \$16 ;
+  wire [27:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
@@ -270,7 +326,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire [5:0] \$17 ;
+  wire [27:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
@@ -279,948 +335,941 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
-  wire [5:0] \$18 ;
+  wire [16:0] \$178 ;
+  wire [16:0] \$179 ;
+  wire [19:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire \$184 ;
+  wire [4:0] \$184 ;
   wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
+  wire [1:0] \$186 ;
+  wire [4:0] \$187 ;
   wire \$188 ;
   wire \$189 ;
-  wire [5:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
+  wire [94:0] \$19 ;
+  wire [1:0] \$190 ;
+  wire [4:0] \$191 ;
   wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
+  wire [1:0] \$193 ;
+  wire [4:0] \$194 ;
   wire \$195 ;
   wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
-  wire [4:0] \$2 ;
-  wire \$20 ;
+  wire [1:0] \$197 ;
+  wire [4:0] \$198 ;
+  wire [3:0] \$199 ;
+  wire [6:0] \$2 ;
+  wire [95:0] \$20 ;
   wire \$200 ;
-  wire \$201 ;
+  wire [3:0] \$201 ;
   wire \$202 ;
   wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
-  wire [5:0] \$21 ;
+  wire [16:0] \$204 ;
+  wire [3:0] \$205 ;
+  wire [3:0] \$206 ;
+  wire [3:0] \$207 ;
+  wire [3:0] \$208 ;
+  wire [4:0] \$209 ;
+  wire [94:0] \$21 ;
   wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
+  wire [3:0] \$211 ;
+  wire [3:0] \$212 ;
+  wire [4:0] \$213 ;
+  wire [4:0] \$214 ;
   wire \$215 ;
   wire \$216 ;
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire [6:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
+  wire [95:0] \$22 ;
+  wire [16:0] \$220 ;
+  wire [4:0] \$221 ;
   wire \$222 ;
   wire [1:0] \$223 ;
-  wire \$224 ;
+  wire [4:0] \$224 ;
   wire \$225 ;
   wire \$226 ;
   wire [1:0] \$227 ;
-  wire [2:0] \$228 ;
-  wire \$229 ;
-  wire [6:0] \$23 ;
+  wire \$228 ;
+  wire [1:0] \$229 ;
+  wire [94:0] \$23 ;
   wire \$230 ;
   wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire [1:0] \$235 ;
-  wire \$236 ;
-  wire \$237 ;
+  wire [1:0] \$232 ;
+  wire [4:0] \$233 ;
+  wire [4:0] \$234 ;
+  wire [5:0] \$235 ;
+  wire [12:0] \$236 ;
+  wire [4:0] \$237 ;
   wire \$238 ;
   wire [1:0] \$239 ;
-  wire [64:0] \$24 ;
-  wire [2:0] \$240 ;
-  wire [3:0] \$241 ;
+  wire [95:0] \$24 ;
+  wire [4:0] \$240 ;
+  wire \$241 ;
   wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
+  wire [1:0] \$243 ;
+  wire [4:0] \$244 ;
   wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
+  wire [1:0] \$246 ;
+  wire [4:0] \$247 ;
   wire \$248 ;
   wire \$249 ;
-  wire [65:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
+  wire [86:0] \$25 ;
+  wire [1:0] \$250 ;
+  wire [4:0] \$251 ;
+  wire [10:0] \$252 ;
   wire \$253 ;
-  wire \$254 ;
-  wire [1:0] \$255 ;
+  wire [1:0] \$254 ;
+  wire \$255 ;
   wire \$256 ;
-  wire \$257 ;
+  wire [1:0] \$257 ;
   wire \$258 ;
   wire [1:0] \$259 ;
-  wire [72:0] \$26 ;
-  wire [2:0] \$260 ;
+  wire [87:0] \$26 ;
+  wire \$260 ;
   wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
+  wire [1:0] \$262 ;
+  wire [5:0] \$263 ;
   wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire [1:0] \$267 ;
+  wire [1:0] \$265 ;
+  wire [5:0] \$266 ;
+  wire \$267 ;
   wire \$268 ;
-  wire \$269 ;
-  wire [73:0] \$27 ;
-  wire \$270 ;
-  wire [1:0] \$271 ;
-  wire [2:0] \$272 ;
-  wire [3:0] \$273 ;
-  wire [4:0] \$274 ;
+  wire [1:0] \$269 ;
+  wire [113:0] \$27 ;
+  wire [5:0] \$270 ;
+  wire \$271 ;
+  wire [1:0] \$272 ;
+  wire [5:0] \$273 ;
+  wire \$274 ;
   wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire \$278 ;
+  wire [1:0] \$276 ;
+  wire [5:0] \$277 ;
+  wire [5:0] \$278 ;
   wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
+  wire [114:0] \$28 ;
+  wire [16:0] \$280 ;
   wire \$281 ;
-  wire \$282 ;
+  wire [1:0] \$282 ;
   wire \$283 ;
   wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
+  wire [1:0] \$285 ;
+  wire [5:0] \$286 ;
   wire \$287 ;
-  wire \$288 ;
+  wire [5:0] \$288 ;
   wire \$289 ;
-  wire \$29 ;
+  wire [113:0] \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire \$292 ;
+  wire [5:0] \$292 ;
   wire \$293 ;
   wire \$294 ;
-  wire \$295 ;
+  wire [5:0] \$295 ;
   wire \$296 ;
   wire \$297 ;
   wire \$298 ;
-  wire \$299 ;
-  wire [4:0] \$3 ;
-  wire [63:0] \$30 ;
+  wire [5:0] \$299 ;
+  wire [35:0] \$3 ;
+  wire [114:0] \$30 ;
   wire \$300 ;
-  wire \$301 ;
+  wire [5:0] \$301 ;
   wire \$302 ;
-  wire [1:0] \$303 ;
+  wire [4:0] \$303 ;
   wire \$304 ;
-  wire \$305 ;
-  wire \$306 ;
-  wire [1:0] \$307 ;
-  wire [2:0] \$308 ;
-  wire \$309 ;
-  wire [63:0] \$31 ;
-  wire \$310 ;
+  wire [1:0] \$305 ;
+  wire [4:0] \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire [1:0] \$309 ;
+  wire [154:0] \$31 ;
+  wire [4:0] \$310 ;
   wire \$311 ;
-  wire \$312 ;
-  wire \$313 ;
+  wire [1:0] \$312 ;
+  wire [4:0] \$313 ;
   wire \$314 ;
-  wire [1:0] \$315 ;
-  wire \$316 ;
-  wire \$317 ;
+  wire \$315 ;
+  wire [1:0] \$316 ;
+  wire [5:0] \$317 ;
   wire \$318 ;
   wire [1:0] \$319 ;
-  wire [63:0] \$32 ;
-  wire [2:0] \$320 ;
-  wire [3:0] \$321 ;
+  wire [155:0] \$32 ;
+  wire [5:0] \$320 ;
+  wire \$321 ;
   wire \$322 ;
-  wire \$323 ;
-  wire \$324 ;
+  wire [1:0] \$323 ;
+  wire [5:0] \$324 ;
   wire \$325 ;
-  wire \$326 ;
-  wire \$327 ;
+  wire [1:0] \$326 ;
+  wire [5:0] \$327 ;
   wire \$328 ;
   wire \$329 ;
-  wire [18:0] \$33 ;
-  wire \$330 ;
-  wire \$331 ;
+  wire \$33 ;
+  wire [1:0] \$330 ;
+  wire [5:0] \$331 ;
   wire \$332 ;
   wire \$333 ;
   wire \$334 ;
-  wire [1:0] \$335 ;
+  wire \$335 ;
   wire \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire [1:0] \$339 ;
-  wire [18:0] \$34 ;
-  wire [2:0] \$340 ;
+  wire \$339 ;
+  wire \$34 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire [1:0] \$347 ;
+  wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire [18:0] \$35 ;
+  wire \$35 ;
   wire \$350 ;
-  wire [1:0] \$351 ;
-  wire [2:0] \$352 ;
-  wire [3:0] \$353 ;
-  wire [4:0] \$354 ;
-  wire [5:0] \$355 ;
-  wire [6:0] \$356 ;
+  wire \$351 ;
+  wire \$352 ;
+  wire \$353 ;
+  wire [16:0] \$354 ;
+  wire [16:0] \$355 ;
+  wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
-  wire \$36 ;
+  wire [5:0] \$36 ;
   wire \$360 ;
   wire \$361 ;
   wire \$362 ;
-  wire [1:0] \$363 ;
-  wire [1:0] \$364 ;
+  wire \$363 ;
+  wire \$364 ;
   wire \$365 ;
-  wire [111:0] \$366 ;
+  wire \$366 ;
   wire \$367 ;
-  wire [1:0] \$368 ;
-  wire [1:0] \$369 ;
+  wire \$368 ;
+  wire \$369 ;
   wire \$37 ;
   wire \$370 ;
-  wire [111:0] \$371 ;
+  wire \$371 ;
   wire \$372 ;
-  wire [1:0] \$373 ;
-  wire [1:0] \$374 ;
+  wire \$373 ;
+  wire \$374 ;
   wire \$375 ;
-  wire [15:0] \$376 ;
+  wire \$376 ;
   wire \$377 ;
-  wire [1:0] \$378 ;
-  wire [1:0] \$379 ;
-  wire [63:0] \$38 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire [4:0] \$38 ;
   wire \$380 ;
-  wire [15:0] \$381 ;
+  wire \$381 ;
   wire \$382 ;
-  wire [1:0] \$383 ;
-  wire [1:0] \$384 ;
-  wire \$385 ;
-  wire [111:0] \$386 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire [5:0] \$385 ;
+  wire \$386 ;
   wire \$387 ;
-  wire [1:0] \$388 ;
-  wire [1:0] \$389 ;
-  wire [63:0] \$39 ;
-  wire \$390 ;
-  wire [111:0] \$391 ;
+  wire \$388 ;
+  wire \$389 ;
+  wire \$39 ;
+  wire [5:0] \$390 ;
+  wire \$391 ;
   wire \$392 ;
-  wire [1:0] \$393 ;
-  wire [1:0] \$394 ;
+  wire \$393 ;
+  wire \$394 ;
   wire \$395 ;
-  wire [15:0] \$396 ;
+  wire \$396 ;
   wire \$397 ;
-  wire [1:0] \$398 ;
-  wire [1:0] \$399 ;
-  wire \$4 ;
-  wire [63:0] \$40 ;
+  wire \$398 ;
+  wire \$399 ;
+  wire [35:0] \$4 ;
+  wire \$40 ;
   wire \$400 ;
-  wire [15:0] \$401 ;
-  wire \$402 ;
-  wire [1:0] \$403 ;
-  wire [1:0] \$404 ;
-  wire \$405 ;
-  wire [16:0] \$406 ;
-  wire \$407 ;
-  wire [1:0] \$408 ;
-  wire [1:0] \$409 ;
-  wire [18:0] \$41 ;
-  wire \$410 ;
+  wire \$401 ;
+  wire [5:0] \$402 ;
+  wire [5:0] \$403 ;
+  wire \$404 ;
+  wire [5:0] \$405 ;
+  wire \$406 ;
+  wire [5:0] \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire [16:0] \$41 ;
+  wire [5:0] \$410 ;
   wire \$411 ;
-  wire [16:0] \$412 ;
-  wire [16:0] \$413 ;
+  wire [4:0] \$412 ;
+  wire [6:0] \$413 ;
   wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
+  wire [1:0] \$415 ;
+  wire [4:0] \$416 ;
+  wire [6:0] \$417 ;
   wire \$418 ;
   wire \$419 ;
-  wire [18:0] \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire [16:0] \$422 ;
-  wire [16:0] \$423 ;
-  wire [16:0] \$424 ;
+  wire [16:0] \$42 ;
+  wire [1:0] \$420 ;
+  wire [5:0] \$421 ;
+  wire \$422 ;
+  wire [1:0] \$423 ;
+  wire [5:0] \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
-  wire [16:0] \$428 ;
-  wire [3:0] \$429 ;
-  wire [18:0] \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire [16:0] \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire \$437 ;
+  wire [1:0] \$427 ;
+  wire [5:0] \$428 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire [5:0] \$430 ;
+  wire [5:0] \$431 ;
+  wire [6:0] \$432 ;
+  wire \$433 ;
+  wire [4:0] \$434 ;
+  wire [5:0] \$435 ;
+  wire [5:0] \$436 ;
+  wire [6:0] \$437 ;
   wire \$438 ;
-  wire \$439 ;
-  wire \$44 ;
-  wire \$440 ;
+  wire [9:0] \$439 ;
+  wire [16:0] \$44 ;
+  wire [66:0] \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire \$443 ;
+  wire [1:0] \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
+  wire [1:0] \$446 ;
   wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
-  wire \$45 ;
+  wire [4:0] \$448 ;
+  wire [9:0] \$449 ;
+  wire [16:0] \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
+  wire [5:0] \$452 ;
+  wire [255:0] \$453 ;
+  wire [5:0] \$454 ;
+  wire [8:0] \$455 ;
+  wire [9:0] \$456 ;
   wire \$457 ;
   wire \$458 ;
-  wire \$459 ;
-  wire [63:0] \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
+  wire [4:0] \$459 ;
+  wire \$46 ;
+  wire [11:0] \$460 ;
+  wire [12:0] \$461 ;
+  wire [12:0] \$462 ;
   wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
+  wire [8:0] \$464 ;
+  wire [8:0] \$465 ;
+  wire [8:0] \$466 ;
+  wire [9:0] \$467 ;
   wire \$468 ;
-  wire \$469 ;
-  wire [63:0] \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire [16:0] \$472 ;
-  wire [16:0] \$473 ;
+  wire [16:0] \$469 ;
+  wire [16:0] \$47 ;
+  wire [9:0] \$470 ;
+  wire [66:0] \$471 ;
+  wire \$472 ;
+  wire [258:0] \$473 ;
   wire \$474 ;
   wire \$475 ;
-  wire \$476 ;
+  wire [1:0] \$476 ;
   wire \$477 ;
-  wire [16:0] \$478 ;
-  wire [16:0] \$479 ;
-  wire [63:0] \$48 ;
-  wire [4:0] \$480 ;
+  wire \$478 ;
+  wire [1:0] \$479 ;
+  wire [16:0] \$48 ;
+  wire \$480 ;
   wire [4:0] \$481 ;
-  wire [3:0] \$482 ;
+  wire [9:0] \$482 ;
   wire \$483 ;
-  wire [3:0] \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire [16:0] \$489 ;
-  wire [18:0] \$49 ;
-  wire \$490 ;
+  wire [5:0] \$484 ;
+  wire [255:0] \$485 ;
+  wire [5:0] \$486 ;
+  wire [4:0] \$487 ;
+  wire [4:0] \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire [16:0] \$490 ;
   wire \$491 ;
-  wire \$492 ;
+  wire [1:0] \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire \$495 ;
+  wire [1:0] \$495 ;
   wire \$496 ;
-  wire \$497 ;
+  wire [1:0] \$497 ;
   wire \$498 ;
   wire \$499 ;
-  wire [4:0] \$5 ;
-  wire [18:0] \$50 ;
-  wire \$500 ;
-  wire [16:0] \$501 ;
-  wire [4:0] \$502 ;
-  wire [4:0] \$503 ;
-  wire [4:0] \$504 ;
-  wire [5:0] \$505 ;
-  wire [5:0] \$506 ;
-  wire \$507 ;
+  wire [35:0] \$5 ;
+  wire [16:0] \$50 ;
+  wire [1:0] \$500 ;
+  wire \$501 ;
+  wire [1:0] \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire [1:0] \$505 ;
+  wire \$506 ;
+  wire [1:0] \$507 ;
   wire \$508 ;
-  wire [5:0] \$509 ;
-  wire [18:0] \$51 ;
-  wire \$510 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire [1:0] \$510 ;
   wire \$511 ;
-  wire \$512 ;
-  wire [16:0] \$513 ;
-  wire [5:0] \$514 ;
-  wire \$515 ;
-  wire [5:0] \$516 ;
-  wire \$517 ;
+  wire [1:0] \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire [1:0] \$515 ;
+  wire \$516 ;
+  wire [1:0] \$517 ;
   wire \$518 ;
-  wire [4:0] \$519 ;
-  wire \$52 ;
-  wire [4:0] \$520 ;
-  wire [5:0] \$521 ;
-  wire [5:0] \$522 ;
+  wire \$519 ;
+  wire [1:0] \$52 ;
+  wire [1:0] \$520 ;
+  wire \$521 ;
+  wire [1:0] \$522 ;
   wire \$523 ;
   wire \$524 ;
-  wire \$525 ;
-  wire \$526 ;
+  wire [1:0] \$525 ;
+  wire [5:0] \$526 ;
   wire \$527 ;
   wire \$528 ;
-  wire \$529 ;
+  wire [4:0] \$529 ;
   wire \$53 ;
-  wire \$530 ;
+  wire [4:0] \$530 ;
   wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
+  wire [4:0] \$532 ;
+  wire [4:0] \$533 ;
+  wire [63:0] \$534 ;
+  wire [63:0] \$535 ;
+  wire [64:0] \$536 ;
+  wire [65:0] \$537 ;
+  wire [5:0] \$538 ;
   wire \$539 ;
-  wire [63:0] \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
+  wire \$54 ;
+  wire [5:0] \$540 ;
+  wire [6:0] \$541 ;
+  wire [6:0] \$542 ;
   wire \$543 ;
-  wire \$544 ;
-  wire [16:0] \$545 ;
-  wire [16:0] \$546 ;
+  wire [5:0] \$544 ;
+  wire [5:0] \$545 ;
+  wire [5:0] \$546 ;
   wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
-  wire [63:0] \$55 ;
-  wire [5:0] \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire [5:0] \$554 ;
+  wire [5:0] \$548 ;
+  wire [6:0] \$549 ;
+  wire [1:0] \$55 ;
+  wire [6:0] \$550 ;
+  wire [64:0] \$551 ;
+  wire [65:0] \$552 ;
+  wire [72:0] \$553 ;
+  wire [73:0] \$554 ;
   wire \$555 ;
-  wire [4:0] \$556 ;
-  wire [6:0] \$557 ;
-  wire [5:0] \$558 ;
-  wire \$559 ;
-  wire [63:0] \$56 ;
-  wire \$560 ;
-  wire \$561 ;
-  wire \$562 ;
-  wire [8:0] \$563 ;
-  wire [8:0] \$564 ;
-  wire [8:0] \$565 ;
-  wire [9:0] \$566 ;
-  wire [10:0] \$567 ;
-  wire \$568 ;
-  wire [8:0] \$569 ;
-  wire [18:0] \$57 ;
-  wire [8:0] \$570 ;
-  wire [8:0] \$571 ;
-  wire [9:0] \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire [16:0] \$576 ;
-  wire \$577 ;
-  wire \$578 ;
+  wire \$556 ;
+  wire [63:0] \$557 ;
+  wire [63:0] \$558 ;
+  wire [63:0] \$559 ;
+  wire \$56 ;
+  wire [18:0] \$560 ;
+  wire [18:0] \$561 ;
+  wire [18:0] \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire [63:0] \$565 ;
+  wire [63:0] \$566 ;
+  wire [63:0] \$567 ;
+  wire [18:0] \$568 ;
+  wire [18:0] \$569 ;
+  wire [16:0] \$57 ;
+  wire [18:0] \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire [63:0] \$573 ;
+  wire [63:0] \$574 ;
+  wire [63:0] \$575 ;
+  wire [18:0] \$576 ;
+  wire [18:0] \$577 ;
+  wire [18:0] \$578 ;
   wire \$579 ;
-  wire [18:0] \$58 ;
+  wire \$58 ;
   wire \$580 ;
-  wire [3:0] \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire [16:0] \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
-  wire [18:0] \$59 ;
+  wire [63:0] \$581 ;
+  wire [63:0] \$582 ;
+  wire [63:0] \$583 ;
+  wire [18:0] \$584 ;
+  wire [18:0] \$585 ;
+  wire [18:0] \$586 ;
+  wire [146:0] \$587 ;
+  wire [146:0] \$588 ;
+  wire [146:0] \$589 ;
+  wire [1:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
-  wire [4:0] \$6 ;
-  wire [146:0] \$60 ;
-  wire \$600 ;
-  wire \$601 ;
+  wire [258:0] \$593 ;
+  wire [258:0] \$594 ;
+  wire [258:0] \$595 ;
+  wire [258:0] \$596 ;
+  wire [258:0] \$597 ;
+  wire [258:0] \$598 ;
+  wire [258:0] \$599 ;
+  wire [27:0] \$6 ;
+  wire \$60 ;
+  wire [258:0] \$600 ;
+  wire [258:0] \$601 ;
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
   wire \$605 ;
   wire \$606 ;
   wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
-  wire [146:0] \$61 ;
-  wire \$610 ;
-  wire [6:0] \$611 ;
-  wire [6:0] \$612 ;
-  wire [35:0] \$613 ;
-  wire [35:0] \$614 ;
-  wire [35:0] \$615 ;
-  wire [27:0] \$616 ;
-  wire [35:0] \$617 ;
-  wire [35:0] \$618 ;
-  wire [35:0] \$619 ;
-  wire [146:0] \$62 ;
-  wire [27:0] \$620 ;
-  wire [35:0] \$621 ;
-  wire [35:0] \$622 ;
-  wire [35:0] \$623 ;
-  wire [27:0] \$624 ;
-  wire [27:0] \$625 ;
-  wire [27:0] \$626 ;
-  wire [27:0] \$627 ;
-  wire [19:0] \$628 ;
-  wire [94:0] \$629 ;
+  wire [63:0] \$608 ;
+  wire [63:0] \$609 ;
+  wire \$61 ;
+  wire [63:0] \$610 ;
+  wire [63:0] \$611 ;
+  wire [63:0] \$612 ;
+  wire [63:0] \$613 ;
+  wire [63:0] \$614 ;
+  wire [63:0] \$615 ;
+  wire [63:0] \$616 ;
+  wire [2:0] \$617 ;
+  wire [2:0] \$618 ;
+  wire [2:0] \$619 ;
+  wire [1:0] \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  wire [95:0] \$630 ;
-  wire [94:0] \$631 ;
-  wire [95:0] \$632 ;
-  wire [94:0] \$633 ;
-  wire [95:0] \$634 ;
-  wire [86:0] \$635 ;
-  wire [87:0] \$636 ;
-  wire [113:0] \$637 ;
-  wire [114:0] \$638 ;
-  wire [113:0] \$639 ;
-  wire \$64 ;
-  wire [114:0] \$640 ;
-  wire [154:0] \$641 ;
-  wire [155:0] \$642 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire [1:0] \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
   wire \$643 ;
   wire \$644 ;
   wire \$645 ;
-  wire [5:0] \$646 ;
+  wire \$646 ;
   wire \$647 ;
-  wire [4:0] \$648 ;
+  wire \$648 ;
   wire \$649 ;
   wire \$65 ;
   wire \$650 ;
-  wire [16:0] \$651 ;
-  wire [16:0] \$652 ;
+  wire \$651 ;
+  wire \$652 ;
   wire \$653 ;
   wire \$654 ;
-  wire [1:0] \$655 ;
+  wire \$655 ;
   wire \$656 ;
   wire \$657 ;
-  wire [1:0] \$658 ;
+  wire \$658 ;
   wire \$659 ;
-  wire [258:0] \$66 ;
+  wire \$66 ;
   wire \$660 ;
-  wire [1:0] \$661 ;
+  wire \$661 ;
   wire \$662 ;
   wire \$663 ;
-  wire [1:0] \$664 ;
+  wire \$664 ;
   wire \$665 ;
-  wire [1:0] \$666 ;
+  wire \$666 ;
   wire \$667 ;
   wire \$668 ;
-  wire [1:0] \$669 ;
-  wire [258:0] \$67 ;
+  wire \$669 ;
+  wire [1:0] \$67 ;
   wire \$670 ;
-  wire [1:0] \$671 ;
+  wire \$671 ;
   wire \$672 ;
   wire \$673 ;
-  wire [1:0] \$674 ;
+  wire \$674 ;
   wire \$675 ;
-  wire [3:0] \$676 ;
+  wire \$676 ;
   wire \$677 ;
   wire \$678 ;
-  wire [3:0] \$679 ;
-  wire [258:0] \$68 ;
-  wire [3:0] \$680 ;
+  wire \$679 ;
+  wire \$68 ;
+  wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire [3:0] \$683 ;
+  wire \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire [3:0] \$686 ;
-  wire [3:0] \$687 ;
-  wire [4:0] \$688 ;
-  wire [4:0] \$689 ;
-  wire [258:0] \$69 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
+  wire [1:0] \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
-  wire [3:0] \$693 ;
+  wire \$693 ;
   wire \$694 ;
   wire \$695 ;
-  wire [1:0] \$696 ;
+  wire \$696 ;
   wire \$697 ;
   wire \$698 ;
-  wire [1:0] \$699 ;
-  wire [63:0] \$7 ;
-  wire [258:0] \$70 ;
-  wire [3:0] \$700 ;
+  wire \$699 ;
+  wire [35:0] \$7 ;
+  wire \$70 ;
+  wire \$700 ;
   wire \$701 ;
   wire \$702 ;
   wire \$703 ;
   wire \$704 ;
-  wire [4:0] \$705 ;
+  wire \$705 ;
   wire \$706 ;
-  wire [1:0] \$707 ;
-  wire [4:0] \$708 ;
+  wire \$707 ;
+  wire \$708 ;
   wire \$709 ;
-  wire [258:0] \$71 ;
+  wire \$71 ;
   wire \$710 ;
-  wire [1:0] \$711 ;
-  wire [4:0] \$712 ;
+  wire \$711 ;
+  wire \$712 ;
   wire \$713 ;
-  wire [1:0] \$714 ;
-  wire [4:0] \$715 ;
+  wire \$714 ;
+  wire \$715 ;
   wire \$716 ;
   wire \$717 ;
-  wire [1:0] \$718 ;
-  wire [4:0] \$719 ;
-  wire [258:0] \$72 ;
-  wire [3:0] \$720 ;
+  wire \$718 ;
+  wire \$719 ;
+  wire [1:0] \$72 ;
+  wire \$720 ;
   wire \$721 ;
-  wire [3:0] \$722 ;
+  wire \$722 ;
   wire \$723 ;
   wire \$724 ;
-  wire [3:0] \$725 ;
-  wire [3:0] \$726 ;
-  wire [3:0] \$727 ;
-  wire [3:0] \$728 ;
-  wire [4:0] \$729 ;
-  wire [258:0] \$73 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
+  wire \$73 ;
   wire \$730 ;
-  wire [3:0] \$731 ;
-  wire [3:0] \$732 ;
-  wire [4:0] \$733 ;
-  wire [4:0] \$734 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
   wire \$735 ;
   wire \$736 ;
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
-  wire [258:0] \$74 ;
-  wire [4:0] \$740 ;
+  wire [3:0] \$74 ;
+  wire \$740 ;
   wire \$741 ;
   wire [1:0] \$742 ;
-  wire [4:0] \$743 ;
+  wire \$743 ;
   wire \$744 ;
   wire \$745 ;
   wire [1:0] \$746 ;
-  wire \$747 ;
-  wire [1:0] \$748 ;
+  wire [2:0] \$747 ;
+  wire \$748 ;
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
-  wire [1:0] \$751 ;
-  wire [4:0] \$752 ;
-  wire [4:0] \$753 ;
-  wire [5:0] \$754 ;
-  wire [12:0] \$755 ;
-  wire [4:0] \$756 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire [1:0] \$754 ;
+  wire \$755 ;
+  wire \$756 ;
   wire \$757 ;
   wire [1:0] \$758 ;
-  wire [4:0] \$759 ;
+  wire [2:0] \$759 ;
   wire \$76 ;
-  wire \$760 ;
+  wire [3:0] \$760 ;
   wire \$761 ;
-  wire [1:0] \$762 ;
-  wire [4:0] \$763 ;
+  wire \$762 ;
+  wire \$763 ;
   wire \$764 ;
-  wire [1:0] \$765 ;
-  wire [4:0] \$766 ;
+  wire \$765 ;
+  wire \$766 ;
   wire \$767 ;
   wire \$768 ;
-  wire [1:0] \$769 ;
-  wire \$77 ;
-  wire [4:0] \$770 ;
-  wire [10:0] \$771 ;
+  wire \$769 ;
+  wire [3:0] \$77 ;
+  wire \$770 ;
+  wire \$771 ;
   wire \$772 ;
-  wire [1:0] \$773 ;
-  wire \$774 ;
+  wire \$773 ;
+  wire [1:0] \$774 ;
   wire \$775 ;
-  wire [1:0] \$776 ;
+  wire \$776 ;
   wire \$777 ;
   wire [1:0] \$778 ;
-  wire \$779 ;
-  wire \$78 ;
+  wire [2:0] \$779 ;
+  wire [3:0] \$78 ;
   wire \$780 ;
-  wire [1:0] \$781 ;
-  wire [5:0] \$782 ;
+  wire \$781 ;
+  wire \$782 ;
   wire \$783 ;
-  wire [1:0] \$784 ;
-  wire [5:0] \$785 ;
-  wire \$786 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire [1:0] \$786 ;
   wire \$787 ;
-  wire [1:0] \$788 ;
-  wire [5:0] \$789 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
-  wire \$790 ;
-  wire [1:0] \$791 ;
-  wire [5:0] \$792 ;
-  wire \$793 ;
+  wire [1:0] \$790 ;
+  wire [2:0] \$791 ;
+  wire [3:0] \$792 ;
+  wire [4:0] \$793 ;
   wire \$794 ;
-  wire [1:0] \$795 ;
-  wire [5:0] \$796 ;
-  wire [5:0] \$797 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
   wire \$798 ;
   wire \$799 ;
-  wire [63:0] \$8 ;
+  wire [35:0] \$8 ;
   wire \$80 ;
-  wire [1:0] \$800 ;
+  wire \$800 ;
   wire \$801 ;
   wire \$802 ;
-  wire [1:0] \$803 ;
-  wire [5:0] \$804 ;
+  wire \$803 ;
+  wire \$804 ;
   wire \$805 ;
-  wire [5:0] \$806 ;
+  wire \$806 ;
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
-  wire [63:0] \$81 ;
-  wire [5:0] \$810 ;
+  wire [3:0] \$81 ;
+  wire \$810 ;
   wire \$811 ;
   wire \$812 ;
-  wire [5:0] \$813 ;
+  wire \$813 ;
   wire \$814 ;
   wire \$815 ;
   wire \$816 ;
-  wire [5:0] \$817 ;
+  wire \$817 ;
   wire \$818 ;
-  wire [5:0] \$819 ;
-  wire [63:0] \$82 ;
+  wire \$819 ;
+  wire \$82 ;
   wire \$820 ;
-  wire [4:0] \$821 ;
-  wire \$822 ;
-  wire [1:0] \$823 ;
-  wire [4:0] \$824 ;
+  wire \$821 ;
+  wire [1:0] \$822 ;
+  wire \$823 ;
+  wire \$824 ;
   wire \$825 ;
-  wire \$826 ;
-  wire [1:0] \$827 ;
-  wire [4:0] \$828 ;
+  wire [1:0] \$826 ;
+  wire [2:0] \$827 ;
+  wire \$828 ;
   wire \$829 ;
-  wire [63:0] \$83 ;
-  wire [1:0] \$830 ;
-  wire [4:0] \$831 ;
+  wire \$83 ;
+  wire \$830 ;
+  wire \$831 ;
   wire \$832 ;
   wire \$833 ;
   wire [1:0] \$834 ;
-  wire [5:0] \$835 ;
+  wire \$835 ;
   wire \$836 ;
-  wire [1:0] \$837 ;
-  wire [5:0] \$838 ;
-  wire \$839 ;
-  wire [63:0] \$84 ;
-  wire \$840 ;
-  wire [1:0] \$841 ;
-  wire [5:0] \$842 ;
+  wire \$837 ;
+  wire [1:0] \$838 ;
+  wire [2:0] \$839 ;
+  wire [3:0] \$84 ;
+  wire [3:0] \$840 ;
+  wire \$841 ;
+  wire \$842 ;
   wire \$843 ;
-  wire [1:0] \$844 ;
-  wire [5:0] \$845 ;
+  wire \$844 ;
+  wire \$845 ;
   wire \$846 ;
   wire \$847 ;
-  wire [1:0] \$848 ;
-  wire [5:0] \$849 ;
-  wire [63:0] \$85 ;
+  wire \$848 ;
+  wire \$849 ;
+  wire [3:0] \$85 ;
   wire \$850 ;
   wire \$851 ;
   wire \$852 ;
   wire \$853 ;
-  wire \$854 ;
+  wire [1:0] \$854 ;
   wire \$855 ;
   wire \$856 ;
   wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
-  wire [63:0] \$86 ;
+  wire [1:0] \$858 ;
+  wire [2:0] \$859 ;
+  wire [4:0] \$86 ;
   wire \$860 ;
   wire \$861 ;
   wire \$862 ;
-  wire [5:0] \$863 ;
+  wire \$863 ;
   wire \$864 ;
   wire \$865 ;
-  wire \$866 ;
+  wire [1:0] \$866 ;
   wire \$867 ;
-  wire [5:0] \$868 ;
+  wire \$868 ;
   wire \$869 ;
-  wire [63:0] \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
+  wire [4:0] \$87 ;
+  wire [1:0] \$870 ;
+  wire [2:0] \$871 ;
+  wire [3:0] \$872 ;
+  wire [4:0] \$873 ;
+  wire [5:0] \$874 ;
+  wire [6:0] \$875 ;
   wire \$876 ;
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
-  wire [63:0] \$88 ;
-  wire [5:0] \$880 ;
-  wire [5:0] \$881 ;
-  wire \$882 ;
-  wire [5:0] \$883 ;
-  wire \$884 ;
-  wire [5:0] \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire [5:0] \$888 ;
-  wire \$889 ;
-  wire [63:0] \$89 ;
-  wire [4:0] \$890 ;
-  wire [6:0] \$891 ;
-  wire \$892 ;
-  wire [1:0] \$893 ;
-  wire [4:0] \$894 ;
-  wire [6:0] \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire [1:0] \$898 ;
-  wire [5:0] \$899 ;
-  wire [64:0] \$9 ;
-  wire [2:0] \$90 ;
+  wire \$88 ;
+  wire \$880 ;
+  wire [1:0] \$881 ;
+  wire [1:0] \$882 ;
+  wire \$883 ;
+  wire [111:0] \$884 ;
+  wire \$885 ;
+  wire [1:0] \$886 ;
+  wire [1:0] \$887 ;
+  wire \$888 ;
+  wire [111:0] \$889 ;
+  wire \$89 ;
+  wire \$890 ;
+  wire [1:0] \$891 ;
+  wire [1:0] \$892 ;
+  wire \$893 ;
+  wire [15:0] \$894 ;
+  wire \$895 ;
+  wire [1:0] \$896 ;
+  wire [1:0] \$897 ;
+  wire \$898 ;
+  wire [15:0] \$899 ;
+  wire [35:0] \$9 ;
+  wire \$90 ;
   wire \$900 ;
   wire [1:0] \$901 ;
-  wire [5:0] \$902 ;
+  wire [1:0] \$902 ;
   wire \$903 ;
-  wire \$904 ;
-  wire [1:0] \$905 ;
-  wire [5:0] \$906 ;
-  wire \$907 ;
-  wire [5:0] \$908 ;
-  wire [5:0] \$909 ;
-  wire [2:0] \$91 ;
-  wire [6:0] \$910 ;
-  wire \$911 ;
-  wire [4:0] \$912 ;
-  wire [5:0] \$913 ;
-  wire [5:0] \$914 ;
-  wire [6:0] \$915 ;
-  wire \$916 ;
-  wire [9:0] \$917 ;
-  wire [66:0] \$918 ;
-  wire \$919 ;
-  wire [2:0] \$92 ;
+  wire [111:0] \$904 ;
+  wire \$905 ;
+  wire [1:0] \$906 ;
+  wire [1:0] \$907 ;
+  wire \$908 ;
+  wire [111:0] \$909 ;
+  wire [3:0] \$91 ;
+  wire \$910 ;
+  wire [1:0] \$911 ;
+  wire [1:0] \$912 ;
+  wire \$913 ;
+  wire [15:0] \$914 ;
+  wire \$915 ;
+  wire [1:0] \$916 ;
+  wire [1:0] \$917 ;
+  wire \$918 ;
+  wire [15:0] \$919 ;
+  wire \$92 ;
   wire \$920 ;
   wire [1:0] \$921 ;
-  wire \$922 ;
+  wire [1:0] \$922 ;
   wire \$923 ;
-  wire [1:0] \$924 ;
+  wire [16:0] \$924 ;
   wire \$925 ;
-  wire [4:0] \$926 ;
-  wire [9:0] \$927 ;
-  wire \$928 ;
-  wire [5:0] \$929 ;
-  wire \$93 ;
-  wire [5:0] \$930 ;
-  wire [8:0] \$931 ;
-  wire [9:0] \$932 ;
+  wire [1:0] \$926 ;
+  wire [1:0] \$927 ;
+  wire [16:0] \$928 ;
+  wire \$929 ;
+  wire [16:0] \$93 ;
+  wire \$930 ;
+  wire [16:0] \$931 ;
+  wire [16:0] \$932 ;
   wire \$933 ;
   wire \$934 ;
-  wire [4:0] \$935 ;
-  wire [11:0] \$936 ;
-  wire [12:0] \$937 ;
-  wire [12:0] \$938 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
   wire \$939 ;
-  wire [8:0] \$94 ;
-  wire [8:0] \$940 ;
-  wire [8:0] \$941 ;
-  wire [8:0] \$942 ;
-  wire [9:0] \$943 ;
+  wire \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire [3:0] \$943 ;
   wire \$944 ;
-  wire [9:0] \$945 ;
-  wire [66:0] \$946 ;
+  wire \$945 ;
+  wire \$946 ;
   wire \$947 ;
-  wire [258:0] \$948 ;
+  wire \$948 ;
   wire \$949 ;
-  wire \$95 ;
+  wire [1:0] \$95 ;
   wire \$950 ;
-  wire [1:0] \$951 ;
-  wire \$952 ;
-  wire \$953 ;
-  wire [1:0] \$954 ;
-  wire \$955 ;
-  wire [4:0] \$956 ;
-  wire [9:0] \$957 ;
+  wire [4:0] \$951 ;
+  wire [4:0] \$952 ;
+  wire [3:0] \$953 ;
+  wire \$954 ;
+  wire [3:0] \$955 ;
+  wire \$956 ;
+  wire \$957 ;
   wire \$958 ;
-  wire [5:0] \$959 ;
-  wire [63:0] \$96 ;
-  wire [5:0] \$960 ;
-  wire [4:0] \$961 ;
-  wire [4:0] \$962 ;
+  wire \$959 ;
+  wire \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
   wire \$963 ;
   wire \$964 ;
-  wire [1:0] \$965 ;
+  wire \$965 ;
   wire \$966 ;
   wire \$967 ;
-  wire [1:0] \$968 ;
+  wire \$968 ;
   wire \$969 ;
   wire \$97 ;
-  wire [1:0] \$970 ;
-  wire \$971 ;
-  wire \$972 ;
-  wire [1:0] \$973 ;
-  wire \$974 ;
-  wire [1:0] \$975 ;
+  wire \$970 ;
+  wire [4:0] \$971 ;
+  wire [4:0] \$972 ;
+  wire [4:0] \$973 ;
+  wire [5:0] \$974 ;
+  wire [5:0] \$975 ;
   wire \$976 ;
   wire \$977 ;
-  wire [1:0] \$978 ;
+  wire [5:0] \$978 ;
   wire \$979 ;
-  wire \$98 ;
-  wire [1:0] \$980 ;
+  wire [1:0] \$98 ;
+  wire \$980 ;
   wire \$981 ;
-  wire \$982 ;
-  wire [1:0] \$983 ;
-  wire \$984 ;
-  wire [1:0] \$985 ;
+  wire [5:0] \$982 ;
+  wire \$983 ;
+  wire [5:0] \$984 ;
+  wire \$985 ;
   wire \$986 ;
-  wire \$987 ;
-  wire [1:0] \$988 ;
-  wire \$989 ;
-  wire \$99 ;
-  wire [1:0] \$990 ;
+  wire [4:0] \$987 ;
+  wire [4:0] \$988 ;
+  wire [5:0] \$989 ;
+  wire [3:0] \$99 ;
+  wire [5:0] \$990 ;
   wire \$991 ;
   wire \$992 ;
-  wire [1:0] \$993 ;
-  wire \$994 ;
-  wire [1:0] \$995 ;
+  wire \$993 ;
+  wire [5:0] \$994 ;
+  wire \$995 ;
   wire \$996 ;
   wire \$997 ;
-  wire [1:0] \$998 ;
-  wire [5:0] \$999 ;
-  wire [63:0] \$signal ;
-  reg \$signal$12  = 1'h0;
-  reg \$signal$13  = 1'h0;
-  reg [63:0] \$signal$14  = 64'h0000000000000000;
-  reg \$signal$16  = 1'h0;
-  reg \$signal$166  = 1'h0;
-  reg \$signal$17  = 1'h0;
-  reg \$signal$170  = 1'h0;
-  reg [3:0] \$signal$172  = 4'h0;
-  reg \$signal$173  = 1'h0;
-  reg \$signal$175  = 1'h0;
-  reg \$signal$197  = 1'h0;
-  reg \$signal$198  = 1'h0;
-  reg \$signal$199  = 1'h0;
-  reg \$signal$200  = 1'h0;
-  reg [3:0] \$signal$23  = 4'h0;
-  reg \$signal$29  = 1'h0;
-  reg \$signal$30  = 1'h0;
-  wire [4:0] \$signal$37 ;
-  reg [4:0] \$signal$38  = 5'h00;
-  reg [4:0] \$signal$41  = 5'h00;
-  reg \$signal$49  = 1'h0;
+  wire [5:0] \$998 ;
+  wire \$999 ;
+  reg [43:0] \$signal  = 44'h00000000000;
+  reg a_ext = 1'h0;
+  reg a_ext2 = 1'h0;
+  reg a_inr = 1'h0;
+  reg a_inr2 = 1'h0;
+  reg [63:0] a_q = 64'h0000000000000000;
+  wire [63:0] a_val;
+  reg acc_cl = 1'h0;
   reg acc_clear;
   reg acc_cz = 1'h0;
   reg [71:0] acc_hi = 72'h000000000000000000;
   reg [63:0] acc_lo = 64'h0000000000000000;
   wire [64:0] alu_sum;
   reg [63:0] alu_y;
+  reg b_ext = 1'h0;
+  reg b_ext2 = 1'h0;
+  reg b_inr = 1'h0;
+  reg b_inr2 = 1'h0;
   reg [63:0] b_q = 64'h0000000000000000;
   wire [63:0] b_val;
+  reg ba = 1'h0;
+  reg bb = 1'h0;
+  reg bd = 1'h0;
   wire [6:0] bl;
   reg [7:0] blen_r = 8'h00;
   reg carry = 1'h0;
@@ -1229,6 +1278,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   reg [146:0] den3 = 147'h0000000000000000000000000000000000000;
   reg [6:0] dl = 7'h00;
   reg [144:0] drem = 145'h0000000000000000000000000000000000000;
+  reg ea = 1'h0;
   reg eb = 1'h0;
   reg ext_top = 1'h0;
   reg [63:0] feed = 64'h0000000000000000;
@@ -1249,18 +1299,23 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [31:0] \i__payload.tag ;
   reg [15:0] imm = 16'h0000;
   wire [63:0] imm_sext;
+  reg is_imm = 1'h0;
   reg is_mov = 1'h0;
+  reg is_sub = 1'h0;
   reg [4:0] k = 5'h00;
   reg [3:0] lc = 4'h0;
   wire limb_lt;
   reg [3:0] lk = 4'h0;
+  reg [4:0] mc = 5'h00;
   reg [4:0] mcols = 5'h00;
   reg [4:0] mi = 5'h00;
   wire [4:0] mi_hi;
+  wire [4:0] mi_lo;
   reg [82:0] mrow0 = 83'h000000000000000000000;
   reg [82:0] mrow1 = 83'h000000000000000000000;
   reg [82:0] mrow2 = 83'h000000000000000000000;
   reg [82:0] mrow3 = 83'h000000000000000000000;
+  reg [4:0] mta = 5'h00;
   reg [4:0] mtb = 5'h00;
   reg [4:0] mwc = 5'h00;
   wire [4:0] nc_lo;
@@ -1268,7 +1323,10 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   reg [3:0] no = 4'h0;
   wire [3:0] no_t;
   reg [8:0] nsteps = 9'h000;
+  reg [3:0] nz = 4'h0;
   wire [3:0] nz_t;
+  (* init = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000 *)
+  wire [306:0] o__payload;
   wire [127:0] \o__payload.amount_in ;
   wire [16:0] \o__payload.candidates ;
   wire \o__payload.direction ;
@@ -1276,16 +1334,15 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [127:0] \o__payload.profit ;
   wire [31:0] \o__payload.tag ;
   (* init = 1'h0 *)
-  wire o_valid;
+  wire o__valid;
   reg [4:0] op = 5'h00;
   reg [5:0] ot = 6'h00;
   reg [6:0] out;
-  reg [6:0] \out$6 ;
-  reg [6:0] \out$7 ;
+  reg [6:0] \out$76 ;
+  reg [6:0] \out$78 ;
   reg [5:0] p_l = 6'h00;
   reg [5:0] p_v = 6'h00;
   reg [15:0] pc = 16'h0000;
-  reg [15:0] pc_nx;
   reg [127:0] prod = 128'h00000000000000000000000000000000;
   reg [255:0] quo = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [6:0] ra = 7'h00;
@@ -1298,8 +1355,6 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [63:0] rd_b__data;
   reg rd_b__en;
   reg [9:0] \real  = 10'h000;
-  (* init = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000 *)
-  wire [306:0] rec;
   wire [127:0] \rec.amount_in ;
   wire [16:0] \rec.candidates ;
   wire \rec.direction ;
@@ -1320,8 +1375,12 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire [31:0] \req.tag ;
   reg [31:0] req_tag = 32'd0;
   reg [9:0] rl;
-  wire [9:0] rom_rd__addr;
-  wire [43:0] rom_rd__data;
+  reg [9:0] rom_f__addr;
+  wire [43:0] rom_f__data;
+  reg rom_f__en;
+  reg [9:0] rom_t__addr;
+  wire [43:0] rom_t__data;
+  reg rom_t__en;
   reg [255:0] root = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   wire [71:0] s_hi;
   wire [64:0] s_lo;
@@ -1400,6 +1459,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   (* keep = 32'd1 *)
   wire [144:0] sdiv_r;
   wire [146:0] sdiv_sh;
+  reg sel = 1'h0;
   reg [63:0] shr_prev = 64'h0000000000000000;
   wire [258:0] sq_s;
   wire [258:0] sq_t;
@@ -1420,7 +1480,6 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   wire ssq_cin3;
   (* keep = 32'd1 *)
   wire ssq_cin4;
-  (* keep = 32'd1 *)
   wire ssq_cout;
   (* keep = 32'd1 *)
   wire ssq_p0_1a;
@@ -1442,6 +1501,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   reg [4:0] st;
   reg [8:0] steps = 9'h000;
   reg swapped = 1'h0;
+  reg [3:0] ta = 4'h0;
   reg [3:0] tb = 4'h0;
   wire [6:0] tg_a__addr;
   wire [5:0] tg_a__data;
@@ -1468,12 +1528,12 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   reg [27:0] tile31 = 28'h0000000;
   reg [27:0] tile32 = 28'h0000000;
   reg [19:0] tile33 = 20'h00000;
-  wire [63:0] wb_limb;
-  wire [255:0] wb_src;
   wire [64:0] wb_sum;
   reg [3:0] wl_k = 4'h0;
   reg wl_ok = 1'h0;
   reg [63:0] wl_v = 64'h0000000000000000;
+  wire [43:0] word;
+  reg [43:0] word_t = 44'h00000000000;
   reg [11:0] wr__addr;
   reg [63:0] wr__data;
   reg wr__en;
@@ -6355,10 +6415,17 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
     rom[758] = 44'h0008400000e;
   end
   reg [43:0] _2_;
+  reg [43:0] _3_;
   always @(posedge clk) begin
-    _2_ <= rom[pc_nx[9:0]];
+    if (rom_t__en) begin
+      _2_ <= rom[rom_t__addr];
+    end
+    if (rom_f__en) begin
+      _3_ <= rom[rom_f__addr];
+    end
   end
-  assign rom_rd__data = _2_;
+  assign rom_t__data = _2_;
+  assign rom_f__data = _3_;
   reg [5:0] tags [127:0];
   initial begin
     tags[0] = 6'h00;
@@ -6495,1225 +6562,4669 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       tags[tg_w__addr] <= tg_w__data;
   end
   assign tg_d__data = tags[tg_d__addr];
-  assign tg_b__data = tags[\out$6 ];
+  assign tg_b__data = tags[\out$76 ];
   assign tg_a__data = tags[out];
-  assign \$signal  = \$signal$12  ? \$signal$14  : { \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13 , \$signal$13  };
-  assign b_val = \$signal$16  ? b_q : { \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17 , \$signal$17  };
-  assign \$1  = | wl_v;
-  assign \$2  = wl_k + 1'h1;
-  assign \$3  = \$1  ? \$2  : { 1'h0, \$signal$23  };
-  assign \$4  = wl_v != 64'hffffffffffffffff;
-  assign \$5  = wl_k + 1'h1;
-  assign \$6  = \$4  ? \$5  : { 1'h0, no };
-  assign \$7  = ~ b_val;
-  assign \$8  = first ? { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm } : { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15] };
-  assign \$9  = \$signal  + alu_y;
-  assign \$10  = \$9  + carry;
-  assign limb_lt = \$signal  < b_val;
-  assign \$11  = \$signal$38  + 1'h1;
-  assign \$12  = \$11  > mtb;
-  assign \$13  = \$signal$38  + 1'h1;
-  assign \$14  = \$13  - mtb;
-  assign \$15  = \$12  ? \$14  : 7'h00;
-  assign \$16  = \$signal$38  < \$signal$41 ;
-  assign \$17  = \$signal$41  - 1'h1;
-  assign \$18  = \$16  ? { 1'h0, \$signal$38  } : \$17 ;
-  assign \$19  = \$signal$38  + 2'h2;
-  assign \$20  = \$19  > mtb;
-  assign \$21  = \$signal$38  + 2'h2;
-  assign \$22  = \$21  - mtb;
-  assign \$23  = \$20  ? \$22  : 7'h00;
-  assign \$24  = acc_lo + prod[63:0];
-  assign \$25  = \$24  + acc_cz;
-  assign \$26  = acc_hi + prod[127:64];
-  assign \$27  = \$26  + \$signal$49 ;
+  assign \$3  = a_val[17:0] * b_val[17:0];
+  assign \$4  = a_val[17:0] * b_val[35:18];
+  assign \$5  = a_val[17:0] * b_val[53:36];
+  assign \$6  = a_val[17:0] * b_val[63:54];
+  assign \$7  = a_val[35:18] * b_val[17:0];
+  assign \$8  = a_val[35:18] * b_val[35:18];
+  assign \$9  = a_val[35:18] * b_val[53:36];
+  assign \$10  = a_val[35:18] * b_val[63:54];
+  assign \$11  = a_val[53:36] * b_val[17:0];
+  assign \$12  = a_val[53:36] * b_val[35:18];
+  assign \$13  = a_val[53:36] * b_val[53:36];
+  assign \$14  = a_val[53:36] * b_val[63:54];
+  assign \$15  = a_val[63:54] * b_val[17:0];
+  assign \$16  = a_val[63:54] * b_val[35:18];
+  assign \$17  = a_val[63:54] * b_val[53:36];
+  assign \$18  = a_val[63:54] * b_val[63:54];
+  assign \$20  = { tile20, tile00 } + \$19 ;
+  assign \$22  = { tile21, tile01 } + \$21 ;
+  assign \$24  = { tile22, tile02 } + \$23 ;
+  assign \$26  = { tile23, 8'h00, tile03 } + \$25 ;
+  assign \$28  = mrow0 + \$27 ;
+  assign \$30  = mrow2 + \$29 ;
+  assign \$32  = h0 + \$31 ;
+  assign \$33  = ~ p_l[5];
+  assign \$34  = p_v[5] & \$33 ;
+  assign \$35  = p_v[5] & p_l[5];
+  assign \$36  = mwc + 1'h1;
+  assign \$37  = i__valid & i__ready;
+  assign \$38  = lc + 1'h1;
+  assign \$39  = lc == 4'he;
+  assign \$40  = op == 4'hf;
+  assign \$41  = pc + 1'h1;
+  assign \$42  = \$40  ? \$41  : { 1'h0, imm };
+  assign \$43  = op == 4'hf;
+  assign \$44  = pc + 1'h1;
+  assign \$45  = \$43  ? { 1'h0, imm } : \$44 ;
+  assign \$46  = op == 4'hf;
+  assign \$47  = pc + 1'h1;
+  assign \$49  = ~ swapped;
+  assign \$50  = pc + 1'h1;
+  assign \$51  = 1'h0 < ta;
+  assign \$56  = ! ta;
+  assign \$57  = pc + 1'h1;
+  assign \$58  = 1'h0 < ta;
+  assign \$63  = 1'h0 < ta;
+  assign \$68  = 1'h0 < tb;
+  assign \$73  = op == 3'h4;
+  assign \$74  = \$73  ? 4'h1 : tb;
+  assign \$75  = ta > \$74 ;
+  assign \$76  = op == 3'h4;
+  assign \$77  = \$76  ? 4'h1 : tb;
+  assign \$78  = \$75  ? ta : \$77 ;
+  assign \$79  = \$78  >= 4'ha;
+  assign \$80  = op == 3'h4;
+  assign \$81  = \$80  ? 4'h1 : tb;
+  assign \$82  = ta > \$81 ;
+  assign \$83  = op == 3'h4;
+  assign \$84  = \$83  ? 4'h1 : tb;
+  assign \$85  = \$82  ? ta : \$84 ;
+  assign \$86  = \$85  + 1'h1;
+  assign \$87  = \$79  ? 5'h0a : \$86 ;
+  assign \$88  = op == 2'h3;
+  assign \$89  = op == 3'h4;
+  assign \$90  = op == 2'h3;
+  assign \$91  = ea ? 4'ha : ta;
+  assign \$92  = ! \$91 ;
+  assign \$93  = pc + 1'h1;
+  assign \$94  = 1'h0 < ta;
+  assign \$99  = ea ? 4'ha : ta;
+  assign \$100  = ta != tb;
+  assign \$101  = ea != eb;
+  assign \$102  = \$100  | \$101 ;
+  assign \$103  = ! ta;
+  assign \$104  = op == 4'ha;
+  assign \$105  = op == 4'hb;
+  assign \$106  = | { \$105 , \$104  };
+  assign \$107  = op == 4'hb;
+  assign \$108  = op == 5'h14;
+  assign \$109  = | { \$108 , \$107  };
+  assign \$110  = ea != eb;
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = ea != eb;
+  assign \$113  = ta > tb;
+  assign \$114  = ta < tb;
+  assign \$115  = ea ? \$113  : \$114 ;
+  assign \$116  = \$112  ? eb : \$115 ;
+  assign \$117  = \$111  ? ea : \$116 ;
+  assign \$118  = \$106  ? \$117  : 1'h0;
+  assign \$119  = op == 5'h13;
+  assign \$120  = op == 5'h14;
+  assign \$121  = | { \$120 , \$119  };
+  assign \$122  = op == 4'hb;
+  assign \$123  = op == 5'h14;
+  assign \$124  = | { \$123 , \$122  };
+  assign \$125  = ea != eb;
+  assign \$126  = \$124  & \$125 ;
+  assign \$127  = ea != eb;
+  assign \$128  = ta > tb;
+  assign \$129  = ta < tb;
+  assign \$130  = ea ? \$128  : \$129 ;
+  assign \$131  = \$127  ? eb : \$130 ;
+  assign \$132  = \$126  ? ea : \$131 ;
+  assign \$133  = ~ \$132 ;
+  assign \$134  = \$121  ? \$133  : 1'h0;
+  assign \$135  = \$118  | \$134 ;
+  assign \$136  = op == 4'hd;
+  assign \$137  = \$135  | \$136 ;
+  assign \$138  = pc + 1'h1;
+  assign \$139  = \$137  ? { 1'h0, imm } : \$138 ;
+  assign \$140  = op == 4'ha;
+  assign \$141  = op == 4'hb;
+  assign \$142  = | { \$141 , \$140  };
+  assign \$143  = op == 4'hb;
+  assign \$144  = op == 5'h14;
+  assign \$145  = | { \$144 , \$143  };
+  assign \$146  = ea != eb;
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = ea != eb;
+  assign \$149  = ta > tb;
+  assign \$150  = ta < tb;
+  assign \$151  = ea ? \$149  : \$150 ;
+  assign \$152  = \$148  ? eb : \$151 ;
+  assign \$153  = \$147  ? ea : \$152 ;
+  assign \$154  = \$142  ? \$153  : 1'h0;
+  assign \$155  = op == 5'h13;
+  assign \$156  = op == 5'h14;
+  assign \$157  = | { \$156 , \$155  };
+  assign \$158  = op == 4'hb;
+  assign \$159  = op == 5'h14;
+  assign \$160  = | { \$159 , \$158  };
+  assign \$161  = ea != eb;
+  assign \$162  = \$160  & \$161 ;
+  assign \$163  = ea != eb;
+  assign \$164  = ta > tb;
+  assign \$165  = ta < tb;
+  assign \$166  = ea ? \$164  : \$165 ;
+  assign \$167  = \$163  ? eb : \$166 ;
+  assign \$168  = \$162  ? ea : \$167 ;
+  assign \$169  = ~ \$168 ;
+  assign \$170  = \$157  ? \$169  : 1'h0;
+  assign \$171  = \$154  | \$170 ;
+  assign \$172  = op == 4'hd;
+  assign \$173  = \$171  | \$172 ;
+  assign \$174  = op == 5'h13;
+  assign \$175  = op == 5'h14;
+  assign \$176  = op == 4'hc;
+  assign \$177  = | { \$176 , \$175 , \$174  };
+  assign \$178  = pc + 1'h1;
+  assign \$179  = \$177  ? { 1'h0, imm } : \$178 ;
+  assign \$180  = op == 5'h13;
+  assign \$181  = op == 5'h14;
+  assign \$182  = op == 4'hc;
+  assign \$183  = | { \$182 , \$181 , \$180  };
+  assign \$184  = ta - 1'h1;
+  assign \$185  = \$184  < ta;
+  assign \$187  = ta - 1'h1;
+  assign \$188  = \$187  < 4'ha;
+  assign \$189  = ea & \$188 ;
+  assign \$191  = ta - 1'h1;
+  assign \$192  = \$191  < tb;
+  assign \$194  = ta - 1'h1;
+  assign \$195  = \$194  < 4'ha;
+  assign \$196  = eb & \$195 ;
+  assign \$198  = ta - 1'h1;
+  assign \$199  = ea ? 4'ha : ta;
+  assign \$200  = ! \$199 ;
+  assign \$201  = eb ? 4'ha : tb;
+  assign \$202  = ! \$201 ;
+  assign \$203  = \$200  | \$202 ;
+  assign \$204  = pc + 1'h1;
+  assign \$205  = ea ? 4'ha : ta;
+  assign \$206  = eb ? 4'ha : tb;
+  assign \$207  = ea ? 4'ha : ta;
+  assign \$208  = eb ? 4'ha : tb;
+  assign \$209  = \$207  + \$208 ;
+  assign \$210  = \$209  > 4'ha;
+  assign \$211  = ea ? 4'ha : ta;
+  assign \$212  = eb ? 4'ha : tb;
+  assign \$213  = \$211  + \$212 ;
+  assign \$214  = \$210  ? 5'h0a : \$213 ;
+  assign \$215  = op == 4'h8;
+  assign \$216  = ta < tb;
+  assign \$217  = op == 4'h8;
+  assign \$218  = | ta;
+  assign \$219  = \$217  & \$218 ;
+  assign \$220  = pc + 1'h1;
+  assign \$221  = ta - 1'h1;
+  assign \$222  = \$221  < ta;
+  assign \$224  = ta - 1'h1;
+  assign \$225  = \$224  < 4'ha;
+  assign \$226  = ea & \$225 ;
+  assign \$228  = 1'h0 < tb;
+  assign \$233  = ta - 2'h2;
+  assign \$234  = ta - tb;
+  assign \$235  = $signed(\$234 ) + $signed(2'h1);
+  assign \$237  = ta - 1'h1;
+  assign \$238  = \$237  < ta;
+  assign \$240  = ta - 1'h1;
+  assign \$241  = \$240  < 4'ha;
+  assign \$242  = ea & \$241 ;
+  assign \$244  = tb - 1'h1;
+  assign \$245  = \$244  < tb;
+  assign \$247  = tb - 1'h1;
+  assign \$248  = \$247  < 4'ha;
+  assign \$249  = eb & \$248 ;
+  assign \$251  = ta - 2'h2;
+  assign \$253  = 1'h1 < ta;
+  assign \$258  = 1'h1 < tb;
+  assign \$263  = k + 2'h2;
+  assign \$264  = \$263 [4:0] < ta;
+  assign \$266  = k + 2'h2;
+  assign \$267  = \$266 [4:0] < 4'ha;
+  assign \$268  = ea & \$267 ;
+  assign \$270  = k + 2'h2;
+  assign \$271  = \$270 [4:0] < tb;
+  assign \$273  = k + 2'h2;
+  assign \$274  = \$273 [4:0] < 4'ha;
+  assign \$275  = eb & \$274 ;
+  assign \$277  = k + 1'h1;
+  assign \$278  = k + 1'h1;
+  assign \$279  = \$278  == nlimbs;
+  assign \$280  = pc + 1'h1;
+  assign \$281  = 1'h1 < ta;
+  assign \$286  = k + 2'h2;
+  assign \$287  = \$286 [4:0] < ta;
+  assign \$288  = k + 2'h2;
+  assign \$289  = \$288  >= 4'ha;
+  assign \$290  = ~ \$289 ;
+  assign \$291  = \$287  & \$290 ;
+  assign \$292  = k + 2'h2;
+  assign \$293  = \$292 [4:0] < 4'ha;
+  assign \$294  = ea & \$293 ;
+  assign \$295  = k + 2'h2;
+  assign \$296  = \$295  >= 4'ha;
+  assign \$297  = ~ \$296 ;
+  assign \$298  = \$294  & \$297 ;
+  assign \$299  = k + 1'h1;
+  assign \$300  = | k;
+  assign \$301  = k - 1'h1;
+  assign \$302  = k == nlimbs;
+  assign \$303  = ta - 2'h2;
+  assign \$304  = \$303  < ta;
+  assign \$306  = ta - 2'h2;
+  assign \$307  = \$306  < 4'ha;
+  assign \$308  = ea & \$307 ;
+  assign \$310  = ta - 2'h2;
+  assign \$311  = \$310  < tb;
+  assign \$313  = ta - 2'h2;
+  assign \$314  = \$313  < 4'ha;
+  assign \$315  = eb & \$314 ;
+  assign \$317  = k - 2'h2;
+  assign \$318  = \$317 [4:0] < ta;
+  assign \$320  = k - 2'h2;
+  assign \$321  = \$320 [4:0] < 4'ha;
+  assign \$322  = ea & \$321 ;
+  assign \$324  = k - 2'h2;
+  assign \$325  = \$324 [4:0] < tb;
+  assign \$327  = k - 2'h2;
+  assign \$328  = \$327 [4:0] < 4'ha;
+  assign \$329  = eb & \$328 ;
+  assign \$331  = k - 1'h1;
+  assign \$332  = a_val != b_val;
+  assign \$333  = ! k;
+  assign \$334  = \$332  | \$333 ;
+  assign \$335  = op == 4'ha;
+  assign \$336  = op == 4'hb;
+  assign \$337  = | { \$336 , \$335  };
+  assign \$338  = \$337  ? limb_lt : 1'h0;
+  assign \$339  = op == 5'h13;
+  assign \$340  = op == 5'h14;
+  assign \$341  = | { \$340 , \$339  };
+  assign \$342  = ~ limb_lt;
+  assign \$343  = \$341  ? \$342  : 1'h0;
+  assign \$344  = \$338  | \$343 ;
+  assign \$345  = op == 4'hc;
+  assign \$346  = a_val == b_val;
+  assign \$347  = \$345  ? \$346  : 1'h0;
+  assign \$348  = \$344  | \$347 ;
+  assign \$349  = op == 4'hd;
+  assign \$350  = a_val == b_val;
+  assign \$351  = ~ \$350 ;
+  assign \$352  = \$349  ? \$351  : 1'h0;
+  assign \$353  = \$348  | \$352 ;
+  assign \$354  = pc + 1'h1;
+  assign \$355  = \$353  ? { 1'h0, imm } : \$354 ;
+  assign \$356  = op == 4'ha;
+  assign \$357  = op == 4'hb;
+  assign \$358  = | { \$357 , \$356  };
+  assign \$359  = \$358  ? limb_lt : 1'h0;
+  assign \$360  = op == 5'h13;
+  assign \$361  = op == 5'h14;
+  assign \$362  = | { \$361 , \$360  };
+  assign \$363  = ~ limb_lt;
+  assign \$364  = \$362  ? \$363  : 1'h0;
+  assign \$365  = \$359  | \$364 ;
+  assign \$366  = op == 4'hc;
+  assign \$367  = a_val == b_val;
+  assign \$368  = \$366  ? \$367  : 1'h0;
+  assign \$369  = \$365  | \$368 ;
+  assign \$370  = op == 4'hd;
+  assign \$371  = a_val == b_val;
+  assign \$372  = ~ \$371 ;
+  assign \$373  = \$370  ? \$372  : 1'h0;
+  assign \$374  = \$369  | \$373 ;
+  assign \$375  = p_v[5] & p_l[5];
+  assign \$376  = mi < ta;
+  assign \$377  = \$542 [4:0] > \$545 [4:0];
+  assign \$378  = ~ \$377 ;
+  assign \$379  = \$376  & \$378 ;
+  assign \$380  = mi < 4'ha;
+  assign \$381  = ea & \$380 ;
+  assign \$382  = \$542 [4:0] > \$545 [4:0];
+  assign \$383  = ~ \$382 ;
+  assign \$384  = \$381  & \$383 ;
+  assign \$385  = mc - mi;
+  assign \$386  = \$385 [4:0] < tb;
+  assign \$387  = \$542 [4:0] > \$545 [4:0];
+  assign \$388  = ~ \$387 ;
+  assign \$389  = \$386  & \$388 ;
+  assign \$390  = mc - mi;
+  assign \$391  = \$390 [4:0] < 4'ha;
+  assign \$392  = eb & \$391 ;
+  assign \$393  = \$542 [4:0] > \$545 [4:0];
+  assign \$394  = ~ \$393 ;
+  assign \$395  = \$392  & \$394 ;
+  assign \$396  = \$542 [4:0] > \$545 [4:0];
+  assign \$397  = mi == \$545 [4:0];
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = \$542 [4:0] > \$545 [4:0];
+  assign \$400  = mi == \$545 [4:0];
+  assign \$401  = \$399  | \$400 ;
+  assign \$402  = mc + 1'h1;
+  assign \$403  = mc + 1'h1;
+  assign \$404  = \$403  == mcols;
+  assign \$405  = mi + 1'h1;
+  assign \$406  = p_v[5] & p_l[5];
+  assign \$407  = mwc + 1'h1;
+  assign \$408  = \$407  == mcols;
+  assign \$409  = mcols == 4'ha;
+  assign \$410  = k + 1'h1;
+  assign \$411  = \$410  < tb;
+  assign \$412  = ta - 2'h2;
+  assign \$413  = $signed(\$412 ) - $signed({ 1'h0, k });
+  assign \$414  = \$413 [4:0] < ta;
+  assign \$416  = ta - 2'h2;
+  assign \$417  = $signed(\$416 ) - $signed({ 1'h0, k });
+  assign \$418  = \$417 [4:0] < 4'ha;
+  assign \$419  = ea & \$418 ;
+  assign \$421  = k + 1'h1;
+  assign \$422  = \$421 [4:0] < tb;
+  assign \$424  = k + 1'h1;
+  assign \$425  = \$424 [4:0] < 4'ha;
+  assign \$426  = eb & \$425 ;
+  assign \$428  = k + 1'h1;
+  assign \$429  = | k;
+  assign \$430  = k - 1'h1;
+  assign \$431  = k - 1'h1;
+  assign \$432  = $signed(\$431 ) + $signed(2'h1);
+  assign \$433  = $signed(\$432 ) < $signed({ 1'h0, tb });
+  assign \$434  = ta - 1'h1;
+  assign \$435  = $signed(\$434 ) - $signed({ 1'h0, tb });
+  assign \$436  = k - 1'h1;
+  assign \$437  = $signed(\$436 ) + $signed(2'h1);
+  assign \$438  = \$437  == tb;
+  assign \$439  = steps + 1'h1;
+  assign \$441  = ! steps[4:0];
+  assign \$442  = lk < ta;
+  assign \$444  = lk < 4'ha;
+  assign \$445  = ea & \$444 ;
+  assign \$447  = steps[4:0] == 5'h1f;
+  assign \$448  = lk - 1'h1;
+  assign \$449  = steps + 1'h1;
+  assign \$450  = \$449  == nsteps;
+  assign \$451  = | drem;
+  assign \$452  = k + 1'h1;
+  assign \$454  = k + 1'h1;
+  assign \$456  = \$455  + ceil;
+  assign \$457  = \$454  == \$456 ;
+  assign \$458  = ! tb;
+  assign \$459  = tb - 1'h1;
+  assign \$461  = $signed(\$460 ) + $signed({ 1'h0, bl });
+  assign \$462  = \$458  ? 13'h0000 : \$461 ;
+  assign \$463  = blen_r > 1'h1;
+  assign \$464  = blen_r - 1'h1;
+  assign \$466  = \$463  ? \$465  : 9'h000;
+  assign \$468  = $signed({ 1'h0, nsteps }) <= $signed(\$467 );
+  assign \$469  = pc + 1'h1;
+  assign \$470  = steps + 1'h1;
+  assign \$472  = steps < \real ;
+  assign \$473  = ssq_cout ? { ssq_s4, ssq_s3, ssq_s2, ssq_s1, ssq_c0_full[64:1] } : { srem, feed[63:62] };
+  assign \$474  = ! steps[4:0];
+  assign \$475  = lk < ta;
+  assign \$477  = lk < 4'ha;
+  assign \$478  = ea & \$477 ;
+  assign \$480  = steps[4:0] == 5'h1f;
+  assign \$481  = lk - 1'h1;
+  assign \$482  = steps + 1'h1;
+  assign \$483  = \$482  == nsteps;
+  assign \$484  = k + 1'h1;
+  assign \$486  = k + 1'h1;
+  assign \$487  = ta + 1'h1;
+  assign \$489  = \$486  == \$488 ;
+  assign \$490  = pc + 1'h1;
+  assign \$491  = 1'h0 < ot[3:0];
+  assign \$496  = 1'h1 < ot[3:0];
+  assign \$501  = 1'h0 < ot[3:0];
+  assign \$506  = 1'h1 < ot[3:0];
+  assign \$511  = 1'h0 < ot[3:0];
+  assign \$516  = 1'h0 < ot[3:0];
+  assign \$521  = 1'h0 < ot[3:0];
+  assign \$526  = k + 1'h1;
+  assign \$527  = k == 4'h9;
+  assign word = sel ? word_t : \$signal ;
+  assign a_val = a_inr2 ? a_q : { a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2 };
+  assign b_val = b_inr2 ? b_q : { b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2 };
+  assign \$528  = | wl_v;
+  assign \$529  = wl_k + 1'h1;
+  assign \$530  = \$528  ? \$529  : { 1'h0, nz };
+  assign \$531  = wl_v != 64'hffffffffffffffff;
+  assign \$532  = wl_k + 1'h1;
+  assign \$533  = \$531  ? \$532  : { 1'h0, no };
+  assign \$534  = ~ b_val;
+  assign \$535  = first ? { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm } : { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15] };
+  assign \$536  = a_val + alu_y;
+  assign \$537  = \$536  + carry;
+  assign limb_lt = a_val < b_val;
+  assign \$538  = mc + 1'h1;
+  assign \$539  = \$538  > mtb;
+  assign \$540  = mc + 1'h1;
+  assign \$541  = \$540  - mtb;
+  assign \$542  = \$539  ? \$541  : 7'h00;
+  assign \$543  = mc < mta;
+  assign \$544  = mta - 1'h1;
+  assign \$545  = \$543  ? { 1'h0, mc } : \$544 ;
+  assign \$546  = mc + 2'h2;
+  assign \$547  = \$546  > mtb;
+  assign \$548  = mc + 2'h2;
+  assign \$549  = \$548  - mtb;
+  assign \$550  = \$547  ? \$549  : 7'h00;
+  assign \$551  = acc_lo + prod[63:0];
+  assign \$552  = \$551  + acc_cz;
+  assign \$553  = acc_hi + prod[127:64];
+  assign \$554  = \$553  + acc_cl;
   assign sden3_c0_full = { den[63:0], 1'h0 } + { den[62:0], 2'h0 };
   assign sden3_c1n_full = { den[127:64], 1'h0 } + { den[126:63], 1'h0 };
   assign sden3_c1y_full = { den[127:64], 1'h1 } + { den[126:63], 1'h1 };
   assign sden3_c2n_full = { den[144:128], 1'h0 } + { den[144:127], 1'h0 };
   assign sden3_c2y_full = { den[144:128], 1'h1 } + { den[144:127], 1'h1 };
-  assign \$28  = sden3_c0_full[65] & sden3_c1y_full[65];
-  assign sden3_p0_1a = sden3_c1n_full[65] | \$28 ;
-  assign \$29  = sden3_p0_1a & sden3_c2y_full[20];
-  assign sden3_p1_2a = sden3_c2n_full[20] | \$29 ;
-  assign \$30  = ~ { sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65] };
-  assign \$31  = sden3_c1n_full[64:1] & \$30 ;
-  assign \$32  = sden3_c1y_full[64:1] & { sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65] };
-  assign sden3_s1 = \$31  | \$32 ;
-  assign \$33  = ~ { sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a };
-  assign \$34  = sden3_c2n_full[19:1] & \$33 ;
-  assign \$35  = sden3_c2y_full[19:1] & { sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a };
-  assign sden3_s2 = \$34  | \$35 ;
+  assign \$555  = sden3_c0_full[65] & sden3_c1y_full[65];
+  assign sden3_p0_1a = sden3_c1n_full[65] | \$555 ;
+  assign \$556  = sden3_p0_1a & sden3_c2y_full[20];
+  assign sden3_p1_2a = sden3_c2n_full[20] | \$556 ;
+  assign \$557  = ~ { sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65] };
+  assign \$558  = sden3_c1n_full[64:1] & \$557 ;
+  assign \$559  = sden3_c1y_full[64:1] & { sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65], sden3_c0_full[65] };
+  assign sden3_s1 = \$558  | \$559 ;
+  assign \$560  = ~ { sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a };
+  assign \$561  = sden3_c2n_full[19:1] & \$560 ;
+  assign \$562  = sden3_c2y_full[19:1] & { sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a, sden3_p0_1a };
+  assign sden3_s2 = \$561  | \$562 ;
   assign sdiv_nd1 = ~ { 2'h0, den };
   assign sdiv_k1_c0_full = { drem[61:0], feed[63:62], 1'h1 } + { sdiv_nd1[63:0], 1'h1 };
   assign sdiv_k1_c1n_full = { drem[125:62], 1'h0 } + { sdiv_nd1[127:64], 1'h0 };
   assign sdiv_k1_c1y_full = { drem[125:62], 1'h1 } + { sdiv_nd1[127:64], 1'h1 };
   assign sdiv_k1_c2n_full = { drem[144:126], 1'h0 } + { sdiv_nd1[146:128], 1'h0 };
   assign sdiv_k1_c2y_full = { drem[144:126], 1'h1 } + { sdiv_nd1[146:128], 1'h1 };
-  assign \$36  = sdiv_k1_c0_full[65] & sdiv_k1_c1y_full[65];
-  assign sdiv_k1_p0_1a = sdiv_k1_c1n_full[65] | \$36 ;
-  assign \$37  = sdiv_k1_p0_1a & sdiv_k1_c2y_full[20];
-  assign sdiv_k1_p1_2a = sdiv_k1_c2n_full[20] | \$37 ;
-  assign \$38  = ~ { sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65] };
-  assign \$39  = sdiv_k1_c1n_full[64:1] & \$38 ;
-  assign \$40  = sdiv_k1_c1y_full[64:1] & { sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65] };
-  assign sdiv_k1_s1 = \$39  | \$40 ;
-  assign \$41  = ~ { sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a };
-  assign \$42  = sdiv_k1_c2n_full[19:1] & \$41 ;
-  assign \$43  = sdiv_k1_c2y_full[19:1] & { sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a };
-  assign sdiv_k1_s2 = \$42  | \$43 ;
+  assign \$563  = sdiv_k1_c0_full[65] & sdiv_k1_c1y_full[65];
+  assign sdiv_k1_p0_1a = sdiv_k1_c1n_full[65] | \$563 ;
+  assign \$564  = sdiv_k1_p0_1a & sdiv_k1_c2y_full[20];
+  assign sdiv_k1_p1_2a = sdiv_k1_c2n_full[20] | \$564 ;
+  assign \$565  = ~ { sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65] };
+  assign \$566  = sdiv_k1_c1n_full[64:1] & \$565 ;
+  assign \$567  = sdiv_k1_c1y_full[64:1] & { sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65], sdiv_k1_c0_full[65] };
+  assign sdiv_k1_s1 = \$566  | \$567 ;
+  assign \$568  = ~ { sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a };
+  assign \$569  = sdiv_k1_c2n_full[19:1] & \$568 ;
+  assign \$570  = sdiv_k1_c2y_full[19:1] & { sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a, sdiv_k1_p0_1a };
+  assign sdiv_k1_s2 = \$569  | \$570 ;
   assign sdiv_nd2 = ~ { 1'h0, den, 1'h0 };
   assign sdiv_k2_c0_full = { drem[61:0], feed[63:62], 1'h1 } + { sdiv_nd2[63:0], 1'h1 };
   assign sdiv_k2_c1n_full = { drem[125:62], 1'h0 } + { sdiv_nd2[127:64], 1'h0 };
   assign sdiv_k2_c1y_full = { drem[125:62], 1'h1 } + { sdiv_nd2[127:64], 1'h1 };
   assign sdiv_k2_c2n_full = { drem[144:126], 1'h0 } + { sdiv_nd2[146:128], 1'h0 };
   assign sdiv_k2_c2y_full = { drem[144:126], 1'h1 } + { sdiv_nd2[146:128], 1'h1 };
-  assign \$44  = sdiv_k2_c0_full[65] & sdiv_k2_c1y_full[65];
-  assign sdiv_k2_p0_1a = sdiv_k2_c1n_full[65] | \$44 ;
-  assign \$45  = sdiv_k2_p0_1a & sdiv_k2_c2y_full[20];
-  assign sdiv_k2_p1_2a = sdiv_k2_c2n_full[20] | \$45 ;
-  assign \$46  = ~ { sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65] };
-  assign \$47  = sdiv_k2_c1n_full[64:1] & \$46 ;
-  assign \$48  = sdiv_k2_c1y_full[64:1] & { sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65] };
-  assign sdiv_k2_s1 = \$47  | \$48 ;
-  assign \$49  = ~ { sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a };
-  assign \$50  = sdiv_k2_c2n_full[19:1] & \$49 ;
-  assign \$51  = sdiv_k2_c2y_full[19:1] & { sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a };
-  assign sdiv_k2_s2 = \$50  | \$51 ;
+  assign \$571  = sdiv_k2_c0_full[65] & sdiv_k2_c1y_full[65];
+  assign sdiv_k2_p0_1a = sdiv_k2_c1n_full[65] | \$571 ;
+  assign \$572  = sdiv_k2_p0_1a & sdiv_k2_c2y_full[20];
+  assign sdiv_k2_p1_2a = sdiv_k2_c2n_full[20] | \$572 ;
+  assign \$573  = ~ { sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65] };
+  assign \$574  = sdiv_k2_c1n_full[64:1] & \$573 ;
+  assign \$575  = sdiv_k2_c1y_full[64:1] & { sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65], sdiv_k2_c0_full[65] };
+  assign sdiv_k2_s1 = \$574  | \$575 ;
+  assign \$576  = ~ { sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a };
+  assign \$577  = sdiv_k2_c2n_full[19:1] & \$576 ;
+  assign \$578  = sdiv_k2_c2y_full[19:1] & { sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a, sdiv_k2_p0_1a };
+  assign sdiv_k2_s2 = \$577  | \$578 ;
   assign sdiv_nd3 = ~ den3;
   assign sdiv_k3_c0_full = { drem[61:0], feed[63:62], 1'h1 } + { sdiv_nd3[63:0], 1'h1 };
   assign sdiv_k3_c1n_full = { drem[125:62], 1'h0 } + { sdiv_nd3[127:64], 1'h0 };
   assign sdiv_k3_c1y_full = { drem[125:62], 1'h1 } + { sdiv_nd3[127:64], 1'h1 };
   assign sdiv_k3_c2n_full = { drem[144:126], 1'h0 } + { sdiv_nd3[146:128], 1'h0 };
   assign sdiv_k3_c2y_full = { drem[144:126], 1'h1 } + { sdiv_nd3[146:128], 1'h1 };
-  assign \$52  = sdiv_k3_c0_full[65] & sdiv_k3_c1y_full[65];
-  assign sdiv_k3_p0_1a = sdiv_k3_c1n_full[65] | \$52 ;
-  assign \$53  = sdiv_k3_p0_1a & sdiv_k3_c2y_full[20];
-  assign sdiv_k3_p1_2a = sdiv_k3_c2n_full[20] | \$53 ;
-  assign \$54  = ~ { sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65] };
-  assign \$55  = sdiv_k3_c1n_full[64:1] & \$54 ;
-  assign \$56  = sdiv_k3_c1y_full[64:1] & { sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65] };
-  assign sdiv_k3_s1 = \$55  | \$56 ;
-  assign \$57  = ~ { sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a };
-  assign \$58  = sdiv_k3_c2n_full[19:1] & \$57 ;
-  assign \$59  = sdiv_k3_c2y_full[19:1] & { sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a };
-  assign sdiv_k3_s2 = \$58  | \$59 ;
-  assign \$60  = sdiv_k3_p1_2a ? { sdiv_k3_s2, sdiv_k3_s1, sdiv_k3_c0_full[64:1] } : { sdiv_k2_s2, sdiv_k2_s1, sdiv_k2_c0_full[64:1] };
-  assign \$61  = sdiv_k1_p1_2a ? { sdiv_k1_s2, sdiv_k1_s1, sdiv_k1_c0_full[64:1] } : { drem, feed[63:62] };
-  assign \$62  = sdiv_k2_p1_2a ? \$60  : \$61 ;
-  assign \$63  = ~ sdiv_k2_p1_2a;
-  assign \$64  = sdiv_k1_p1_2a & \$63 ;
-  assign \$65  = sdiv_k3_p1_2a | \$64 ;
-  assign \$66  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c0_full = { srem[61:0], feed[63:62], 1'h1 } + { \$66 [63:0], 1'h1 };
-  assign \$67  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c1n_full = { srem[125:62], 1'h0 } + { \$67 [127:64], 1'h0 };
-  assign \$68  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c1y_full = { srem[125:62], 1'h1 } + { \$68 [127:64], 1'h1 };
-  assign \$69  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c2n_full = { srem[189:126], 1'h0 } + { \$69 [191:128], 1'h0 };
-  assign \$70  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c2y_full = { srem[189:126], 1'h1 } + { \$70 [191:128], 1'h1 };
-  assign \$71  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c3n_full = { srem[253:190], 1'h0 } + { \$71 [255:192], 1'h0 };
-  assign \$72  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c3y_full = { srem[253:190], 1'h1 } + { \$72 [255:192], 1'h1 };
-  assign \$73  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c4n_full = { srem[256:254], 1'h0 } + { \$73 [258:256], 1'h0 };
-  assign \$74  = ~ { 1'h0, root, 2'h1 };
-  assign ssq_c4y_full = { srem[256:254], 1'h1 } + { \$74 [258:256], 1'h1 };
-  assign \$75  = ssq_c0_full[65] & ssq_c1y_full[65];
-  assign ssq_p0_1a = ssq_c1n_full[65] | \$75 ;
-  assign \$76  = ssq_c2n_full[65] & ssq_c3y_full[65];
-  assign ssq_p0_3a = ssq_c3n_full[65] | \$76 ;
-  assign \$77  = ssq_c2y_full[65] & ssq_c3y_full[65];
-  assign ssq_p0_3b = ssq_c3n_full[65] | \$77 ;
-  assign \$78  = ssq_p0_1a & ssq_c2y_full[65];
-  assign ssq_p1_2a = ssq_c2n_full[65] | \$78 ;
-  assign \$79  = ssq_p0_1a & ssq_p0_3b;
-  assign ssq_p1_3a = ssq_p0_3a | \$79 ;
-  assign \$80  = ssq_p1_3a & ssq_c4y_full[4];
-  assign ssq_p2_4a = ssq_c4n_full[4] | \$80 ;
-  assign \$81  = ~ { ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65] };
-  assign \$82  = ssq_c1n_full[64:1] & \$81 ;
-  assign \$83  = ssq_c1y_full[64:1] & { ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65] };
-  assign ssq_s1 = \$82  | \$83 ;
-  assign \$84  = ~ { ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a };
-  assign \$85  = ssq_c2n_full[64:1] & \$84 ;
-  assign \$86  = ssq_c2y_full[64:1] & { ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a };
-  assign ssq_s2 = \$85  | \$86 ;
-  assign \$87  = ~ { ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a };
-  assign \$88  = ssq_c3n_full[64:1] & \$87 ;
-  assign \$89  = ssq_c3y_full[64:1] & { ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a };
-  assign ssq_s3 = \$88  | \$89 ;
-  assign \$90  = ~ { ssq_p1_3a, ssq_p1_3a, ssq_p1_3a };
-  assign \$91  = ssq_c4n_full[3:1] & \$90 ;
-  assign \$92  = ssq_c4y_full[3:1] & { ssq_p1_3a, ssq_p1_3a, ssq_p1_3a };
-  assign ssq_s4 = \$91  | \$92 ;
-  assign \$1248  = k[1:0] * 7'h40;
-  assign wb_limb = wb_src >> \$1248 ;
-  assign \$93  = op == 4'h9;
-  assign wb_src = \$93  ? root : quo;
-  assign \$95  = k < \$94 ;
-  assign \$96  = \$95  ? wb_limb : 64'h0000000000000000;
-  assign \$97  = ! k;
-  assign \$98  = | drem;
-  assign \$99  = ceil & \$98 ;
-  assign \$100  = \$97  ? \$99  : carry;
-  assign wb_sum = \$96  + \$100 ;
-  assign \$101  = b_val[0] | b_val[1];
-  assign \$102  = b_val[2] | b_val[3];
-  assign \$103  = \$101  | \$102 ;
-  assign \$104  = b_val[4] | b_val[5];
-  assign \$105  = b_val[6] | b_val[7];
-  assign \$106  = \$104  | \$105 ;
-  assign \$107  = \$103  | \$106 ;
-  assign \$108  = b_val[8] | b_val[9];
-  assign \$109  = b_val[10] | b_val[11];
-  assign \$110  = \$108  | \$109 ;
-  assign \$111  = b_val[12] | b_val[13];
-  assign \$112  = b_val[14] | b_val[15];
-  assign \$113  = \$111  | \$112 ;
-  assign \$114  = \$110  | \$113 ;
-  assign \$115  = \$107  | \$114 ;
-  assign \$116  = b_val[16] | b_val[17];
-  assign \$117  = b_val[18] | b_val[19];
-  assign \$118  = \$116  | \$117 ;
-  assign \$119  = b_val[20] | b_val[21];
-  assign \$120  = b_val[22] | b_val[23];
-  assign \$121  = \$119  | \$120 ;
-  assign \$122  = \$118  | \$121 ;
-  assign \$123  = b_val[24] | b_val[25];
-  assign \$124  = b_val[26] | b_val[27];
-  assign \$125  = \$123  | \$124 ;
-  assign \$126  = b_val[28] | b_val[29];
-  assign \$127  = b_val[30] | b_val[31];
-  assign \$128  = \$126  | \$127 ;
-  assign \$129  = \$125  | \$128 ;
-  assign \$130  = \$122  | \$129 ;
-  assign \$131  = \$115  | \$130 ;
-  assign \$132  = b_val[32] | b_val[33];
-  assign \$133  = b_val[34] | b_val[35];
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = b_val[36] | b_val[37];
-  assign \$136  = b_val[38] | b_val[39];
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = \$134  | \$137 ;
-  assign \$139  = b_val[40] | b_val[41];
-  assign \$140  = b_val[42] | b_val[43];
-  assign \$141  = \$139  | \$140 ;
-  assign \$142  = b_val[44] | b_val[45];
-  assign \$143  = b_val[46] | b_val[47];
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = \$141  | \$144 ;
-  assign \$146  = \$138  | \$145 ;
-  assign \$147  = b_val[48] | b_val[49];
-  assign \$148  = b_val[50] | b_val[51];
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = b_val[52] | b_val[53];
-  assign \$151  = b_val[54] | b_val[55];
-  assign \$152  = \$150  | \$151 ;
-  assign \$153  = \$149  | \$152 ;
-  assign \$154  = b_val[56] | b_val[57];
-  assign \$155  = b_val[58] | b_val[59];
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = b_val[60] | b_val[61];
-  assign \$158  = b_val[62] | b_val[63];
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = \$156  | \$159 ;
-  assign \$161  = \$153  | \$160 ;
-  assign \$162  = \$146  | \$161 ;
-  assign \$163  = \$131  | \$162 ;
-  assign \$164  = b_val[32] | b_val[33];
-  assign \$165  = b_val[34] | b_val[35];
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = b_val[36] | b_val[37];
-  assign \$168  = b_val[38] | b_val[39];
-  assign \$169  = \$167  | \$168 ;
-  assign \$170  = \$166  | \$169 ;
-  assign \$171  = b_val[40] | b_val[41];
-  assign \$172  = b_val[42] | b_val[43];
-  assign \$173  = \$171  | \$172 ;
-  assign \$174  = b_val[44] | b_val[45];
-  assign \$175  = b_val[46] | b_val[47];
-  assign \$176  = \$174  | \$175 ;
-  assign \$177  = \$173  | \$176 ;
-  assign \$178  = \$170  | \$177 ;
-  assign \$179  = b_val[48] | b_val[49];
-  assign \$180  = b_val[50] | b_val[51];
-  assign \$181  = \$179  | \$180 ;
-  assign \$182  = b_val[52] | b_val[53];
-  assign \$183  = b_val[54] | b_val[55];
-  assign \$184  = \$182  | \$183 ;
-  assign \$185  = \$181  | \$184 ;
-  assign \$186  = b_val[56] | b_val[57];
-  assign \$187  = b_val[58] | b_val[59];
-  assign \$188  = \$186  | \$187 ;
-  assign \$189  = b_val[60] | b_val[61];
-  assign \$190  = b_val[62] | b_val[63];
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = \$188  | \$191 ;
-  assign \$193  = \$185  | \$192 ;
-  assign \$194  = \$178  | \$193 ;
-  assign \$195  = b_val[48] | b_val[49];
-  assign \$196  = b_val[50] | b_val[51];
-  assign \$197  = \$195  | \$196 ;
-  assign \$198  = b_val[52] | b_val[53];
-  assign \$199  = b_val[54] | b_val[55];
-  assign \$200  = \$198  | \$199 ;
-  assign \$201  = \$197  | \$200 ;
-  assign \$202  = b_val[56] | b_val[57];
-  assign \$203  = b_val[58] | b_val[59];
-  assign \$204  = \$202  | \$203 ;
-  assign \$205  = b_val[60] | b_val[61];
-  assign \$206  = b_val[62] | b_val[63];
-  assign \$207  = \$205  | \$206 ;
-  assign \$208  = \$204  | \$207 ;
-  assign \$209  = \$201  | \$208 ;
-  assign \$210  = b_val[56] | b_val[57];
-  assign \$211  = b_val[58] | b_val[59];
-  assign \$212  = \$210  | \$211 ;
-  assign \$213  = b_val[60] | b_val[61];
-  assign \$214  = b_val[62] | b_val[63];
-  assign \$215  = \$213  | \$214 ;
-  assign \$216  = \$212  | \$215 ;
-  assign \$217  = b_val[60] | b_val[61];
-  assign \$218  = b_val[62] | b_val[63];
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = b_val[62] | b_val[63];
-  assign \$221  = b_val[63] ? 1'h1 : 1'h0;
-  assign \$222  = b_val[61] ? 1'h1 : 1'h0;
-  assign \$223  = \$220  ? { 1'h1, \$221  } : { 1'h0, \$222  };
-  assign \$224  = b_val[58] | b_val[59];
-  assign \$225  = b_val[59] ? 1'h1 : 1'h0;
-  assign \$226  = b_val[57] ? 1'h1 : 1'h0;
-  assign \$227  = \$224  ? { 1'h1, \$225  } : { 1'h0, \$226  };
-  assign \$228  = \$219  ? { 1'h1, \$223  } : { 1'h0, \$227  };
-  assign \$229  = b_val[52] | b_val[53];
-  assign \$230  = b_val[54] | b_val[55];
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = b_val[54] | b_val[55];
-  assign \$233  = b_val[55] ? 1'h1 : 1'h0;
-  assign \$234  = b_val[53] ? 1'h1 : 1'h0;
-  assign \$235  = \$232  ? { 1'h1, \$233  } : { 1'h0, \$234  };
-  assign \$236  = b_val[50] | b_val[51];
-  assign \$237  = b_val[51] ? 1'h1 : 1'h0;
-  assign \$238  = b_val[49] ? 1'h1 : 1'h0;
-  assign \$239  = \$236  ? { 1'h1, \$237  } : { 1'h0, \$238  };
-  assign \$240  = \$231  ? { 1'h1, \$235  } : { 1'h0, \$239  };
-  assign \$241  = \$216  ? { 1'h1, \$228  } : { 1'h0, \$240  };
-  assign \$242  = b_val[40] | b_val[41];
-  assign \$243  = b_val[42] | b_val[43];
-  assign \$244  = \$242  | \$243 ;
-  assign \$245  = b_val[44] | b_val[45];
-  assign \$246  = b_val[46] | b_val[47];
-  assign \$247  = \$245  | \$246 ;
-  assign \$248  = \$244  | \$247 ;
-  assign \$249  = b_val[44] | b_val[45];
-  assign \$250  = b_val[46] | b_val[47];
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = b_val[46] | b_val[47];
-  assign \$253  = b_val[47] ? 1'h1 : 1'h0;
-  assign \$254  = b_val[45] ? 1'h1 : 1'h0;
-  assign \$255  = \$252  ? { 1'h1, \$253  } : { 1'h0, \$254  };
-  assign \$256  = b_val[42] | b_val[43];
-  assign \$257  = b_val[43] ? 1'h1 : 1'h0;
-  assign \$258  = b_val[41] ? 1'h1 : 1'h0;
-  assign \$259  = \$256  ? { 1'h1, \$257  } : { 1'h0, \$258  };
-  assign \$260  = \$251  ? { 1'h1, \$255  } : { 1'h0, \$259  };
-  assign \$261  = b_val[36] | b_val[37];
-  assign \$262  = b_val[38] | b_val[39];
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = b_val[38] | b_val[39];
-  assign \$265  = b_val[39] ? 1'h1 : 1'h0;
-  assign \$266  = b_val[37] ? 1'h1 : 1'h0;
-  assign \$267  = \$264  ? { 1'h1, \$265  } : { 1'h0, \$266  };
-  assign \$268  = b_val[34] | b_val[35];
-  assign \$269  = b_val[35] ? 1'h1 : 1'h0;
-  assign \$270  = b_val[33] ? 1'h1 : 1'h0;
-  assign \$271  = \$268  ? { 1'h1, \$269  } : { 1'h0, \$270  };
-  assign \$272  = \$263  ? { 1'h1, \$267  } : { 1'h0, \$271  };
-  assign \$273  = \$248  ? { 1'h1, \$260  } : { 1'h0, \$272  };
-  assign \$274  = \$209  ? { 1'h1, \$241  } : { 1'h0, \$273  };
-  assign \$275  = b_val[16] | b_val[17];
-  assign \$276  = b_val[18] | b_val[19];
-  assign \$277  = \$275  | \$276 ;
-  assign \$278  = b_val[20] | b_val[21];
-  assign \$279  = b_val[22] | b_val[23];
-  assign \$280  = \$278  | \$279 ;
-  assign \$281  = \$277  | \$280 ;
-  assign \$282  = b_val[24] | b_val[25];
-  assign \$283  = b_val[26] | b_val[27];
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = b_val[28] | b_val[29];
-  assign \$286  = b_val[30] | b_val[31];
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = \$284  | \$287 ;
-  assign \$289  = \$281  | \$288 ;
-  assign \$290  = b_val[24] | b_val[25];
-  assign \$291  = b_val[26] | b_val[27];
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = b_val[28] | b_val[29];
-  assign \$294  = b_val[30] | b_val[31];
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = \$292  | \$295 ;
-  assign \$297  = b_val[28] | b_val[29];
-  assign \$298  = b_val[30] | b_val[31];
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = b_val[30] | b_val[31];
-  assign \$301  = b_val[31] ? 1'h1 : 1'h0;
-  assign \$302  = b_val[29] ? 1'h1 : 1'h0;
-  assign \$303  = \$300  ? { 1'h1, \$301  } : { 1'h0, \$302  };
-  assign \$304  = b_val[26] | b_val[27];
-  assign \$305  = b_val[27] ? 1'h1 : 1'h0;
-  assign \$306  = b_val[25] ? 1'h1 : 1'h0;
-  assign \$307  = \$304  ? { 1'h1, \$305  } : { 1'h0, \$306  };
-  assign \$308  = \$299  ? { 1'h1, \$303  } : { 1'h0, \$307  };
-  assign \$309  = b_val[20] | b_val[21];
-  assign \$310  = b_val[22] | b_val[23];
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = b_val[22] | b_val[23];
-  assign \$313  = b_val[23] ? 1'h1 : 1'h0;
-  assign \$314  = b_val[21] ? 1'h1 : 1'h0;
-  assign \$315  = \$312  ? { 1'h1, \$313  } : { 1'h0, \$314  };
-  assign \$316  = b_val[18] | b_val[19];
-  assign \$317  = b_val[19] ? 1'h1 : 1'h0;
-  assign \$318  = b_val[17] ? 1'h1 : 1'h0;
-  assign \$319  = \$316  ? { 1'h1, \$317  } : { 1'h0, \$318  };
-  assign \$320  = \$311  ? { 1'h1, \$315  } : { 1'h0, \$319  };
-  assign \$321  = \$296  ? { 1'h1, \$308  } : { 1'h0, \$320  };
-  assign \$322  = b_val[8] | b_val[9];
-  assign \$323  = b_val[10] | b_val[11];
-  assign \$324  = \$322  | \$323 ;
-  assign \$325  = b_val[12] | b_val[13];
-  assign \$326  = b_val[14] | b_val[15];
-  assign \$327  = \$325  | \$326 ;
-  assign \$328  = \$324  | \$327 ;
-  assign \$329  = b_val[12] | b_val[13];
-  assign \$330  = b_val[14] | b_val[15];
-  assign \$331  = \$329  | \$330 ;
-  assign \$332  = b_val[14] | b_val[15];
-  assign \$333  = b_val[15] ? 1'h1 : 1'h0;
-  assign \$334  = b_val[13] ? 1'h1 : 1'h0;
-  assign \$335  = \$332  ? { 1'h1, \$333  } : { 1'h0, \$334  };
-  assign \$336  = b_val[10] | b_val[11];
-  assign \$337  = b_val[11] ? 1'h1 : 1'h0;
-  assign \$338  = b_val[9] ? 1'h1 : 1'h0;
-  assign \$339  = \$336  ? { 1'h1, \$337  } : { 1'h0, \$338  };
-  assign \$340  = \$331  ? { 1'h1, \$335  } : { 1'h0, \$339  };
-  assign \$341  = b_val[4] | b_val[5];
-  assign \$342  = b_val[6] | b_val[7];
-  assign \$343  = \$341  | \$342 ;
-  assign \$344  = b_val[6] | b_val[7];
-  assign \$345  = b_val[7] ? 1'h1 : 1'h0;
-  assign \$346  = b_val[5] ? 1'h1 : 1'h0;
-  assign \$347  = \$344  ? { 1'h1, \$345  } : { 1'h0, \$346  };
-  assign \$348  = b_val[2] | b_val[3];
-  assign \$349  = b_val[3] ? 1'h1 : 1'h0;
-  assign \$350  = b_val[1] ? 1'h1 : 1'h0;
-  assign \$351  = \$348  ? { 1'h1, \$349  } : { 1'h0, \$350  };
-  assign \$352  = \$343  ? { 1'h1, \$347  } : { 1'h0, \$351  };
-  assign \$353  = \$328  ? { 1'h1, \$340  } : { 1'h0, \$352  };
-  assign \$354  = \$289  ? { 1'h1, \$321  } : { 1'h0, \$353  };
-  assign \$355  = \$194  ? { 1'h1, \$274  } : { 1'h0, \$354  };
-  assign \$356  = \$355  + 1'h1;
-  assign bl = \$163  ? \$356  : 7'h00;
-  assign \$357  = ~ o__valid;
-  assign \$358  = \$357  | o__ready;
-  assign \$359  = i__valid & i__ready;
-  assign \$360  = ! req[0];
-  assign \$364  = req[0] ? 2'h1 : 2'h0;
-  assign \$365  = ! req[112:1];
-  assign \$367  = ! \$366 ;
-  assign \$368  = \$367  ? 2'h1 : 2'h2;
-  assign \$369  = \$365  ? 2'h0 : \$368 ;
-  assign \$370  = ! req[224:113];
-  assign \$372  = ! \$371 ;
-  assign \$373  = \$372  ? 2'h1 : 2'h2;
-  assign \$374  = \$370  ? 2'h0 : \$373 ;
-  assign \$375  = ! req[240:225];
-  assign \$379  = \$375  ? 2'h0 : 2'h1;
-  assign \$380  = ! req[256:241];
-  assign \$384  = \$380  ? 2'h0 : 2'h1;
-  assign \$385  = ! req[368:257];
-  assign \$387  = ! \$386 ;
-  assign \$388  = \$387  ? 2'h1 : 2'h2;
-  assign \$389  = \$385  ? 2'h0 : \$388 ;
-  assign \$390  = ! req[480:369];
-  assign \$392  = ! \$391 ;
-  assign \$393  = \$392  ? 2'h1 : 2'h2;
-  assign \$394  = \$390  ? 2'h0 : \$393 ;
-  assign \$395  = ! req[496:481];
-  assign \$399  = \$395  ? 2'h0 : 2'h1;
-  assign \$400  = ! req[512:497];
-  assign \$404  = \$400  ? 2'h0 : 2'h1;
-  assign \$405  = ! req[529:513];
-  assign \$409  = \$405  ? 2'h0 : 2'h1;
-  assign \$410  = ~ \$signal$166 ;
-  assign \$411  = op == 4'hf;
-  assign \$412  = pc + 1'h1;
-  assign \$413  = \$411  ? \$412  : { 1'h0, imm };
-  assign \$414  = | dl;
-  assign \$415  = | imm;
-  assign \$416  = op == 4'hf;
-  assign \$417  = \$415  | \$416 ;
-  assign \$418  = \$417  ? 1'h1 : 1'h0;
-  assign \$419  = ~ \$signal$166 ;
-  assign \$420  = | dl;
-  assign \$421  = op == 4'hf;
-  assign \$422  = pc + 1'h1;
-  assign \$423  = \$421  ? { 1'h0, imm } : \$422 ;
-  assign \$424  = pc + 1'h1;
-  assign \$425  = ! \$signal$172 ;
-  assign \$426  = ~ \$signal$166 ;
-  assign \$427  = | dl;
-  assign \$428  = pc + 1'h1;
-  assign \$429  = \$signal$173  ? 4'ha : \$signal$172 ;
-  assign \$430  = ! \$429 ;
-  assign \$431  = ~ \$signal$166 ;
-  assign \$432  = | dl;
-  assign \$433  = pc + 1'h1;
-  assign \$434  = \$signal$172  != tb;
-  assign \$435  = \$signal$173  != eb;
-  assign \$436  = \$434  | \$435 ;
-  assign \$437  = ! \$signal$172 ;
-  assign \$438  = op == 4'ha;
-  assign \$439  = op == 4'hb;
-  assign \$440  = | { \$439 , \$438  };
-  assign \$441  = op == 4'hb;
-  assign \$442  = op == 5'h14;
-  assign \$443  = | { \$442 , \$441  };
-  assign \$444  = \$signal$173  != eb;
-  assign \$445  = \$443  & \$444 ;
-  assign \$446  = \$signal$173  != eb;
-  assign \$447  = \$signal$172  > tb;
-  assign \$448  = \$signal$172  < tb;
-  assign \$449  = \$signal$173  ? \$447  : \$448 ;
-  assign \$450  = \$446  ? eb : \$449 ;
-  assign \$451  = \$445  ? \$signal$173  : \$450 ;
-  assign \$452  = \$440  ? \$451  : 1'h0;
-  assign \$453  = op == 5'h13;
-  assign \$454  = op == 5'h14;
-  assign \$455  = | { \$454 , \$453  };
-  assign \$456  = op == 4'hb;
-  assign \$457  = op == 5'h14;
-  assign \$458  = | { \$457 , \$456  };
-  assign \$459  = \$signal$173  != eb;
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = \$signal$173  != eb;
-  assign \$462  = \$signal$172  > tb;
-  assign \$463  = \$signal$172  < tb;
-  assign \$464  = \$signal$173  ? \$462  : \$463 ;
-  assign \$465  = \$461  ? eb : \$464 ;
-  assign \$466  = \$460  ? \$signal$173  : \$465 ;
-  assign \$467  = ~ \$466 ;
-  assign \$468  = \$455  ? \$467  : 1'h0;
-  assign \$469  = \$452  | \$468 ;
-  assign \$470  = op == 4'hd;
-  assign \$471  = \$469  | \$470 ;
-  assign \$472  = pc + 1'h1;
-  assign \$473  = \$471  ? { 1'h0, imm } : \$472 ;
-  assign \$474  = op == 5'h13;
-  assign \$475  = op == 5'h14;
-  assign \$476  = op == 4'hc;
-  assign \$477  = | { \$476 , \$475 , \$474  };
-  assign \$478  = pc + 1'h1;
-  assign \$479  = \$477  ? { 1'h0, imm } : \$478 ;
-  assign \$480  = \$signal$172  - 1'h1;
-  assign \$481  = \$signal$172  - 1'h1;
-  assign \$482  = \$signal$173  ? 4'ha : \$signal$172 ;
-  assign \$483  = ! \$482 ;
-  assign \$484  = eb ? 4'ha : tb;
-  assign \$485  = ! \$484 ;
-  assign \$486  = \$483  | \$485 ;
-  assign \$487  = ~ \$signal$166 ;
-  assign \$488  = | dl;
-  assign \$489  = pc + 1'h1;
-  assign \$490  = \$signal$172  < tb;
-  assign \$491  = ~ \$signal$166 ;
-  assign \$492  = op == 4'h8;
-  assign \$493  = | \$signal$172 ;
-  assign \$494  = \$492  & \$493 ;
-  assign \$495  = | dl;
-  assign \$496  = op == 4'h8;
-  assign \$497  = | \$signal$172 ;
-  assign \$498  = \$496  & \$497 ;
-  assign \$499  = ~ \$signal$166 ;
-  assign \$500  = | dl;
-  assign \$501  = pc + 1'h1;
-  assign \$502  = \$signal$172  - 1'h1;
-  assign \$503  = \$signal$172  - 1'h1;
-  assign \$504  = tb - 1'h1;
-  assign \$505  = k + 2'h2;
-  assign \$506  = k + 2'h2;
-  assign \$507  = ~ \$signal$166 ;
-  assign \$508  = | dl;
-  assign \$509  = k + 1'h1;
-  assign \$510  = \$509  == nlimbs;
-  assign \$511  = ~ \$signal$166 ;
-  assign \$512  = | dl;
-  assign \$513  = pc + 1'h1;
-  assign \$514  = k + 2'h2;
-  assign \$515  = | k;
-  assign \$516  = k - 1'h1;
-  assign \$517  = ~ \$signal$166 ;
-  assign \$518  = | dl;
-  assign \$519  = \$signal$172  - 2'h2;
-  assign \$520  = \$signal$172  - 2'h2;
-  assign \$521  = k - 2'h2;
-  assign \$522  = k - 2'h2;
-  assign \$523  = \$signal  != b_val;
-  assign \$524  = ! k;
-  assign \$525  = \$523  | \$524 ;
-  assign \$526  = op == 4'ha;
-  assign \$527  = op == 4'hb;
-  assign \$528  = | { \$527 , \$526  };
-  assign \$529  = \$528  ? limb_lt : 1'h0;
-  assign \$530  = op == 5'h13;
-  assign \$531  = op == 5'h14;
-  assign \$532  = | { \$531 , \$530  };
-  assign \$533  = ~ limb_lt;
-  assign \$534  = \$532  ? \$533  : 1'h0;
-  assign \$535  = \$529  | \$534 ;
-  assign \$536  = op == 4'hc;
-  assign \$537  = \$signal  == b_val;
-  assign \$538  = \$536  ? \$537  : 1'h0;
-  assign \$539  = \$535  | \$538 ;
-  assign \$540  = op == 4'hd;
-  assign \$541  = \$signal  == b_val;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = \$540  ? \$542  : 1'h0;
-  assign \$544  = \$539  | \$543 ;
-  assign \$545  = pc + 1'h1;
-  assign \$546  = \$544  ? { 1'h0, imm } : \$545 ;
-  assign \$547  = p_v[5] & p_l[5];
-  assign \$548  = ~ \$signal$166 ;
-  assign \$549  = | dl;
-  assign \$550  = \$signal$38  - mi;
-  assign \$551  = p_v[5] & p_l[5];
-  assign \$552  = ~ \$signal$166 ;
-  assign \$553  = | dl;
-  assign \$554  = k + 1'h1;
-  assign \$555  = \$554  < tb;
-  assign \$556  = \$signal$172  - 2'h2;
-  assign \$557  = $signed(\$556 ) - $signed({ 1'h0, k });
-  assign \$558  = k + 1'h1;
-  assign \$559  = ! steps[4:0];
-  assign \$560  = ~ \$signal$166 ;
-  assign \$561  = | dl;
-  assign \$562  = blen_r > 1'h1;
-  assign \$563  = blen_r - 1'h1;
-  assign \$565  = \$562  ? \$564  : 9'h000;
-  assign \$567  = $signed({ 1'h0, nsteps }) - $signed(\$566 );
-  assign \$568  = blen_r > 1'h1;
-  assign \$569  = blen_r - 1'h1;
-  assign \$571  = \$568  ? \$570  : 9'h000;
-  assign \$573  = $signed({ 1'h0, nsteps }) <= $signed(\$572 );
-  assign \$574  = ~ \$signal$166 ;
-  assign \$575  = | dl;
-  assign \$576  = pc + 1'h1;
-  assign \$577  = ! steps[4:0];
-  assign \$578  = ~ \$signal$166 ;
-  assign \$579  = | dl;
-  assign \$580  = ext_top & wl_v[63];
-  assign \$581  = \$580  ? \$6 [3:0] : \$3 [3:0];
-  assign \$582  = ext_top & wl_v[63];
-  assign \$583  = ~ \$signal$166 ;
-  assign \$584  = | dl;
-  assign \$585  = pc + 1'h1;
-  assign \$586  = ! fsm_state;
-  assign \$587  = fsm_state == 1'h1;
-  assign \$588  = fsm_state == 2'h2;
-  assign \$589  = fsm_state == 2'h3;
-  assign \$590  = fsm_state == 3'h4;
-  assign \$591  = fsm_state == 3'h5;
-  assign \$592  = fsm_state == 3'h6;
-  assign \$593  = fsm_state == 3'h7;
-  assign \$594  = fsm_state == 4'h8;
-  assign \$595  = fsm_state == 4'h9;
-  assign \$596  = fsm_state == 4'ha;
-  assign \$597  = fsm_state == 4'hb;
-  assign \$598  = fsm_state == 4'hc;
-  assign \$599  = fsm_state == 4'hd;
-  assign \$600  = fsm_state == 4'he;
-  assign \$601  = fsm_state == 4'hf;
-  assign \$602  = fsm_state == 5'h10;
-  assign \$603  = fsm_state == 5'h11;
-  assign \$604  = fsm_state == 5'h12;
-  assign \$605  = fsm_state == 5'h13;
-  assign \$606  = fsm_state == 5'h14;
-  assign \$607  = fsm_state == 5'h15;
-  assign \$608  = fsm_state == 5'h16;
-  assign \$609  = fsm_state == 5'h17;
-  assign \$610  = fsm_state == 5'h18;
-  assign \$613  = \$signal [17:0] * b_val[17:0];
-  assign \$614  = \$signal [17:0] * b_val[35:18];
-  assign \$615  = \$signal [17:0] * b_val[53:36];
-  assign \$616  = \$signal [17:0] * b_val[63:54];
-  assign \$617  = \$signal [35:18] * b_val[17:0];
-  assign \$618  = \$signal [35:18] * b_val[35:18];
-  assign \$619  = \$signal [35:18] * b_val[53:36];
-  assign \$620  = \$signal [35:18] * b_val[63:54];
-  assign \$621  = \$signal [53:36] * b_val[17:0];
-  assign \$622  = \$signal [53:36] * b_val[35:18];
-  assign \$623  = \$signal [53:36] * b_val[53:36];
-  assign \$624  = \$signal [53:36] * b_val[63:54];
-  assign \$625  = \$signal [63:54] * b_val[17:0];
-  assign \$626  = \$signal [63:54] * b_val[35:18];
-  assign \$627  = \$signal [63:54] * b_val[53:36];
-  assign \$628  = \$signal [63:54] * b_val[63:54];
-  assign \$630  = { tile20, tile00 } + \$629 ;
-  assign \$632  = { tile21, tile01 } + \$631 ;
-  assign \$634  = { tile22, tile02 } + \$633 ;
-  assign \$636  = { tile23, 8'h00, tile03 } + \$635 ;
-  assign \$638  = mrow0 + \$637 ;
-  assign \$640  = mrow2 + \$639 ;
-  assign \$642  = h0 + \$641 ;
-  assign \$643  = ~ p_l[5];
-  assign \$644  = p_v[5] & \$643 ;
-  assign \$645  = p_v[5] & p_l[5];
-  assign \$646  = mwc + 1'h1;
-  assign \$647  = i__valid & i__ready;
-  assign \$648  = lc + 1'h1;
-  assign \$649  = lc == 4'he;
-  assign \$650  = op == 4'hf;
-  assign \$651  = pc + 1'h1;
-  assign \$652  = \$650  ? \$651  : { 1'h0, imm };
-  assign \$653  = ~ swapped;
-  assign \$654  = 1'h0 < \$signal$172 ;
-  assign \$659  = ! \$signal$172 ;
-  assign \$660  = 1'h0 < \$signal$172 ;
-  assign \$665  = 1'h0 < \$signal$172 ;
-  assign \$670  = 1'h0 < tb;
-  assign \$675  = op == 3'h4;
-  assign \$676  = \$675  ? 4'h1 : tb;
-  assign \$677  = \$signal$172  > \$676 ;
-  assign \$678  = op == 3'h4;
-  assign \$679  = \$678  ? 4'h1 : tb;
-  assign \$680  = \$677  ? \$signal$172  : \$679 ;
-  assign \$681  = \$680  >= 4'ha;
-  assign \$682  = op == 3'h4;
-  assign \$683  = \$682  ? 4'h1 : tb;
-  assign \$684  = \$signal$172  > \$683 ;
-  assign \$685  = op == 3'h4;
-  assign \$686  = \$685  ? 4'h1 : tb;
-  assign \$687  = \$684  ? \$signal$172  : \$686 ;
-  assign \$688  = \$687  + 1'h1;
-  assign \$689  = \$681  ? 5'h0a : \$688 ;
-  assign \$690  = op == 2'h3;
-  assign \$691  = op == 3'h4;
-  assign \$692  = op == 2'h3;
-  assign \$693  = \$signal$173  ? 4'ha : \$signal$172 ;
-  assign \$694  = ! \$693 ;
-  assign \$695  = 1'h0 < \$signal$172 ;
-  assign \$700  = \$signal$173  ? 4'ha : \$signal$172 ;
-  assign \$701  = \$signal$172  != tb;
-  assign \$702  = \$signal$173  != eb;
+  assign \$579  = sdiv_k3_c0_full[65] & sdiv_k3_c1y_full[65];
+  assign sdiv_k3_p0_1a = sdiv_k3_c1n_full[65] | \$579 ;
+  assign \$580  = sdiv_k3_p0_1a & sdiv_k3_c2y_full[20];
+  assign sdiv_k3_p1_2a = sdiv_k3_c2n_full[20] | \$580 ;
+  assign \$581  = ~ { sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65] };
+  assign \$582  = sdiv_k3_c1n_full[64:1] & \$581 ;
+  assign \$583  = sdiv_k3_c1y_full[64:1] & { sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65], sdiv_k3_c0_full[65] };
+  assign sdiv_k3_s1 = \$582  | \$583 ;
+  assign \$584  = ~ { sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a };
+  assign \$585  = sdiv_k3_c2n_full[19:1] & \$584 ;
+  assign \$586  = sdiv_k3_c2y_full[19:1] & { sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a, sdiv_k3_p0_1a };
+  assign sdiv_k3_s2 = \$585  | \$586 ;
+  assign \$587  = sdiv_k3_p1_2a ? { sdiv_k3_s2, sdiv_k3_s1, sdiv_k3_c0_full[64:1] } : { sdiv_k2_s2, sdiv_k2_s1, sdiv_k2_c0_full[64:1] };
+  assign \$588  = sdiv_k1_p1_2a ? { sdiv_k1_s2, sdiv_k1_s1, sdiv_k1_c0_full[64:1] } : { drem, feed[63:62] };
+  assign \$589  = sdiv_k2_p1_2a ? \$587  : \$588 ;
+  assign \$590  = ~ sdiv_k2_p1_2a;
+  assign \$591  = sdiv_k1_p1_2a & \$590 ;
+  assign \$592  = sdiv_k3_p1_2a | \$591 ;
+  assign \$593  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c0_full = { srem[61:0], feed[63:62], 1'h1 } + { \$593 [63:0], 1'h1 };
+  assign \$594  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c1n_full = { srem[125:62], 1'h0 } + { \$594 [127:64], 1'h0 };
+  assign \$595  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c1y_full = { srem[125:62], 1'h1 } + { \$595 [127:64], 1'h1 };
+  assign \$596  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c2n_full = { srem[189:126], 1'h0 } + { \$596 [191:128], 1'h0 };
+  assign \$597  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c2y_full = { srem[189:126], 1'h1 } + { \$597 [191:128], 1'h1 };
+  assign \$598  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c3n_full = { srem[253:190], 1'h0 } + { \$598 [255:192], 1'h0 };
+  assign \$599  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c3y_full = { srem[253:190], 1'h1 } + { \$599 [255:192], 1'h1 };
+  assign \$600  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c4n_full = { srem[256:254], 1'h0 } + { \$600 [258:256], 1'h0 };
+  assign \$601  = ~ { 1'h0, root, 2'h1 };
+  assign ssq_c4y_full = { srem[256:254], 1'h1 } + { \$601 [258:256], 1'h1 };
+  assign \$602  = ssq_c0_full[65] & ssq_c1y_full[65];
+  assign ssq_p0_1a = ssq_c1n_full[65] | \$602 ;
+  assign \$603  = ssq_c2n_full[65] & ssq_c3y_full[65];
+  assign ssq_p0_3a = ssq_c3n_full[65] | \$603 ;
+  assign \$604  = ssq_c2y_full[65] & ssq_c3y_full[65];
+  assign ssq_p0_3b = ssq_c3n_full[65] | \$604 ;
+  assign \$605  = ssq_p0_1a & ssq_c2y_full[65];
+  assign ssq_p1_2a = ssq_c2n_full[65] | \$605 ;
+  assign \$606  = ssq_p0_1a & ssq_p0_3b;
+  assign ssq_p1_3a = ssq_p0_3a | \$606 ;
+  assign \$607  = ssq_p1_3a & ssq_c4y_full[4];
+  assign ssq_cout = ssq_c4n_full[4] | \$607 ;
+  assign \$608  = ~ { ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65] };
+  assign \$609  = ssq_c1n_full[64:1] & \$608 ;
+  assign \$610  = ssq_c1y_full[64:1] & { ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65], ssq_c0_full[65] };
+  assign ssq_s1 = \$609  | \$610 ;
+  assign \$611  = ~ { ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a };
+  assign \$612  = ssq_c2n_full[64:1] & \$611 ;
+  assign \$613  = ssq_c2y_full[64:1] & { ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a, ssq_p0_1a };
+  assign ssq_s2 = \$612  | \$613 ;
+  assign \$614  = ~ { ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a };
+  assign \$615  = ssq_c3n_full[64:1] & \$614 ;
+  assign \$616  = ssq_c3y_full[64:1] & { ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a, ssq_p1_2a };
+  assign ssq_s3 = \$615  | \$616 ;
+  assign \$617  = ~ { ssq_p1_3a, ssq_p1_3a, ssq_p1_3a };
+  assign \$618  = ssq_c4n_full[3:1] & \$617 ;
+  assign \$619  = ssq_c4y_full[3:1] & { ssq_p1_3a, ssq_p1_3a, ssq_p1_3a };
+  assign ssq_s4 = \$618  | \$619 ;
+  assign wb_sum = quo[63:0] + carry;
+  assign \$620  = b_val[0] | b_val[1];
+  assign \$621  = b_val[2] | b_val[3];
+  assign \$622  = \$620  | \$621 ;
+  assign \$623  = b_val[4] | b_val[5];
+  assign \$624  = b_val[6] | b_val[7];
+  assign \$625  = \$623  | \$624 ;
+  assign \$626  = \$622  | \$625 ;
+  assign \$627  = b_val[8] | b_val[9];
+  assign \$628  = b_val[10] | b_val[11];
+  assign \$629  = \$627  | \$628 ;
+  assign \$630  = b_val[12] | b_val[13];
+  assign \$631  = b_val[14] | b_val[15];
+  assign \$632  = \$630  | \$631 ;
+  assign \$633  = \$629  | \$632 ;
+  assign \$634  = \$626  | \$633 ;
+  assign \$635  = b_val[16] | b_val[17];
+  assign \$636  = b_val[18] | b_val[19];
+  assign \$637  = \$635  | \$636 ;
+  assign \$638  = b_val[20] | b_val[21];
+  assign \$639  = b_val[22] | b_val[23];
+  assign \$640  = \$638  | \$639 ;
+  assign \$641  = \$637  | \$640 ;
+  assign \$642  = b_val[24] | b_val[25];
+  assign \$643  = b_val[26] | b_val[27];
+  assign \$644  = \$642  | \$643 ;
+  assign \$645  = b_val[28] | b_val[29];
+  assign \$646  = b_val[30] | b_val[31];
+  assign \$647  = \$645  | \$646 ;
+  assign \$648  = \$644  | \$647 ;
+  assign \$649  = \$641  | \$648 ;
+  assign \$650  = \$634  | \$649 ;
+  assign \$651  = b_val[32] | b_val[33];
+  assign \$652  = b_val[34] | b_val[35];
+  assign \$653  = \$651  | \$652 ;
+  assign \$654  = b_val[36] | b_val[37];
+  assign \$655  = b_val[38] | b_val[39];
+  assign \$656  = \$654  | \$655 ;
+  assign \$657  = \$653  | \$656 ;
+  assign \$658  = b_val[40] | b_val[41];
+  assign \$659  = b_val[42] | b_val[43];
+  assign \$660  = \$658  | \$659 ;
+  assign \$661  = b_val[44] | b_val[45];
+  assign \$662  = b_val[46] | b_val[47];
+  assign \$663  = \$661  | \$662 ;
+  assign \$664  = \$660  | \$663 ;
+  assign \$665  = \$657  | \$664 ;
+  assign \$666  = b_val[48] | b_val[49];
+  assign \$667  = b_val[50] | b_val[51];
+  assign \$668  = \$666  | \$667 ;
+  assign \$669  = b_val[52] | b_val[53];
+  assign \$670  = b_val[54] | b_val[55];
+  assign \$671  = \$669  | \$670 ;
+  assign \$672  = \$668  | \$671 ;
+  assign \$673  = b_val[56] | b_val[57];
+  assign \$674  = b_val[58] | b_val[59];
+  assign \$675  = \$673  | \$674 ;
+  assign \$676  = b_val[60] | b_val[61];
+  assign \$677  = b_val[62] | b_val[63];
+  assign \$678  = \$676  | \$677 ;
+  assign \$679  = \$675  | \$678 ;
+  assign \$680  = \$672  | \$679 ;
+  assign \$681  = \$665  | \$680 ;
+  assign \$682  = \$650  | \$681 ;
+  assign \$683  = b_val[32] | b_val[33];
+  assign \$684  = b_val[34] | b_val[35];
+  assign \$685  = \$683  | \$684 ;
+  assign \$686  = b_val[36] | b_val[37];
+  assign \$687  = b_val[38] | b_val[39];
+  assign \$688  = \$686  | \$687 ;
+  assign \$689  = \$685  | \$688 ;
+  assign \$690  = b_val[40] | b_val[41];
+  assign \$691  = b_val[42] | b_val[43];
+  assign \$692  = \$690  | \$691 ;
+  assign \$693  = b_val[44] | b_val[45];
+  assign \$694  = b_val[46] | b_val[47];
+  assign \$695  = \$693  | \$694 ;
+  assign \$696  = \$692  | \$695 ;
+  assign \$697  = \$689  | \$696 ;
+  assign \$698  = b_val[48] | b_val[49];
+  assign \$699  = b_val[50] | b_val[51];
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = b_val[52] | b_val[53];
+  assign \$702  = b_val[54] | b_val[55];
   assign \$703  = \$701  | \$702 ;
-  assign \$704  = ! \$signal$172 ;
-  assign \$705  = \$signal$172  - 1'h1;
-  assign \$706  = \$705  < \$signal$172 ;
-  assign \$708  = \$signal$172  - 1'h1;
-  assign \$709  = \$708  < 4'ha;
-  assign \$710  = \$signal$173  & \$709 ;
-  assign \$712  = \$signal$172  - 1'h1;
-  assign \$713  = \$712  < tb;
-  assign \$715  = \$signal$172  - 1'h1;
-  assign \$716  = \$715  < 4'ha;
-  assign \$717  = eb & \$716 ;
-  assign \$719  = \$signal$172  - 1'h1;
-  assign \$720  = \$signal$173  ? 4'ha : \$signal$172 ;
-  assign \$721  = ! \$720 ;
-  assign \$722  = eb ? 4'ha : tb;
-  assign \$723  = ! \$722 ;
-  assign \$724  = \$721  | \$723 ;
-  assign \$725  = \$signal$173  ? 4'ha : \$signal$172 ;
-  assign \$726  = eb ? 4'ha : tb;
-  assign \$727  = \$signal$173  ? 4'ha : \$signal$172 ;
-  assign \$728  = eb ? 4'ha : tb;
-  assign \$729  = \$727  + \$728 ;
-  assign \$730  = \$729  > 4'ha;
-  assign \$731  = \$signal$173  ? 4'ha : \$signal$172 ;
-  assign \$732  = eb ? 4'ha : tb;
-  assign \$733  = \$731  + \$732 ;
-  assign \$734  = \$730  ? 5'h0a : \$733 ;
-  assign \$735  = op == 4'h8;
-  assign \$736  = \$signal$172  < tb;
-  assign \$737  = op == 4'h8;
-  assign \$738  = | \$signal$172 ;
-  assign \$739  = \$737  & \$738 ;
-  assign \$740  = \$signal$172  - 1'h1;
-  assign \$741  = \$740  < \$signal$172 ;
-  assign \$743  = \$signal$172  - 1'h1;
-  assign \$744  = \$743  < 4'ha;
-  assign \$745  = \$signal$173  & \$744 ;
-  assign \$747  = 1'h0 < tb;
-  assign \$752  = \$signal$172  - 2'h2;
-  assign \$753  = \$signal$172  - tb;
-  assign \$754  = $signed(\$753 ) + $signed(2'h1);
-  assign \$756  = \$signal$172  - 1'h1;
-  assign \$757  = \$756  < \$signal$172 ;
-  assign \$759  = \$signal$172  - 1'h1;
-  assign \$760  = \$759  < 4'ha;
-  assign \$761  = \$signal$173  & \$760 ;
-  assign \$763  = tb - 1'h1;
-  assign \$764  = \$763  < tb;
-  assign \$766  = tb - 1'h1;
-  assign \$767  = \$766  < 4'ha;
-  assign \$768  = eb & \$767 ;
-  assign \$770  = \$signal$172  - 2'h2;
-  assign \$772  = 1'h1 < \$signal$172 ;
-  assign \$777  = 1'h1 < tb;
-  assign \$782  = k + 2'h2;
-  assign \$783  = \$782 [4:0] < \$signal$172 ;
-  assign \$785  = k + 2'h2;
-  assign \$786  = \$785 [4:0] < 4'ha;
-  assign \$787  = \$signal$173  & \$786 ;
-  assign \$789  = k + 2'h2;
-  assign \$790  = \$789 [4:0] < tb;
-  assign \$792  = k + 2'h2;
-  assign \$793  = \$792 [4:0] < 4'ha;
-  assign \$794  = eb & \$793 ;
-  assign \$796  = k + 1'h1;
-  assign \$797  = k + 1'h1;
-  assign \$798  = \$797  == nlimbs;
-  assign \$799  = 1'h1 < \$signal$172 ;
-  assign \$804  = k + 2'h2;
-  assign \$805  = \$804 [4:0] < \$signal$172 ;
-  assign \$806  = k + 2'h2;
-  assign \$807  = \$806  >= 4'ha;
-  assign \$808  = ~ \$807 ;
-  assign \$809  = \$805  & \$808 ;
-  assign \$810  = k + 2'h2;
-  assign \$811  = \$810 [4:0] < 4'ha;
-  assign \$812  = \$signal$173  & \$811 ;
-  assign \$813  = k + 2'h2;
-  assign \$814  = \$813  >= 4'ha;
-  assign \$815  = ~ \$814 ;
-  assign \$816  = \$812  & \$815 ;
-  assign \$817  = k + 1'h1;
-  assign \$818  = | k;
-  assign \$819  = k - 1'h1;
-  assign \$820  = k == nlimbs;
-  assign \$821  = \$signal$172  - 2'h2;
-  assign \$822  = \$821  < \$signal$172 ;
-  assign \$824  = \$signal$172  - 2'h2;
-  assign \$825  = \$824  < 4'ha;
-  assign \$826  = \$signal$173  & \$825 ;
-  assign \$828  = \$signal$172  - 2'h2;
-  assign \$829  = \$828  < tb;
-  assign \$831  = \$signal$172  - 2'h2;
-  assign \$832  = \$831  < 4'ha;
-  assign \$833  = eb & \$832 ;
-  assign \$835  = k - 2'h2;
-  assign \$836  = \$835 [4:0] < \$signal$172 ;
-  assign \$838  = k - 2'h2;
-  assign \$839  = \$838 [4:0] < 4'ha;
-  assign \$840  = \$signal$173  & \$839 ;
-  assign \$842  = k - 2'h2;
-  assign \$843  = \$842 [4:0] < tb;
-  assign \$845  = k - 2'h2;
-  assign \$846  = \$845 [4:0] < 4'ha;
-  assign \$847  = eb & \$846 ;
-  assign \$849  = k - 1'h1;
-  assign \$850  = \$signal  != b_val;
-  assign \$851  = ! k;
-  assign \$852  = \$850  | \$851 ;
-  assign \$853  = p_v[5] & p_l[5];
-  assign \$854  = mi < \$signal$172 ;
-  assign \$855  = \$15 [4:0] > \$18 [4:0];
-  assign \$856  = ~ \$855 ;
-  assign \$857  = \$854  & \$856 ;
-  assign \$858  = mi < 4'ha;
-  assign \$859  = \$signal$173  & \$858 ;
-  assign \$860  = \$15 [4:0] > \$18 [4:0];
-  assign \$861  = ~ \$860 ;
-  assign \$862  = \$859  & \$861 ;
-  assign \$863  = \$signal$38  - mi;
-  assign \$864  = \$863 [4:0] < tb;
-  assign \$865  = \$15 [4:0] > \$18 [4:0];
-  assign \$866  = ~ \$865 ;
-  assign \$867  = \$864  & \$866 ;
-  assign \$868  = \$signal$38  - mi;
-  assign \$869  = \$868 [4:0] < 4'ha;
-  assign \$870  = eb & \$869 ;
-  assign \$871  = \$15 [4:0] > \$18 [4:0];
-  assign \$872  = ~ \$871 ;
-  assign \$873  = \$870  & \$872 ;
-  assign \$874  = \$15 [4:0] > \$18 [4:0];
-  assign \$875  = mi == \$18 [4:0];
-  assign \$876  = \$874  | \$875 ;
-  assign \$877  = \$15 [4:0] > \$18 [4:0];
-  assign \$878  = mi == \$18 [4:0];
-  assign \$879  = \$877  | \$878 ;
-  assign \$880  = \$signal$38  + 1'h1;
-  assign \$881  = \$signal$38  + 1'h1;
-  assign \$882  = \$881  == mcols;
-  assign \$883  = mi + 1'h1;
-  assign \$884  = p_v[5] & p_l[5];
-  assign \$885  = mwc + 1'h1;
-  assign \$886  = \$885  == mcols;
-  assign \$887  = mcols == 4'ha;
-  assign \$888  = k + 1'h1;
-  assign \$889  = \$888  < tb;
-  assign \$890  = \$signal$172  - 2'h2;
-  assign \$891  = $signed(\$890 ) - $signed({ 1'h0, k });
-  assign \$892  = \$891 [4:0] < \$signal$172 ;
-  assign \$894  = \$signal$172  - 2'h2;
-  assign \$895  = $signed(\$894 ) - $signed({ 1'h0, k });
-  assign \$896  = \$895 [4:0] < 4'ha;
-  assign \$897  = \$signal$173  & \$896 ;
-  assign \$899  = k + 1'h1;
-  assign \$900  = \$899 [4:0] < tb;
-  assign \$902  = k + 1'h1;
-  assign \$903  = \$902 [4:0] < 4'ha;
-  assign \$904  = eb & \$903 ;
-  assign \$906  = k + 1'h1;
-  assign \$907  = | k;
-  assign \$908  = k - 1'h1;
-  assign \$909  = k - 1'h1;
-  assign \$910  = $signed(\$909 ) + $signed(2'h1);
-  assign \$911  = $signed(\$910 ) < $signed({ 1'h0, tb });
-  assign \$912  = \$signal$172  - 1'h1;
-  assign \$913  = $signed(\$912 ) - $signed({ 1'h0, tb });
-  assign \$914  = k - 1'h1;
-  assign \$915  = $signed(\$914 ) + $signed(2'h1);
-  assign \$916  = \$915  == tb;
-  assign \$917  = steps + 1'h1;
-  assign \$919  = ! steps[4:0];
-  assign \$920  = lk < \$signal$172 ;
-  assign \$922  = lk < 4'ha;
-  assign \$923  = \$signal$173  & \$922 ;
-  assign \$925  = steps[4:0] == 5'h1f;
-  assign \$926  = lk - 1'h1;
-  assign \$927  = steps + 1'h1;
-  assign \$928  = \$927  == nsteps;
-  assign \$929  = k + 1'h1;
-  assign \$930  = k + 1'h1;
-  assign \$932  = \$931  + ceil;
-  assign \$933  = \$930  == \$932 ;
-  assign \$934  = ! tb;
-  assign \$935  = tb - 1'h1;
-  assign \$937  = $signed(\$936 ) + $signed({ 1'h0, bl });
-  assign \$938  = \$934  ? 13'h0000 : \$937 ;
-  assign \$939  = blen_r > 1'h1;
-  assign \$940  = blen_r - 1'h1;
-  assign \$942  = \$939  ? \$941  : 9'h000;
-  assign \$944  = $signed({ 1'h0, nsteps }) <= $signed(\$943 );
-  assign \$945  = steps + 1'h1;
-  assign \$947  = steps < \real ;
-  assign \$948  = ssq_p2_4a ? { ssq_s4, ssq_s3, ssq_s2, ssq_s1, ssq_c0_full[64:1] } : { srem, feed[63:62] };
-  assign \$949  = ! steps[4:0];
-  assign \$950  = lk < \$signal$172 ;
-  assign \$952  = lk < 4'ha;
-  assign \$953  = \$signal$173  & \$952 ;
-  assign \$955  = steps[4:0] == 5'h1f;
-  assign \$956  = lk - 1'h1;
-  assign \$957  = steps + 1'h1;
-  assign \$958  = \$957  == nsteps;
-  assign \$959  = k + 1'h1;
-  assign \$960  = k + 1'h1;
-  assign \$961  = \$signal$172  + 1'h1;
-  assign \$963  = \$960  == \$962 ;
-  assign \$964  = 1'h0 < ot[3:0];
-  assign \$969  = 1'h1 < ot[3:0];
-  assign \$974  = 1'h0 < ot[3:0];
-  assign \$979  = 1'h1 < ot[3:0];
-  assign \$984  = 1'h0 < ot[3:0];
-  assign \$989  = 1'h0 < ot[3:0];
-  assign \$994  = 1'h0 < ot[3:0];
-  assign \$999  = k + 1'h1;
-  assign \$1000  = k == 4'h9;
-  always @(posedge clk)
-    pc <= \$1001 ;
-  always @(posedge clk)
-    \$signal$14  <= \$1002 ;
-  always @(posedge clk)
-    b_q <= \$1003 ;
-  always @(posedge clk)
-    \$signal$12  <= \$1004 ;
-  always @(posedge clk)
-    \$signal$13  <= \$1005 ;
-  always @(posedge clk)
-    \$signal$16  <= \$1006 ;
-  always @(posedge clk)
-    \$signal$17  <= \$1007 ;
-  always @(posedge clk)
-    wl_ok <= \$1008 ;
-  always @(posedge clk)
-    \$signal$23  <= \$1009 ;
-  always @(posedge clk)
-    no <= \$1010 ;
-  always @(posedge clk)
-    p_v <= \$1011 ;
-  always @(posedge clk)
-    p_l <= \$1012 ;
-  always @(posedge clk)
-    tile00 <= \$1013 ;
-  always @(posedge clk)
-    tile01 <= \$1014 ;
-  always @(posedge clk)
-    tile02 <= \$1015 ;
-  always @(posedge clk)
-    tile03 <= \$1016 ;
-  always @(posedge clk)
-    tile10 <= \$1017 ;
-  always @(posedge clk)
-    tile11 <= \$1018 ;
-  always @(posedge clk)
-    tile12 <= \$1019 ;
-  always @(posedge clk)
-    tile13 <= \$1020 ;
-  always @(posedge clk)
-    tile20 <= \$1021 ;
-  always @(posedge clk)
-    tile21 <= \$1022 ;
-  always @(posedge clk)
-    tile22 <= \$1023 ;
-  always @(posedge clk)
-    tile23 <= \$1024 ;
-  always @(posedge clk)
-    tile30 <= \$1025 ;
-  always @(posedge clk)
-    tile31 <= \$1026 ;
-  always @(posedge clk)
-    tile32 <= \$1027 ;
-  always @(posedge clk)
-    tile33 <= \$1028 ;
-  always @(posedge clk)
-    mrow0 <= \$1029 ;
-  always @(posedge clk)
-    mrow1 <= \$1030 ;
-  always @(posedge clk)
-    mrow2 <= \$1031 ;
-  always @(posedge clk)
-    mrow3 <= \$1032 ;
-  always @(posedge clk)
-    h0 <= \$1033 ;
-  always @(posedge clk)
-    h1 <= \$1034 ;
-  always @(posedge clk)
-    prod <= \$1035 ;
-  always @(posedge clk)
-    acc_lo <= \$1036 ;
-  always @(posedge clk)
-    acc_hi <= \$1037 ;
-  always @(posedge clk)
-    \$signal$49  <= \$1038 ;
-  always @(posedge clk)
-    acc_cz <= \$1039 ;
-  always @(posedge clk)
-    mwc <= \$1040 ;
-  always @(posedge clk)
-    o__valid <= \$1041 ;
-  always @(posedge clk)
-    req <= \$1042 ;
-  always @(posedge clk)
-    req_tag <= \$1043 ;
-  always @(posedge clk)
-    lc <= \$1044 ;
-  always @(posedge clk)
-    swapped <= \$1045 ;
-  always @(posedge clk)
-    fsm_state <= \$1046 ;
-  always @(posedge clk)
-    op <= \$1047 ;
-  always @(posedge clk)
-    dl <= \$1048 ;
-  always @(posedge clk)
-    ra <= \$1049 ;
-  always @(posedge clk)
-    rb <= \$1050 ;
-  always @(posedge clk)
-    rd <= \$1051 ;
-  always @(posedge clk)
-    imm <= \$1052 ;
-  always @(posedge clk)
-    \$signal$172  <= \$1053 ;
-  always @(posedge clk)
-    \$signal$173  <= \$1054 ;
-  always @(posedge clk)
-    \$signal$170  <= \$1055 ;
-  always @(posedge clk)
-    tb <= \$1056 ;
-  always @(posedge clk)
-    eb <= \$1057 ;
-  always @(posedge clk)
-    \$signal$175  <= \$1058 ;
-  always @(posedge clk)
-    \$signal$166  <= \$1059 ;
-  always @(posedge clk)
-    k <= \$1060 ;
-  always @(posedge clk)
-    carry <= \$1061 ;
-  always @(posedge clk)
-    \$signal$29  <= \$1062 ;
-  always @(posedge clk)
-    \$signal$30  <= \$1063 ;
-  always @(posedge clk)
-    is_mov <= \$1064 ;
-  always @(posedge clk)
-    first <= \$1065 ;
-  always @(posedge clk)
-    wl_k <= \$1066 ;
-  always @(posedge clk)
-    wl_v <= \$1067 ;
-  always @(posedge clk)
-    \$signal$197  <= \$1068 ;
-  always @(posedge clk)
-    \$signal$198  <= \$1069 ;
-  always @(posedge clk)
-    nlimbs <= \$1070 ;
-  always @(posedge clk)
-    \$signal$199  <= \$1071 ;
-  always @(posedge clk)
-    \$signal$200  <= \$1072 ;
-  always @(posedge clk)
-    \$signal$41  <= \$1073 ;
-  always @(posedge clk)
-    mtb <= \$1074 ;
-  always @(posedge clk)
-    \$signal$38  <= \$1075 ;
-  always @(posedge clk)
-    mi <= \$1076 ;
-  always @(posedge clk)
-    mcols <= \$1077 ;
-  always @(posedge clk)
-    ceil <= \$1078 ;
-  always @(posedge clk)
-    den <= \$1079 ;
-  always @(posedge clk)
-    drem <= \$1080 ;
-  always @(posedge clk)
-    lk <= \$1081 ;
-  always @(posedge clk)
-    nsteps <= \$1082 ;
-  always @(posedge clk)
-    steps <= \$1083 ;
-  always @(posedge clk)
-    srem <= \$1084 ;
-  always @(posedge clk)
-    root <= \$1085 ;
-  always @(posedge clk)
-    ext_top <= \$1086 ;
-  always @(posedge clk)
-    shr_prev <= \$1087 ;
-  always @(posedge clk)
-    feed <= \$1088 ;
-  always @(posedge clk)
-    quo <= \$1089 ;
-  always @(posedge clk)
-    den3 <= \$1090 ;
-  always @(posedge clk)
-    blen_r <= \$1091 ;
-  always @(posedge clk)
-    \real  <= \$1092 ;
-  always @(posedge clk)
-    ot <= \$1093 ;
-  always @(posedge clk)
-    o__payload <= \$1094 ;
+  assign \$704  = \$700  | \$703 ;
+  assign \$705  = b_val[56] | b_val[57];
+  assign \$706  = b_val[58] | b_val[59];
+  assign \$707  = \$705  | \$706 ;
+  assign \$708  = b_val[60] | b_val[61];
+  assign \$709  = b_val[62] | b_val[63];
+  assign \$710  = \$708  | \$709 ;
+  assign \$711  = \$707  | \$710 ;
+  assign \$712  = \$704  | \$711 ;
+  assign \$713  = \$697  | \$712 ;
+  assign \$714  = b_val[48] | b_val[49];
+  assign \$715  = b_val[50] | b_val[51];
+  assign \$716  = \$714  | \$715 ;
+  assign \$717  = b_val[52] | b_val[53];
+  assign \$718  = b_val[54] | b_val[55];
+  assign \$719  = \$717  | \$718 ;
+  assign \$720  = \$716  | \$719 ;
+  assign \$721  = b_val[56] | b_val[57];
+  assign \$722  = b_val[58] | b_val[59];
+  assign \$723  = \$721  | \$722 ;
+  assign \$724  = b_val[60] | b_val[61];
+  assign \$725  = b_val[62] | b_val[63];
+  assign \$726  = \$724  | \$725 ;
+  assign \$727  = \$723  | \$726 ;
+  assign \$728  = \$720  | \$727 ;
+  assign \$729  = b_val[56] | b_val[57];
+  assign \$730  = b_val[58] | b_val[59];
+  assign \$731  = \$729  | \$730 ;
+  assign \$732  = b_val[60] | b_val[61];
+  assign \$733  = b_val[62] | b_val[63];
+  assign \$734  = \$732  | \$733 ;
+  assign \$735  = \$731  | \$734 ;
+  assign \$736  = b_val[60] | b_val[61];
+  assign \$737  = b_val[62] | b_val[63];
+  assign \$738  = \$736  | \$737 ;
+  assign \$739  = b_val[62] | b_val[63];
+  assign \$740  = b_val[63] ? 1'h1 : 1'h0;
+  assign \$741  = b_val[61] ? 1'h1 : 1'h0;
+  assign \$742  = \$739  ? { 1'h1, \$740  } : { 1'h0, \$741  };
+  assign \$743  = b_val[58] | b_val[59];
+  assign \$744  = b_val[59] ? 1'h1 : 1'h0;
+  assign \$745  = b_val[57] ? 1'h1 : 1'h0;
+  assign \$746  = \$743  ? { 1'h1, \$744  } : { 1'h0, \$745  };
+  assign \$747  = \$738  ? { 1'h1, \$742  } : { 1'h0, \$746  };
+  assign \$748  = b_val[52] | b_val[53];
+  assign \$749  = b_val[54] | b_val[55];
+  assign \$750  = \$748  | \$749 ;
+  assign \$751  = b_val[54] | b_val[55];
+  assign \$752  = b_val[55] ? 1'h1 : 1'h0;
+  assign \$753  = b_val[53] ? 1'h1 : 1'h0;
+  assign \$754  = \$751  ? { 1'h1, \$752  } : { 1'h0, \$753  };
+  assign \$755  = b_val[50] | b_val[51];
+  assign \$756  = b_val[51] ? 1'h1 : 1'h0;
+  assign \$757  = b_val[49] ? 1'h1 : 1'h0;
+  assign \$758  = \$755  ? { 1'h1, \$756  } : { 1'h0, \$757  };
+  assign \$759  = \$750  ? { 1'h1, \$754  } : { 1'h0, \$758  };
+  assign \$760  = \$735  ? { 1'h1, \$747  } : { 1'h0, \$759  };
+  assign \$761  = b_val[40] | b_val[41];
+  assign \$762  = b_val[42] | b_val[43];
+  assign \$763  = \$761  | \$762 ;
+  assign \$764  = b_val[44] | b_val[45];
+  assign \$765  = b_val[46] | b_val[47];
+  assign \$766  = \$764  | \$765 ;
+  assign \$767  = \$763  | \$766 ;
+  assign \$768  = b_val[44] | b_val[45];
+  assign \$769  = b_val[46] | b_val[47];
+  assign \$770  = \$768  | \$769 ;
+  assign \$771  = b_val[46] | b_val[47];
+  assign \$772  = b_val[47] ? 1'h1 : 1'h0;
+  assign \$773  = b_val[45] ? 1'h1 : 1'h0;
+  assign \$774  = \$771  ? { 1'h1, \$772  } : { 1'h0, \$773  };
+  assign \$775  = b_val[42] | b_val[43];
+  assign \$776  = b_val[43] ? 1'h1 : 1'h0;
+  assign \$777  = b_val[41] ? 1'h1 : 1'h0;
+  assign \$778  = \$775  ? { 1'h1, \$776  } : { 1'h0, \$777  };
+  assign \$779  = \$770  ? { 1'h1, \$774  } : { 1'h0, \$778  };
+  assign \$780  = b_val[36] | b_val[37];
+  assign \$781  = b_val[38] | b_val[39];
+  assign \$782  = \$780  | \$781 ;
+  assign \$783  = b_val[38] | b_val[39];
+  assign \$784  = b_val[39] ? 1'h1 : 1'h0;
+  assign \$785  = b_val[37] ? 1'h1 : 1'h0;
+  assign \$786  = \$783  ? { 1'h1, \$784  } : { 1'h0, \$785  };
+  assign \$787  = b_val[34] | b_val[35];
+  assign \$788  = b_val[35] ? 1'h1 : 1'h0;
+  assign \$789  = b_val[33] ? 1'h1 : 1'h0;
+  assign \$790  = \$787  ? { 1'h1, \$788  } : { 1'h0, \$789  };
+  assign \$791  = \$782  ? { 1'h1, \$786  } : { 1'h0, \$790  };
+  assign \$792  = \$767  ? { 1'h1, \$779  } : { 1'h0, \$791  };
+  assign \$793  = \$728  ? { 1'h1, \$760  } : { 1'h0, \$792  };
+  assign \$794  = b_val[16] | b_val[17];
+  assign \$795  = b_val[18] | b_val[19];
+  assign \$796  = \$794  | \$795 ;
+  assign \$797  = b_val[20] | b_val[21];
+  assign \$798  = b_val[22] | b_val[23];
+  assign \$799  = \$797  | \$798 ;
+  assign \$800  = \$796  | \$799 ;
+  assign \$801  = b_val[24] | b_val[25];
+  assign \$802  = b_val[26] | b_val[27];
+  assign \$803  = \$801  | \$802 ;
+  assign \$804  = b_val[28] | b_val[29];
+  assign \$805  = b_val[30] | b_val[31];
+  assign \$806  = \$804  | \$805 ;
+  assign \$807  = \$803  | \$806 ;
+  assign \$808  = \$800  | \$807 ;
+  assign \$809  = b_val[24] | b_val[25];
+  assign \$810  = b_val[26] | b_val[27];
+  assign \$811  = \$809  | \$810 ;
+  assign \$812  = b_val[28] | b_val[29];
+  assign \$813  = b_val[30] | b_val[31];
+  assign \$814  = \$812  | \$813 ;
+  assign \$815  = \$811  | \$814 ;
+  assign \$816  = b_val[28] | b_val[29];
+  assign \$817  = b_val[30] | b_val[31];
+  assign \$818  = \$816  | \$817 ;
+  assign \$819  = b_val[30] | b_val[31];
+  assign \$820  = b_val[31] ? 1'h1 : 1'h0;
+  assign \$821  = b_val[29] ? 1'h1 : 1'h0;
+  assign \$822  = \$819  ? { 1'h1, \$820  } : { 1'h0, \$821  };
+  assign \$823  = b_val[26] | b_val[27];
+  assign \$824  = b_val[27] ? 1'h1 : 1'h0;
+  assign \$825  = b_val[25] ? 1'h1 : 1'h0;
+  assign \$826  = \$823  ? { 1'h1, \$824  } : { 1'h0, \$825  };
+  assign \$827  = \$818  ? { 1'h1, \$822  } : { 1'h0, \$826  };
+  assign \$828  = b_val[20] | b_val[21];
+  assign \$829  = b_val[22] | b_val[23];
+  assign \$830  = \$828  | \$829 ;
+  assign \$831  = b_val[22] | b_val[23];
+  assign \$832  = b_val[23] ? 1'h1 : 1'h0;
+  assign \$833  = b_val[21] ? 1'h1 : 1'h0;
+  assign \$834  = \$831  ? { 1'h1, \$832  } : { 1'h0, \$833  };
+  assign \$835  = b_val[18] | b_val[19];
+  assign \$836  = b_val[19] ? 1'h1 : 1'h0;
+  assign \$837  = b_val[17] ? 1'h1 : 1'h0;
+  assign \$838  = \$835  ? { 1'h1, \$836  } : { 1'h0, \$837  };
+  assign \$839  = \$830  ? { 1'h1, \$834  } : { 1'h0, \$838  };
+  assign \$840  = \$815  ? { 1'h1, \$827  } : { 1'h0, \$839  };
+  assign \$841  = b_val[8] | b_val[9];
+  assign \$842  = b_val[10] | b_val[11];
+  assign \$843  = \$841  | \$842 ;
+  assign \$844  = b_val[12] | b_val[13];
+  assign \$845  = b_val[14] | b_val[15];
+  assign \$846  = \$844  | \$845 ;
+  assign \$847  = \$843  | \$846 ;
+  assign \$848  = b_val[12] | b_val[13];
+  assign \$849  = b_val[14] | b_val[15];
+  assign \$850  = \$848  | \$849 ;
+  assign \$851  = b_val[14] | b_val[15];
+  assign \$852  = b_val[15] ? 1'h1 : 1'h0;
+  assign \$853  = b_val[13] ? 1'h1 : 1'h0;
+  assign \$854  = \$851  ? { 1'h1, \$852  } : { 1'h0, \$853  };
+  assign \$855  = b_val[10] | b_val[11];
+  assign \$856  = b_val[11] ? 1'h1 : 1'h0;
+  assign \$857  = b_val[9] ? 1'h1 : 1'h0;
+  assign \$858  = \$855  ? { 1'h1, \$856  } : { 1'h0, \$857  };
+  assign \$859  = \$850  ? { 1'h1, \$854  } : { 1'h0, \$858  };
+  assign \$860  = b_val[4] | b_val[5];
+  assign \$861  = b_val[6] | b_val[7];
+  assign \$862  = \$860  | \$861 ;
+  assign \$863  = b_val[6] | b_val[7];
+  assign \$864  = b_val[7] ? 1'h1 : 1'h0;
+  assign \$865  = b_val[5] ? 1'h1 : 1'h0;
+  assign \$866  = \$863  ? { 1'h1, \$864  } : { 1'h0, \$865  };
+  assign \$867  = b_val[2] | b_val[3];
+  assign \$868  = b_val[3] ? 1'h1 : 1'h0;
+  assign \$869  = b_val[1] ? 1'h1 : 1'h0;
+  assign \$870  = \$867  ? { 1'h1, \$868  } : { 1'h0, \$869  };
+  assign \$871  = \$862  ? { 1'h1, \$866  } : { 1'h0, \$870  };
+  assign \$872  = \$847  ? { 1'h1, \$859  } : { 1'h0, \$871  };
+  assign \$873  = \$808  ? { 1'h1, \$840  } : { 1'h0, \$872  };
+  assign \$874  = \$713  ? { 1'h1, \$793  } : { 1'h0, \$873  };
+  assign \$875  = \$874  + 1'h1;
+  assign bl = \$682  ? \$875  : 7'h00;
+  assign \$876  = ~ o_valid;
+  assign \$877  = \$876  | o__ready;
+  assign \$878  = ! req[0];
+  assign \$882  = req[0] ? 2'h1 : 2'h0;
+  assign \$883  = ! req[112:1];
+  assign \$885  = ! \$884 ;
+  assign \$886  = \$885  ? 2'h1 : 2'h2;
+  assign \$887  = \$883  ? 2'h0 : \$886 ;
+  assign \$888  = ! req[224:113];
+  assign \$890  = ! \$889 ;
+  assign \$891  = \$890  ? 2'h1 : 2'h2;
+  assign \$892  = \$888  ? 2'h0 : \$891 ;
+  assign \$893  = ! req[240:225];
+  assign \$897  = \$893  ? 2'h0 : 2'h1;
+  assign \$898  = ! req[256:241];
+  assign \$902  = \$898  ? 2'h0 : 2'h1;
+  assign \$903  = ! req[368:257];
+  assign \$905  = ! \$904 ;
+  assign \$906  = \$905  ? 2'h1 : 2'h2;
+  assign \$907  = \$903  ? 2'h0 : \$906 ;
+  assign \$908  = ! req[480:369];
+  assign \$910  = ! \$909 ;
+  assign \$911  = \$910  ? 2'h1 : 2'h2;
+  assign \$912  = \$908  ? 2'h0 : \$911 ;
+  assign \$913  = ! req[496:481];
+  assign \$917  = \$913  ? 2'h0 : 2'h1;
+  assign \$918  = ! req[512:497];
+  assign \$922  = \$918  ? 2'h0 : 2'h1;
+  assign \$923  = ! req[529:513];
+  assign \$927  = \$923  ? 2'h0 : 2'h1;
+  assign \$928  = pc + 1'h1;
+  assign \$929  = ~ bd;
+  assign \$930  = op == 4'hf;
+  assign \$931  = pc + 1'h1;
+  assign \$932  = \$930  ? \$931  : { 1'h0, imm };
+  assign \$933  = | dl;
+  assign \$934  = | imm;
+  assign \$935  = op == 4'hf;
+  assign \$936  = \$934  | \$935 ;
+  assign \$937  = \$936  ? 1'h1 : 1'h0;
+  assign \$938  = ~ bd;
+  assign \$939  = | dl;
+  assign \$940  = ! ta;
+  assign \$941  = ~ bd;
+  assign \$942  = | dl;
+  assign \$943  = ea ? 4'ha : ta;
+  assign \$944  = ! \$943 ;
+  assign \$945  = ~ bd;
+  assign \$946  = | dl;
+  assign \$947  = ta != tb;
+  assign \$948  = ea != eb;
+  assign \$949  = \$947  | \$948 ;
+  assign \$950  = ! ta;
+  assign \$951  = ta - 1'h1;
+  assign \$952  = ta - 1'h1;
+  assign \$953  = ea ? 4'ha : ta;
+  assign \$954  = ! \$953 ;
+  assign \$955  = eb ? 4'ha : tb;
+  assign \$956  = ! \$955 ;
+  assign \$957  = \$954  | \$956 ;
+  assign \$958  = ~ bd;
+  assign \$959  = | dl;
+  assign \$960  = ta < tb;
+  assign \$961  = ~ bd;
+  assign \$962  = op == 4'h8;
+  assign \$963  = | ta;
+  assign \$964  = \$962  & \$963 ;
+  assign \$965  = | dl;
+  assign \$966  = op == 4'h8;
+  assign \$967  = | ta;
+  assign \$968  = \$966  & \$967 ;
+  assign \$969  = ~ bd;
+  assign \$970  = | dl;
+  assign \$971  = ta - 1'h1;
+  assign \$972  = ta - 1'h1;
+  assign \$973  = tb - 1'h1;
+  assign \$974  = k + 2'h2;
+  assign \$975  = k + 2'h2;
+  assign \$976  = ~ bd;
+  assign \$977  = | dl;
+  assign \$978  = k + 1'h1;
+  assign \$979  = \$978  == nlimbs;
+  assign \$980  = ~ bd;
+  assign \$981  = | dl;
+  assign \$982  = k + 2'h2;
+  assign \$983  = | k;
+  assign \$984  = k - 1'h1;
+  assign \$985  = ~ bd;
+  assign \$986  = | dl;
+  assign \$987  = ta - 2'h2;
+  assign \$988  = ta - 2'h2;
+  assign \$989  = k - 2'h2;
+  assign \$990  = k - 2'h2;
+  assign \$991  = p_v[5] & p_l[5];
+  assign \$992  = ~ bd;
+  assign \$993  = | dl;
+  assign \$994  = mc - mi;
+  assign \$995  = p_v[5] & p_l[5];
+  assign \$996  = ~ bd;
+  assign \$997  = | dl;
+  assign \$998  = k + 1'h1;
+  assign \$999  = \$998  < tb;
+  assign \$1000  = ta - 2'h2;
+  assign \$1001  = $signed(\$1000 ) - $signed({ 1'h0, k });
+  assign \$1002  = k + 1'h1;
+  assign \$1003  = ! steps[4:0];
+  assign \$1004  = ~ bd;
+  assign \$1005  = | dl;
+  assign \$1006  = blen_r > 1'h1;
+  assign \$1007  = blen_r - 1'h1;
+  assign \$1009  = \$1006  ? \$1008  : 9'h000;
+  assign \$1011  = $signed({ 1'h0, nsteps }) - $signed(\$1010 );
+  assign \$1012  = blen_r > 1'h1;
+  assign \$1013  = blen_r - 1'h1;
+  assign \$1015  = \$1012  ? \$1014  : 9'h000;
+  assign \$1017  = $signed({ 1'h0, nsteps }) <= $signed(\$1016 );
+  assign \$1018  = ~ bd;
+  assign \$1019  = | dl;
+  assign \$1020  = ! steps[4:0];
+  assign \$1021  = ~ bd;
+  assign \$1022  = | dl;
+  assign \$1023  = ext_top & wl_v[63];
+  assign \$1024  = \$1023  ? \$533 [3:0] : \$530 [3:0];
+  assign \$1025  = ext_top & wl_v[63];
+  assign \$1026  = ~ bd;
+  assign \$1027  = | dl;
+  assign \$1028  = ! fsm_state;
+  assign \$1029  = fsm_state == 1'h1;
+  assign \$1030  = fsm_state == 2'h2;
+  assign \$1031  = fsm_state == 2'h3;
+  assign \$1032  = fsm_state == 3'h4;
+  assign \$1033  = fsm_state == 3'h5;
+  assign \$1034  = fsm_state == 3'h6;
+  assign \$1035  = fsm_state == 3'h7;
+  assign \$1036  = fsm_state == 4'h8;
+  assign \$1037  = fsm_state == 4'h9;
+  assign \$1038  = fsm_state == 4'ha;
+  assign \$1039  = fsm_state == 4'hb;
+  assign \$1040  = fsm_state == 4'hc;
+  assign \$1041  = fsm_state == 4'hd;
+  assign \$1042  = fsm_state == 4'he;
+  assign \$1043  = fsm_state == 4'hf;
+  assign \$1044  = fsm_state == 5'h10;
+  assign \$1045  = fsm_state == 5'h11;
+  assign \$1046  = fsm_state == 5'h12;
+  assign \$1047  = fsm_state == 5'h13;
+  assign \$1048  = fsm_state == 5'h14;
+  assign \$1049  = fsm_state == 5'h15;
+  assign \$1050  = fsm_state == 5'h16;
+  assign \$1051  = fsm_state == 5'h17;
+  assign \$1052  = fsm_state == 5'h18;
+  assign \$1053  = fsm_state == 5'h19;
+  assign \$1054  = fsm_state == 5'h1a;
+  always @(posedge clk)
+    \$signal  <= \$1055 ;
+  always @(posedge clk)
+    word_t <= \$1056 ;
+  always @(posedge clk)
+    a_q <= \$1057 ;
+  always @(posedge clk)
+    b_q <= \$1058 ;
+  always @(posedge clk)
+    a_inr2 <= \$1059 ;
+  always @(posedge clk)
+    a_ext2 <= \$1060 ;
+  always @(posedge clk)
+    b_inr2 <= \$1061 ;
+  always @(posedge clk)
+    b_ext2 <= \$1062 ;
+  always @(posedge clk)
+    wl_ok <= \$1063 ;
+  always @(posedge clk)
+    nz <= \$1064 ;
+  always @(posedge clk)
+    no <= \$1065 ;
+  always @(posedge clk)
+    p_v <= \$1066 ;
+  always @(posedge clk)
+    p_l <= \$1067 ;
+  always @(posedge clk)
+    tile00 <= \$1068 ;
+  always @(posedge clk)
+    tile01 <= \$1069 ;
+  always @(posedge clk)
+    tile02 <= \$1070 ;
+  always @(posedge clk)
+    tile03 <= \$1071 ;
+  always @(posedge clk)
+    tile10 <= \$1072 ;
+  always @(posedge clk)
+    tile11 <= \$1073 ;
+  always @(posedge clk)
+    tile12 <= \$1074 ;
+  always @(posedge clk)
+    tile13 <= \$1075 ;
+  always @(posedge clk)
+    tile20 <= \$1076 ;
+  always @(posedge clk)
+    tile21 <= \$1077 ;
+  always @(posedge clk)
+    tile22 <= \$1078 ;
+  always @(posedge clk)
+    tile23 <= \$1079 ;
+  always @(posedge clk)
+    tile30 <= \$1080 ;
+  always @(posedge clk)
+    tile31 <= \$1081 ;
+  always @(posedge clk)
+    tile32 <= \$1082 ;
+  always @(posedge clk)
+    tile33 <= \$1083 ;
+  always @(posedge clk)
+    mrow0 <= \$1084 ;
+  always @(posedge clk)
+    mrow1 <= \$1085 ;
+  always @(posedge clk)
+    mrow2 <= \$1086 ;
+  always @(posedge clk)
+    mrow3 <= \$1087 ;
+  always @(posedge clk)
+    h0 <= \$1088 ;
+  always @(posedge clk)
+    h1 <= \$1089 ;
+  always @(posedge clk)
+    prod <= \$1090 ;
+  always @(posedge clk)
+    acc_lo <= \$1091 ;
+  always @(posedge clk)
+    acc_hi <= \$1092 ;
+  always @(posedge clk)
+    acc_cl <= \$1093 ;
+  always @(posedge clk)
+    acc_cz <= \$1094 ;
+  always @(posedge clk)
+    mwc <= \$1095 ;
+  always @(posedge clk)
+    o_valid <= \$1096 ;
+  always @(posedge clk)
+    req <= \$1097 ;
+  always @(posedge clk)
+    req_tag <= \$1098 ;
+  always @(posedge clk)
+    lc <= \$1099 ;
+  always @(posedge clk)
+    swapped <= \$1100 ;
+  always @(posedge clk)
+    fsm_state <= \$1101 ;
+  always @(posedge clk)
+    pc <= \$1102 ;
+  always @(posedge clk)
+    sel <= \$1103 ;
+  always @(posedge clk)
+    op <= \$1104 ;
+  always @(posedge clk)
+    dl <= \$1105 ;
+  always @(posedge clk)
+    ra <= \$1106 ;
+  always @(posedge clk)
+    rb <= \$1107 ;
+  always @(posedge clk)
+    rd <= \$1108 ;
+  always @(posedge clk)
+    imm <= \$1109 ;
+  always @(posedge clk)
+    ta <= \$1110 ;
+  always @(posedge clk)
+    ea <= \$1111 ;
+  always @(posedge clk)
+    ba <= \$1112 ;
+  always @(posedge clk)
+    tb <= \$1113 ;
+  always @(posedge clk)
+    eb <= \$1114 ;
+  always @(posedge clk)
+    bb <= \$1115 ;
+  always @(posedge clk)
+    bd <= \$1116 ;
+  always @(posedge clk)
+    k <= \$1117 ;
+  always @(posedge clk)
+    carry <= \$1118 ;
+  always @(posedge clk)
+    is_sub <= \$1119 ;
+  always @(posedge clk)
+    is_imm <= \$1120 ;
+  always @(posedge clk)
+    is_mov <= \$1121 ;
+  always @(posedge clk)
+    first <= \$1122 ;
+  always @(posedge clk)
+    wl_k <= \$1123 ;
+  always @(posedge clk)
+    wl_v <= \$1124 ;
+  always @(posedge clk)
+    a_inr <= \$1125 ;
+  always @(posedge clk)
+    a_ext <= \$1126 ;
+  always @(posedge clk)
+    nlimbs <= \$1127 ;
+  always @(posedge clk)
+    b_inr <= \$1128 ;
+  always @(posedge clk)
+    b_ext <= \$1129 ;
+  always @(posedge clk)
+    mta <= \$1130 ;
+  always @(posedge clk)
+    mtb <= \$1131 ;
+  always @(posedge clk)
+    mc <= \$1132 ;
+  always @(posedge clk)
+    mi <= \$1133 ;
+  always @(posedge clk)
+    mcols <= \$1134 ;
+  always @(posedge clk)
+    ceil <= \$1135 ;
+  always @(posedge clk)
+    den <= \$1136 ;
+  always @(posedge clk)
+    drem <= \$1137 ;
+  always @(posedge clk)
+    lk <= \$1138 ;
+  always @(posedge clk)
+    nsteps <= \$1139 ;
+  always @(posedge clk)
+    steps <= \$1140 ;
+  always @(posedge clk)
+    srem <= \$1141 ;
+  always @(posedge clk)
+    root <= \$1142 ;
+  always @(posedge clk)
+    ext_top <= \$1143 ;
+  always @(posedge clk)
+    shr_prev <= \$1144 ;
+  always @(posedge clk)
+    feed <= \$1145 ;
+  always @(posedge clk)
+    quo <= \$1146 ;
+  always @(posedge clk)
+    den3 <= \$1147 ;
+  always @(posedge clk)
+    blen_r <= \$1148 ;
+  always @(posedge clk)
+    \real  <= \$1149 ;
+  always @(posedge clk)
+    ot <= \$1150 ;
+  always @(posedge clk)
+    rec <= \$1151 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    pc_nx = pc;
+    \$1055  = rom_f__data;
+    if (rst) begin
+      \$1055  = 44'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1056  = rom_t__data;
+    if (rst) begin
+      \$1056  = 44'h00000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1057  = rd_a__data;
+    if (rst) begin
+      \$1057  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1058  = rd_b__data;
+    if (rst) begin
+      \$1058  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1059  = a_inr;
+    if (rst) begin
+      \$1059  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1060  = a_ext;
+    if (rst) begin
+      \$1060  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1061  = b_inr;
+    if (rst) begin
+      \$1061  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1062  = b_ext;
+    if (rst) begin
+      \$1062  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1063  = 1'h0;
     casez (fsm_state)
       5'h00:
-          if (\$359 ) begin
-            pc_nx = 16'h0000;
-          end
+          /* empty */;
       5'h01:
-          pc_nx = 16'h0000;
+          /* empty */;
       5'h02:
           /* empty */;
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                pc_nx = \$423 [15:0];
+                \$1063  = 1'h1;
             5'h0e:
-                pc_nx = imm;
+                /* empty */;
             5'h12:
-                pc_nx = \$424 [15:0];
+                /* empty */;
             5'h10:
                 /* empty */;
             5'h01:
-                if (\$425 ) begin
-                  pc_nx = \$428 [15:0];
-                end
+                /* empty */;
             5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
-                if (\$430 ) begin
-                  pc_nx = \$433 [15:0];
-                end
+                /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                if (\$436 ) begin
-                  pc_nx = \$473 [15:0];
-                end else if (\$437 ) begin
-                  pc_nx = \$479 [15:0];
-                end
+                /* empty */;
             5'h06:
-                if (\$486 ) begin
-                  pc_nx = \$489 [15:0];
-                end
+                /* empty */;
             5'h07, 5'h08:
-                if (\$490 ) begin
-                  pc_nx = \$501 [15:0];
+                if (\$216 ) begin
+                  \$1063  = 1'h1;
                 end
           endcase
       5'h04:
           /* empty */;
       5'h0c:
-          pc_nx = \$signal [15:0];
-      5'h05:
           /* empty */;
       5'h0d:
-          if (\$510 ) begin
-            if (is_mov) begin
-              pc_nx = \$513 [15:0];
-            end
-          end
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          \$1063  = 1'h1;
       5'h06:
           /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
       5'h10:
-          if (\$525 ) begin
-            pc_nx = \$546 [15:0];
+          if (\$300 ) begin
+            \$1063  = 1'h1;
           end
-      5'h08:
+      5'h07:
           /* empty */;
       5'h11:
           /* empty */;
-      5'h09:
-          /* empty */;
+      5'h08:
+          if (\$375 ) begin
+            \$1063  = 1'h1;
+          end
       5'h12:
+          if (\$406 ) begin
+            \$1063  = 1'h1;
+          end
+      5'h09:
           /* empty */;
       5'h13:
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0a:
-          /* empty */;
       5'h15:
           /* empty */;
       5'h16:
-          if (\$573 ) begin
-            pc_nx = \$576 [15:0];
-          end
+          \$1063  = 1'h1;
+      5'h0a:
+          /* empty */;
       5'h17:
           /* empty */;
       5'h18:
           /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          \$1063  = 1'h1;
+    endcase
+    if (rst) begin
+      \$1063  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1064  = nz;
+    if (wl_ok) begin
+      \$1064  = \$530 [3:0];
+    end
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          \$1064  = 4'h0;
+    endcase
+    if (rst) begin
+      \$1064  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1065  = no;
+    if (wl_ok) begin
+      \$1065  = \$533 [3:0];
+    end
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          \$1065  = 4'h0;
+    endcase
+    if (rst) begin
+      \$1065  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1066  = \$1 [5:0];
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
       5'h0e:
-          pc_nx = \$585 [15:0];
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          \$1066 [0] = 1'h1;
+    endcase
+    if (rst) begin
+      \$1066  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1067  = \$2 [5:0];
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          \$1067 [0] = \$398 ;
+    endcase
+    if (rst) begin
+      \$1067  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1068  = \$3 ;
+    if (rst) begin
+      \$1068  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1069  = \$4 ;
+    if (rst) begin
+      \$1069  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1070  = \$5 ;
+    if (rst) begin
+      \$1070  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1071  = \$6 ;
+    if (rst) begin
+      \$1071  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1072  = \$7 ;
+    if (rst) begin
+      \$1072  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1073  = \$8 ;
+    if (rst) begin
+      \$1073  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1074  = \$9 ;
+    if (rst) begin
+      \$1074  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1075  = \$10 ;
+    if (rst) begin
+      \$1075  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1076  = \$11 ;
+    if (rst) begin
+      \$1076  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1077  = \$12 ;
+    if (rst) begin
+      \$1077  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1078  = \$13 ;
+    if (rst) begin
+      \$1078  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1079  = \$14 ;
+    if (rst) begin
+      \$1079  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1080  = \$15 ;
+    if (rst) begin
+      \$1080  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1081  = \$16 ;
+    if (rst) begin
+      \$1081  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1082  = \$17 ;
+    if (rst) begin
+      \$1082  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1083  = \$18 ;
+    if (rst) begin
+      \$1083  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1084  = \$20 [82:0];
+    if (rst) begin
+      \$1084  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1085  = \$22 [82:0];
+    if (rst) begin
+      \$1085  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1086  = \$24 [82:0];
+    if (rst) begin
+      \$1086  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1087  = \$26 [82:0];
+    if (rst) begin
+      \$1087  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1088  = \$28 [101:0];
+    if (rst) begin
+      \$1088  = 102'h00000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1089  = \$30 [91:0];
+    if (rst) begin
+      \$1089  = 92'h00000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1090  = \$32 [127:0];
+    if (rst) begin
+      \$1090  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1091  = acc_lo;
+    if (acc_clear) begin
+      \$1091  = 64'h0000000000000000;
+    end else if (\$34 ) begin
+      \$1091  = \$552 [63:0];
+    end else if (\$35 ) begin
+      \$1091  = \$554 [63:0];
+    end
+    if (rst) begin
+      \$1091  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1092  = acc_hi;
+    if (acc_clear) begin
+      \$1092  = 72'h000000000000000000;
+    end else if (\$34 ) begin
+      \$1092  = \$554 [71:0];
+    end else if (\$35 ) begin
+      \$1092  = { 64'h0000000000000000, \$554 [71:64] };
+    end
+    if (rst) begin
+      \$1092  = 72'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1093  = acc_cl;
+    if (acc_clear) begin
+      \$1093  = 1'h0;
+    end else if (\$34 ) begin
+      \$1093  = \$552 [64];
+    end else if (\$35 ) begin
+      \$1093  = 1'h0;
+    end
+    if (rst) begin
+      \$1093  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1094  = acc_cz;
+    if (acc_clear) begin
+      \$1094  = 1'h0;
+    end else if (\$34 ) begin
+      \$1094  = 1'h0;
+    end else if (\$35 ) begin
+      \$1094  = \$552 [64];
+    end
+    if (rst) begin
+      \$1094  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1095  = mwc;
+    if (acc_clear) begin
+      \$1095  = 5'h00;
+    end else if (\$34 ) begin
+    end else if (\$35 ) begin
+      \$1095  = \$36 [4:0];
+    end
+    if (rst) begin
+      \$1095  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1096  = o_valid;
+    if (o__ready) begin
+      \$1096  = 1'h0;
+    end
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h0b:
+          if (\$527 ) begin
+            \$1096  = 1'h1;
+          end
+    endcase
+    if (rst) begin
+      \$1096  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1097  = req;
+    casez (fsm_state)
+      5'h00:
+          if (\$37 ) begin
+            \$1097  = i__payload;
+          end
+    endcase
+    if (rst) begin
+      \$1097  = 562'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1098  = req_tag;
+    casez (fsm_state)
+      5'h00:
+          if (\$37 ) begin
+            \$1098  = i__payload[561:530];
+          end
+    endcase
+    if (rst) begin
+      \$1098  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1099  = lc;
+    casez (fsm_state)
+      5'h00:
+          if (\$37 ) begin
+            \$1099  = 4'h0;
+          end
+      5'h01:
+          \$1099  = \$38 [3:0];
+    endcase
+    if (rst) begin
+      \$1099  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1100  = swapped;
+    casez (fsm_state)
+      5'h00:
+          if (\$37 ) begin
+            \$1100  = 1'h0;
+          end
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                \$1100  = \$49 ;
+          endcase
+    endcase
+    if (rst) begin
+      \$1100  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1101  = fsm_state;
+    casez (fsm_state)
+      5'h00:
+          if (\$37 ) begin
+            \$1101  = 5'h01;
+          end
+      5'h01:
+          if (\$39 ) begin
+            \$1101  = 5'h02;
+          end
+      5'h02:
+          \$1101  = 5'h03;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                \$1101  = 5'h02;
+            5'h0e:
+                \$1101  = 5'h02;
+            5'h12:
+                \$1101  = 5'h02;
+            5'h10:
+                \$1101  = 5'h04;
+            5'h01:
+                (* full_case = 32'd1 *)
+                if (\$56 ) begin
+                  \$1101  = 5'h02;
+                end else begin
+                  \$1101  = 5'h05;
+                end
+            5'h02, 5'h03, 5'h04:
+                \$1101  = 5'h05;
+            5'h05:
+                (* full_case = 32'd1 *)
+                if (\$92 ) begin
+                  \$1101  = 5'h02;
+                end else begin
+                  \$1101  = 5'h06;
+                end
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                (* full_case = 32'd1 *)
+                if (\$102 ) begin
+                  \$1101  = 5'h02;
+                end else if (\$103 ) begin
+                  \$1101  = 5'h02;
+                end else begin
+                  \$1101  = 5'h07;
+                end
+            5'h06:
+                (* full_case = 32'd1 *)
+                if (\$203 ) begin
+                  \$1101  = 5'h02;
+                end else begin
+                  \$1101  = 5'h08;
+                end
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$216 ) begin
+                  \$1101  = 5'h02;
+                end else begin
+                  \$1101  = 5'h09;
+                end
+            5'h09:
+                \$1101  = 5'h0a;
+            5'h11:
+                \$1101  = 5'h0b;
+          endcase
+      5'h04:
+          \$1101  = 5'h0c;
+      5'h0c:
+          \$1101  = 5'h0d;
+      5'h0d:
+          \$1101  = 5'h02;
+      5'h05:
+          \$1101  = 5'h0e;
+      5'h0e:
+          if (\$279 ) begin
+            (* full_case = 32'd1 *)
+            if (is_mov) begin
+              \$1101  = 5'h02;
+            end else begin
+              \$1101  = 5'h0f;
+            end
+          end
+      5'h06:
+          \$1101  = 5'h10;
+      5'h10:
+          if (\$300 ) begin
+            if (\$302 ) begin
+              \$1101  = 5'h0f;
+            end
+          end
+      5'h07:
+          \$1101  = 5'h11;
+      5'h11:
+          if (\$334 ) begin
+            \$1101  = 5'h02;
+          end
+      5'h08:
+          if (\$401 ) begin
+            if (\$404 ) begin
+              \$1101  = 5'h12;
+            end
+          end
+      5'h12:
+          if (\$406 ) begin
+            if (\$408 ) begin
+              \$1101  = 5'h0f;
+            end
+          end
+      5'h09:
+          if (\$429 ) begin
+            if (\$438 ) begin
+              \$1101  = 5'h13;
+            end
+          end
+      5'h13:
+          \$1101  = 5'h14;
+      5'h14:
+          if (\$450 ) begin
+            (* full_case = 32'd1 *)
+            if (ceil) begin
+              \$1101  = 5'h15;
+            end else begin
+              \$1101  = 5'h16;
+            end
+          end
+      5'h15:
+          \$1101  = 5'h16;
+      5'h16:
+          if (\$457 ) begin
+            \$1101  = 5'h0f;
+          end
+      5'h0a:
+          \$1101  = 5'h17;
+      5'h17:
+          \$1101  = 5'h18;
+      5'h18:
+          (* full_case = 32'd1 *)
+          if (\$468 ) begin
+            \$1101  = 5'h02;
+          end else begin
+            \$1101  = 5'h19;
+          end
+      5'h19:
+          if (\$483 ) begin
+            \$1101  = 5'h1a;
+          end
+      5'h1a:
+          if (\$489 ) begin
+            \$1101  = 5'h0f;
+          end
+      5'h0f:
+          \$1101  = 5'h02;
+      5'h0b:
+          if (\$527 ) begin
+            \$1101  = 5'h00;
+          end
+    endcase
+    if (rst) begin
+      \$1101  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1102  = pc;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          \$1102  = 16'h0000;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                \$1102  = \$45 [15:0];
+            5'h0e:
+                \$1102  = \$48 [15:0];
+            5'h12:
+                \$1102  = \$50 [15:0];
+            5'h10:
+                /* empty */;
+            5'h01:
+                if (\$56 ) begin
+                  \$1102  = \$57 [15:0];
+                end
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                if (\$92 ) begin
+                  \$1102  = \$93 [15:0];
+                end
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                if (\$102 ) begin
+                  \$1102  = \$139 [15:0];
+                end else if (\$103 ) begin
+                  \$1102  = \$179 [15:0];
+                end
+            5'h06:
+                if (\$203 ) begin
+                  \$1102  = \$204 [15:0];
+                end
+            5'h07, 5'h08:
+                if (\$216 ) begin
+                  \$1102  = \$220 [15:0];
+                end
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          \$1102  = a_val[15:0];
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          if (\$279 ) begin
+            if (is_mov) begin
+              \$1102  = \$280 [15:0];
+            end
+          end
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          if (\$334 ) begin
+            \$1102  = \$355 [15:0];
+          end
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          if (\$468 ) begin
+            \$1102  = \$469 [15:0];
+          end
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1102  = \$490 [15:0];
+    endcase
+    if (rst) begin
+      \$1102  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1103  = sel;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          \$1103  = 1'h0;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                \$1103  = \$46 ;
+            5'h0e:
+                \$1103  = 1'h1;
+            5'h12:
+                \$1103  = 1'h0;
+            5'h10:
+                /* empty */;
+            5'h01:
+                if (\$56 ) begin
+                  \$1103  = 1'h0;
+                end
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                if (\$92 ) begin
+                  \$1103  = 1'h0;
+                end
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                if (\$102 ) begin
+                  \$1103  = \$173 ;
+                end else if (\$103 ) begin
+                  \$1103  = \$183 ;
+                end
+            5'h06:
+                if (\$203 ) begin
+                  \$1103  = 1'h0;
+                end
+            5'h07, 5'h08:
+                if (\$216 ) begin
+                  \$1103  = 1'h0;
+                end
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          \$1103  = 1'h1;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          if (\$279 ) begin
+            if (is_mov) begin
+              \$1103  = 1'h0;
+            end
+          end
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          if (\$334 ) begin
+            \$1103  = \$374 ;
+          end
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          if (\$468 ) begin
+            \$1103  = 1'h0;
+          end
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1103  = 1'h0;
+    endcase
+    if (rst) begin
+      \$1103  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1104  = op;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1104  = word[4:0];
+    endcase
+    if (rst) begin
+      \$1104  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1105  = dl;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1105  = word[11:5];
+    endcase
+    if (rst) begin
+      \$1105  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1106  = ra;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1106  = out;
+    endcase
+    if (rst) begin
+      \$1106  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1107  = rb;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1107  = \out$76 ;
+    endcase
+    if (rst) begin
+      \$1107  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1108  = rd;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1108  = \out$78 ;
+    endcase
+    if (rst) begin
+      \$1108  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1109  = imm;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1109  = word[41:26];
+    endcase
+    if (rst) begin
+      \$1109  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1110  = ta;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1110  = tg_a__data[3:0];
+    endcase
+    if (rst) begin
+      \$1110  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1111  = ea;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1111  = tg_a__data[4];
+    endcase
+    if (rst) begin
+      \$1111  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1112  = ba;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1112  = tg_a__data[5];
+    endcase
+    if (rst) begin
+      \$1112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1113  = tb;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1113  = tg_b__data[3:0];
+    endcase
+    if (rst) begin
+      \$1113  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1114  = eb;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1114  = tg_b__data[4];
+    endcase
+    if (rst) begin
+      \$1114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1115  = bb;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1115  = tg_b__data[5];
+    endcase
+    if (rst) begin
+      \$1115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1116  = bd;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1116  = tg_d__data[5];
+    endcase
+    if (rst) begin
+      \$1116  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1117  = k;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+        begin
+          \$1117  = 5'h00;
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                (* full_case = 32'd1 *)
+                if (\$102 ) begin
+                end else if (\$103 ) begin
+                end else begin
+                  \$1117  = \$198 ;
+                end
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$216 ) begin
+                end else begin
+                  \$1117  = 5'h00;
+                end
+            5'h09:
+                /* empty */;
+            5'h11:
+                \$1117  = 5'h00;
+          endcase
+        end
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          \$1117  = \$277 [4:0];
+      5'h06:
+          /* empty */;
+      5'h10:
+          \$1117  = \$299 [4:0];
+      5'h07:
+          /* empty */;
+      5'h11:
+          \$1117  = \$331 [4:0];
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          \$1117  = \$428 [4:0];
+      5'h13:
+          /* empty */;
+      5'h14:
+          if (\$450 ) begin
+            \$1117  = 5'h00;
+          end
+      5'h15:
+          /* empty */;
+      5'h16:
+          \$1117  = \$452 [4:0];
+      5'h0a:
+          /* empty */;
+      5'h17:
+          \$1117  = 5'h00;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          \$1117  = \$484 [4:0];
+      5'h0f:
+          /* empty */;
+      5'h0b:
+          \$1117  = \$526 [4:0];
+    endcase
+    if (rst) begin
+      \$1117  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1118  = carry;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+        begin
+          \$1118  = 1'h0;
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                \$1118  = \$90 ;
+          endcase
+        end
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          \$1118  = \$537 [64];
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          \$1118  = \$451 ;
+      5'h16:
+          \$1118  = wb_sum[64];
+      5'h0a:
+          /* empty */;
+      5'h17:
+          \$1118  = 1'h0;
+    endcase
+    if (rst) begin
+      \$1118  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1119  = is_sub;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+        begin
+          \$1119  = 1'h0;
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                \$1119  = \$88 ;
+          endcase
+        end
+    endcase
+    if (rst) begin
+      \$1119  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1120  = is_imm;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+        begin
+          \$1120  = 1'h0;
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                \$1120  = \$89 ;
+          endcase
+        end
+    endcase
+    if (rst) begin
+      \$1120  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1121  = is_mov;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+        begin
+          \$1121  = 1'h0;
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                (* full_case = 32'd1 *)
+                if (\$56 ) begin
+                end else begin
+                  \$1121  = 1'h1;
+                end
+          endcase
+        end
+    endcase
+    if (rst) begin
+      \$1121  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1122  = first;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          \$1122  = 1'h1;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          \$1122  = 1'h0;
+    endcase
+    if (rst) begin
+      \$1122  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1123  = wl_k;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                \$1123  = 4'h0;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                if (\$216 ) begin
+                  \$1123  = 4'h0;
+                end
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          \$1123  = k[3:0];
+      5'h06:
+          /* empty */;
+      5'h10:
+          if (\$300 ) begin
+            \$1123  = \$301 [3:0];
+          end
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          if (\$375 ) begin
+            \$1123  = mwc[3:0];
+          end
+      5'h12:
+          if (\$406 ) begin
+            \$1123  = mwc[3:0];
+          end
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          \$1123  = k[3:0];
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          \$1123  = k[3:0];
+    endcase
+    if (rst) begin
+      \$1123  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1124  = wl_v;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                \$1124  = { 47'h000000000000, \$42  };
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                if (\$216 ) begin
+                  \$1124  = { 63'h0000000000000000, \$219  };
+                end
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          \$1124  = \$537 [63:0];
+      5'h06:
+          /* empty */;
+      5'h10:
+          if (\$300 ) begin
+            \$1124  = { a_val[0], shr_prev[63:1] };
+          end
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          if (\$375 ) begin
+            \$1124  = \$552 [63:0];
+          end
+      5'h12:
+          if (\$406 ) begin
+            \$1124  = \$552 [63:0];
+          end
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          \$1124  = wb_sum[63:0];
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          \$1124  = root[63:0];
+    endcase
+    if (rst) begin
+      \$1124  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1125  = a_inr;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                \$1125  = \$52 [0];
+            5'h01:
+                (* full_case = 32'd1 *)
+                if (\$56 ) begin
+                end else begin
+                  \$1125  = \$59 [0];
+                end
+            5'h02, 5'h03, 5'h04:
+                \$1125  = \$64 [0];
+            5'h05:
+                (* full_case = 32'd1 *)
+                if (\$92 ) begin
+                end else begin
+                  \$1125  = \$95 [0];
+                end
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                (* full_case = 32'd1 *)
+                if (\$102 ) begin
+                end else if (\$103 ) begin
+                end else begin
+                  \$1125  = \$186 [0];
+                end
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$216 ) begin
+                end else begin
+                  \$1125  = \$223 [0];
+                end
+            5'h09:
+                \$1125  = \$239 [0];
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          \$1125  = \$254 [0];
+      5'h0e:
+          \$1125  = \$265 [0];
+      5'h06:
+          \$1125  = \$282 [0];
+      5'h10:
+          \$1125  = \$291 ;
+      5'h07:
+          \$1125  = \$305 [0];
+      5'h11:
+          \$1125  = \$319 [0];
+      5'h08:
+          \$1125  = \$379 ;
+      5'h12:
+          /* empty */;
+      5'h09:
+          if (\$411 ) begin
+            \$1125  = \$415 [0];
+          end
+      5'h13:
+          /* empty */;
+      5'h14:
+          if (\$441 ) begin
+            \$1125  = \$443 [0];
+          end
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          if (\$474 ) begin
+            \$1125  = \$476 [0];
+          end
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h0b:
+          casez (k)
+            5'h01:
+                \$1125  = \$492 [0];
+            5'h02:
+                \$1125  = \$497 [0];
+            5'h03:
+                \$1125  = \$502 [0];
+            5'h04:
+                \$1125  = \$507 [0];
+            5'h05:
+                \$1125  = \$512 [0];
+            5'h06:
+                \$1125  = \$517 [0];
+            5'h07:
+                \$1125  = \$522 [0];
+          endcase
+    endcase
+    if (rst) begin
+      \$1125  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1126  = a_ext;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                \$1126  = \$55 [0];
+            5'h01:
+                (* full_case = 32'd1 *)
+                if (\$56 ) begin
+                end else begin
+                  \$1126  = \$62 [0];
+                end
+            5'h02, 5'h03, 5'h04:
+                \$1126  = \$67 [0];
+            5'h05:
+                (* full_case = 32'd1 *)
+                if (\$92 ) begin
+                end else begin
+                  \$1126  = \$98 [0];
+                end
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                (* full_case = 32'd1 *)
+                if (\$102 ) begin
+                end else if (\$103 ) begin
+                end else begin
+                  \$1126  = \$190 [0];
+                end
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$216 ) begin
+                end else begin
+                  \$1126  = \$227 [0];
+                end
+            5'h09:
+                \$1126  = \$243 [0];
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          \$1126  = \$257 [0];
+      5'h0e:
+          \$1126  = \$269 [0];
+      5'h06:
+          \$1126  = \$285 [0];
+      5'h10:
+          \$1126  = \$298 ;
+      5'h07:
+          \$1126  = \$309 [0];
+      5'h11:
+          \$1126  = \$323 [0];
+      5'h08:
+          \$1126  = \$384 ;
+      5'h12:
+          /* empty */;
+      5'h09:
+          if (\$411 ) begin
+            \$1126  = \$420 [0];
+          end
+      5'h13:
+          /* empty */;
+      5'h14:
+          if (\$441 ) begin
+            \$1126  = \$446 [0];
+          end
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          if (\$474 ) begin
+            \$1126  = \$479 [0];
+          end
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h0b:
+          casez (k)
+            5'h01:
+                \$1126  = \$495 [0];
+            5'h02:
+                \$1126  = \$500 [0];
+            5'h03:
+                \$1126  = \$505 [0];
+            5'h04:
+                \$1126  = \$510 [0];
+            5'h05:
+                \$1126  = \$515 [0];
+            5'h06:
+                \$1126  = \$520 [0];
+            5'h07:
+                \$1126  = \$525 [0];
+          endcase
+    endcase
+    if (rst) begin
+      \$1126  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1127  = nlimbs;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                (* full_case = 32'd1 *)
+                if (\$56 ) begin
+                end else begin
+                  \$1127  = { 1'h0, ta };
+                end
+            5'h02, 5'h03, 5'h04:
+                \$1127  = \$87 ;
+            5'h05:
+                (* full_case = 32'd1 *)
+                if (\$92 ) begin
+                end else begin
+                  \$1127  = { 1'h0, \$99  };
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$1127  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1128  = b_inr;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                \$1128  = \$69 [0];
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                (* full_case = 32'd1 *)
+                if (\$102 ) begin
+                end else if (\$103 ) begin
+                end else begin
+                  \$1128  = \$193 [0];
+                end
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$216 ) begin
+                end else begin
+                  \$1128  = \$229 [0];
+                end
+            5'h09:
+                \$1128  = \$246 [0];
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          \$1128  = \$259 [0];
+      5'h0e:
+          \$1128  = \$272 [0];
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          \$1128  = \$312 [0];
+      5'h11:
+          \$1128  = \$326 [0];
+      5'h08:
+          \$1128  = \$389 ;
+      5'h12:
+          /* empty */;
+      5'h09:
+          if (\$411 ) begin
+            \$1128  = \$423 [0];
+          end
+    endcase
+    if (rst) begin
+      \$1128  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1129  = b_ext;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                \$1129  = \$72 [0];
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                (* full_case = 32'd1 *)
+                if (\$102 ) begin
+                end else if (\$103 ) begin
+                end else begin
+                  \$1129  = \$197 [0];
+                end
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$216 ) begin
+                end else begin
+                  \$1129  = \$232 [0];
+                end
+            5'h09:
+                \$1129  = \$250 [0];
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          \$1129  = \$262 [0];
+      5'h0e:
+          \$1129  = \$276 [0];
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          \$1129  = \$316 [0];
+      5'h11:
+          \$1129  = \$330 [0];
+      5'h08:
+          \$1129  = \$395 ;
+      5'h12:
+          /* empty */;
+      5'h09:
+          if (\$411 ) begin
+            \$1129  = \$427 [0];
+          end
+    endcase
+    if (rst) begin
+      \$1129  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1130  = mta;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                (* full_case = 32'd1 *)
+                if (\$203 ) begin
+                end else begin
+                  \$1130  = { 1'h0, \$205  };
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$1130  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1131  = mtb;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                (* full_case = 32'd1 *)
+                if (\$203 ) begin
+                end else begin
+                  \$1131  = { 1'h0, \$206  };
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$1131  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1132  = mc;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                (* full_case = 32'd1 *)
+                if (\$203 ) begin
+                end else begin
+                  \$1132  = 5'h00;
+                end
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          if (\$401 ) begin
+            \$1132  = \$402 [4:0];
+          end
+    endcase
+    if (rst) begin
+      \$1132  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1133  = mi;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                (* full_case = 32'd1 *)
+                if (\$203 ) begin
+                end else begin
+                  \$1133  = 5'h00;
+                end
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          (* full_case = 32'd1 *)
+          if (\$401 ) begin
+            \$1133  = \$550 [4:0];
+          end else begin
+            \$1133  = \$405 [4:0];
+          end
+    endcase
+    if (rst) begin
+      \$1133  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1134  = mcols;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                (* full_case = 32'd1 *)
+                if (\$203 ) begin
+                end else begin
+                  \$1134  = \$214 ;
+                end
+          endcase
+    endcase
+    if (rst) begin
+      \$1134  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1135  = ceil;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                \$1135  = \$215 ;
+          endcase
+    endcase
+    if (rst) begin
+      \$1135  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1136  = den;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$216 ) begin
+                end else begin
+                  \$1136  = 145'h0000000000000000000000000000000000000;
+                end
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          if (\$429 ) begin
+            casez (\$430 )
+              6'h00:
+                  \$1136 [63:0] = b_val;
+              6'h01:
+                  \$1136 [127:64] = b_val;
+              6'h02:
+                  \$1136 [144:128] = b_val[16:0];
+            endcase
+          end
+    endcase
+    if (rst) begin
+      \$1136  = 145'h0000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1137  = drem;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$216 ) begin
+                end else begin
+                  \$1137  = 145'h0000000000000000000000000000000000000;
+                end
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          if (\$429 ) begin
+            if (\$433 ) begin
+              \$1137  = { drem[80:0], a_val };
+            end
+          end
+      5'h13:
+          /* empty */;
+      5'h14:
+          \$1137  = \$589 [144:0];
+    endcase
+    if (rst) begin
+      \$1137  = 145'h0000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1138  = lk;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$216 ) begin
+                end else begin
+                  \$1138  = \$233 [3:0];
+                end
+            5'h09:
+                \$1138  = \$251 [3:0];
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          if (\$429 ) begin
+            (* full_case = 32'd1 *)
+            if (\$433 ) begin
+            end else begin
+              \$1138  = \$435 [3:0];
+            end
+          end
+      5'h13:
+          /* empty */;
+      5'h14:
+          if (\$447 ) begin
+            \$1138  = \$448 [3:0];
+          end
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          if (\$480 ) begin
+            \$1138  = \$481 [3:0];
+          end
+    endcase
+    if (rst) begin
+      \$1138  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1139  = nsteps;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$216 ) begin
+                end else begin
+                  \$1139  = \$236 [8:0];
+                end
+            5'h09:
+                \$1139  = \$252 [8:0];
+          endcase
+    endcase
+    if (rst) begin
+      \$1139  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1140  = steps;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$216 ) begin
+                end else begin
+                  \$1140  = 9'h000;
+                end
+            5'h09:
+                \$1140  = 9'h000;
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          \$1140  = \$439 [8:0];
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          \$1140  = \$470 [8:0];
+    endcase
+    if (rst) begin
+      \$1140  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1141  = srem;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                /* empty */;
+            5'h09:
+                \$1141  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          if (\$472 ) begin
+            \$1141  = \$473 [256:0];
+          end
+    endcase
+    if (rst) begin
+      \$1141  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1142  = root;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                /* empty */;
+            5'h09:
+                \$1142  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          (* full_case = 32'd1 *)
+          if (\$472 ) begin
+            \$1142  = { root[254:0], ssq_cout };
+          end else begin
+            \$1142  = { root[254:0], 1'h0 };
+          end
+      5'h1a:
+          \$1142  = \$485 ;
+    endcase
+    if (rst) begin
+      \$1142  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1143  = ext_top;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          if (\$279 ) begin
+            (* full_case = 32'd1 *)
+            if (is_mov) begin
+            end else begin
+              \$1143  = 1'h1;
+            end
+          end
+      5'h06:
+          /* empty */;
+      5'h10:
+          if (\$300 ) begin
+            if (\$302 ) begin
+              \$1143  = 1'h0;
+            end
+          end
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          if (\$406 ) begin
+            if (\$408 ) begin
+              \$1143  = \$409 ;
+            end
+          end
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          if (\$457 ) begin
+            \$1143  = 1'h0;
+          end
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          if (\$489 ) begin
+            \$1143  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$1143  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1144  = shr_prev;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          \$1144  = a_val;
+    endcase
+    if (rst) begin
+      \$1144  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1145  = feed;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          if (\$429 ) begin
+            (* full_case = 32'd1 *)
+            if (\$433 ) begin
+            end else begin
+              \$1145  = a_val;
+            end
+          end
+      5'h13:
+          /* empty */;
+      5'h14:
+        begin
+          \$1145  = \$440 [63:0];
+          if (\$447 ) begin
+            \$1145  = a_val;
+          end
+        end
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          \$1145  = a_val;
+      5'h18:
+          /* empty */;
+      5'h19:
+        begin
+          \$1145  = \$471 [63:0];
+          if (\$480 ) begin
+            \$1145  = a_val;
+          end
+        end
+    endcase
+    if (rst) begin
+      \$1145  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1146  = quo;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          if (\$429 ) begin
+            if (\$438 ) begin
+              \$1146  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+            end
+          end
+      5'h13:
+          /* empty */;
+      5'h14:
+          \$1146  = { quo[253:0], sdiv_k2_p1_2a, \$592  };
+      5'h15:
+          /* empty */;
+      5'h16:
+          \$1146  = \$453 ;
+    endcase
+    if (rst) begin
+      \$1146  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1147  = den3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          \$1147  = { sden3_s2, sden3_s1, sden3_c0_full[64:1] };
+    endcase
+    if (rst) begin
+      \$1147  = 147'h0000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1148  = blen_r;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          \$1148  = \$462 [7:0];
+    endcase
+    if (rst) begin
+      \$1148  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1149  = \real ;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          \$1149  = rl;
+    endcase
+    if (rst) begin
+      \$1149  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1150  = ot;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h0b:
+          \$1150  = tg_d__data;
+    endcase
+    if (rst) begin
+      \$1150  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1151  = rec;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h0b:
+        begin
+          casez (k)
+            5'h03:
+                \$1151 [114:51] = a_val;
+            5'h04:
+                \$1151 [178:115] = a_val;
+            5'h05:
+                \$1151 [242:179] = a_val;
+            5'h06:
+                \$1151 [306:243] = a_val;
+            5'h07:
+                \$1151 [33] = a_val[0];
+            5'h08:
+                \$1151 [50:34] = a_val[16:0];
+            5'h09:
+                \$1151 [32] = a_val[0];
+          endcase
+          if (\$527 ) begin
+            \$1151 [31:0] = req_tag;
+          end
+        end
+    endcase
+    if (rst) begin
+      \$1151  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    rom_f__en = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          rom_f__en = 1'h1;
+      5'h02:
+          rom_f__en = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    out = rom_rd__data[18:12];
+    rom_t__en = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          rom_t__en = 1'h1;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          rom_t__en = 1'h1;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    out = word[18:12];
     if (swapped) begin
-      casez (rom_rd__data[18:12])
+      casez (word[18:12])
         7'h02:
             out = 7'h06;
         7'h03:
@@ -7735,55 +11246,55 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \out$6  = rom_rd__data[25:19];
+    \out$76  = word[25:19];
     if (swapped) begin
-      casez (rom_rd__data[25:19])
+      casez (word[25:19])
         7'h02:
-            \out$6  = 7'h06;
+            \out$76  = 7'h06;
         7'h03:
-            \out$6  = 7'h07;
+            \out$76  = 7'h07;
         7'h04:
-            \out$6  = 7'h08;
+            \out$76  = 7'h08;
         7'h05:
-            \out$6  = 7'h09;
+            \out$76  = 7'h09;
         7'h06:
-            \out$6  = 7'h02;
+            \out$76  = 7'h02;
         7'h07:
-            \out$6  = 7'h03;
+            \out$76  = 7'h03;
         7'h08:
-            \out$6  = 7'h04;
+            \out$76  = 7'h04;
         7'h09:
-            \out$6  = 7'h05;
+            \out$76  = 7'h05;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \out$7  = rom_rd__data[11:5];
+    \out$78  = word[11:5];
     if (swapped) begin
-      casez (rom_rd__data[11:5])
+      casez (word[11:5])
         7'h02:
-            \out$7  = 7'h06;
+            \out$78  = 7'h06;
         7'h03:
-            \out$7  = 7'h07;
+            \out$78  = 7'h07;
         7'h04:
-            \out$7  = 7'h08;
+            \out$78  = 7'h08;
         7'h05:
-            \out$7  = 7'h09;
+            \out$78  = 7'h09;
         7'h06:
-            \out$7  = 7'h02;
+            \out$78  = 7'h02;
         7'h07:
-            \out$7  = 7'h03;
+            \out$78  = 7'h03;
         7'h08:
-            \out$7  = 7'h04;
+            \out$78  = 7'h04;
         7'h09:
-            \out$7  = 7'h05;
+            \out$78  = 7'h05;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    tg_d__addr = \out$7 ;
+    tg_d__addr = \out$78 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7797,41 +11308,45 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h0c:
           /* empty */;
+      5'h0d:
+          /* empty */;
       5'h05:
           /* empty */;
-      5'h0d:
+      5'h0e:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h11:
+      5'h12:
           /* empty */;
       5'h09:
-          /* empty */;
-      5'h12:
           /* empty */;
       5'h13:
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0a:
-          /* empty */;
       5'h15:
           /* empty */;
       5'h16:
+          /* empty */;
+      5'h0a:
           /* empty */;
       5'h17:
           /* empty */;
       5'h18:
           /* empty */;
-      5'h0e:
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
           /* empty */;
       5'h0b:
           casez (k)
@@ -7874,7 +11389,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 rd_a__en = 1'h1;
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$425 ) begin
+                if (\$940 ) begin
                 end else begin
                   rd_a__en = 1'h1;
                 end
@@ -7882,14 +11397,14 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 rd_a__en = 1'h1;
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$430 ) begin
+                if (\$944 ) begin
                 end else begin
                   rd_a__en = 1'h1;
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$436 ) begin
-                end else if (\$437 ) begin
+                if (\$949 ) begin
+                end else if (\$950 ) begin
                 end else begin
                   rd_a__en = 1'h1;
                 end
@@ -7897,7 +11412,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$490 ) begin
+                if (\$960 ) begin
                 end else begin
                   rd_a__en = 1'h1;
                 end
@@ -7908,47 +11423,51 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h0c:
           /* empty */;
+      5'h0d:
+          /* empty */;
       5'h05:
           rd_a__en = 1'h1;
-      5'h0d:
+      5'h0e:
           rd_a__en = 1'h1;
       5'h06:
           rd_a__en = 1'h1;
-      5'h0f:
+      5'h10:
           rd_a__en = 1'h1;
       5'h07:
           rd_a__en = 1'h1;
-      5'h10:
+      5'h11:
           rd_a__en = 1'h1;
       5'h08:
           rd_a__en = 1'h1;
-      5'h11:
-          /* empty */;
-      5'h09:
-          if (\$555 ) begin
-            rd_a__en = 1'h1;
-          end
       5'h12:
           /* empty */;
-      5'h13:
-          if (\$559 ) begin
+      5'h09:
+          if (\$999 ) begin
             rd_a__en = 1'h1;
           end
+      5'h13:
+          /* empty */;
       5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
+          if (\$1003 ) begin
+            rd_a__en = 1'h1;
+          end
       5'h15:
           /* empty */;
       5'h16:
           /* empty */;
+      5'h0a:
+          /* empty */;
       5'h17:
-          if (\$577 ) begin
-            rd_a__en = 1'h1;
-          end
+          /* empty */;
       5'h18:
           /* empty */;
-      5'h0e:
+      5'h19:
+          if (\$1020 ) begin
+            rd_a__en = 1'h1;
+          end
+      5'h1a:
+          /* empty */;
+      5'h0f:
           /* empty */;
       5'h0b:
           casez (k)
@@ -7997,8 +11516,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$436 ) begin
-                end else if (\$437 ) begin
+                if (\$949 ) begin
+                end else if (\$950 ) begin
                 end else begin
                   rd_b__en = 1'h1;
                 end
@@ -8006,7 +11525,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$490 ) begin
+                if (\$960 ) begin
                 end else begin
                   rd_b__en = 1'h1;
                 end
@@ -8017,24 +11536,26 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h0c:
           /* empty */;
+      5'h0d:
+          /* empty */;
       5'h05:
           rd_b__en = 1'h1;
-      5'h0d:
+      5'h0e:
           rd_b__en = 1'h1;
       5'h06:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h07:
           rd_b__en = 1'h1;
-      5'h10:
+      5'h11:
           rd_b__en = 1'h1;
       5'h08:
           rd_b__en = 1'h1;
-      5'h11:
+      5'h12:
           /* empty */;
       5'h09:
-          if (\$555 ) begin
+          if (\$999 ) begin
             rd_b__en = 1'h1;
           end
     endcase
@@ -8042,10 +11563,10 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$signal$29 ) begin
-      alu_y = \$7 ;
-    end else if (\$signal$30 ) begin
-      alu_y = \$8 ;
+    if (is_sub) begin
+      alu_y = \$534 ;
+    end else if (is_imm) begin
+      alu_y = \$535 ;
     end else if (is_mov) begin
       alu_y = 64'h0000000000000000;
     end else begin
@@ -8057,7 +11578,19 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
     i__ready = 1'h0;
     casez (fsm_state)
       5'h00:
-          i__ready = \$358 ;
+          i__ready = \$877 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    rom_f__addr = 10'h000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          rom_f__addr = 10'h000;
+      5'h02:
+          rom_f__addr = \$928 [9:0];
     endcase
   end
   always @* begin
@@ -8104,7 +11637,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                wr__addr = { rd, \$410 , 4'h0 };
+                wr__addr = { rd, \$929 , 4'h0 };
             5'h0e:
                 /* empty */;
             5'h12:
@@ -8122,54 +11655,58 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                if (\$490 ) begin
-                  wr__addr = { rd, \$491 , 4'h0 };
+                if (\$960 ) begin
+                  wr__addr = { rd, \$961 , 4'h0 };
                 end
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
+      5'h0d:
+          /* empty */;
       5'h05:
           /* empty */;
-      5'h0d:
-          wr__addr = { rd, \$507 , k[3:0] };
+      5'h0e:
+          wr__addr = { rd, \$976 , k[3:0] };
       5'h06:
           /* empty */;
-      5'h0f:
-          if (\$515 ) begin
-            wr__addr = { rd, \$517 , \$516 [3:0] };
+      5'h10:
+          if (\$983 ) begin
+            wr__addr = { rd, \$985 , \$984 [3:0] };
           end
       5'h07:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h08:
-          if (\$547 ) begin
-            wr__addr = { rd, \$548 , mwc[3:0] };
+          if (\$991 ) begin
+            wr__addr = { rd, \$992 , mwc[3:0] };
           end
-      5'h11:
-          if (\$551 ) begin
-            wr__addr = { rd, \$552 , mwc[3:0] };
+      5'h12:
+          if (\$995 ) begin
+            wr__addr = { rd, \$996 , mwc[3:0] };
           end
       5'h09:
-          /* empty */;
-      5'h12:
           /* empty */;
       5'h13:
           /* empty */;
       5'h14:
-          wr__addr = { rd, \$560 , k[3:0] };
-      5'h0a:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
+          wr__addr = { rd, \$1004 , k[3:0] };
+      5'h0a:
           /* empty */;
       5'h17:
           /* empty */;
       5'h18:
-          wr__addr = { rd, \$578 , k[3:0] };
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          wr__addr = { rd, \$1021 , k[3:0] };
     endcase
   end
   always @* begin
@@ -8216,7 +11753,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                wr__data = { 47'h000000000000, \$413  };
+                wr__data = { 47'h000000000000, \$932  };
             5'h0e:
                 /* empty */;
             5'h12:
@@ -8234,54 +11771,58 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                if (\$490 ) begin
-                  wr__data = { 63'h0000000000000000, \$494  };
+                if (\$960 ) begin
+                  wr__data = { 63'h0000000000000000, \$964  };
                 end
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
+      5'h0d:
+          /* empty */;
       5'h05:
           /* empty */;
-      5'h0d:
-          wr__data = \$10 [63:0];
+      5'h0e:
+          wr__data = \$537 [63:0];
       5'h06:
           /* empty */;
-      5'h0f:
-          if (\$515 ) begin
-            wr__data = { \$signal [0], shr_prev[63:1] };
+      5'h10:
+          if (\$983 ) begin
+            wr__data = { a_val[0], shr_prev[63:1] };
           end
       5'h07:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h08:
-          if (\$547 ) begin
-            wr__data = \$25 [63:0];
+          if (\$991 ) begin
+            wr__data = \$552 [63:0];
           end
-      5'h11:
-          if (\$551 ) begin
-            wr__data = \$25 [63:0];
+      5'h12:
+          if (\$995 ) begin
+            wr__data = \$552 [63:0];
           end
       5'h09:
-          /* empty */;
-      5'h12:
           /* empty */;
       5'h13:
           /* empty */;
       5'h14:
-          wr__data = wb_sum[63:0];
-      5'h0a:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
+          wr__data = wb_sum[63:0];
+      5'h0a:
           /* empty */;
       5'h17:
           /* empty */;
       5'h18:
-          wr__data = wb_limb;
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          wr__data = root[63:0];
     endcase
   end
   always @* begin
@@ -8328,7 +11869,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                wr__en = \$414 ;
+                wr__en = \$933 ;
             5'h0e:
                 /* empty */;
             5'h12:
@@ -8346,54 +11887,58 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                if (\$490 ) begin
-                  wr__en = \$495 ;
+                if (\$960 ) begin
+                  wr__en = \$965 ;
                 end
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
+      5'h0d:
+          /* empty */;
       5'h05:
           /* empty */;
-      5'h0d:
-          wr__en = \$508 ;
+      5'h0e:
+          wr__en = \$977 ;
       5'h06:
           /* empty */;
-      5'h0f:
-          if (\$515 ) begin
-            wr__en = \$518 ;
+      5'h10:
+          if (\$983 ) begin
+            wr__en = \$986 ;
           end
       5'h07:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h08:
-          if (\$547 ) begin
-            wr__en = \$549 ;
+          if (\$991 ) begin
+            wr__en = \$993 ;
           end
-      5'h11:
-          if (\$551 ) begin
-            wr__en = \$553 ;
+      5'h12:
+          if (\$995 ) begin
+            wr__en = \$997 ;
           end
       5'h09:
-          /* empty */;
-      5'h12:
           /* empty */;
       5'h13:
           /* empty */;
       5'h14:
-          wr__en = \$561 ;
-      5'h0a:
           /* empty */;
       5'h15:
           /* empty */;
       5'h16:
+          wr__en = \$1005 ;
+      5'h0a:
           /* empty */;
       5'h17:
           /* empty */;
       5'h18:
-          wr__en = \$579 ;
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          wr__en = \$1022 ;
     endcase
   end
   always @* begin
@@ -8448,23 +11993,23 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h10:
                 /* empty */;
             5'h01:
-                if (\$425 ) begin
+                if (\$940 ) begin
                   tg_w__addr = rd;
                 end
             5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
-                if (\$430 ) begin
+                if (\$944 ) begin
                   tg_w__addr = rd;
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 /* empty */;
             5'h06:
-                if (\$486 ) begin
+                if (\$957 ) begin
                   tg_w__addr = rd;
                 end
             5'h07, 5'h08:
-                if (\$490 ) begin
+                if (\$960 ) begin
                   tg_w__addr = rd;
                 end
           endcase
@@ -8472,47 +12017,51 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h0c:
           /* empty */;
+      5'h0d:
+          /* empty */;
       5'h05:
           /* empty */;
-      5'h0d:
-          if (\$510 ) begin
+      5'h0e:
+          if (\$979 ) begin
             if (is_mov) begin
               tg_w__addr = rd;
             end
           end
       5'h06:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h11:
+      5'h12:
           /* empty */;
       5'h09:
-          /* empty */;
-      5'h12:
           /* empty */;
       5'h13:
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0a:
-          /* empty */;
       5'h15:
           /* empty */;
       5'h16:
-          if (\$573 ) begin
-            tg_w__addr = rd;
-          end
+          /* empty */;
+      5'h0a:
+          /* empty */;
       5'h17:
           /* empty */;
       5'h18:
+          if (\$1017 ) begin
+            tg_w__addr = rd;
+          end
+      5'h19:
           /* empty */;
-      5'h0e:
+      5'h1a:
+          /* empty */;
+      5'h0f:
           tg_w__addr = rd;
     endcase
   end
@@ -8525,25 +12074,25 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h01:
           casez (lc)
             4'h0:
-                tg_w__data = { 4'h0, \$364  };
+                tg_w__data = { 4'h0, \$882  };
             4'h1:
-                tg_w__data = { 4'h0, \$369  };
+                tg_w__data = { 4'h0, \$887  };
             4'h2:
-                tg_w__data = { 4'h0, \$374  };
+                tg_w__data = { 4'h0, \$892  };
             4'h3:
-                tg_w__data = { 4'h0, \$379  };
+                tg_w__data = { 4'h0, \$897  };
             4'h4:
-                tg_w__data = { 4'h0, \$384  };
+                tg_w__data = { 4'h0, \$902  };
             4'h5:
-                tg_w__data = { 4'h0, \$389  };
+                tg_w__data = { 4'h0, \$907  };
             4'h6:
-                tg_w__data = { 4'h0, \$394  };
+                tg_w__data = { 4'h0, \$912  };
             4'h7:
-                tg_w__data = { 4'h0, \$399  };
+                tg_w__data = { 4'h0, \$917  };
             4'h8:
-                tg_w__data = { 4'h0, \$404  };
+                tg_w__data = { 4'h0, \$922  };
             4'h9:
-                tg_w__data = { 4'h0, \$409  };
+                tg_w__data = { 4'h0, \$927  };
             4'ha:
                 tg_w__data = 6'h00;
             4'hb:
@@ -8560,7 +12109,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                tg_w__data = { \$419 , 4'h0, \$418  };
+                tg_w__data = { \$938 , 4'h0, \$937  };
             5'h0e:
                 /* empty */;
             5'h12:
@@ -8568,72 +12117,76 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h10:
                 /* empty */;
             5'h01:
-                if (\$425 ) begin
-                  tg_w__data = { \$426 , \$signal$173 , 4'h0 };
+                if (\$940 ) begin
+                  tg_w__data = { \$941 , ea, 4'h0 };
                 end
             5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
-                if (\$430 ) begin
-                  tg_w__data = { \$431 , 5'h00 };
+                if (\$944 ) begin
+                  tg_w__data = { \$945 , 5'h00 };
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 /* empty */;
             5'h06:
-                if (\$486 ) begin
-                  tg_w__data = { \$487 , 5'h00 };
+                if (\$957 ) begin
+                  tg_w__data = { \$958 , 5'h00 };
                 end
             5'h07, 5'h08:
-                if (\$490 ) begin
-                  tg_w__data = { \$499 , 4'h0, \$498  };
+                if (\$960 ) begin
+                  tg_w__data = { \$969 , 4'h0, \$968  };
                 end
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
+      5'h0d:
+          /* empty */;
       5'h05:
           /* empty */;
-      5'h0d:
-          if (\$510 ) begin
+      5'h0e:
+          if (\$979 ) begin
             if (is_mov) begin
-              tg_w__data = { \$511 , \$signal$173 , \$signal$172  };
+              tg_w__data = { \$980 , ea, ta };
             end
           end
       5'h06:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h11:
+      5'h12:
           /* empty */;
       5'h09:
-          /* empty */;
-      5'h12:
           /* empty */;
       5'h13:
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0a:
-          /* empty */;
       5'h15:
           /* empty */;
       5'h16:
-          if (\$573 ) begin
-            tg_w__data = { \$574 , 5'h00 };
-          end
+          /* empty */;
+      5'h0a:
+          /* empty */;
       5'h17:
           /* empty */;
       5'h18:
+          if (\$1017 ) begin
+            tg_w__data = { \$1018 , 5'h00 };
+          end
+      5'h19:
           /* empty */;
-      5'h0e:
-          tg_w__data = { \$583 , \$582 , \$581  };
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          tg_w__data = { \$1026 , \$1025 , \$1024  };
     endcase
   end
   always @* begin
@@ -8680,7 +12233,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                tg_w__en = \$420 ;
+                tg_w__en = \$939 ;
             5'h0e:
                 /* empty */;
             5'h12:
@@ -8688,72 +12241,94 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h10:
                 /* empty */;
             5'h01:
-                if (\$425 ) begin
-                  tg_w__en = \$427 ;
+                if (\$940 ) begin
+                  tg_w__en = \$942 ;
                 end
             5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
-                if (\$430 ) begin
-                  tg_w__en = \$432 ;
+                if (\$944 ) begin
+                  tg_w__en = \$946 ;
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 /* empty */;
             5'h06:
-                if (\$486 ) begin
-                  tg_w__en = \$488 ;
+                if (\$957 ) begin
+                  tg_w__en = \$959 ;
                 end
             5'h07, 5'h08:
-                if (\$490 ) begin
-                  tg_w__en = \$500 ;
+                if (\$960 ) begin
+                  tg_w__en = \$970 ;
                 end
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
+      5'h0d:
+          /* empty */;
       5'h05:
           /* empty */;
-      5'h0d:
-          if (\$510 ) begin
+      5'h0e:
+          if (\$979 ) begin
             if (is_mov) begin
-              tg_w__en = \$512 ;
+              tg_w__en = \$981 ;
             end
           end
       5'h06:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h11:
+      5'h12:
           /* empty */;
       5'h09:
-          /* empty */;
-      5'h12:
           /* empty */;
       5'h13:
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0a:
-          /* empty */;
       5'h15:
           /* empty */;
       5'h16:
-          if (\$573 ) begin
-            tg_w__en = \$575 ;
-          end
+          /* empty */;
+      5'h0a:
+          /* empty */;
       5'h17:
           /* empty */;
       5'h18:
+          if (\$1017 ) begin
+            tg_w__en = \$1019 ;
+          end
+      5'h19:
           /* empty */;
-      5'h0e:
-          tg_w__en = \$584 ;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          tg_w__en = \$1027 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    rom_t__addr = 10'h000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          rom_t__addr = word[35:26];
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          rom_t__addr = a_val[9:0];
     endcase
   end
   always @* begin
@@ -8775,84 +12350,88 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h12:
                 /* empty */;
             5'h10:
-                rd_a__addr = { ra, \$signal$170 , 4'h0 };
+                rd_a__addr = { ra, ba, 4'h0 };
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$425 ) begin
+                if (\$940 ) begin
                 end else begin
-                  rd_a__addr = { ra, \$signal$170 , 4'h0 };
+                  rd_a__addr = { ra, ba, 4'h0 };
                 end
             5'h02, 5'h03, 5'h04:
-                rd_a__addr = { ra, \$signal$170 , 4'h0 };
+                rd_a__addr = { ra, ba, 4'h0 };
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$430 ) begin
+                if (\$944 ) begin
                 end else begin
-                  rd_a__addr = { ra, \$signal$170 , 4'h0 };
+                  rd_a__addr = { ra, ba, 4'h0 };
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$436 ) begin
-                end else if (\$437 ) begin
+                if (\$949 ) begin
+                end else if (\$950 ) begin
                 end else begin
-                  rd_a__addr = { ra, \$signal$170 , \$480 [3:0] };
+                  rd_a__addr = { ra, ba, \$951 [3:0] };
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$490 ) begin
+                if (\$960 ) begin
                 end else begin
-                  rd_a__addr = { ra, \$signal$170 , \$502 [3:0] };
+                  rd_a__addr = { ra, ba, \$971 [3:0] };
                 end
             5'h09:
-                rd_a__addr = { ra, \$signal$170 , \$503 [3:0] };
+                rd_a__addr = { ra, ba, \$972 [3:0] };
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
-      5'h05:
-          rd_a__addr = { ra, \$signal$170 , 4'h1 };
       5'h0d:
-          rd_a__addr = { ra, \$signal$170 , \$505 [3:0] };
-      5'h06:
-          rd_a__addr = { ra, \$signal$170 , 4'h1 };
-      5'h0f:
-          rd_a__addr = { ra, \$signal$170 , \$514 [3:0] };
-      5'h07:
-          rd_a__addr = { ra, \$signal$170 , \$519 [3:0] };
-      5'h10:
-          rd_a__addr = { ra, \$signal$170 , \$521 [3:0] };
-      5'h08:
-          rd_a__addr = { ra, \$signal$170 , mi[3:0] };
-      5'h11:
           /* empty */;
-      5'h09:
-          if (\$555 ) begin
-            rd_a__addr = { ra, \$signal$170 , \$557 [3:0] };
-          end
+      5'h05:
+          rd_a__addr = { ra, ba, 4'h1 };
+      5'h0e:
+          rd_a__addr = { ra, ba, \$974 [3:0] };
+      5'h06:
+          rd_a__addr = { ra, ba, 4'h1 };
+      5'h10:
+          rd_a__addr = { ra, ba, \$982 [3:0] };
+      5'h07:
+          rd_a__addr = { ra, ba, \$987 [3:0] };
+      5'h11:
+          rd_a__addr = { ra, ba, \$989 [3:0] };
+      5'h08:
+          rd_a__addr = { ra, ba, mi[3:0] };
       5'h12:
           /* empty */;
-      5'h13:
-          if (\$559 ) begin
-            rd_a__addr = { ra, \$signal$170 , lk };
+      5'h09:
+          if (\$999 ) begin
+            rd_a__addr = { ra, ba, \$1001 [3:0] };
           end
+      5'h13:
+          /* empty */;
       5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
+          if (\$1003 ) begin
+            rd_a__addr = { ra, ba, lk };
+          end
       5'h15:
           /* empty */;
       5'h16:
           /* empty */;
+      5'h0a:
+          /* empty */;
       5'h17:
-          if (\$577 ) begin
-            rd_a__addr = { ra, \$signal$170 , lk };
-          end
+          /* empty */;
       5'h18:
           /* empty */;
-      5'h0e:
+      5'h19:
+          if (\$1020 ) begin
+            rd_a__addr = { ra, ba, lk };
+          end
+      5'h1a:
+          /* empty */;
+      5'h0f:
           /* empty */;
       5'h0b:
           casez (k)
@@ -8896,50 +12475,52 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
             5'h01:
                 /* empty */;
             5'h02, 5'h03, 5'h04:
-                rd_b__addr = { rb, \$signal$175 , 4'h0 };
+                rd_b__addr = { rb, bb, 4'h0 };
             5'h05:
                 /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$436 ) begin
-                end else if (\$437 ) begin
+                if (\$949 ) begin
+                end else if (\$950 ) begin
                 end else begin
-                  rd_b__addr = { rb, \$signal$175 , \$481 [3:0] };
+                  rd_b__addr = { rb, bb, \$952 [3:0] };
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$490 ) begin
+                if (\$960 ) begin
                 end else begin
-                  rd_b__addr = { rb, \$signal$175 , 4'h0 };
+                  rd_b__addr = { rb, bb, 4'h0 };
                 end
             5'h09:
-                rd_b__addr = { rb, \$signal$175 , \$504 [3:0] };
+                rd_b__addr = { rb, bb, \$973 [3:0] };
           endcase
       5'h04:
           /* empty */;
       5'h0c:
           /* empty */;
-      5'h05:
-          rd_b__addr = { rb, \$signal$175 , 4'h1 };
       5'h0d:
-          rd_b__addr = { rb, \$signal$175 , \$506 [3:0] };
+          /* empty */;
+      5'h05:
+          rd_b__addr = { rb, bb, 4'h1 };
+      5'h0e:
+          rd_b__addr = { rb, bb, \$975 [3:0] };
       5'h06:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h07:
-          rd_b__addr = { rb, \$signal$175 , \$520 [3:0] };
-      5'h10:
-          rd_b__addr = { rb, \$signal$175 , \$522 [3:0] };
-      5'h08:
-          rd_b__addr = { rb, \$signal$175 , \$550 [3:0] };
+          rd_b__addr = { rb, bb, \$988 [3:0] };
       5'h11:
+          rd_b__addr = { rb, bb, \$990 [3:0] };
+      5'h08:
+          rd_b__addr = { rb, bb, \$994 [3:0] };
+      5'h12:
           /* empty */;
       5'h09:
-          if (\$555 ) begin
-            rd_b__addr = { rb, \$signal$175 , \$558 [3:0] };
+          if (\$999 ) begin
+            rd_b__addr = { rb, bb, \$1002 [3:0] };
           end
     endcase
   end
@@ -8973,7 +12554,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$486 ) begin
+                if (\$957 ) begin
                 end else begin
                   acc_clear = 1'h1;
                 end
@@ -8996,3265 +12577,145 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
           /* empty */;
       5'h0c:
           /* empty */;
+      5'h0d:
+          /* empty */;
       5'h05:
           /* empty */;
-      5'h0d:
+      5'h0e:
           /* empty */;
       5'h06:
           /* empty */;
-      5'h0f:
+      5'h10:
           /* empty */;
       5'h07:
           /* empty */;
-      5'h10:
+      5'h11:
           /* empty */;
       5'h08:
           /* empty */;
-      5'h11:
+      5'h12:
           /* empty */;
       5'h09:
-          /* empty */;
-      5'h12:
           /* empty */;
       5'h13:
           /* empty */;
       5'h14:
           /* empty */;
-      5'h0a:
-          /* empty */;
       5'h15:
           /* empty */;
       5'h16:
-          rl = \$567 [9:0];
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          rl = \$1011 [9:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     st = 5'h00;
-    if (\$586 ) begin
+    if (\$1028 ) begin
       st = 5'h00;
     end
-    if (\$587 ) begin
+    if (\$1029 ) begin
       st = 5'h01;
     end
-    if (\$588 ) begin
+    if (\$1030 ) begin
       st = 5'h02;
     end
-    if (\$589 ) begin
+    if (\$1031 ) begin
       st = 5'h03;
     end
-    if (\$590 ) begin
+    if (\$1032 ) begin
       st = 5'h04;
     end
-    if (\$598 ) begin
+    if (\$1040 ) begin
       st = 5'h05;
     end
-    if (\$591 ) begin
+    if (\$1041 ) begin
       st = 5'h06;
     end
-    if (\$599 ) begin
+    if (\$1033 ) begin
       st = 5'h07;
     end
-    if (\$592 ) begin
+    if (\$1042 ) begin
       st = 5'h08;
     end
-    if (\$601 ) begin
+    if (\$1034 ) begin
       st = 5'h09;
     end
-    if (\$593 ) begin
+    if (\$1044 ) begin
       st = 5'h0a;
     end
-    if (\$602 ) begin
+    if (\$1035 ) begin
       st = 5'h0b;
     end
-    if (\$594 ) begin
+    if (\$1045 ) begin
       st = 5'h0c;
     end
-    if (\$603 ) begin
+    if (\$1036 ) begin
       st = 5'h0d;
     end
-    if (\$595 ) begin
+    if (\$1046 ) begin
       st = 5'h0e;
     end
-    if (\$604 ) begin
+    if (\$1037 ) begin
       st = 5'h0f;
     end
-    if (\$605 ) begin
+    if (\$1047 ) begin
       st = 5'h10;
     end
-    if (\$606 ) begin
+    if (\$1048 ) begin
       st = 5'h11;
     end
-    if (\$596 ) begin
+    if (\$1049 ) begin
       st = 5'h12;
     end
-    if (\$607 ) begin
+    if (\$1050 ) begin
       st = 5'h13;
     end
-    if (\$608 ) begin
+    if (\$1038 ) begin
       st = 5'h14;
     end
-    if (\$609 ) begin
+    if (\$1051 ) begin
       st = 5'h15;
     end
-    if (\$610 ) begin
+    if (\$1052 ) begin
       st = 5'h16;
     end
-    if (\$600 ) begin
+    if (\$1053 ) begin
       st = 5'h17;
     end
-    if (\$597 ) begin
+    if (\$1054 ) begin
       st = 5'h18;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1001  = pc_nx;
-    if (rst) begin
-      \$1001  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1002  = rd_a__data;
-    if (rst) begin
-      \$1002  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1003  = rd_b__data;
-    if (rst) begin
-      \$1003  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1004  = \$signal$197 ;
-    if (rst) begin
-      \$1004  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1005  = \$signal$198 ;
-    if (rst) begin
-      \$1005  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1006  = \$signal$199 ;
-    if (rst) begin
-      \$1006  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1007  = \$signal$200 ;
-    if (rst) begin
-      \$1007  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1008  = 1'h0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                \$1008  = 1'h1;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                if (\$736 ) begin
-                  \$1008  = 1'h1;
-                end
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          \$1008  = 1'h1;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          if (\$818 ) begin
-            \$1008  = 1'h1;
-          end
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          if (\$853 ) begin
-            \$1008  = 1'h1;
-          end
-      5'h11:
-          if (\$884 ) begin
-            \$1008  = 1'h1;
-          end
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$1008  = 1'h1;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          /* empty */;
-      5'h18:
-          \$1008  = 1'h1;
-    endcase
-    if (rst) begin
-      \$1008  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1009  = \$signal$23 ;
-    if (wl_ok) begin
-      \$1009  = \$3 [3:0];
-    end
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          \$1009  = 4'h0;
-    endcase
-    if (rst) begin
-      \$1009  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1010  = no;
-    if (wl_ok) begin
-      \$1010  = \$6 [3:0];
-    end
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          \$1010  = 4'h0;
-    endcase
-    if (rst) begin
-      \$1010  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1011  = \$611 [5:0];
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          \$1011 [0] = 1'h1;
-    endcase
-    if (rst) begin
-      \$1011  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1012  = \$612 [5:0];
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          \$1012 [0] = \$876 ;
-    endcase
-    if (rst) begin
-      \$1012  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1013  = \$613 ;
-    if (rst) begin
-      \$1013  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1014  = \$614 ;
-    if (rst) begin
-      \$1014  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1015  = \$615 ;
-    if (rst) begin
-      \$1015  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1016  = \$616 ;
-    if (rst) begin
-      \$1016  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1017  = \$617 ;
-    if (rst) begin
-      \$1017  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1018  = \$618 ;
-    if (rst) begin
-      \$1018  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1019  = \$619 ;
-    if (rst) begin
-      \$1019  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1020  = \$620 ;
-    if (rst) begin
-      \$1020  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1021  = \$621 ;
-    if (rst) begin
-      \$1021  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1022  = \$622 ;
-    if (rst) begin
-      \$1022  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1023  = \$623 ;
-    if (rst) begin
-      \$1023  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1024  = \$624 ;
-    if (rst) begin
-      \$1024  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1025  = \$625 ;
-    if (rst) begin
-      \$1025  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1026  = \$626 ;
-    if (rst) begin
-      \$1026  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1027  = \$627 ;
-    if (rst) begin
-      \$1027  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1028  = \$628 ;
-    if (rst) begin
-      \$1028  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1029  = \$630 [82:0];
-    if (rst) begin
-      \$1029  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1030  = \$632 [82:0];
-    if (rst) begin
-      \$1030  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1031  = \$634 [82:0];
-    if (rst) begin
-      \$1031  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1032  = \$636 [82:0];
-    if (rst) begin
-      \$1032  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1033  = \$638 [101:0];
-    if (rst) begin
-      \$1033  = 102'h00000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1034  = \$640 [91:0];
-    if (rst) begin
-      \$1034  = 92'h00000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1035  = \$642 [127:0];
-    if (rst) begin
-      \$1035  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1036  = acc_lo;
-    if (acc_clear) begin
-      \$1036  = 64'h0000000000000000;
-    end else if (\$644 ) begin
-      \$1036  = \$25 [63:0];
-    end else if (\$645 ) begin
-      \$1036  = \$27 [63:0];
-    end
-    if (rst) begin
-      \$1036  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1037  = acc_hi;
-    if (acc_clear) begin
-      \$1037  = 72'h000000000000000000;
-    end else if (\$644 ) begin
-      \$1037  = \$27 [71:0];
-    end else if (\$645 ) begin
-      \$1037  = { 64'h0000000000000000, \$27 [71:64] };
-    end
-    if (rst) begin
-      \$1037  = 72'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1038  = \$signal$49 ;
-    if (acc_clear) begin
-      \$1038  = 1'h0;
-    end else if (\$644 ) begin
-      \$1038  = \$25 [64];
-    end else if (\$645 ) begin
-      \$1038  = 1'h0;
-    end
-    if (rst) begin
-      \$1038  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1039  = acc_cz;
-    if (acc_clear) begin
-      \$1039  = 1'h0;
-    end else if (\$644 ) begin
-      \$1039  = 1'h0;
-    end else if (\$645 ) begin
-      \$1039  = \$25 [64];
-    end
-    if (rst) begin
-      \$1039  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1040  = mwc;
-    if (acc_clear) begin
-      \$1040  = 5'h00;
-    end else if (\$644 ) begin
-    end else if (\$645 ) begin
-      \$1040  = \$646 [4:0];
-    end
-    if (rst) begin
-      \$1040  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1041  = o__valid;
-    if (o__ready) begin
-      \$1041  = 1'h0;
-    end
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          /* empty */;
-      5'h18:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0b:
-          if (\$1000 ) begin
-            \$1041  = 1'h1;
-          end
-    endcase
-    if (rst) begin
-      \$1041  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1042  = req;
-    casez (fsm_state)
-      5'h00:
-          if (\$647 ) begin
-            \$1042  = i__payload;
-          end
-    endcase
-    if (rst) begin
-      \$1042  = 562'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1043  = req_tag;
-    casez (fsm_state)
-      5'h00:
-          if (\$647 ) begin
-            \$1043  = i__payload[561:530];
-          end
-    endcase
-    if (rst) begin
-      \$1043  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1044  = lc;
-    casez (fsm_state)
-      5'h00:
-          if (\$647 ) begin
-            \$1044  = 4'h0;
-          end
-      5'h01:
-          \$1044  = \$648 [3:0];
-    endcase
-    if (rst) begin
-      \$1044  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1045  = swapped;
-    casez (fsm_state)
-      5'h00:
-          if (\$647 ) begin
-            \$1045  = 1'h0;
-          end
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                \$1045  = \$653 ;
-          endcase
-    endcase
-    if (rst) begin
-      \$1045  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1046  = fsm_state;
-    casez (fsm_state)
-      5'h00:
-          if (\$647 ) begin
-            \$1046  = 5'h01;
-          end
-      5'h01:
-          if (\$649 ) begin
-            \$1046  = 5'h02;
-          end
-      5'h02:
-          \$1046  = 5'h03;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                \$1046  = 5'h02;
-            5'h0e:
-                \$1046  = 5'h02;
-            5'h12:
-                \$1046  = 5'h02;
-            5'h10:
-                \$1046  = 5'h04;
-            5'h01:
-                (* full_case = 32'd1 *)
-                if (\$659 ) begin
-                  \$1046  = 5'h02;
-                end else begin
-                  \$1046  = 5'h05;
-                end
-            5'h02, 5'h03, 5'h04:
-                \$1046  = 5'h05;
-            5'h05:
-                (* full_case = 32'd1 *)
-                if (\$694 ) begin
-                  \$1046  = 5'h02;
-                end else begin
-                  \$1046  = 5'h06;
-                end
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                (* full_case = 32'd1 *)
-                if (\$703 ) begin
-                  \$1046  = 5'h02;
-                end else if (\$704 ) begin
-                  \$1046  = 5'h02;
-                end else begin
-                  \$1046  = 5'h07;
-                end
-            5'h06:
-                (* full_case = 32'd1 *)
-                if (\$724 ) begin
-                  \$1046  = 5'h02;
-                end else begin
-                  \$1046  = 5'h08;
-                end
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$736 ) begin
-                  \$1046  = 5'h02;
-                end else begin
-                  \$1046  = 5'h09;
-                end
-            5'h09:
-                \$1046  = 5'h0a;
-            5'h11:
-                \$1046  = 5'h0b;
-          endcase
-      5'h04:
-          \$1046  = 5'h0c;
-      5'h0c:
-          \$1046  = 5'h02;
-      5'h05:
-          \$1046  = 5'h0d;
-      5'h0d:
-          if (\$798 ) begin
-            (* full_case = 32'd1 *)
-            if (is_mov) begin
-              \$1046  = 5'h02;
-            end else begin
-              \$1046  = 5'h0e;
-            end
-          end
-      5'h06:
-          \$1046  = 5'h0f;
-      5'h0f:
-          if (\$818 ) begin
-            if (\$820 ) begin
-              \$1046  = 5'h0e;
-            end
-          end
-      5'h07:
-          \$1046  = 5'h10;
-      5'h10:
-          if (\$852 ) begin
-            \$1046  = 5'h02;
-          end
-      5'h08:
-          if (\$879 ) begin
-            if (\$882 ) begin
-              \$1046  = 5'h11;
-            end
-          end
-      5'h11:
-          if (\$884 ) begin
-            if (\$886 ) begin
-              \$1046  = 5'h0e;
-            end
-          end
-      5'h09:
-          if (\$907 ) begin
-            if (\$916 ) begin
-              \$1046  = 5'h12;
-            end
-          end
-      5'h12:
-          \$1046  = 5'h13;
-      5'h13:
-          if (\$928 ) begin
-            \$1046  = 5'h14;
-          end
-      5'h14:
-          if (\$933 ) begin
-            \$1046  = 5'h0e;
-          end
-      5'h0a:
-          \$1046  = 5'h15;
-      5'h15:
-          \$1046  = 5'h16;
-      5'h16:
-          (* full_case = 32'd1 *)
-          if (\$944 ) begin
-            \$1046  = 5'h02;
-          end else begin
-            \$1046  = 5'h17;
-          end
-      5'h17:
-          if (\$958 ) begin
-            \$1046  = 5'h18;
-          end
-      5'h18:
-          if (\$963 ) begin
-            \$1046  = 5'h0e;
-          end
-      5'h0e:
-          \$1046  = 5'h02;
-      5'h0b:
-          if (\$1000 ) begin
-            \$1046  = 5'h00;
-          end
-    endcase
-    if (rst) begin
-      \$1046  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1047  = op;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1047  = rom_rd__data[4:0];
-    endcase
-    if (rst) begin
-      \$1047  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1048  = dl;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1048  = rom_rd__data[11:5];
-    endcase
-    if (rst) begin
-      \$1048  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1049  = ra;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1049  = out;
-    endcase
-    if (rst) begin
-      \$1049  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1050  = rb;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1050  = \out$6 ;
-    endcase
-    if (rst) begin
-      \$1050  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1051  = rd;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1051  = \out$7 ;
-    endcase
-    if (rst) begin
-      \$1051  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1052  = imm;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1052  = rom_rd__data[41:26];
-    endcase
-    if (rst) begin
-      \$1052  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1053  = \$signal$172 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1053  = tg_a__data[3:0];
-    endcase
-    if (rst) begin
-      \$1053  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1054  = \$signal$173 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1054  = tg_a__data[4];
-    endcase
-    if (rst) begin
-      \$1054  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1055  = \$signal$170 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1055  = tg_a__data[5];
-    endcase
-    if (rst) begin
-      \$1055  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1056  = tb;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1056  = tg_b__data[3:0];
-    endcase
-    if (rst) begin
-      \$1056  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1057  = eb;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1057  = tg_b__data[4];
-    endcase
-    if (rst) begin
-      \$1057  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1058  = \$signal$175 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1058  = tg_b__data[5];
-    endcase
-    if (rst) begin
-      \$1058  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1059  = \$signal$166 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1059  = tg_d__data[5];
-    endcase
-    if (rst) begin
-      \$1059  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1060  = k;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-        begin
-          \$1060  = 5'h00;
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                (* full_case = 32'd1 *)
-                if (\$703 ) begin
-                end else if (\$704 ) begin
-                end else begin
-                  \$1060  = \$719 ;
-                end
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$736 ) begin
-                end else begin
-                  \$1060  = 5'h00;
-                end
-            5'h09:
-                /* empty */;
-            5'h11:
-                \$1060  = 5'h00;
-          endcase
-        end
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          \$1060  = \$796 [4:0];
-      5'h06:
-          /* empty */;
-      5'h0f:
-          \$1060  = \$817 [4:0];
-      5'h07:
-          /* empty */;
-      5'h10:
-          \$1060  = \$849 [4:0];
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          \$1060  = \$906 [4:0];
-      5'h12:
-          /* empty */;
-      5'h13:
-          if (\$928 ) begin
-            \$1060  = 5'h00;
-          end
-      5'h14:
-          \$1060  = \$929 [4:0];
-      5'h0a:
-          /* empty */;
-      5'h15:
-          \$1060  = 5'h00;
-      5'h16:
-          /* empty */;
-      5'h17:
-          /* empty */;
-      5'h18:
-          \$1060  = \$959 [4:0];
-      5'h0e:
-          /* empty */;
-      5'h0b:
-          \$1060  = \$999 [4:0];
-    endcase
-    if (rst) begin
-      \$1060  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1061  = carry;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-        begin
-          \$1061  = 1'h0;
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                \$1061  = \$692 ;
-          endcase
-        end
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          \$1061  = \$10 [64];
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$1061  = wb_sum[64];
-      5'h0a:
-          /* empty */;
-      5'h15:
-          \$1061  = 1'h0;
-    endcase
-    if (rst) begin
-      \$1061  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1062  = \$signal$29 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-        begin
-          \$1062  = 1'h0;
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                \$1062  = \$690 ;
-          endcase
-        end
-    endcase
-    if (rst) begin
-      \$1062  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1063  = \$signal$30 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-        begin
-          \$1063  = 1'h0;
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                \$1063  = \$691 ;
-          endcase
-        end
-    endcase
-    if (rst) begin
-      \$1063  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1064  = is_mov;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-        begin
-          \$1064  = 1'h0;
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                (* full_case = 32'd1 *)
-                if (\$659 ) begin
-                end else begin
-                  \$1064  = 1'h1;
-                end
-          endcase
-        end
-    endcase
-    if (rst) begin
-      \$1064  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1065  = first;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          \$1065  = 1'h1;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          \$1065  = 1'h0;
-    endcase
-    if (rst) begin
-      \$1065  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1066  = wl_k;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                \$1066  = 4'h0;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                if (\$736 ) begin
-                  \$1066  = 4'h0;
-                end
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          \$1066  = k[3:0];
-      5'h06:
-          /* empty */;
-      5'h0f:
-          if (\$818 ) begin
-            \$1066  = \$819 [3:0];
-          end
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          if (\$853 ) begin
-            \$1066  = mwc[3:0];
-          end
-      5'h11:
-          if (\$884 ) begin
-            \$1066  = mwc[3:0];
-          end
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$1066  = k[3:0];
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          /* empty */;
-      5'h18:
-          \$1066  = k[3:0];
-    endcase
-    if (rst) begin
-      \$1066  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1067  = wl_v;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                \$1067  = { 47'h000000000000, \$652  };
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                if (\$736 ) begin
-                  \$1067  = { 63'h0000000000000000, \$739  };
-                end
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          \$1067  = \$10 [63:0];
-      5'h06:
-          /* empty */;
-      5'h0f:
-          if (\$818 ) begin
-            \$1067  = { \$signal [0], shr_prev[63:1] };
-          end
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          if (\$853 ) begin
-            \$1067  = \$25 [63:0];
-          end
-      5'h11:
-          if (\$884 ) begin
-            \$1067  = \$25 [63:0];
-          end
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          \$1067  = wb_sum[63:0];
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          /* empty */;
-      5'h18:
-          \$1067  = wb_limb;
-    endcase
-    if (rst) begin
-      \$1067  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1068  = \$signal$197 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                \$1068  = \$655 [0];
-            5'h01:
-                (* full_case = 32'd1 *)
-                if (\$659 ) begin
-                end else begin
-                  \$1068  = \$661 [0];
-                end
-            5'h02, 5'h03, 5'h04:
-                \$1068  = \$666 [0];
-            5'h05:
-                (* full_case = 32'd1 *)
-                if (\$694 ) begin
-                end else begin
-                  \$1068  = \$696 [0];
-                end
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                (* full_case = 32'd1 *)
-                if (\$703 ) begin
-                end else if (\$704 ) begin
-                end else begin
-                  \$1068  = \$707 [0];
-                end
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$736 ) begin
-                end else begin
-                  \$1068  = \$742 [0];
-                end
-            5'h09:
-                \$1068  = \$758 [0];
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          \$1068  = \$773 [0];
-      5'h0d:
-          \$1068  = \$784 [0];
-      5'h06:
-          \$1068  = \$800 [0];
-      5'h0f:
-          \$1068  = \$809 ;
-      5'h07:
-          \$1068  = \$823 [0];
-      5'h10:
-          \$1068  = \$837 [0];
-      5'h08:
-          \$1068  = \$857 ;
-      5'h11:
-          /* empty */;
-      5'h09:
-          if (\$889 ) begin
-            \$1068  = \$893 [0];
-          end
-      5'h12:
-          /* empty */;
-      5'h13:
-          if (\$919 ) begin
-            \$1068  = \$921 [0];
-          end
-      5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          if (\$949 ) begin
-            \$1068  = \$951 [0];
-          end
-      5'h18:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0b:
-          casez (k)
-            5'h01:
-                \$1068  = \$965 [0];
-            5'h02:
-                \$1068  = \$970 [0];
-            5'h03:
-                \$1068  = \$975 [0];
-            5'h04:
-                \$1068  = \$980 [0];
-            5'h05:
-                \$1068  = \$985 [0];
-            5'h06:
-                \$1068  = \$990 [0];
-            5'h07:
-                \$1068  = \$995 [0];
-          endcase
-    endcase
-    if (rst) begin
-      \$1068  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1069  = \$signal$198 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                \$1069  = \$658 [0];
-            5'h01:
-                (* full_case = 32'd1 *)
-                if (\$659 ) begin
-                end else begin
-                  \$1069  = \$664 [0];
-                end
-            5'h02, 5'h03, 5'h04:
-                \$1069  = \$669 [0];
-            5'h05:
-                (* full_case = 32'd1 *)
-                if (\$694 ) begin
-                end else begin
-                  \$1069  = \$699 [0];
-                end
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                (* full_case = 32'd1 *)
-                if (\$703 ) begin
-                end else if (\$704 ) begin
-                end else begin
-                  \$1069  = \$711 [0];
-                end
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$736 ) begin
-                end else begin
-                  \$1069  = \$746 [0];
-                end
-            5'h09:
-                \$1069  = \$762 [0];
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          \$1069  = \$776 [0];
-      5'h0d:
-          \$1069  = \$788 [0];
-      5'h06:
-          \$1069  = \$803 [0];
-      5'h0f:
-          \$1069  = \$816 ;
-      5'h07:
-          \$1069  = \$827 [0];
-      5'h10:
-          \$1069  = \$841 [0];
-      5'h08:
-          \$1069  = \$862 ;
-      5'h11:
-          /* empty */;
-      5'h09:
-          if (\$889 ) begin
-            \$1069  = \$898 [0];
-          end
-      5'h12:
-          /* empty */;
-      5'h13:
-          if (\$919 ) begin
-            \$1069  = \$924 [0];
-          end
-      5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          if (\$949 ) begin
-            \$1069  = \$954 [0];
-          end
-      5'h18:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0b:
-          casez (k)
-            5'h01:
-                \$1069  = \$968 [0];
-            5'h02:
-                \$1069  = \$973 [0];
-            5'h03:
-                \$1069  = \$978 [0];
-            5'h04:
-                \$1069  = \$983 [0];
-            5'h05:
-                \$1069  = \$988 [0];
-            5'h06:
-                \$1069  = \$993 [0];
-            5'h07:
-                \$1069  = \$998 [0];
-          endcase
-    endcase
-    if (rst) begin
-      \$1069  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1070  = nlimbs;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                (* full_case = 32'd1 *)
-                if (\$659 ) begin
-                end else begin
-                  \$1070  = { 1'h0, \$signal$172  };
-                end
-            5'h02, 5'h03, 5'h04:
-                \$1070  = \$689 ;
-            5'h05:
-                (* full_case = 32'd1 *)
-                if (\$694 ) begin
-                end else begin
-                  \$1070  = { 1'h0, \$700  };
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$1070  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1071  = \$signal$199 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                \$1071  = \$671 [0];
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                (* full_case = 32'd1 *)
-                if (\$703 ) begin
-                end else if (\$704 ) begin
-                end else begin
-                  \$1071  = \$714 [0];
-                end
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$736 ) begin
-                end else begin
-                  \$1071  = \$748 [0];
-                end
-            5'h09:
-                \$1071  = \$765 [0];
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          \$1071  = \$778 [0];
-      5'h0d:
-          \$1071  = \$791 [0];
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          \$1071  = \$830 [0];
-      5'h10:
-          \$1071  = \$844 [0];
-      5'h08:
-          \$1071  = \$867 ;
-      5'h11:
-          /* empty */;
-      5'h09:
-          if (\$889 ) begin
-            \$1071  = \$901 [0];
-          end
-    endcase
-    if (rst) begin
-      \$1071  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1072  = \$signal$200 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                \$1072  = \$674 [0];
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                (* full_case = 32'd1 *)
-                if (\$703 ) begin
-                end else if (\$704 ) begin
-                end else begin
-                  \$1072  = \$718 [0];
-                end
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$736 ) begin
-                end else begin
-                  \$1072  = \$751 [0];
-                end
-            5'h09:
-                \$1072  = \$769 [0];
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          \$1072  = \$781 [0];
-      5'h0d:
-          \$1072  = \$795 [0];
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          \$1072  = \$834 [0];
-      5'h10:
-          \$1072  = \$848 [0];
-      5'h08:
-          \$1072  = \$873 ;
-      5'h11:
-          /* empty */;
-      5'h09:
-          if (\$889 ) begin
-            \$1072  = \$905 [0];
-          end
-    endcase
-    if (rst) begin
-      \$1072  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1073  = \$signal$41 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                (* full_case = 32'd1 *)
-                if (\$724 ) begin
-                end else begin
-                  \$1073  = { 1'h0, \$725  };
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$1073  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1074  = mtb;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                (* full_case = 32'd1 *)
-                if (\$724 ) begin
-                end else begin
-                  \$1074  = { 1'h0, \$726  };
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$1074  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1075  = \$signal$38 ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                (* full_case = 32'd1 *)
-                if (\$724 ) begin
-                end else begin
-                  \$1075  = 5'h00;
-                end
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          if (\$879 ) begin
-            \$1075  = \$880 [4:0];
-          end
-    endcase
-    if (rst) begin
-      \$1075  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1076  = mi;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                (* full_case = 32'd1 *)
-                if (\$724 ) begin
-                end else begin
-                  \$1076  = 5'h00;
-                end
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          (* full_case = 32'd1 *)
-          if (\$879 ) begin
-            \$1076  = \$23 [4:0];
-          end else begin
-            \$1076  = \$883 [4:0];
-          end
-    endcase
-    if (rst) begin
-      \$1076  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1077  = mcols;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                (* full_case = 32'd1 *)
-                if (\$724 ) begin
-                end else begin
-                  \$1077  = \$734 ;
-                end
-          endcase
-    endcase
-    if (rst) begin
-      \$1077  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1078  = ceil;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                \$1078  = \$735 ;
-          endcase
-    endcase
-    if (rst) begin
-      \$1078  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1079  = den;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$736 ) begin
-                end else begin
-                  \$1079  = 145'h0000000000000000000000000000000000000;
-                end
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          if (\$907 ) begin
-            casez (\$908 )
-              6'h00:
-                  \$1079 [63:0] = b_val;
-              6'h01:
-                  \$1079 [127:64] = b_val;
-              6'h02:
-                  \$1079 [144:128] = b_val[16:0];
-            endcase
-          end
-    endcase
-    if (rst) begin
-      \$1079  = 145'h0000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1080  = drem;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$736 ) begin
-                end else begin
-                  \$1080  = 145'h0000000000000000000000000000000000000;
-                end
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          if (\$907 ) begin
-            if (\$911 ) begin
-              \$1080  = { drem[80:0], \$signal  };
-            end
-          end
-      5'h12:
-          /* empty */;
-      5'h13:
-          \$1080  = \$62 [144:0];
-    endcase
-    if (rst) begin
-      \$1080  = 145'h0000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1081  = lk;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$736 ) begin
-                end else begin
-                  \$1081  = \$752 [3:0];
-                end
-            5'h09:
-                \$1081  = \$770 [3:0];
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          if (\$907 ) begin
-            (* full_case = 32'd1 *)
-            if (\$911 ) begin
-            end else begin
-              \$1081  = \$913 [3:0];
-            end
-          end
-      5'h12:
-          /* empty */;
-      5'h13:
-          if (\$925 ) begin
-            \$1081  = \$926 [3:0];
-          end
-      5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          if (\$955 ) begin
-            \$1081  = \$956 [3:0];
-          end
-    endcase
-    if (rst) begin
-      \$1081  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1082  = nsteps;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$736 ) begin
-                end else begin
-                  \$1082  = \$755 [8:0];
-                end
-            5'h09:
-                \$1082  = \$771 [8:0];
-          endcase
-    endcase
-    if (rst) begin
-      \$1082  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1083  = steps;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$736 ) begin
-                end else begin
-                  \$1083  = 9'h000;
-                end
-            5'h09:
-                \$1083  = 9'h000;
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          \$1083  = \$917 [8:0];
-      5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          \$1083  = \$945 [8:0];
-    endcase
-    if (rst) begin
-      \$1083  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1084  = srem;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                /* empty */;
-            5'h09:
-                \$1084  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          if (\$947 ) begin
-            \$1084  = \$948 [256:0];
-          end
-    endcase
-    if (rst) begin
-      \$1084  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1085  = root;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                /* empty */;
-            5'h09:
-                \$1085  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          (* full_case = 32'd1 *)
-          if (\$947 ) begin
-            \$1085  = { root[254:0], ssq_p2_4a };
-          end else begin
-            \$1085  = { root[254:0], 1'h0 };
-          end
-    endcase
-    if (rst) begin
-      \$1085  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1086  = ext_top;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          if (\$798 ) begin
-            (* full_case = 32'd1 *)
-            if (is_mov) begin
-            end else begin
-              \$1086  = 1'h1;
-            end
-          end
-      5'h06:
-          /* empty */;
-      5'h0f:
-          if (\$818 ) begin
-            if (\$820 ) begin
-              \$1086  = 1'h0;
-            end
-          end
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          if (\$884 ) begin
-            if (\$886 ) begin
-              \$1086  = \$887 ;
-            end
-          end
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          if (\$933 ) begin
-            \$1086  = 1'h0;
-          end
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          /* empty */;
-      5'h18:
-          if (\$963 ) begin
-            \$1086  = 1'h0;
-          end
-    endcase
-    if (rst) begin
-      \$1086  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1087  = shr_prev;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          \$1087  = \$signal ;
-    endcase
-    if (rst) begin
-      \$1087  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1088  = feed;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          if (\$907 ) begin
-            (* full_case = 32'd1 *)
-            if (\$911 ) begin
-            end else begin
-              \$1088  = \$signal ;
-            end
-          end
-      5'h12:
-          /* empty */;
-      5'h13:
-        begin
-          \$1088  = \$918 [63:0];
-          if (\$925 ) begin
-            \$1088  = \$signal ;
-          end
-        end
-      5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          \$1088  = \$signal ;
-      5'h16:
-          /* empty */;
-      5'h17:
-        begin
-          \$1088  = \$946 [63:0];
-          if (\$955 ) begin
-            \$1088  = \$signal ;
-          end
-        end
-    endcase
-    if (rst) begin
-      \$1088  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1089  = quo;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          if (\$907 ) begin
-            if (\$916 ) begin
-              \$1089  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-            end
-          end
-      5'h12:
-          /* empty */;
-      5'h13:
-          \$1089  = { quo[253:0], sdiv_k2_p1_2a, \$65  };
-    endcase
-    if (rst) begin
-      \$1089  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1090  = den3;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h12:
-          \$1090  = { sden3_s2, sden3_s1, sden3_c0_full[64:1] };
-    endcase
-    if (rst) begin
-      \$1090  = 147'h0000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1091  = blen_r;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          \$1091  = \$938 [7:0];
-    endcase
-    if (rst) begin
-      \$1091  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1092  = \real ;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          \$1092  = rl;
-    endcase
-    if (rst) begin
-      \$1092  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1093  = ot;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          /* empty */;
-      5'h18:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0b:
-          \$1093  = tg_d__data;
-    endcase
-    if (rst) begin
-      \$1093  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1094  = o__payload;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h12:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          /* empty */;
-      5'h17:
-          /* empty */;
-      5'h18:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0b:
-        begin
-          casez (k)
-            5'h03:
-                \$1094 [114:51] = \$signal ;
-            5'h04:
-                \$1094 [178:115] = \$signal ;
-            5'h05:
-                \$1094 [242:179] = \$signal ;
-            5'h06:
-                \$1094 [306:243] = \$signal ;
-            5'h07:
-                \$1094 [33] = \$signal [0];
-            5'h08:
-                \$1094 [50:34] = \$signal [16:0];
-            5'h09:
-                \$1094 [32] = \$signal [0];
-          endcase
-          if (\$1000 ) begin
-            \$1094 [31:0] = req_tag;
-          end
-        end
-    endcase
-    if (rst) begin
-      \$1094  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  assign rom_rd__addr = pc_nx[9:0];
+    if (\$1043 ) begin
+      st = 5'h19;
+    end
+    if (\$1039 ) begin
+      st = 5'h1a;
+    end
+  end
+  assign nz_t = \$530 [3:0];
+  assign no_t = \$533 [3:0];
+  assign s_lo = \$552 [64:0];
+  assign s_hi = \$554 [71:0];
+  assign alu_sum = \$537 [64:0];
+  assign mi_lo = \$542 [4:0];
+  assign mi_hi = \$545 [4:0];
+  assign nc_lo = \$550 [4:0];
+  assign sden3_sum = { sden3_s2, sden3_s1, sden3_c0_full[64:1] };
+  assign sdiv_r = \$589 [144:0];
+  assign sdiv_q = { sdiv_k2_p1_2a, \$592  };
+  assign sq_s = { srem, feed[63:62] };
+  assign ssq_sum = { ssq_s4, ssq_s3, ssq_s2, ssq_s1, ssq_c0_full[64:1] };
   assign tg_a__addr = out;
-  assign tg_b__addr = \out$6 ;
-  assign nz_t = \$3 [3:0];
-  assign no_t = \$6 [3:0];
+  assign tg_b__addr = \out$76 ;
   assign imm_sext = { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm };
-  assign alu_sum = \$10 [64:0];
-  assign \$signal$37  = \$15 [4:0];
-  assign mi_hi = \$18 [4:0];
-  assign nc_lo = \$23 [4:0];
-  assign s_lo = \$25 [64:0];
-  assign s_hi = \$27 [71:0];
   assign sden3_cin1 = sden3_c0_full[65];
   assign sden3_cin2 = sden3_p0_1a;
-  assign sden3_sum = { sden3_s2, sden3_s1, sden3_c0_full[64:1] };
   assign sden3_cout = sden3_p1_2a;
   assign sdiv_sh = { drem, feed[63:62] };
   assign sdiv_k1_cin1 = sdiv_k1_c0_full[65];
@@ -12269,30 +12730,14 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign sdiv_k3_cin2 = sdiv_k3_p0_1a;
   assign sdiv_k3_sum = { sdiv_k3_s2, sdiv_k3_s1, sdiv_k3_c0_full[64:1] };
   assign sdiv_k3_cout = sdiv_k3_p1_2a;
-  assign sdiv_r = \$62 [144:0];
-  assign sdiv_q = { sdiv_k2_p1_2a, \$65  };
-  assign sq_s = { srem, feed[63:62] };
   assign sq_t = { 1'h0, root, 2'h1 };
+  assign ssq_p2_4a = ssq_cout;
   assign ssq_cin1 = ssq_c0_full[65];
   assign ssq_cin2 = ssq_p0_1a;
   assign ssq_cin3 = ssq_p1_2a;
   assign ssq_cin4 = ssq_p1_3a;
-  assign ssq_sum = { ssq_s4, ssq_s3, ssq_s2, ssq_s1, ssq_c0_full[64:1] };
-  assign ssq_cout = ssq_p2_4a;
-  assign o_valid = o__valid;
-  assign rec = o__payload;
-  assign \o__payload.tag  = o__payload[31:0];
-  assign \o__payload.direction  = o__payload[32];
-  assign \o__payload.exact  = o__payload[33];
-  assign \o__payload.candidates  = o__payload[50:34];
-  assign \o__payload.amount_in  = o__payload[178:51];
-  assign \o__payload.profit  = o__payload[306:179];
-  assign \rec.tag  = o__payload[31:0];
-  assign \rec.direction  = o__payload[32];
-  assign \rec.exact  = o__payload[33];
-  assign \rec.candidates  = o__payload[50:34];
-  assign \rec.amount_in  = o__payload[178:51];
-  assign \rec.profit  = o__payload[306:179];
+  assign o__valid = o_valid;
+  assign o__payload = rec;
   assign \req.mode  = req[0];
   assign \req.a_base  = req[112:1];
   assign \req.a_other  = req[224:113];
@@ -12315,143 +12760,157 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, i__ready, o__valid
   assign \i__payload.b_fd  = i__payload[512:497];
   assign \i__payload.maxc  = i__payload[529:513];
   assign \i__payload.tag  = i__payload[561:530];
-  assign \$94  = { 5'h00, nsteps[8:5] };
-  assign \$361  = 1'h0;
-  assign \$366  = { 64'h0000000000000000, req[112:65] };
-  assign \$371  = { 64'h0000000000000000, req[224:177] };
-  assign \$376  = 16'h0000;
-  assign \$381  = 16'h0000;
-  assign \$386  = { 64'h0000000000000000, req[368:321] };
-  assign \$391  = { 64'h0000000000000000, req[480:433] };
-  assign \$396  = 16'h0000;
-  assign \$401  = 16'h0000;
-  assign \$406  = 17'h00000;
-  assign \$564  = { \$563 [8], \$563 [8:1] };
-  assign \$566  = { \$565 , 1'h0 };
-  assign \$570  = { \$569 [8], \$569 [8:1] };
-  assign \$572  = { \$571 , 1'h0 };
-  assign \$611  = { p_v, 1'h0 };
-  assign \$612  = { p_l, 1'h0 };
-  assign \$629  = { 13'h0000, tile30, tile10, 18'h00000 };
-  assign \$631  = { 13'h0000, tile31, tile11, 18'h00000 };
-  assign \$633  = { 13'h0000, tile32, tile12, 18'h00000 };
-  assign \$635  = { 13'h0000, tile33, 8'h00, tile13, 18'h00000 };
-  assign \$637  = { 13'h0000, mrow1, 18'h00000 };
-  assign \$639  = { 13'h0000, mrow3, 18'h00000 };
-  assign \$641  = { 27'h0000000, h1, 36'h000000000 };
-  assign \$655  = { 1'h0, \$654  };
-  assign \$656  = 1'h1;
-  assign \$657  = \$signal$173 ;
-  assign \$658  = { 1'h0, \$signal$173  };
-  assign \$661  = { 1'h0, \$660  };
-  assign \$662  = 1'h1;
-  assign \$663  = \$signal$173 ;
-  assign \$664  = { 1'h0, \$signal$173  };
-  assign \$666  = { 1'h0, \$665  };
-  assign \$667  = 1'h1;
-  assign \$668  = \$signal$173 ;
-  assign \$669  = { 1'h0, \$signal$173  };
-  assign \$671  = { 1'h0, \$670  };
-  assign \$672  = 1'h1;
-  assign \$673  = eb;
-  assign \$674  = { 1'h0, eb };
-  assign \$696  = { 1'h0, \$695  };
-  assign \$697  = 1'h1;
-  assign \$698  = \$signal$173 ;
-  assign \$699  = { 1'h0, \$signal$173  };
-  assign \$707  = { 1'h0, \$706  };
-  assign \$711  = { 1'h0, \$710  };
-  assign \$714  = { 1'h0, \$713  };
-  assign \$718  = { 1'h0, \$717  };
-  assign \$742  = { 1'h0, \$741  };
-  assign \$746  = { 1'h0, \$745  };
-  assign \$748  = { 1'h0, \$747  };
-  assign \$749  = 1'h1;
-  assign \$750  = eb;
-  assign \$751  = { 1'h0, eb };
-  assign \$755  = { \$754 [5], \$754 [5], \$754 , 5'h00 };
-  assign \$758  = { 1'h0, \$757  };
-  assign \$762  = { 1'h0, \$761  };
-  assign \$765  = { 1'h0, \$764  };
-  assign \$769  = { 1'h0, \$768  };
-  assign \$771  = { 2'h0, \$signal$172 , 5'h00 };
-  assign \$773  = { 1'h0, \$772  };
-  assign \$774  = 1'h1;
-  assign \$775  = \$signal$173 ;
-  assign \$776  = { 1'h0, \$signal$173  };
-  assign \$778  = { 1'h0, \$777  };
-  assign \$779  = 1'h1;
-  assign \$780  = eb;
-  assign \$781  = { 1'h0, eb };
-  assign \$784  = { 1'h0, \$783  };
-  assign \$788  = { 1'h0, \$787  };
-  assign \$791  = { 1'h0, \$790  };
-  assign \$795  = { 1'h0, \$794  };
-  assign \$800  = { 1'h0, \$799  };
-  assign \$801  = 1'h1;
-  assign \$802  = \$signal$173 ;
-  assign \$803  = { 1'h0, \$signal$173  };
-  assign \$823  = { 1'h0, \$822  };
-  assign \$827  = { 1'h0, \$826  };
-  assign \$830  = { 1'h0, \$829  };
-  assign \$834  = { 1'h0, \$833  };
-  assign \$837  = { 1'h0, \$836  };
-  assign \$841  = { 1'h0, \$840  };
-  assign \$844  = { 1'h0, \$843  };
-  assign \$848  = { 1'h0, \$847  };
-  assign \$893  = { 1'h0, \$892  };
-  assign \$898  = { 1'h0, \$897  };
-  assign \$901  = { 1'h0, \$900  };
-  assign \$905  = { 1'h0, \$904  };
-  assign \$918  = { 1'h0, feed, 2'h0 };
-  assign \$921  = { 1'h0, \$920  };
-  assign \$924  = { 1'h0, \$923  };
-  assign \$931  = { 5'h00, nsteps[8:5] };
-  assign \$936  = { \$935 [4], \$935 , 6'h00 };
-  assign \$941  = { \$940 [8], \$940 [8:1] };
-  assign \$943  = { \$942 , 1'h0 };
-  assign \$946  = { 1'h0, feed, 2'h0 };
-  assign \$951  = { 1'h0, \$950  };
-  assign \$954  = { 1'h0, \$953  };
-  assign \$962  = { 1'h0, \$961 [4:1] };
-  assign \$965  = { 1'h0, \$964  };
-  assign \$966  = 1'h1;
-  assign \$967  = ot[4];
-  assign \$968  = { 1'h0, ot[4] };
-  assign \$970  = { 1'h0, \$969  };
-  assign \$971  = 1'h1;
-  assign \$972  = ot[4];
-  assign \$973  = { 1'h0, ot[4] };
-  assign \$975  = { 1'h0, \$974  };
-  assign \$976  = 1'h1;
-  assign \$977  = ot[4];
-  assign \$978  = { 1'h0, ot[4] };
-  assign \$980  = { 1'h0, \$979  };
-  assign \$981  = 1'h1;
-  assign \$982  = ot[4];
-  assign \$983  = { 1'h0, ot[4] };
-  assign \$985  = { 1'h0, \$984  };
-  assign \$986  = 1'h1;
-  assign \$987  = ot[4];
-  assign \$988  = { 1'h0, ot[4] };
-  assign \$990  = { 1'h0, \$989  };
-  assign \$991  = 1'h1;
-  assign \$992  = ot[4];
-  assign \$993  = { 1'h0, ot[4] };
-  assign \$995  = { 1'h0, \$994  };
-  assign \$996  = 1'h1;
-  assign \$997  = ot[4];
-  assign \$998  = { 1'h0, ot[4] };
-  assign \$362  = 1'h1;
-  assign \$363  = 2'h1;
-  assign \$377  = 1'h1;
-  assign \$378  = 2'h1;
-  assign \$382  = 1'h1;
-  assign \$383  = 2'h1;
-  assign \$397  = 1'h1;
-  assign \$398  = 2'h1;
-  assign \$402  = 1'h1;
-  assign \$403  = 2'h1;
-  assign \$407  = 1'h1;
-  assign \$408  = 2'h1;
+  assign \rec.tag  = rec[31:0];
+  assign \rec.direction  = rec[32];
+  assign \rec.exact  = rec[33];
+  assign \rec.candidates  = rec[50:34];
+  assign \rec.amount_in  = rec[178:51];
+  assign \rec.profit  = rec[306:179];
+  assign \o__payload.tag  = rec[31:0];
+  assign \o__payload.direction  = rec[32];
+  assign \o__payload.exact  = rec[33];
+  assign \o__payload.candidates  = rec[50:34];
+  assign \o__payload.amount_in  = rec[178:51];
+  assign \o__payload.profit  = rec[306:179];
+  assign \$1  = { p_v, 1'h0 };
+  assign \$2  = { p_l, 1'h0 };
+  assign \$19  = { 13'h0000, tile30, tile10, 18'h00000 };
+  assign \$21  = { 13'h0000, tile31, tile11, 18'h00000 };
+  assign \$23  = { 13'h0000, tile32, tile12, 18'h00000 };
+  assign \$25  = { 13'h0000, tile33, 8'h00, tile13, 18'h00000 };
+  assign \$27  = { 13'h0000, mrow1, 18'h00000 };
+  assign \$29  = { 13'h0000, mrow3, 18'h00000 };
+  assign \$31  = { 27'h0000000, h1, 36'h000000000 };
+  assign \$48  = { 1'h0, imm };
+  assign \$52  = { 1'h0, \$51  };
+  assign \$53  = 1'h1;
+  assign \$54  = ea;
+  assign \$55  = { 1'h0, ea };
+  assign \$59  = { 1'h0, \$58  };
+  assign \$60  = 1'h1;
+  assign \$61  = ea;
+  assign \$62  = { 1'h0, ea };
+  assign \$64  = { 1'h0, \$63  };
+  assign \$65  = 1'h1;
+  assign \$66  = ea;
+  assign \$67  = { 1'h0, ea };
+  assign \$69  = { 1'h0, \$68  };
+  assign \$70  = 1'h1;
+  assign \$71  = eb;
+  assign \$72  = { 1'h0, eb };
+  assign \$95  = { 1'h0, \$94  };
+  assign \$96  = 1'h1;
+  assign \$97  = ea;
+  assign \$98  = { 1'h0, ea };
+  assign \$186  = { 1'h0, \$185  };
+  assign \$190  = { 1'h0, \$189  };
+  assign \$193  = { 1'h0, \$192  };
+  assign \$197  = { 1'h0, \$196  };
+  assign \$223  = { 1'h0, \$222  };
+  assign \$227  = { 1'h0, \$226  };
+  assign \$229  = { 1'h0, \$228  };
+  assign \$230  = 1'h1;
+  assign \$231  = eb;
+  assign \$232  = { 1'h0, eb };
+  assign \$236  = { \$235 [5], \$235 [5], \$235 , 5'h00 };
+  assign \$239  = { 1'h0, \$238  };
+  assign \$243  = { 1'h0, \$242  };
+  assign \$246  = { 1'h0, \$245  };
+  assign \$250  = { 1'h0, \$249  };
+  assign \$252  = { 2'h0, ta, 5'h00 };
+  assign \$254  = { 1'h0, \$253  };
+  assign \$255  = 1'h1;
+  assign \$256  = ea;
+  assign \$257  = { 1'h0, ea };
+  assign \$259  = { 1'h0, \$258  };
+  assign \$260  = 1'h1;
+  assign \$261  = eb;
+  assign \$262  = { 1'h0, eb };
+  assign \$265  = { 1'h0, \$264  };
+  assign \$269  = { 1'h0, \$268  };
+  assign \$272  = { 1'h0, \$271  };
+  assign \$276  = { 1'h0, \$275  };
+  assign \$282  = { 1'h0, \$281  };
+  assign \$283  = 1'h1;
+  assign \$284  = ea;
+  assign \$285  = { 1'h0, ea };
+  assign \$305  = { 1'h0, \$304  };
+  assign \$309  = { 1'h0, \$308  };
+  assign \$312  = { 1'h0, \$311  };
+  assign \$316  = { 1'h0, \$315  };
+  assign \$319  = { 1'h0, \$318  };
+  assign \$323  = { 1'h0, \$322  };
+  assign \$326  = { 1'h0, \$325  };
+  assign \$330  = { 1'h0, \$329  };
+  assign \$415  = { 1'h0, \$414  };
+  assign \$420  = { 1'h0, \$419  };
+  assign \$423  = { 1'h0, \$422  };
+  assign \$427  = { 1'h0, \$426  };
+  assign \$440  = { 1'h0, feed, 2'h0 };
+  assign \$443  = { 1'h0, \$442  };
+  assign \$446  = { 1'h0, \$445  };
+  assign \$453  = { 64'h0000000000000000, quo[255:64] };
+  assign \$455  = { 5'h00, nsteps[8:5] };
+  assign \$460  = { \$459 [4], \$459 , 6'h00 };
+  assign \$465  = { \$464 [8], \$464 [8:1] };
+  assign \$467  = { \$466 , 1'h0 };
+  assign \$471  = { 1'h0, feed, 2'h0 };
+  assign \$476  = { 1'h0, \$475  };
+  assign \$479  = { 1'h0, \$478  };
+  assign \$485  = { 64'h0000000000000000, root[255:64] };
+  assign \$488  = { 1'h0, \$487 [4:1] };
+  assign \$492  = { 1'h0, \$491  };
+  assign \$493  = 1'h1;
+  assign \$494  = ot[4];
+  assign \$495  = { 1'h0, ot[4] };
+  assign \$497  = { 1'h0, \$496  };
+  assign \$498  = 1'h1;
+  assign \$499  = ot[4];
+  assign \$500  = { 1'h0, ot[4] };
+  assign \$502  = { 1'h0, \$501  };
+  assign \$503  = 1'h1;
+  assign \$504  = ot[4];
+  assign \$505  = { 1'h0, ot[4] };
+  assign \$507  = { 1'h0, \$506  };
+  assign \$508  = 1'h1;
+  assign \$509  = ot[4];
+  assign \$510  = { 1'h0, ot[4] };
+  assign \$512  = { 1'h0, \$511  };
+  assign \$513  = 1'h1;
+  assign \$514  = ot[4];
+  assign \$515  = { 1'h0, ot[4] };
+  assign \$517  = { 1'h0, \$516  };
+  assign \$518  = 1'h1;
+  assign \$519  = ot[4];
+  assign \$520  = { 1'h0, ot[4] };
+  assign \$522  = { 1'h0, \$521  };
+  assign \$523  = 1'h1;
+  assign \$524  = ot[4];
+  assign \$525  = { 1'h0, ot[4] };
+  assign \$879  = 1'h0;
+  assign \$884  = { 64'h0000000000000000, req[112:65] };
+  assign \$889  = { 64'h0000000000000000, req[224:177] };
+  assign \$894  = 16'h0000;
+  assign \$899  = 16'h0000;
+  assign \$904  = { 64'h0000000000000000, req[368:321] };
+  assign \$909  = { 64'h0000000000000000, req[480:433] };
+  assign \$914  = 16'h0000;
+  assign \$919  = 16'h0000;
+  assign \$924  = 17'h00000;
+  assign \$1008  = { \$1007 [8], \$1007 [8:1] };
+  assign \$1010  = { \$1009 , 1'h0 };
+  assign \$1014  = { \$1013 [8], \$1013 [8:1] };
+  assign \$1016  = { \$1015 , 1'h0 };
+  assign \$880  = 1'h1;
+  assign \$881  = 2'h1;
+  assign \$895  = 1'h1;
+  assign \$896  = 2'h1;
+  assign \$900  = 1'h1;
+  assign \$901  = 2'h1;
+  assign \$915  = 1'h1;
+  assign \$916  = 2'h1;
+  assign \$920  = 1'h1;
+  assign \$921  = 2'h1;
+  assign \$925  = 1'h1;
+  assign \$926  = 2'h1;
 endmodule
