@@ -113,7 +113,8 @@ class Keccak256Serial(wiring.Component):
     permuted (the chains are busy only from the block's completion to its absorption), so within a
     packet a block costs ``BLOCK_CYCLES`` = **120 cycles: 136 / 120 = 1.133 bytes per cycle**
     sustained. Each packet adds its first block's priming and load pass and the digest's hold cycle
-    (≈ 7 cycles).
+    (≈ 6 cycles): measured on the mainnet block, 0.963 bytes per cycle, 410.6 cycles per transaction
+    (its 337 padded blocks alone take 40,440 of the 41,059 cycles).
 
     Back-pressure
     -------------
