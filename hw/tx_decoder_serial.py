@@ -42,6 +42,8 @@ E = TxError
 
 # levels of the frames (see the model): W wrapper, B body, S sub-list, E entry, K keys
 _LEVELS = "WBSEK"
+# walker modes: bytes are taken in HDR, LEN and CONTENT; APPLY, FIN1 and FIN2 take none
+_M_HDR, _M_LEN, _M_CONTENT, _M_APPLY, _M_FIN1, _M_FIN2 = range(6)
 
 
 def _rom_byte(m, const: int, j, name: str):
@@ -106,34 +108,45 @@ class TxDecoderSerial(wiring.Component):
     def elaborate(self, platform):  # noqa: C901 - one state machine, written out in the model's order
         m = Module()
 
-        # ================================================================ input: one beat, one byte a cycle
+        # ============================================================ input: beat register → byte register
+        # The beat register holds one beat; its lanes move one a cycle into the byte register ``b`` (with
+        # the header-byte classes precomputed), which the walker takes.
         bb_valid = Signal()
         bb_data = Signal(8 * BEAT_BYTES)
         bb_nk = Signal(range(BEAT_BYTES + 1))
         bb_last = Signal()
         li = Signal(range(BEAT_BYTES))
-        b = Signal(8)
-        m.d.comb += b.eq(bb_data.word_select(li, 8))
+        lane = Signal(8)
+        m.d.comb += lane.eq(bb_data.word_select(li, 8))
         lane_last = Signal()
         m.d.comb += lane_last.eq(li == bb_nk - 1)
-
+        ib_valid = Signal()                    # the byte register holds a byte or a packet end without one
+        ib_byte = Signal()                     # ... a byte
+        ib_last = Signal()                     # ... the packet's last
+        b = Signal(8)
+        b_list = Signal()
+        b_single = Signal()
+        b_long = Signal()
+        b_ln = Signal(6)                       # short form / single byte: the length
+        b_ll = Signal(4)                       # long form: length bytes
         # ================================================================ the walker's registers
         pos = Signal(_POS)
-        pos1 = Signal(_POS + 1)
-        m.d.comb += pos1.eq(pos + 1)
+        pos1 = Signal(_POS + 1, init=1)        # pos + 1, a register of its own (no adder before compares)
         top = Signal(2)                        # model.START / OUTER / LISTS / DONE
         halted = Signal()
         err = Signal(TxError)
         at_end = Signal()                      # the packet's last byte (or empty last beat) is taken
-        mode = Signal(2)                       # model.M_HDR / M_LEN / M_FIN / M_CONTENT
-        fld = Signal(_FB)                      # the item being read
+        mode = Signal(3)
+        fld = Signal(_FB)                      # the item being read (long form: from its header byte)
         it_pos = Signal(_POS)
         it_list = Signal()
         ll_rem = Signal(4)
         len_first = Signal()
         len_acc = Signal(64)
         start = Signal(_POS + 1)
+        fin_end = Signal(_END_BITS)
         rem = Signal(_POS)                     # content bytes still to come (saturated)
+        jj = Signal(5)                         # rem - 1: the content byte's index from the value's end
         ln6 = Signal(6)                        # the string's length, saturated at 33
         first = Signal()
         wrapped = Signal()
@@ -146,62 +159,89 @@ class TxDecoderSerial(wiring.Component):
         to_present = Signal()
         versioned = Signal()
         sub = Signal(3)
+        cur_end = Signal(_END_BITS)            # the innermost open list's end (the parent of a new item)
 
         opn = {k: Signal(name=f"open_{k}") for k in _LEVELS}
         end = {k: Signal(_END_BITS, name=f"end_{k}") for k in _LEVELS}
+        cl_end = {k: Signal(name=f"cl_end_{k}") for k in _LEVELS}     # closes where the string ends
         idx = {"W": Signal(3, name="idx_W"), "B": Signal(4, name="idx_B"),
                "S": Signal(POS_BITS, name="idx_S"),
                "E": Signal(3, name="idx_E"), "K": Signal(1, name="idx_K")}
 
+        # the decision of a header (byte or FIN2), applied in the next cycle (APPLY)
+        dec_bad = Signal()
+        dec_code = Signal(TxError)
+        dec_fld = Signal(_FB)
+        dec_list = Signal()
+        dec_ln = Signal(64)
+        dec_end = Signal(_END_BITS)
+        dec_pos = Signal(_POS)
+        dec_start = Signal(_POS + 1)
+        dec_single = Signal()
+        dec_cmpl = Signal()                    # single byte or empty string / list: complete at once
+        dec_wrapped = Signal()
+        dec_b = Signal(8)
+        dec_eq = {k: Signal(name=f"dec_eq_{k}") for k in _LEVELS}   # frame k ends after this byte
+        apply_pend = Signal()                  # the decision of the string header before is applied now
+
         rec = Signal(TxHeader)                 # the record being built (error, size, chain id: at END)
 
-        # innermost open level (one-hot), the parent's end
         inner = {}
-        outer_closed = Signal(1)
-        m.d.comb += outer_closed.eq(1)
         seen = Const(0, 1)
         for k in reversed(_LEVELS):            # K, E, S, B, W
             s = Signal(name=f"in_{k}")
             m.d.comb += s.eq(opn[k] & ~seen)
             inner[k] = s
             seen = seen | opn[k]
-        pend = Signal(_END_BITS)
         pend_inf = Signal()
-        m.d.comb += [pend_inf.eq(top != model.LISTS), pend.eq(0)]
-        for k in _LEVELS:
-            with m.If(inner[k]):
-                m.d.comb += pend.eq(end[k])
+        m.d.comb += pend_inf.eq(top != model.LISTS)
 
         def end_eq(e, q):
-            """``e == q`` for a wide end ``e`` and a position ``q``."""
+            """``e == q`` for a wide end ``e`` and a narrower position ``q``."""
             return (e[len(q):] == 0) & (e[:len(q)] == q)
 
         pend_at_next = Signal()                # the parent ends at pos + 1
-        m.d.comb += pend_at_next.eq(~pend_inf & end_eq(pend, pos1))
+        m.d.comb += pend_at_next.eq(~pend_inf & end_eq(cur_end, pos1))
 
         # ================================================================ the cycle's action
         cd_full = Signal()                     # the calldata word register holds a complete word
         cd_ovalid = Signal()
         ost = Signal(2)                        # record output: 0 idle, 1 and 2 chain id, 3 valid
-        act_fin = Signal()
+        busy = Signal()                        # a cycle without a byte: APPLY, FIN1, FIN2
+        m.d.comb += busy.eq(~halted & (mode >= _M_APPLY))
         act_end = Signal()
         act_beat = Signal()                    # a beat's lane (a byte) or its empty last is taken
         m.d.comb += [
-            act_fin.eq((mode == model.M_FIN) & ~halted),
-            act_end.eq(~act_fin & at_end & (ost == 0) & ~cd_full & ~cd_ovalid),
-            act_beat.eq(~act_fin & ~at_end & bb_valid & ~(cd_full & cd_ovalid)),
+            act_end.eq(~busy & ~apply_pend & at_end & (ost == 0) & ~cd_full & ~cd_ovalid),
+            act_beat.eq(~busy & ~at_end & ib_valid & ~(cd_full & cd_ovalid)),
         ]
         go = Signal()                          # a byte is processed by the walker
-        m.d.comb += go.eq(act_beat & (bb_nk != 0) & ~halted & (pos < MAX_TX_BYTES))
-        beat_done = Signal()
-        m.d.comb += beat_done.eq(act_beat & ((bb_nk == 0) | lane_last))
-        m.d.comb += self.i.ready.eq(~bb_valid | beat_done)
-        with m.If(act_beat & (bb_nk != 0)):
-            m.d.sync += [li.eq(Mux(lane_last, 0, li + 1)), pos.eq(Mux(pos == _SIZE_MAX, pos, pos + 1))]
+        m.d.comb += go.eq(act_beat & ib_byte & ~halted & (pos < MAX_TX_BYTES))
+        with m.If(act_beat & ib_byte):
+            with m.If(pos != _SIZE_MAX):
+                m.d.sync += [pos.eq(pos + 1), pos1.eq(pos1 + 1)]
             with m.If(pos >= MAX_TX_BYTES):
                 m.d.sync += halted.eq(1)
+        with m.If(act_beat):
+            m.d.sync += [ib_valid.eq(0), at_end.eq(ib_last)]
+        # refill the byte register from the beat register (a beat without bytes: only its ``last``)
+        ib_free = Signal()
+        m.d.comb += ib_free.eq(~ib_valid | act_beat)
+        mv = Signal()
+        m.d.comb += mv.eq(bb_valid & ib_free)
+        beat_done = Signal()
+        m.d.comb += beat_done.eq(bb_valid & ib_free & ((bb_nk == 0) | lane_last))
+        m.d.comb += self.i.ready.eq(~bb_valid | beat_done)
+        with m.If(mv):
+            m.d.sync += [ib_valid.eq((bb_nk != 0) | bb_last), ib_byte.eq(bb_nk != 0),
+                         ib_last.eq(bb_last & ((bb_nk == 0) | lane_last)), b.eq(lane),
+                         b_list.eq(lane >= 0xC0), b_single.eq(lane < 0x80),
+                         b_long.eq((lane >= 0x80) & ((lane & 0x3F) >= 0x38)),
+                         b_ln.eq(Mux(lane < 0x80, 1, lane & 0x3F)), b_ll.eq((lane & 0x3F) - 0x37)]
+            with m.If(bb_nk != 0):
+                m.d.sync += li.eq(Mux(lane_last, 0, li + 1))
         with m.If(beat_done):
-            m.d.sync += [bb_valid.eq(0), at_end.eq(bb_last)]
+            m.d.sync += bb_valid.eq(0)
         with m.If(self.i.valid & self.i.ready):
             keep = self.i.payload.keep
             m.d.sync += [bb_valid.eq(1), bb_data.eq(self.i.payload.data), bb_last.eq(self.i.payload.last),
@@ -210,23 +250,15 @@ class TxDecoderSerial(wiring.Component):
         in_hdr = Signal()
         in_len = Signal()
         in_content = Signal()
+        in_apply = Signal()
         m.d.comb += [
-            in_hdr.eq(go & (mode == model.M_HDR)),
-            in_len.eq(go & (mode == model.M_LEN)),
-            in_content.eq(go & (mode == model.M_CONTENT)),
+            in_hdr.eq(go & (mode == _M_HDR)),
+            in_len.eq(go & (mode == _M_LEN)),
+            in_content.eq(go & (mode == _M_CONTENT)),
+            in_apply.eq(~halted & (mode == _M_APPLY) & ~(cd_full & cd_ovalid)),
         ]
 
         # ================================================================ field class of a header byte
-        b_list = Signal()
-        b_single = Signal()
-        b_long = Signal()
-        b_ln = Signal(6)                       # short form / single byte: the length
-        m.d.comb += [
-            b_list.eq(b >= 0xC0),
-            b_single.eq(b < 0x80),
-            b_long.eq(~b_single & ((b & 0x3F) >= 0x38)),
-            b_ln.eq(Mux(b_single, 1, b & 0x3F)),
-        ]
         fld_hdr = Signal(_FB)
         with m.If(top != model.LISTS):
             m.d.comb += fld_hdr.eq(F.OUTER)
@@ -315,149 +347,276 @@ class TxDecoderSerial(wiring.Component):
                                 fail(~to_present & (ln > INITCODE_LIMIT), E.INITCODE_TOO_LARGE)
             return bad, code
 
-        hdr_bad, hdr_code = field_code("hdr", fld_hdr, b_list, b_ln)
-        fin_bad, fin_code = field_code("fin", fld, it_list, len_acc)
-
         def is_field(f, fields) -> object:
             out = Const(0, 1)
             for ff in fields:
                 out = out | (f == ff)
             return out
 
-        # ================================================================ the item's header: accept / open
-        # the header byte path (short forms and single bytes) and the FIN path share one accept
-        hdr_end = Signal(_POS + 7)
-        m.d.comb += hdr_end.eq(pos1 + Mux(b_single, 0, b_ln))
-        hdr_over = Signal()
-        m.d.comb += hdr_over.eq(~b_single & ~b_long & ~pend_inf & (pend[len(hdr_end):] == 0)
-                                & (hdr_end > pend[:len(hdr_end)]))
-        fin_end = Signal(_END_BITS)
-        m.d.comb += fin_end.eq(start + len_acc)
-        fin_short = Signal()
-        fin_over = Signal()
-        m.d.comb += [fin_short.eq(len_acc < 56), fin_over.eq(~pend_inf & (fin_end > pend))]
-
-        # the header byte's first errors (before its own header checks)
-        hdr_pre_bad = Signal()
-        hdr_pre_code = Signal(TxError)
-        hdr_path = Signal()                    # the byte is an item header the field checks apply to
-        with m.If(top == model.DONE):
-            m.d.comb += [hdr_pre_bad.eq(1), hdr_pre_code.eq(E.TRAILING_BYTES)]
-        with m.Elif(top == model.START):
-            with m.If(b_list):
-                m.d.comb += hdr_path.eq(1)
-            with m.Elif(~b_single):
-                m.d.comb += [hdr_pre_bad.eq(1), hdr_pre_code.eq(E.EXPECTED_LIST)]
-            with m.Elif((b == 0) | (b > 4)):
-                m.d.comb += [hdr_pre_bad.eq(1), hdr_pre_code.eq(E.UNKNOWN_TYPE)]
-        with m.Elif(fld_hdr == F.EXTRA):
-            m.d.comb += [hdr_pre_bad.eq(1), hdr_pre_code.eq(E.TOO_MANY_FIELDS)]
-        with m.Else():
-            m.d.comb += hdr_path.eq(1)
-
-        acc = Signal()                         # an item passes its header checks this cycle
-        acc_fld = Signal(_FB)
-        acc_list = Signal()
-        acc_ln = Signal(64)
-        acc_end = Signal(_END_BITS)
-        acc_pos = Signal(_POS)
-        acc_start = Signal(_POS + 1)
-        with m.If(act_fin):
-            m.d.comb += [acc.eq(~fin_short & ~fin_over & ~fin_bad), acc_fld.eq(fld), acc_list.eq(it_list),
-                         acc_ln.eq(len_acc), acc_end.eq(fin_end), acc_pos.eq(it_pos), acc_start.eq(start)]
-        with m.Else():
-            m.d.comb += [acc.eq(in_hdr & hdr_path & ~b_long & ~hdr_over & ~hdr_bad), acc_fld.eq(fld_hdr),
-                         acc_list.eq(b_list), acc_ln.eq(b_ln), acc_end.eq(hdr_end), acc_pos.eq(pos),
-                         acc_start.eq(Mux(b_single, pos, pos1))]
-        acc_ln0 = Signal()
-        acc_ln6 = Signal(6)
-        m.d.comb += [acc_ln0.eq(acc_ln == 0), acc_ln6.eq(Mux(acc_ln > 33, 33, acc_ln))]
-        acc_level = {k: Signal(name=f"acc_at_{k}") for k in _LEVELS}
-        for k in _LEVELS:
-            m.d.comb += acc_level[k].eq(acc & inner[k] & (top == model.LISTS) & (acc_fld != F.TXLIST))
-
-        # ================================================================ content bytes and whole values
-        # the value being read: a single byte / empty string at its header, or a content byte
-        v_hdr = Signal()                       # single byte or empty string accepted at the header byte
-        m.d.comb += v_hdr.eq(acc & ~act_fin & ~acc_list & (b_single | acc_ln0))
-        v_byte = Signal()                      # a value byte is present (not an empty string)
-        m.d.comb += v_byte.eq(Mux(v_hdr, b_single, in_content))
-        v_fld = Signal(_FB)
-        v_ln = Signal(6)
-        j = Signal(5)
-        m.d.comb += [v_fld.eq(Mux(v_hdr, fld_hdr, fld)), v_ln.eq(Mux(v_hdr, acc_ln6, ln6)),
-                     j.eq(Mux(v_hdr, 0, (rem - 1)[:5]))]
-        i_n = Signal(2)
-        i_h = Signal(2)
-        i_p = Signal(2)
-        i_ff = Signal()
-
         def init_states(ln):
             lt32 = ln < 32
             return (Mux(lt32, _LT, _EQ), Mux(lt32, _LT, _EQ),
                     Mux(ln > prio_len, _GT, Mux(ln < prio_len, _LT, _EQ)))
 
-        h_n, h_h, h_p = init_states(acc_ln6)
-        m.d.comb += [
-            i_n.eq(Mux(v_hdr, h_n, c_n)), i_h.eq(Mux(v_hdr, h_h, c_h)), i_p.eq(Mux(v_hdr, h_p, c_p)),
-            i_ff.eq(Mux(v_hdr, 1, all_ff)),
-        ]
-        k_n = _rom_byte(m, SECP256K1_N, j, "k_n")
-        k_h = _rom_byte(m, model.HALF_N, j, "k_h")
+        # ============================================================ DECIDE: a short / single header byte
+        hdr_bad, hdr_code = field_code("hdr", fld_hdr, b_list, b_ln)
+        hdr_end = Signal(_POS + 7)
+        m.d.comb += hdr_end.eq(pos1 + Mux(b_single, 0, b_ln))
+        # the parent's room after this byte (cur_end - pos - 1), from registers only, beside the byte
+        room = Signal(_POS + 2)
+        room_big = Signal()
+        m.d.comb += [room.eq(cur_end[:_POS + 2] - pos1),
+                     room_big.eq((cur_end[_POS + 2:] != 0) | (room[6:] != 0))]
+        hdr_over = Signal()
+        m.d.comb += hdr_over.eq(~b_single & ~pend_inf & ~room_big & (b_ln > room[:6]))
+        # a single byte's first-byte and whole-value checks, an empty string's whole-value checks
+        s_ln = Signal(6)
+        m.d.comb += s_ln.eq(Mux(b_single, 1, 0))
+        s_n, s_h, s_p = init_states(s_ln)
+        s_pc = Signal(2)
+        s_vs_prio = _cmp(b, rec.max_priority_fee_per_gas[:8], "s_vs_prio", m)
+        m.d.comb += s_pc.eq(Mux(b_single & (s_p == _EQ), s_vs_prio, s_p))
+        del s_n, s_h
+        s_bad = Signal()
+        s_code = Signal(TxError)
+        with m.If(b_single & is_field(fld_hdr, LEADING_ZERO_CHECKED) & (b == 0)):
+            m.d.comb += [s_bad.eq(1), s_code.eq(E.LEADING_ZERO)]
+        with m.Elif(b_single & (fld_hdr == F.BLOB_HASH) & (b != 0x01)):
+            m.d.comb += [s_bad.eq(1), s_code.eq(E.BAD_BLOB_HASH)]
+        with m.Elif(~b_list):
+            with m.Switch(fld_hdr):
+                with m.Case(F.MAXFEE):
+                    m.d.comb += [s_bad.eq(s_pc == _LT), s_code.eq(E.PRIORITY_FEE_ABOVE_MAX)]
+                with m.Case(F.V):
+                    ok = b_single & ((b == 27) | (b == 28) | (b >= 37))
+                    m.d.comb += [s_bad.eq(~ok), s_code.eq(E.BAD_V)]
+                with m.Case(F.Y):
+                    m.d.comb += [s_bad.eq(b_single & (b > 1)), s_code.eq(E.BAD_Y_PARITY)]
+                with m.Case(F.R):
+                    m.d.comb += [s_bad.eq(~b_single), s_code.eq(E.BAD_R)]
+                with m.Case(F.S):
+                    m.d.comb += [s_bad.eq(~b_single), s_code.eq(E.BAD_S)]
+                with m.Case(F.VERSION):
+                    m.d.comb += [s_bad.eq(~(b_single & (b == 1))), s_code.eq(E.BAD_SIDECAR)]
+        s_check = Signal()                     # the item is complete at its header: single or empty string
+        m.d.comb += s_check.eq(b_single | (~b_list & (b_ln == 0)))
+
+        # the header byte's first errors (before its own header checks)
+        pre_bad = Signal()
+        pre_code = Signal(TxError)
+        with m.If(top == model.DONE):
+            m.d.comb += [pre_bad.eq(1), pre_code.eq(E.TRAILING_BYTES)]
+        with m.Elif((top == model.START) & ~b_list & ~b_single):
+            m.d.comb += [pre_bad.eq(1), pre_code.eq(E.EXPECTED_LIST)]
+        with m.Elif((top == model.START) & b_single):
+            m.d.comb += [pre_bad.eq((b == 0) | (b > 4)), pre_code.eq(E.UNKNOWN_TYPE)]
+        with m.Elif(fld_hdr == F.EXTRA):
+            m.d.comb += [pre_bad.eq(1), pre_code.eq(E.TOO_MANY_FIELDS)]
+        type_byte = Signal()                   # a typed envelope's type byte: no item to decide
+        m.d.comb += type_byte.eq((top == model.START) & b_single)
+
+        with m.If(in_hdr):
+            m.d.sync += [it_pos.eq(pos), fld.eq(fld_hdr), it_list.eq(b_list)]
+            with m.If(type_byte):
+                m.d.sync += [tx_type.eq(b[:3]), top.eq(model.OUTER)]
+                with m.If(pre_bad):
+                    m.d.sync += [halted.eq(1), err.eq(pre_code)]
+            with m.Elif(~pre_bad & b_long):
+                m.d.sync += [mode.eq(_M_LEN), ll_rem.eq(b_ll), len_first.eq(1), len_acc.eq(0),
+                             start.eq(pos1 + b_ll)]
+                with m.If(pend_at_next):
+                    m.d.sync += [halted.eq(1), err.eq(E.OVERRUNS_PARENT)]
+            with m.Else():
+                # a short string with content: its bytes follow at once, the decision is applied beside
+                # the first of them (``apply_pend``); anything else: an APPLY cycle
+                with m.If(~b_list & ~b_single & (b_ln != 0)):
+                    n_i, h_i, p_i = init_states(b_ln)
+                    m.d.sync += [mode.eq(_M_CONTENT), apply_pend.eq(1), fld.eq(fld_hdr), rem.eq(b_ln),
+                                 jj.eq(b_ln - 1), ln6.eq(b_ln), first.eq(1), wrapped.eq(b == 0x81),
+                                 c_n.eq(n_i), c_h.eq(h_i), c_p.eq(p_i), all_ff.eq(1)]
+                    m.d.sync += [cl_end[k].eq(opn[k] & end_eq(end[k], hdr_end)) for k in _LEVELS]
+                with m.Else():
+                    m.d.sync += mode.eq(_M_APPLY)
+                m.d.sync += [dec_fld.eq(fld_hdr), dec_list.eq(b_list), dec_ln.eq(b_ln),
+                             dec_end.eq(hdr_end), dec_pos.eq(pos), dec_start.eq(Mux(b_single, pos, pos1)),
+                             dec_single.eq(b_single), dec_cmpl.eq(b_single | (b_ln == 0)),
+                             dec_wrapped.eq(b == 0x81), dec_b.eq(b)]
+                m.d.sync += [dec_eq[k].eq(opn[k] & end_eq(end[k], pos1)) for k in _LEVELS]
+                m.d.sync += dec_bad.eq(1)
+                with m.If(pre_bad):
+                    m.d.sync += dec_code.eq(pre_code)
+                with m.Elif(hdr_over):
+                    m.d.sync += dec_code.eq(E.OVERRUNS_PARENT)
+                with m.Elif(hdr_bad):
+                    m.d.sync += dec_code.eq(hdr_code)
+                with m.Elif(s_check & s_bad):
+                    m.d.sync += dec_code.eq(s_code)
+                with m.Else():
+                    m.d.sync += dec_bad.eq(0)
+                with m.If(top == model.START):
+                    m.d.sync += tx_type.eq(0)
+
+        # ============================================================ LEN, FIN1, FIN2 (a long-form header)
+        with m.If(in_len):
+            m.d.sync += [len_first.eq(0), len_acc.eq(Cat(b, len_acc[:-8])), ll_rem.eq(ll_rem - 1)]
+            with m.If(len_first & (b == 0)):
+                m.d.sync += [halted.eq(1), err.eq(E.NON_CANONICAL_SIZE)]
+            with m.Elif(ll_rem == 1):
+                m.d.sync += mode.eq(_M_FIN1)
+            with m.Elif(pend_at_next):
+                m.d.sync += [halted.eq(1), err.eq(E.OVERRUNS_PARENT)]
+        with m.If(~halted & (mode == _M_FIN1)):
+            m.d.sync += [fin_end.eq(start + len_acc), mode.eq(_M_FIN2)]
+        fin_bad, fin_code = field_code("fin", fld, it_list, len_acc)
+        with m.If(~halted & (mode == _M_FIN2)):
+            m.d.sync += [mode.eq(_M_APPLY), dec_fld.eq(fld), dec_list.eq(it_list), dec_ln.eq(len_acc),
+                         dec_end.eq(fin_end), dec_pos.eq(it_pos), dec_start.eq(start), dec_single.eq(0),
+                         dec_cmpl.eq(0), dec_wrapped.eq(0), dec_bad.eq(1)]
+            with m.If(len_acc < 56):
+                m.d.sync += dec_code.eq(E.NON_CANONICAL_SIZE)
+            with m.Elif(~pend_inf & (fin_end > cur_end)):
+                m.d.sync += dec_code.eq(E.OVERRUNS_PARENT)
+            with m.Elif(fin_bad):
+                m.d.sync += dec_code.eq(fin_code)
+            with m.Else():
+                m.d.sync += dec_bad.eq(0)
+
+        # ============================================================ APPLY: accept, open, start the content
+        app = Signal()                         # a decision is applied: APPLY, or beside a first content byte
+        m.d.comb += app.eq(in_apply | (apply_pend & ~halted))
+        acc = Signal()
+        m.d.comb += acc.eq(app & ~dec_bad)
+        with m.If(apply_pend):
+            m.d.sync += apply_pend.eq(0)
+        with m.If(in_apply):
+            m.d.sync += mode.eq(_M_HDR)
+        acc_level = {k: Signal(name=f"acc_at_{k}") for k in _LEVELS}
+        for k in _LEVELS:
+            m.d.comb += acc_level[k].eq(acc & inner[k] & (top == model.LISTS) & (dec_fld != F.TXLIST))
+        dec_ln6 = Signal(6)
+        m.d.comb += dec_ln6.eq(Mux(dec_ln > 33, 33, dec_ln))
+        with m.If(acc):
+            for k in _LEVELS:
+                with m.If(acc_level[k]):
+                    m.d.sync += idx[k].eq(idx[k] + 1)
+            f = dec_fld
+            m.d.sync += fld.eq(f)
+            with m.If(f == F.VERSION):
+                m.d.sync += versioned.eq(1)
+            with m.If((f == F.OUTER) | (f == F.TXLIST)):
+                m.d.sync += [rec.tx_list_offset.eq(dec_pos), rec.body_offset.eq(dec_start),
+                             rec.tx_list_end.eq(dec_end)]
+            with m.If((f == F.V) | (f == F.Y)):
+                m.d.sync += rec.sig_offset.eq(dec_pos)
+            with m.If(f == F.TO):
+                m.d.sync += [rec.to_present.eq(dec_ln == 20), to_present.eq(dec_ln == 20)]
+            with m.If(f == F.DATA):
+                m.d.sync += [rec.data_offset.eq(dec_start), rec.data_len.eq(dec_ln)]
+            for ff, off, en in ((F.AL, rec.access_list_offset, rec.access_list_end),
+                                (F.BLOBS, rec.blob_hashes_offset, rec.blob_hashes_end),
+                                (F.AUTHS, rec.authorizations_offset, rec.authorizations_end)):
+                with m.If(f == ff):
+                    m.d.sync += [off.eq(dec_pos), en.eq(dec_end)]
+            for ff, cnt in ((F.ALE, rec.access_list_count), (F.KEY, rec.storage_key_count),
+                            (F.BLOB_HASH, rec.blob_hash_count), (F.AUTH, rec.authorization_count)):
+                with m.If(f == ff):
+                    m.d.sync += cnt.eq(cnt + 1)
+            with m.If(f == F.CHAIN_ID):
+                m.d.sync += rec.chain_id_present.eq(1)
+            with m.If(f == F.PRIO):
+                m.d.sync += prio_len.eq(dec_ln6)
+            # a long-form string (after FIN): read its content (where it ends, which frames close)
+            with m.If(in_apply & ~dec_list & ~dec_cmpl):
+                n_i, h_i, p_i = init_states(dec_ln6)
+                m.d.sync += [mode.eq(_M_CONTENT), rem.eq(Mux(dec_ln >= _SIZE_MAX, _SIZE_MAX, dec_ln)),
+                             jj.eq(dec_ln - 1), ln6.eq(dec_ln6), first.eq(1), wrapped.eq(dec_wrapped),
+                             c_n.eq(n_i), c_h.eq(h_i), c_p.eq(p_i), all_ff.eq(1)]
+                m.d.sync += [cl_end[k].eq(opn[k] & (end[k] == dec_end)) for k in _LEVELS]
+            # a non-empty list: open its frame
+            with m.If(dec_list & (dec_ln != 0)):
+                m.d.sync += cur_end.eq(dec_end)
+                with m.If(f == F.OUTER):
+                    m.d.sync += [top.eq(model.LISTS), opn["B"].eq(1), end["B"].eq(dec_end), idx["B"].eq(0)]
+                with m.Elif(f == F.TXLIST):
+                    m.d.sync += [opn["W"].eq(1), end["W"].eq(end["B"]), idx["W"].eq(1),
+                                 rec.network_form.eq(1), end["B"].eq(dec_end), idx["B"].eq(0)]
+                with m.Elif(is_field(f, (F.AL, F.BLOBS, F.AUTHS, F.SCB, F.SCC, F.SCP))):
+                    m.d.sync += [opn["S"].eq(1), end["S"].eq(dec_end), idx["S"].eq(0)]
+                    for ff, s in ((F.AL, model.SUB_AL), (F.BLOBS, model.SUB_BLOBS),
+                                  (F.AUTHS, model.SUB_AUTHS), (F.SCB, model.SUB_SCB),
+                                  (F.SCC, model.SUB_SCC), (F.SCP, model.SUB_SCP)):
+                        with m.If(f == ff):
+                            m.d.sync += sub.eq(s)
+                with m.Elif((f == F.ALE) | (f == F.AUTH)):
+                    m.d.sync += [opn["E"].eq(1), end["E"].eq(dec_end), idx["E"].eq(0)]
+                with m.Elif(f == F.KEYS):
+                    m.d.sync += [opn["K"].eq(1), end["K"].eq(dec_end)]
+
+        # ================================================================ CONTENT: a string's bytes
+        k_n = _rom_byte(m, SECP256K1_N, jj, "k_n")
+        k_h = _rom_byte(m, model.HALF_N, jj, "k_h")
         k_p = Signal(8)
-        m.d.comb += k_p.eq(rec.max_priority_fee_per_gas.word_select(j, 8))
-        b_n = _cmp(b, k_n, "b_vs_n", m)
-        b_h = _cmp(b, k_h, "b_vs_half_n", m)
-        b_p = _cmp(b, k_p, "b_vs_prio", m)
+        m.d.comb += k_p.eq(rec.max_priority_fee_per_gas.word_select(jj, 8))
         o_n = Signal(2)
         o_h = Signal(2)
         o_p = Signal(2)
-        o_ff = Signal()
         m.d.comb += [
-            o_n.eq(Mux(v_byte & (i_n == _EQ), b_n, i_n)),
-            o_h.eq(Mux(v_byte & (i_h == _EQ), b_h, i_h)),
-            o_p.eq(Mux(v_byte & (i_p == _EQ), b_p, i_p)),
-            o_ff.eq(i_ff & (~v_byte | (b == 0xFF))),
+            o_n.eq(Mux(c_n == _EQ, _cmp(b, k_n, "b_vs_n", m), c_n)),
+            o_h.eq(Mux(c_h == _EQ, _cmp(b, k_h, "b_vs_half_n", m), c_h)),
+            o_p.eq(Mux(c_p == _EQ, _cmp(b, k_p, "b_vs_prio", m), c_p)),
         ]
-        # first content byte checks (a single byte is its own first byte, never wrapped)
-        first_bad = Signal()
-        first_code = Signal(TxError)
-        v_first = Signal()
-        m.d.comb += v_first.eq(Mux(v_hdr, b_single, in_content & first))
-        with m.If(v_first):
-            with m.If(~v_hdr & wrapped & (b < 0x80)):
-                m.d.comb += [first_bad.eq(1), first_code.eq(E.NON_CANONICAL_SIZE)]
-            with m.Elif(is_field(v_fld, LEADING_ZERO_CHECKED) & (b == 0)):
-                m.d.comb += [first_bad.eq(1), first_code.eq(E.LEADING_ZERO)]
-            with m.Elif((v_fld == F.BLOB_HASH) & (b != 0x01)):
-                m.d.comb += [first_bad.eq(1), first_code.eq(E.BAD_BLOB_HASH)]
-        # whole-value checks at the value's last byte
-        v_last = Signal()
-        m.d.comb += v_last.eq(v_hdr | (in_content & (rem == 1)))
-        val_bad = Signal()
-        val_code = Signal(TxError)
-        with m.If(v_last):
-            with m.Switch(v_fld):
+        c_last = Signal()
+        m.d.comb += c_last.eq(in_content & (rem == 1))
+        c_bad = Signal()
+        c_code = Signal(TxError)
+        with m.If(in_content & first & wrapped & (b < 0x80)):
+            m.d.comb += [c_bad.eq(1), c_code.eq(E.NON_CANONICAL_SIZE)]
+        with m.Elif(in_content & first & is_field(fld, LEADING_ZERO_CHECKED) & (b == 0)):
+            m.d.comb += [c_bad.eq(1), c_code.eq(E.LEADING_ZERO)]
+        with m.Elif(in_content & first & (fld == F.BLOB_HASH) & (b != 0x01)):
+            m.d.comb += [c_bad.eq(1), c_code.eq(E.BAD_BLOB_HASH)]
+        with m.Elif(c_last):
+            with m.Switch(fld):
                 with m.Case(F.NONCE):
-                    m.d.comb += [val_bad.eq((v_ln == 8) & o_ff), val_code.eq(E.INT_OUT_OF_RANGE)]
+                    m.d.comb += [c_bad.eq((ln6 == 8) & all_ff & (b == 0xFF)), c_code.eq(E.INT_OUT_OF_RANGE)]
                 with m.Case(F.MAXFEE):
-                    m.d.comb += [val_bad.eq(o_p == _LT), val_code.eq(E.PRIORITY_FEE_ABOVE_MAX)]
+                    m.d.comb += [c_bad.eq(o_p == _LT), c_code.eq(E.PRIORITY_FEE_ABOVE_MAX)]
                 with m.Case(F.V):
-                    ok = (v_ln >= 2) | ((v_ln == 1) & ((b == 27) | (b == 28) | (b >= 37)))
-                    m.d.comb += [val_bad.eq(~ok), val_code.eq(E.BAD_V)]
+                    ok = (ln6 >= 2) | ((b == 27) | (b == 28) | (b >= 37))
+                    m.d.comb += [c_bad.eq(~ok), c_code.eq(E.BAD_V)]
                 with m.Case(F.Y):
-                    m.d.comb += [val_bad.eq((v_ln == 1) & (b > 1)), val_code.eq(E.BAD_Y_PARITY)]
+                    m.d.comb += [c_bad.eq(b > 1), c_code.eq(E.BAD_Y_PARITY)]
                 with m.Case(F.R):
-                    m.d.comb += [val_bad.eq((v_ln == 0) | (o_n != _LT)), val_code.eq(E.BAD_R)]
+                    m.d.comb += [c_bad.eq(o_n != _LT), c_code.eq(E.BAD_R)]
                 with m.Case(F.S):
-                    m.d.comb += [val_bad.eq((v_ln == 0) | (o_n != _LT) | (o_h == _GT)),
-                                 val_code.eq(Mux((v_ln == 0) | (o_n != _LT), E.BAD_S, E.HIGH_S))]
+                    m.d.comb += [c_bad.eq((o_n != _LT) | (o_h == _GT)),
+                                 c_code.eq(Mux(o_n != _LT, E.BAD_S, E.HIGH_S))]
                 with m.Case(F.VERSION):
-                    m.d.comb += [val_bad.eq(~((v_ln == 1) & (b == 1))), val_code.eq(E.BAD_SIDECAR)]
+                    m.d.comb += [c_bad.eq(~((ln6 == 1) & (b == 1))), c_code.eq(E.BAD_SIDECAR)]
+        with m.If(in_content):
+            m.d.sync += [first.eq(0), rem.eq(rem - 1), jj.eq(jj - 1), c_n.eq(o_n), c_h.eq(o_h), c_p.eq(o_p),
+                         all_ff.eq(all_ff & (b == 0xFF))]
+            with m.If(c_last):
+                m.d.sync += mode.eq(_M_HDR)
+        # value capture (shifted into the record) and calldata: a content byte, or a single byte at APPLY
+        v_b = Signal(8)
+        v_fld = Signal(_FB)
+        v_go = Signal()
+        m.d.comb += [v_b.eq(Mux(in_content, b, dec_b)), v_fld.eq(Mux(in_content, fld, dec_fld)),
+                     v_go.eq(in_content | (acc & dec_single))]
+        with m.If(v_go):
+            for ff, name in model.CAPTURE.items():
+                with m.If(v_fld == ff):
+                    field = getattr(rec, name)
+                    m.d.sync += field.eq(Cat(v_b, field[:-8]))
 
         # ================================================================ list closes after a complete item
+        # (at APPLY for a single byte / empty item: frames ending after its byte; at a string's last
+        # byte: the frames registered at APPLY as ending where it ends)
+        a_cmpl = Signal()
+        m.d.comb += a_cmpl.eq(acc & dec_cmpl)
         complete = Signal()
-        m.d.comb += complete.eq(v_last | (acc & ~act_fin & acc_list & acc_ln0))
+        m.d.comb += complete.eq(a_cmpl | c_last)
         idx_eff = {k: Signal(len(idx[k]) + 1, name=f"idx_eff_{k}") for k in _LEVELS}
         for k in _LEVELS:
             m.d.comb += idx_eff[k].eq(idx[k] + acc_level[k])
@@ -465,7 +624,7 @@ class TxDecoderSerial(wiring.Component):
         inner_ok = Const(1, 1)
         for k in reversed(_LEVELS):
             c = Signal(name=f"close_{k}")
-            m.d.comb += c.eq(complete & opn[k] & end_eq(end[k], pos1) & inner_ok)
+            m.d.comb += c.eq(opn[k] & Mux(c_last, cl_end[k], a_cmpl & dec_eq[k]) & inner_ok)
             closing[k] = c
             inner_ok = inner_ok & (~opn[k] | c)
         all_closed = Signal()
@@ -492,127 +651,25 @@ class TxDecoderSerial(wiring.Component):
             cond, c = close_fail[k]
             with m.If(closing[k] & cond):
                 m.d.comb += [close_bad.eq(1), close_code.eq(c)]
-
-        # ============================================================ the cycle's error (first in byte order)
-        cyc_bad = Signal()
-        cyc_code = Signal(TxError)
-        with m.If(act_fin):
-            with m.If(fin_short):
-                m.d.comb += [cyc_bad.eq(1), cyc_code.eq(E.NON_CANONICAL_SIZE)]
-            with m.Elif(fin_over):
-                m.d.comb += [cyc_bad.eq(1), cyc_code.eq(E.OVERRUNS_PARENT)]
-            with m.Elif(fin_bad):
-                m.d.comb += [cyc_bad.eq(1), cyc_code.eq(fin_code)]
-        with m.Elif(in_len):
-            with m.If(len_first & (b == 0)):
-                m.d.comb += [cyc_bad.eq(1), cyc_code.eq(E.NON_CANONICAL_SIZE)]
-            with m.Elif((ll_rem != 1) & pend_at_next):
-                m.d.comb += [cyc_bad.eq(1), cyc_code.eq(E.OVERRUNS_PARENT)]
-        with m.Elif(in_hdr | in_content):
-            with m.If(in_hdr & hdr_pre_bad):
-                m.d.comb += [cyc_bad.eq(1), cyc_code.eq(hdr_pre_code)]
-            with m.Elif(in_hdr & hdr_path & b_long & pend_at_next):
-                m.d.comb += [cyc_bad.eq(1), cyc_code.eq(E.OVERRUNS_PARENT)]
-            with m.Elif(in_hdr & hdr_path & hdr_over):
-                m.d.comb += [cyc_bad.eq(1), cyc_code.eq(E.OVERRUNS_PARENT)]
-            with m.Elif(in_hdr & hdr_path & ~b_long & hdr_bad):
-                m.d.comb += [cyc_bad.eq(1), cyc_code.eq(hdr_code)]
-            with m.Elif(first_bad):
-                m.d.comb += [cyc_bad.eq(1), cyc_code.eq(first_code)]
-            with m.Elif(val_bad):
-                m.d.comb += [cyc_bad.eq(1), cyc_code.eq(val_code)]
-            with m.Elif(close_bad):
-                m.d.comb += [cyc_bad.eq(1), cyc_code.eq(close_code)]
-        with m.If(cyc_bad):
-            m.d.sync += [halted.eq(1), err.eq(cyc_code)]
-
-        # ================================================================ state updates (what a failing
-        # cycle updates besides ``err`` does not matter: the walker halts until the packet ends)
-        with m.If(in_hdr & (top == model.START) & b_single):
-            m.d.sync += [tx_type.eq(b[:3]), top.eq(model.OUTER)]
-        with m.If(in_hdr & (top == model.START) & b_list):
-            m.d.sync += tx_type.eq(0)
-        with m.If(in_hdr & hdr_path):
-            m.d.sync += [it_pos.eq(pos), fld.eq(fld_hdr), it_list.eq(b_list)]
-            with m.If(b_long):
-                m.d.sync += [mode.eq(model.M_LEN), ll_rem.eq((b & 0x3F) - 0x37), len_first.eq(1),
-                             len_acc.eq(0), start.eq(pos1 + ((b & 0x3F) - 0x37))]
-        with m.If(in_len):
-            m.d.sync += [len_first.eq(0), len_acc.eq(Cat(b, len_acc[:-8])), ll_rem.eq(ll_rem - 1)]
-            with m.If(ll_rem == 1):
-                m.d.sync += mode.eq(model.M_FIN)
-        with m.If(act_fin):
-            m.d.sync += mode.eq(model.M_HDR)
-
-        # accept: count in the parent, record offsets and counts, open a frame or start the content
-        with m.If(acc):
-            for k in _LEVELS:
-                with m.If(acc_level[k]):
-                    m.d.sync += idx[k].eq(idx[k] + 1)
-            f = acc_fld
-            with m.If(f == F.VERSION):
-                m.d.sync += versioned.eq(1)
-            with m.If((f == F.OUTER) | (f == F.TXLIST)):
-                m.d.sync += [rec.tx_list_offset.eq(acc_pos), rec.body_offset.eq(acc_start),
-                             rec.tx_list_end.eq(acc_end)]
-            with m.If((f == F.V) | (f == F.Y)):
-                m.d.sync += rec.sig_offset.eq(acc_pos)
-            with m.If(f == F.TO):
-                m.d.sync += [rec.to_present.eq(acc_ln == 20), to_present.eq(acc_ln == 20)]
-            with m.If(f == F.DATA):
-                m.d.sync += [rec.data_offset.eq(acc_start), rec.data_len.eq(acc_ln)]
-            for ff, off, en in ((F.AL, rec.access_list_offset, rec.access_list_end),
-                                (F.BLOBS, rec.blob_hashes_offset, rec.blob_hashes_end),
-                                (F.AUTHS, rec.authorizations_offset, rec.authorizations_end)):
-                with m.If(f == ff):
-                    m.d.sync += [off.eq(acc_pos), en.eq(acc_end)]
-            for ff, cnt in ((F.ALE, rec.access_list_count), (F.KEY, rec.storage_key_count),
-                            (F.BLOB_HASH, rec.blob_hash_count), (F.AUTH, rec.authorization_count)):
-                with m.If(f == ff):
-                    m.d.sync += cnt.eq(cnt + 1)
-            with m.If(f == F.CHAIN_ID):
-                m.d.sync += rec.chain_id_present.eq(1)
-            with m.If(f == F.PRIO):
-                m.d.sync += prio_len.eq(acc_ln6)
-            # a string with content: read it; a non-empty list: open its frame
-            with m.If(~acc_list & ~acc_ln0 & ~v_hdr):
-                n_i, h_i, p_i = init_states(acc_ln6)
-                m.d.sync += [mode.eq(model.M_CONTENT), rem.eq(Mux(acc_ln >= _SIZE_MAX, _SIZE_MAX, acc_ln)),
-                             ln6.eq(acc_ln6), first.eq(1), wrapped.eq(~act_fin & (b == 0x81)),
-                             c_n.eq(n_i), c_h.eq(h_i), c_p.eq(p_i), all_ff.eq(1)]
-            with m.If(acc_list & ~acc_ln0):
-                with m.If(f == F.OUTER):
-                    m.d.sync += [top.eq(model.LISTS), opn["B"].eq(1), end["B"].eq(acc_end), idx["B"].eq(0)]
-                with m.Elif(f == F.TXLIST):
-                    m.d.sync += [opn["W"].eq(1), end["W"].eq(end["B"]), idx["W"].eq(1),
-                                 rec.network_form.eq(1), end["B"].eq(acc_end), idx["B"].eq(0)]
-                with m.Elif(is_field(f, (F.AL, F.BLOBS, F.AUTHS, F.SCB, F.SCC, F.SCP))):
-                    m.d.sync += [opn["S"].eq(1), end["S"].eq(acc_end), idx["S"].eq(0)]
-                    for ff, s in ((F.AL, model.SUB_AL), (F.BLOBS, model.SUB_BLOBS),
-                                  (F.AUTHS, model.SUB_AUTHS), (F.SCB, model.SUB_SCB),
-                                  (F.SCC, model.SUB_SCC), (F.SCP, model.SUB_SCP)):
-                        with m.If(f == ff):
-                            m.d.sync += sub.eq(s)
-                with m.Elif((f == F.ALE) | (f == F.AUTH)):
-                    m.d.sync += [opn["E"].eq(1), end["E"].eq(acc_end), idx["E"].eq(0)]
-                with m.Elif(f == F.KEYS):
-                    m.d.sync += [opn["K"].eq(1), end["K"].eq(acc_end)]
-
-        # content: serial compares, value capture (shifted into the record), the end of the string
-        with m.If(in_content):
-            m.d.sync += [first.eq(0), rem.eq(rem - 1), c_n.eq(o_n), c_h.eq(o_h), c_p.eq(o_p), all_ff.eq(o_ff)]
-            with m.If(rem == 1):
-                m.d.sync += mode.eq(model.M_HDR)
-        with m.If(v_byte & ~halted):
-            for ff, name in model.CAPTURE.items():
-                with m.If(v_fld == ff):
-                    field = getattr(rec, name)
-                    m.d.sync += field.eq(Cat(b, field[:-8]))
         for k in _LEVELS:
             with m.If(closing[k]):
                 m.d.sync += opn[k].eq(0)
+        new_end = Signal(_END_BITS)            # the end of the innermost frame left open
+        m.d.comb += new_end.eq(cur_end)
+        for k in _LEVELS:                       # outermost first: the innermost left open wins
+            with m.If(opn[k] & ~closing[k]):
+                m.d.comb += new_end.eq(end[k])
+        with m.If(complete):
+            m.d.sync += cur_end.eq(new_end)
         with m.If(all_closed):
             m.d.sync += top.eq(model.DONE)
+        # the content byte's error, then the closes' (APPLY's own error is dec_code, above)
+        with m.If(c_bad):
+            m.d.sync += [halted.eq(1), err.eq(c_code)]
+        with m.Elif(close_bad):
+            m.d.sync += [halted.eq(1), err.eq(close_code)]
+        with m.If(app & dec_bad):               # the header's decision comes first (after: it wins)
+            m.d.sync += [halted.eq(1), err.eq(dec_code)]
 
         # ================================================================ calldata words
         cd_wb = [Signal(8, name=f"cd_wb{k}") for k in range(32)]
@@ -637,14 +694,14 @@ class TxDecoderSerial(wiring.Component):
                          cd_index.eq(Mux(cd_arg, cd_index + 1, 0))]
             m.d.sync += [w.eq(0) for w in cd_wb]
         cd_wr = Signal()
-        m.d.comb += cd_wr.eq(v_byte & ~halted & (v_fld == F.DATA))
+        m.d.comb += cd_wr.eq(v_go & (v_fld == F.DATA))
         wr_at = Signal(range(33))
         wr_size = Signal(6)
         m.d.comb += [wr_at.eq(Mux(cd_move, 0, cd_fill)), wr_size.eq(Mux(cd_move | cd_arg, 32, 4))]
         with m.If(cd_wr):
             for k in range(32):
                 with m.If(wr_at == k):
-                    m.d.sync += cd_wb[k].eq(b)
+                    m.d.sync += cd_wb[k].eq(v_b)
             m.d.sync += cd_fill.eq(wr_at + 1)
             with m.If(wr_at + 1 == wr_size):
                 m.d.sync += cd_full.eq(1)
@@ -677,11 +734,14 @@ class TxDecoderSerial(wiring.Component):
                          cd_fill.eq(0), cd_arg.eq(0), cd_index.eq(0)]
             m.d.sync += [w.eq(0) for w in cd_wb]
             # everything of the packet back to its reset value (the input stage and outputs excepted)
-            for sig in (pos, top, halted, at_end, mode, fld, it_pos, it_list, ll_rem, len_first, len_acc,
-                        start, rem, ln6, first, wrapped, c_n, c_h, c_p, all_ff, prio_len, tx_type, to_present,
-                        versioned, sub, *opn.values(), *end.values(), *idx.values()):
+            for sig in (pos, pos1, top, halted, at_end, mode, fld, it_pos, it_list, ll_rem, len_first,
+                        len_acc, start, fin_end, rem, jj, ln6, first, wrapped, c_n, c_h, c_p, all_ff,
+                        prio_len, tx_type, to_present, versioned, sub, cur_end, dec_bad, dec_fld, dec_list,
+                        dec_ln, dec_end, dec_pos, dec_start, dec_single, dec_cmpl, dec_wrapped, dec_b,
+                        apply_pend,
+                        *opn.values(), *end.values(), *idx.values(), *cl_end.values(), *dec_eq.values()):
                 m.d.sync += sig.eq(sig.init)
-            m.d.sync += [rec.as_value().eq(0), err.as_value().eq(0)]
+            m.d.sync += [rec.as_value().eq(0), err.as_value().eq(0), dec_code.as_value().eq(0)]
         with m.If(ost == 1):
             v = o_rec.v
             m.d.sync += [lo.eq(v[:64] - 35), ge37.eq((v[64:] != 0) | (v[:64] >= 37)), ost.eq(2)]
@@ -700,7 +760,6 @@ class TxDecoderSerial(wiring.Component):
         with m.If((ost == 3) & self.o.ready):
             m.d.sync += ost.eq(0)
         return m
-
 
 #: Upper bound (cycles) from the handshake of a packet's last input beat to the handshake of its record,
 #: outputs ready and the decoder idle before it (the cocotb latency test checks it): the beat's ≤ 8 bytes,

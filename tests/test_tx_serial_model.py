@@ -128,10 +128,15 @@ def test_the_comparison_can_fail() -> None:
 
 
 def test_cycle_model_on_the_mainnet_block() -> None:
-    # one byte per cycle, one FIN cycle per long-form header, one END cycle per packet
+    # one byte per cycle, an APPLY cycle per item header, two FIN cycles per long-form one, one END per packet
     packets = corpus.mainnet()
     fig = sm.run_stream(packets)
     nbytes = sum(map(len, packets))
+    headers = sum(r.headers for r in fig.results)
     fins = sum(r.fins for r in fig.results)
-    assert fig.nbytes == nbytes and fig.cycles == nbytes + fins + len(packets)
-    assert 0 < fins <= 3 * len(packets)
+    assert fig.nbytes == nbytes and fig.cycles == nbytes + headers + 2 * fins + len(packets)
+    assert 0 < fins <= 3 * len(packets) and fins < headers
+    # every item of an accepted packet has an APPLY cycle except a short string with content
+    from mevblade.control.engine.software.rlp_walk import walk
+    short_strings = sum(1 for p in packets for it in walk(p) if not it.is_list and it.hdr == 1 and it.length)
+    assert headers == sum(len(walk(p)) - (p[0] < 0x80) for p in packets) - short_strings

@@ -226,7 +226,6 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire [8:0] \$1014 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
@@ -248,9 +247,10 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire \$121 ;
-  wire [4:0] \$122 ;
-  wire \$123 ;
+  wire [5:0] \$121 ;
+  wire [26:0] \$122 ;
+  wire [8:0] \$1220 ;
+  wire [27:0] \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
@@ -263,18 +263,18 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire \$135 ;
+  wire [1:0] \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
-  wire \$139 ;
+  wire [1:0] \$139 ;
   wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
-  wire \$145 ;
+  wire [1:0] \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
@@ -298,8 +298,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
-  wire [5:0] \$167 ;
-  wire [26:0] \$168 ;
+  wire \$167 ;
+  wire \$168 ;
   wire \$169 ;
   wire \$17 ;
   wire \$170 ;
@@ -309,7 +309,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [64:0] \$177 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire \$18 ;
@@ -333,11 +333,11 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire [25:0] \$199 ;
+  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [63:0] \$201 ;
+  wire \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
@@ -363,9 +363,9 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire \$225 ;
+  wire [4:0] \$225 ;
   wire \$226 ;
-  wire [25:0] \$227 ;
+  wire \$227 ;
   wire \$228 ;
   wire \$229 ;
   wire \$23 ;
@@ -374,17 +374,17 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [1:0] \$235 ;
+  wire \$235 ;
   wire \$236 ;
   wire \$237 ;
-  wire [1:0] \$238 ;
+  wire \$238 ;
   wire \$239 ;
   wire \$24 ;
   wire \$240 ;
-  wire [1:0] \$241 ;
+  wire \$241 ;
   wire \$242 ;
   wire \$243 ;
-  wire [1:0] \$244 ;
+  wire \$244 ;
   wire \$245 ;
   wire \$246 ;
   wire \$247 ;
@@ -439,18 +439,18 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire \$294 ;
+  wire [63:0] \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire \$297 ;
+  wire [1:0] \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire \$300 ;
+  wire [1:0] \$300 ;
   wire \$301 ;
   wire \$302 ;
-  wire \$303 ;
+  wire [1:0] \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
@@ -478,7 +478,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
-  wire [4:0] \$329 ;
+  wire \$329 ;
   wire \$33 ;
   wire \$330 ;
   wire \$331 ;
@@ -530,7 +530,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire \$376 ;
+  wire [4:0] \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
@@ -571,9 +571,9 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
-  wire [30:0] \$412 ;
-  wire [30:0] \$413 ;
-  wire [2:0] \$414 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
@@ -588,7 +588,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$425 ;
   wire \$426 ;
   wire \$427 ;
-  wire [2:0] \$428 ;
+  wire \$428 ;
   wire \$429 ;
   wire \$43 ;
   wire \$430 ;
@@ -608,9 +608,9 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
+  wire [30:0] \$446 ;
+  wire [30:0] \$447 ;
+  wire [2:0] \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
@@ -621,23 +621,23 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$455 ;
   wire \$456 ;
   wire \$457 ;
-  wire [3:0] \$458 ;
-  wire [3:0] \$459 ;
+  wire \$458 ;
+  wire \$459 ;
   wire \$46 ;
   wire \$460 ;
-  wire [25:0] \$461 ;
-  wire [25:0] \$462 ;
+  wire \$461 ;
+  wire [2:0] \$462 ;
   wire \$463 ;
   wire \$464 ;
-  wire [1:0] \$465 ;
-  wire [2:0] \$466 ;
-  wire [3:0] \$467 ;
-  wire [4:0] \$468 ;
-  wire [5:0] \$469 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
-  wire [6:0] \$470 ;
-  wire [7:0] \$471 ;
-  wire [8:0] \$472 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
@@ -645,58 +645,58 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
-  wire [7:0] \$48 ;
-  wire [7:0] \$480 ;
-  wire [8:0] \$481 ;
-  wire [7:0] \$482 ;
-  wire [8:0] \$483 ;
-  wire [27:0] \$484 ;
-  wire [4:0] \$485 ;
-  wire \$486 ;
-  wire [3:0] \$487 ;
-  wire [4:0] \$488 ;
-  wire [24:0] \$489 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire [25:0] \$485 ;
+  wire [26:0] \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire \$49 ;
-  wire [3:0] \$490 ;
-  wire [1:0] \$491 ;
+  wire \$490 ;
+  wire \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire \$497 ;
+  wire [7:0] \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
-  wire [7:0] \$50 ;
+  wire \$50 ;
   wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
+  wire [7:0] \$501 ;
+  wire [7:0] \$502 ;
+  wire [7:0] \$503 ;
+  wire [8:0] \$504 ;
   wire \$505 ;
-  wire \$506 ;
-  wire [24:0] \$507 ;
+  wire [3:0] \$506 ;
+  wire [3:0] \$507 ;
   wire \$508 ;
-  wire [24:0] \$509 ;
-  wire [7:0] \$51 ;
-  wire \$510 ;
-  wire [24:0] \$511 ;
-  wire \$512 ;
-  wire [24:0] \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
+  wire [1:0] \$509 ;
+  wire \$51 ;
+  wire [2:0] \$510 ;
+  wire [3:0] \$511 ;
+  wire [4:0] \$512 ;
+  wire [5:0] \$513 ;
+  wire [6:0] \$514 ;
+  wire [7:0] \$515 ;
+  wire [8:0] \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire \$519 ;
+  wire [26:0] \$519 ;
   wire \$52 ;
   wire \$520 ;
   wire \$521 ;
-  wire [63:0] \$522 ;
+  wire \$522 ;
   wire \$523 ;
   wire \$524 ;
-  wire \$525 ;
+  wire [6:0] \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
@@ -705,8 +705,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
-  wire [1:0] \$533 ;
-  wire \$534 ;
+  wire \$533 ;
+  wire [1:0] \$534 ;
   wire \$535 ;
   wire \$536 ;
   wire \$537 ;
@@ -729,13 +729,13 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$552 ;
   wire \$553 ;
   wire \$554 ;
-  wire \$555 ;
+  wire [25:0] \$555 ;
   wire \$556 ;
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
-  wire [5:0] \$56 ;
-  wire [25:0] \$560 ;
+  wire \$56 ;
+  wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
@@ -745,7 +745,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire [5:0] \$57 ;
+  wire \$57 ;
   wire \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -753,34 +753,34 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$574 ;
   wire \$575 ;
   wire \$576 ;
-  wire [5:0] \$577 ;
+  wire \$577 ;
   wire \$578 ;
-  wire [15:0] \$579 ;
+  wire \$579 ;
   wire \$58 ;
-  wire [16:0] \$580 ;
-  wire [16:0] \$581 ;
+  wire \$580 ;
+  wire [4:0] \$581 ;
   wire \$582 ;
   wire \$583 ;
   wire \$584 ;
   wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire \$588 ;
+  wire [64:0] \$588 ;
   wire \$589 ;
-  wire [6:0] \$59 ;
+  wire [5:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire \$596 ;
-  wire \$597 ;
-  wire \$598 ;
-  wire \$599 ;
+  wire [3:0] \$596 ;
+  wire [4:0] \$597 ;
+  wire [24:0] \$598 ;
+  wire [3:0] \$599 ;
   wire \$6 ;
-  wire [6:0] \$60 ;
-  wire \$600 ;
+  wire [5:0] \$60 ;
+  wire [1:0] \$600 ;
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
@@ -795,160 +795,313 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$611 ;
   wire \$612 ;
   wire \$613 ;
-  wire [6:0] \$614 ;
-  wire [6:0] \$615 ;
-  wire \$616 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire [24:0] \$616 ;
   wire \$617 ;
-  wire \$618 ;
-  wire [64:0] \$619 ;
-  wire \$62 ;
-  wire \$620 ;
+  wire [24:0] \$618 ;
+  wire \$619 ;
+  wire [6:0] \$62 ;
+  wire [24:0] \$620 ;
   wire \$621 ;
-  wire \$622 ;
-  wire [64:0] \$623 ;
-  wire [64:0] \$624 ;
-  wire [64:0] \$625 ;
+  wire [24:0] \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
+  wire [6:0] \$63 ;
+  wire [63:0] \$630 ;
+  wire [64:0] \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire [63:0] \$634 ;
+  wire \$634 ;
   wire \$635 ;
-  wire [63:0] \$636 ;
+  wire \$636 ;
   wire \$637 ;
   wire \$638 ;
-  wire [63:0] \$639 ;
+  wire [1:0] \$639 ;
   wire \$64 ;
   wire \$640 ;
   wire \$641 ;
-  reg [2:0] \$642 ;
-  reg [24:0] \$643 ;
-  reg \$644 ;
-  reg \$645 ;
-  reg \$646 ;
-  reg [63:0] \$647 ;
-  reg \$648 ;
-  reg [3:0] \$649 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
   wire \$65 ;
-  reg [4:0] \$650 ;
-  reg [2:0] \$651 ;
-  reg [1:0] \$652 ;
-  reg [24:0] \$653 ;
-  reg [5:0] \$654 ;
-  reg \$655 ;
-  reg [1:0] \$656 ;
-  reg [3:0] \$657 ;
-  reg \$658 ;
-  reg [63:0] \$659 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
   wire \$66 ;
-  reg [25:0] \$660 ;
-  reg [2:0] \$661 ;
-  reg [3:0] \$662 ;
-  reg [23:0] \$663 ;
-  reg [2:0] \$664 ;
-  reg \$665 ;
-  reg \$666 ;
-  reg [3011:0] \$667 ;
-  reg \$668 ;
-  reg [5:0] \$669 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
   wire \$67 ;
-  reg [24:0] \$670 ;
-  reg [5:0] \$671 ;
-  reg \$672 ;
-  reg \$673 ;
-  reg [1:0] \$674 ;
-  reg [1:0] \$675 ;
-  reg [1:0] \$676 ;
-  reg \$677 ;
-  reg \$678 ;
-  reg [65:0] \$679 ;
-  wire [5:0] \$68 ;
-  reg \$680 ;
-  reg [65:0] \$681 ;
-  reg \$682 ;
-  reg [65:0] \$683 ;
-  reg [2:0] \$684 ;
-  reg \$685 ;
-  reg [65:0] \$686 ;
-  reg \$687 ;
-  reg [65:0] \$688 ;
-  reg \$689 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire [25:0] \$676 ;
+  wire [5:0] \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
   wire \$69 ;
-  reg [279:0] \$690 ;
-  reg \$691 ;
-  reg [5:0] \$692 ;
-  reg \$693 ;
-  reg [15:0] \$694 ;
-  reg [7:0] \$695 ;
-  reg [7:0] \$696 ;
-  reg [7:0] \$697 ;
-  reg [7:0] \$698 ;
-  reg [7:0] \$699 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire [5:0] \$694 ;
+  wire \$695 ;
+  wire [15:0] \$696 ;
+  wire [16:0] \$697 ;
+  wire [16:0] \$698 ;
+  wire \$699 ;
   wire \$7 ;
   wire \$70 ;
-  reg [7:0] \$700 ;
-  reg [7:0] \$701 ;
-  reg [7:0] \$702 ;
-  reg [7:0] \$703 ;
-  reg [7:0] \$704 ;
-  reg [7:0] \$705 ;
-  reg [7:0] \$706 ;
-  reg [7:0] \$707 ;
-  reg [7:0] \$708 ;
-  reg [7:0] \$709 ;
-  wire \$71 ;
-  reg [7:0] \$710 ;
-  reg [7:0] \$711 ;
-  reg [7:0] \$712 ;
-  reg [7:0] \$713 ;
-  reg [7:0] \$714 ;
-  reg [7:0] \$715 ;
-  reg [7:0] \$716 ;
-  reg [7:0] \$717 ;
-  reg [7:0] \$718 ;
-  reg [7:0] \$719 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
+  wire [5:0] \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
   wire \$72 ;
-  reg [7:0] \$720 ;
-  reg [7:0] \$721 ;
-  reg [7:0] \$722 ;
-  reg [7:0] \$723 ;
-  reg [7:0] \$724 ;
-  reg [7:0] \$725 ;
-  reg [7:0] \$726 ;
-  reg [3011:0] \$727 ;
-  reg [1:0] \$728 ;
-  reg [64:0] \$729 ;
-  wire [4:0] \$73 ;
-  reg \$730 ;
-  reg [63:0] \$731 ;
-  reg [63:0] \$732 ;
-  reg [63:0] \$733 ;
-  reg \$734 ;
-  reg \$735 ;
-  reg \$736 ;
-  wire [6:0] \$737 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
+  wire \$73 ;
+  wire \$730 ;
+  wire [6:0] \$731 ;
+  wire [6:0] \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire [64:0] \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
+  wire [64:0] \$740 ;
+  wire [64:0] \$741 ;
+  wire [64:0] \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
   wire \$75 ;
-  wire \$76 ;
+  wire \$750 ;
+  wire [63:0] \$751 ;
+  wire \$752 ;
+  wire [63:0] \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire [63:0] \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  reg [24:0] \$759 ;
+  wire [4:0] \$76 ;
+  reg [25:0] \$760 ;
+  reg \$761 ;
+  reg \$762 ;
+  reg \$763 ;
+  reg \$764 ;
+  reg \$765 ;
+  reg [7:0] \$766 ;
+  reg \$767 ;
+  reg \$768 ;
+  reg \$769 ;
   wire \$77 ;
+  reg [5:0] \$770 ;
+  reg [3:0] \$771 ;
+  reg [2:0] \$772 ;
+  reg \$773 ;
+  reg [63:0] \$774 ;
+  reg \$775 ;
+  reg [3:0] \$776 ;
+  reg [24:0] \$777 ;
+  reg [5:0] \$778 ;
+  reg \$779 ;
   wire \$78 ;
+  reg [2:0] \$780 ;
+  reg [1:0] \$781 ;
+  reg [4:0] \$782 ;
+  reg [2:0] \$783 ;
+  reg [3:0] \$784 ;
+  reg \$785 ;
+  reg [63:0] \$786 ;
+  reg [25:0] \$787 ;
+  reg \$788 ;
+  reg [24:0] \$789 ;
   wire \$79 ;
+  reg [4:0] \$790 ;
+  reg [5:0] \$791 ;
+  reg \$792 ;
+  reg \$793 ;
+  reg [1:0] \$794 ;
+  reg [1:0] \$795 ;
+  reg [1:0] \$796 ;
+  reg \$797 ;
+  reg \$798 ;
+  reg \$799 ;
   wire \$8 ;
   wire \$80 ;
+  reg \$800 ;
+  reg \$801 ;
+  reg \$802 ;
+  reg [5:0] \$803 ;
+  reg \$804 ;
+  reg [63:0] \$805 ;
+  reg [65:0] \$806 ;
+  reg [24:0] \$807 ;
+  reg [25:0] \$808 ;
+  reg \$809 ;
   wire \$81 ;
+  reg \$810 ;
+  reg \$811 ;
+  reg [7:0] \$812 ;
+  reg \$813 ;
+  reg \$814 ;
+  reg \$815 ;
+  reg \$816 ;
+  reg \$817 ;
+  reg \$818 ;
+  reg [4:0] \$819 ;
   wire \$82 ;
+  reg [65:0] \$820 ;
+  reg [2:0] \$821 ;
+  reg [3:0] \$822 ;
+  reg [23:0] \$823 ;
+  reg [2:0] \$824 ;
+  reg \$825 ;
+  reg \$826 ;
+  reg [3011:0] \$827 ;
+  reg \$828 ;
+  reg [5:0] \$829 ;
   wire \$83 ;
+  reg [65:0] \$830 ;
+  reg \$831 ;
+  reg [65:0] \$832 ;
+  reg \$833 ;
+  reg [65:0] \$834 ;
+  reg \$835 ;
+  reg [65:0] \$836 ;
+  reg [2:0] \$837 ;
+  reg \$838 ;
+  reg [65:0] \$839 ;
   wire \$84 ;
+  reg \$840 ;
+  reg [65:0] \$841 ;
+  reg \$842 ;
+  reg [279:0] \$843 ;
+  reg \$844 ;
+  reg [5:0] \$845 ;
+  reg \$846 ;
+  reg [15:0] \$847 ;
+  reg [7:0] \$848 ;
+  reg [7:0] \$849 ;
   wire \$85 ;
+  reg [7:0] \$850 ;
+  reg [7:0] \$851 ;
+  reg [7:0] \$852 ;
+  reg [7:0] \$853 ;
+  reg [7:0] \$854 ;
+  reg [7:0] \$855 ;
+  reg [7:0] \$856 ;
+  reg [7:0] \$857 ;
+  reg [7:0] \$858 ;
+  reg [7:0] \$859 ;
   wire \$86 ;
+  reg [7:0] \$860 ;
+  reg [7:0] \$861 ;
+  reg [7:0] \$862 ;
+  reg [7:0] \$863 ;
+  reg [7:0] \$864 ;
+  reg [7:0] \$865 ;
+  reg [7:0] \$866 ;
+  reg [7:0] \$867 ;
+  reg [7:0] \$868 ;
+  reg [7:0] \$869 ;
   wire \$87 ;
+  reg [7:0] \$870 ;
+  reg [7:0] \$871 ;
+  reg [7:0] \$872 ;
+  reg [7:0] \$873 ;
+  reg [7:0] \$874 ;
+  reg [7:0] \$875 ;
+  reg [7:0] \$876 ;
+  reg [7:0] \$877 ;
+  reg [7:0] \$878 ;
+  reg [7:0] \$879 ;
   wire \$88 ;
+  reg [3011:0] \$880 ;
+  reg [1:0] \$881 ;
+  reg [64:0] \$882 ;
+  reg \$883 ;
+  reg [63:0] \$884 ;
+  reg [63:0] \$885 ;
+  reg [63:0] \$886 ;
+  reg \$887 ;
+  reg \$888 ;
+  reg \$889 ;
   wire \$89 ;
+  wire [6:0] \$890 ;
   wire \$9 ;
   wire \$90 ;
   wire \$91 ;
@@ -960,31 +1113,26 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
-  reg acc;
+  wire a_cmpl;
+  wire acc;
   wire acc_at_B;
   wire acc_at_E;
   wire acc_at_K;
   wire acc_at_S;
   wire acc_at_W;
-  reg [65:0] acc_end;
-  reg [5:0] acc_fld;
-  reg acc_list;
-  reg [63:0] acc_ln;
-  wire acc_ln0;
-  wire [5:0] acc_ln6;
-  reg [24:0] acc_pos;
-  reg [25:0] acc_start;
   wire act_beat;
   wire act_end;
-  wire act_fin;
   wire all_closed;
   reg all_ff = 1'h1;
+  wire app;
+  reg apply_pend = 1'h0;
   reg at_end = 1'h0;
-  wire [7:0] b;
-  wire b_list;
-  wire [5:0] b_ln;
-  wire b_long;
-  wire b_single;
+  reg [7:0] b = 8'h00;
+  reg b_list = 1'h0;
+  reg [3:0] b_ll = 4'h0;
+  reg [5:0] b_ln = 6'h00;
+  reg b_long = 1'h0;
+  reg b_single = 1'h0;
   wire [1:0] b_vs_half_n;
   wire [1:0] b_vs_n;
   wire [1:0] b_vs_prio;
@@ -993,7 +1141,41 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg [3:0] bb_nk = 4'h0;
   reg bb_valid = 1'h0;
   wire beat_done;
+  wire busy;
+  reg c_bad;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  reg [4:0] c_code;
   reg [1:0] c_h = 2'h1;
+  wire c_last;
   reg [1:0] c_n = 2'h1;
   reg [1:0] c_p = 2'h1;
   reg cd_arg = 1'h0;
@@ -1044,6 +1226,11 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg [7:0] cd_wb8 = 8'h00;
   reg [7:0] cd_wb9 = 8'h00;
   wire cd_wr;
+  reg cl_end_B = 1'h0;
+  reg cl_end_E = 1'h0;
+  reg cl_end_K = 1'h0;
+  reg cl_end_S = 1'h0;
+  reg cl_end_W = 1'h0;
   wire close_B;
   wire close_E;
   wire close_K;
@@ -1113,7 +1300,10 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] code;
   wire complete;
-  reg cyc_bad;
+  reg [65:0] cur_end = 66'h00000000000000000;
+  reg [7:0] dec_b = 8'h00;
+  reg dec_bad = 1'h0;
+  reg dec_cmpl = 1'h0;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -1144,7 +1334,21 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] cyc_code;
+  reg [4:0] dec_code = 5'h00;
+  reg [65:0] dec_end = 66'h00000000000000000;
+  reg dec_eq_B = 1'h0;
+  reg dec_eq_E = 1'h0;
+  reg dec_eq_K = 1'h0;
+  reg dec_eq_S = 1'h0;
+  reg dec_eq_W = 1'h0;
+  reg [5:0] dec_fld = 6'h00;
+  reg dec_list = 1'h0;
+  reg [63:0] dec_ln = 64'h0000000000000000;
+  wire [5:0] dec_ln6;
+  reg [24:0] dec_pos = 25'h0000000;
+  reg dec_single = 1'h0;
+  reg [25:0] dec_start = 26'h0000000;
+  reg dec_wrapped = 1'h0;
   reg [65:0] end_B = 66'h00000000000000000;
   reg [65:0] end_E = 66'h00000000000000000;
   reg [65:0] end_K = 66'h00000000000000000;
@@ -1213,43 +1417,9 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] fin_code;
-  wire [65:0] fin_end;
-  wire fin_over;
-  wire fin_short;
+  reg [65:0] fin_end = 66'h00000000000000000;
   reg fin_wants_list;
   reg first = 1'h0;
-  reg first_bad;
-  (* enum_base_type = "TxError" *)
-  (* enum_value_00000 = "OK" *)
-  (* enum_value_00001 = "EMPTY" *)
-  (* enum_value_00010 = "UNKNOWN_TYPE" *)
-  (* enum_value_00011 = "TRUNCATED" *)
-  (* enum_value_00100 = "TRAILING_BYTES" *)
-  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
-  (* enum_value_00110 = "LEADING_ZERO" *)
-  (* enum_value_00111 = "OVERRUNS_PARENT" *)
-  (* enum_value_01000 = "EXPECTED_STRING" *)
-  (* enum_value_01001 = "EXPECTED_LIST" *)
-  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
-  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
-  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
-  (* enum_value_01101 = "BAD_ADDRESS" *)
-  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
-  (* enum_value_01111 = "MISSING_TO" *)
-  (* enum_value_10000 = "BAD_V" *)
-  (* enum_value_10001 = "BAD_Y_PARITY" *)
-  (* enum_value_10010 = "BAD_R" *)
-  (* enum_value_10011 = "BAD_S" *)
-  (* enum_value_10100 = "HIGH_S" *)
-  (* enum_value_10101 = "NO_BLOB_HASHES" *)
-  (* enum_value_10110 = "BAD_BLOB_HASH" *)
-  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
-  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
-  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
-  (* enum_value_11010 = "BAD_SIDECAR" *)
-  (* enum_value_11011 = "TOO_LARGE" *)
-  (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] first_code;
   reg [5:0] fld = 6'h00;
   reg [5:0] fld_hdr;
   reg ge37 = 1'h0;
@@ -1289,47 +1459,14 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg [4:0] hdr_code;
   wire [31:0] hdr_end;
   wire hdr_over;
-  reg hdr_path;
-  reg hdr_pre_bad;
-  (* enum_base_type = "TxError" *)
-  (* enum_value_00000 = "OK" *)
-  (* enum_value_00001 = "EMPTY" *)
-  (* enum_value_00010 = "UNKNOWN_TYPE" *)
-  (* enum_value_00011 = "TRUNCATED" *)
-  (* enum_value_00100 = "TRAILING_BYTES" *)
-  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
-  (* enum_value_00110 = "LEADING_ZERO" *)
-  (* enum_value_00111 = "OVERRUNS_PARENT" *)
-  (* enum_value_01000 = "EXPECTED_STRING" *)
-  (* enum_value_01001 = "EXPECTED_LIST" *)
-  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
-  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
-  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
-  (* enum_value_01101 = "BAD_ADDRESS" *)
-  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
-  (* enum_value_01111 = "MISSING_TO" *)
-  (* enum_value_10000 = "BAD_V" *)
-  (* enum_value_10001 = "BAD_Y_PARITY" *)
-  (* enum_value_10010 = "BAD_R" *)
-  (* enum_value_10011 = "BAD_S" *)
-  (* enum_value_10100 = "HIGH_S" *)
-  (* enum_value_10101 = "NO_BLOB_HASHES" *)
-  (* enum_value_10110 = "BAD_BLOB_HASH" *)
-  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
-  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
-  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
-  (* enum_value_11010 = "BAD_SIDECAR" *)
-  (* enum_value_11011 = "TOO_LARGE" *)
-  (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] hdr_pre_code;
   reg hdr_wants_list;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
-  wire i_ff;
-  wire [1:0] i_h;
-  wire [1:0] i_n;
-  wire [1:0] i_p;
+  reg ib_byte = 1'h0;
+  wire ib_free;
+  reg ib_last = 1'h0;
+  reg ib_valid = 1'h0;
   reg [3:0] idx_B = 4'h0;
   reg [2:0] idx_E = 3'h0;
   reg idx_K = 1'h0;
@@ -1345,15 +1482,17 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire in_K;
   wire in_S;
   wire in_W;
+  wire in_apply;
   wire in_content;
   wire in_hdr;
   wire in_len;
   reg it_list = 1'h0;
   reg [24:0] it_pos = 25'h0000000;
-  wire [4:0] j;
+  reg [4:0] jj = 5'h00;
   reg [7:0] k_h;
   reg [7:0] k_n;
   wire [7:0] k_p;
+  wire [7:0] lane;
   wire lane_last;
   reg [63:0] len_acc = 64'h0000000000000000;
   reg len_first = 1'h0;
@@ -1361,8 +1500,10 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg [3:0] ll_rem = 4'h0;
   reg [5:0] ln6 = 6'h00;
   reg [64:0] lo = 65'h00000000000000000;
-  reg [1:0] mode = 2'h0;
+  reg [2:0] mode = 3'h0;
+  wire mv;
   reg [3:0] n_fields;
+  reg [65:0] new_end;
   wire [23:0] \o__payload.access_list_count ;
   wire [23:0] \o__payload.access_list_end ;
   wire [23:0] \o__payload.access_list_offset ;
@@ -1437,7 +1578,6 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire [5:0] \o_calldata__payload.nbytes ;
   (* init = 1'h0 *)
   wire o_calldata__valid;
-  wire o_ff;
   wire [1:0] o_h;
   wire [1:0] o_n;
   wire [1:0] o_p;
@@ -1513,12 +1653,42 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg open_S = 1'h0;
   reg open_W = 1'h0;
   reg [1:0] ost = 2'h0;
-  wire outer_closed;
-  reg [65:0] pend;
   wire pend_at_next;
   wire pend_inf;
   reg [24:0] pos = 25'h0000000;
-  wire [25:0] pos1;
+  reg [25:0] pos1 = 26'h0000001;
+  reg pre_bad;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  reg [4:0] pre_code;
   reg [5:0] prio_len = 6'h00;
   reg [3011:0] rec = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [23:0] \rec.access_list_count ;
@@ -1586,18 +1756,10 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire [255:0] \rec.v ;
   wire [255:0] \rec.value ;
   reg [24:0] rem = 25'h0000000;
-  reg [25:0] start = 26'h0000000;
-  reg [2:0] sub = 3'h0;
-  reg to_present = 1'h0;
-  reg [1:0] top = 2'h0;
-  reg [2:0] tx_type = 3'h0;
-  wire v_byte;
-  wire v_first;
-  wire [5:0] v_fld;
-  wire v_hdr;
-  wire v_last;
-  wire [5:0] v_ln;
-  reg val_bad;
+  wire [26:0] room;
+  wire room_big;
+  reg s_bad;
+  wire s_check;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -1628,7 +1790,19 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] val_code;
+  reg [4:0] s_code;
+  wire [5:0] s_ln;
+  wire [1:0] s_pc;
+  wire [1:0] s_vs_prio;
+  reg [25:0] start = 26'h0000000;
+  reg [2:0] sub = 3'h0;
+  reg to_present = 1'h0;
+  reg [1:0] top = 2'h0;
+  reg [2:0] tx_type = 3'h0;
+  wire type_byte;
+  wire [7:0] v_b;
+  wire [5:0] v_fld;
+  wire v_go;
   reg [63:0] vdec1 = 64'h0000000000000000;
   reg [63:0] vdec2 = 64'h0000000000000000;
   reg [63:0] vdec3 = 64'h0000000000000000;
@@ -1640,637 +1814,971 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire [5:0] wr_at;
   wire [5:0] wr_size;
   reg wrapped = 1'h0;
-  assign \$227  = rem - 1'h1;
-  assign j = v_hdr ? 5'h00 : \$227 [4:0];
-  assign \$228  = \$201 [5:0] < 6'h20;
-  assign \$229  = \$228  ? 1'h0 : 1'h1;
-  assign i_n = v_hdr ? { 1'h0, \$229  } : c_n;
-  assign \$230  = \$201 [5:0] < 6'h20;
-  assign \$231  = \$230  ? 1'h0 : 1'h1;
-  assign i_h = v_hdr ? { 1'h0, \$231  } : c_h;
-  assign \$232  = \$201 [5:0] > prio_len;
-  assign \$233  = \$201 [5:0] < prio_len;
-  assign \$234  = \$233  ? 1'h0 : 1'h1;
-  assign \$235  = \$232  ? 2'h2 : { 1'h0, \$234  };
-  assign i_p = v_hdr ? \$235  : c_p;
-  assign i_ff = v_hdr ? 1'h1 : all_ff;
-  assign \$1014  = j * 4'h8;
-  assign k_p = rec[906:651] >> \$1014 ;
-  assign \$236  = b < k_n;
-  assign \$237  = b == k_n;
-  assign \$238  = \$237  ? 2'h1 : 2'h2;
-  assign b_vs_n = \$236  ? 2'h0 : \$238 ;
-  assign \$239  = b < k_h;
-  assign \$240  = b == k_h;
-  assign \$241  = \$240  ? 2'h1 : 2'h2;
-  assign b_vs_half_n = \$239  ? 2'h0 : \$241 ;
-  assign \$242  = b < k_p;
-  assign \$243  = b == k_p;
-  assign \$244  = \$243  ? 2'h1 : 2'h2;
-  assign b_vs_prio = \$242  ? 2'h0 : \$244 ;
-  assign \$245  = i_n == 1'h1;
-  assign \$246  = v_byte & \$245 ;
-  assign o_n = \$246  ? b_vs_n : i_n;
-  assign \$247  = i_h == 1'h1;
-  assign \$248  = v_byte & \$247 ;
-  assign o_h = \$248  ? b_vs_half_n : i_h;
-  assign \$249  = i_p == 1'h1;
-  assign \$250  = v_byte & \$249 ;
-  assign o_p = \$250  ? b_vs_prio : i_p;
-  assign \$251  = ~ v_byte;
-  assign \$252  = b == 8'hff;
-  assign \$253  = \$251  | \$252 ;
-  assign o_ff = i_ff & \$253 ;
-  assign \$254  = in_content & first;
-  assign v_first = v_hdr ? b_single : \$254 ;
-  assign \$255  = ~ v_hdr;
-  assign \$256  = \$255  & wrapped;
-  assign \$257  = b < 8'h80;
-  assign \$258  = \$256  & \$257 ;
-  assign \$259  = v_fld == 2'h2;
-  assign \$261  = v_fld == 2'h3;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = v_fld == 3'h4;
-  assign \$264  = \$262  | \$263 ;
-  assign \$265  = v_fld == 3'h5;
-  assign \$266  = \$264  | \$265 ;
-  assign \$267  = v_fld == 3'h6;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = v_fld == 3'h7;
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = v_fld == 4'h9;
-  assign \$272  = \$270  | \$271 ;
-  assign \$273  = v_fld == 4'hc;
-  assign \$274  = \$272  | \$273 ;
-  assign \$275  = v_fld == 4'hf;
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = v_fld == 5'h10;
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = v_fld == 5'h11;
-  assign \$280  = \$278  | \$279 ;
-  assign \$281  = v_fld == 5'h12;
-  assign \$282  = \$280  | \$281 ;
-  assign \$283  = v_fld == 5'h19;
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = v_fld == 5'h1b;
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = v_fld == 5'h1c;
-  assign \$288  = \$286  | \$287 ;
-  assign \$289  = v_fld == 5'h1d;
-  assign \$290  = \$288  | \$289 ;
-  assign \$291  = v_fld == 5'h1e;
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = v_fld == 6'h20;
-  assign \$294  = \$292  | \$293 ;
-  assign \$295  = ! b;
-  assign \$296  = \$294  & \$295 ;
-  assign \$297  = v_fld == 5'h17;
-  assign \$298  = b != 1'h1;
-  assign \$299  = \$297  & \$298 ;
-  assign \$300  = rem == 1'h1;
-  assign \$301  = in_content & \$300 ;
-  assign v_last = v_hdr | \$301 ;
-  assign \$302  = v_ln == 4'h8;
-  assign \$303  = \$302  & o_ff;
-  assign \$304  = ! o_p;
-  assign \$305  = v_ln >= 2'h2;
-  assign \$306  = v_ln == 1'h1;
-  assign \$307  = b == 5'h1b;
-  assign \$308  = b == 5'h1c;
-  assign \$309  = \$307  | \$308 ;
-  assign \$310  = b >= 6'h25;
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = \$306  & \$311 ;
-  assign \$313  = \$305  | \$312 ;
-  assign \$314  = ~ \$313 ;
-  assign \$315  = v_ln == 1'h1;
-  assign \$316  = b > 1'h1;
-  assign \$317  = \$315  & \$316 ;
-  assign \$318  = ! v_ln;
-  assign \$319  = | o_n;
+  assign \$88  = \$84  & \$87 ;
+  assign \$89  = ! b_ln;
+  assign \$90  = ~ \$89 ;
+  assign \$91  = b_ln != 5'h14;
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = b_ln > 6'h20;
+  assign \$94  = ~ to_present;
+  assign \$95  = b_ln > 16'hc000;
+  assign \$96  = \$94  & \$95 ;
+  assign \$97  = b_ln > 6'h20;
+  assign \$98  = ! b_ln;
+  assign \$99  = ! b_ln;
+  assign \$100  = b_ln > 6'h20;
+  assign \$101  = b_ln > 1'h1;
+  assign \$102  = b_ln > 6'h20;
+  assign \$103  = b_ln > 6'h20;
+  assign \$104  = ! b_ln;
+  assign \$105  = b_ln != 5'h14;
+  assign \$106  = b_ln != 6'h20;
+  assign \$107  = b_ln != 6'h20;
+  assign \$108  = ! b_ln;
+  assign \$109  = b_ln > 6'h20;
+  assign \$110  = b_ln != 5'h14;
+  assign \$111  = b_ln > 4'h8;
+  assign \$112  = b_ln > 1'h1;
+  assign \$113  = b_ln > 6'h20;
+  assign \$114  = b_ln > 6'h20;
+  assign \$115  = ! b_ln;
+  assign \$116  = ! b_ln;
+  assign \$117  = ! b_ln;
+  assign \$118  = ! b_ln;
+  assign \$120  = b_ln != 6'h30;
+  assign \$121  = b_single ? 6'h00 : b_ln;
+  assign \$122  = pos1 + \$121 ;
+  assign \$123  = cur_end[26:0] - pos1;
+  assign \$124  = | cur_end[65:27];
+  assign \$125  = | \$123 [26:6];
+  assign room_big = \$124  | \$125 ;
+  assign \$126  = ~ b_single;
+  assign \$127  = ~ pend_inf;
+  assign \$128  = \$126  & \$127 ;
+  assign \$129  = ~ room_big;
+  assign \$130  = \$128  & \$129 ;
+  assign \$131  = b_ln > \$123 [5:0];
+  assign hdr_over = \$130  & \$131 ;
+  assign \$132  = b_single ? 1'h1 : 1'h0;
+  assign \$133  = b < rec[658:651];
+  assign \$134  = b == rec[658:651];
+  assign \$135  = \$134  ? 2'h1 : 2'h2;
+  assign s_vs_prio = \$133  ? 2'h0 : \$135 ;
+  assign \$136  = \$132  > prio_len;
+  assign \$137  = \$132  < prio_len;
+  assign \$138  = \$137  ? 1'h0 : 1'h1;
+  assign \$139  = \$136  ? 2'h2 : { 1'h0, \$138  };
+  assign \$140  = \$139  == 1'h1;
+  assign \$141  = b_single & \$140 ;
+  assign \$142  = \$132  > prio_len;
+  assign \$143  = \$132  < prio_len;
+  assign \$144  = \$143  ? 1'h0 : 1'h1;
+  assign \$145  = \$142  ? 2'h2 : { 1'h0, \$144  };
+  assign s_pc = \$141  ? s_vs_prio : \$145 ;
+  assign \$146  = fld_hdr == 2'h2;
+  assign \$148  = fld_hdr == 2'h3;
+  assign \$149  = \$147  | \$148 ;
+  assign \$150  = fld_hdr == 3'h4;
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = fld_hdr == 3'h5;
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = fld_hdr == 3'h6;
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = fld_hdr == 3'h7;
+  assign \$157  = \$155  | \$156 ;
+  assign \$158  = fld_hdr == 4'h9;
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = fld_hdr == 4'hc;
+  assign \$161  = \$159  | \$160 ;
+  assign \$162  = fld_hdr == 4'hf;
+  assign \$163  = \$161  | \$162 ;
+  assign \$164  = fld_hdr == 5'h10;
+  assign \$165  = \$163  | \$164 ;
+  assign \$166  = fld_hdr == 5'h11;
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = fld_hdr == 5'h12;
+  assign \$169  = \$167  | \$168 ;
+  assign \$170  = fld_hdr == 5'h19;
+  assign \$171  = \$169  | \$170 ;
+  assign \$172  = fld_hdr == 5'h1b;
+  assign \$173  = \$171  | \$172 ;
+  assign \$174  = fld_hdr == 5'h1c;
+  assign \$175  = \$173  | \$174 ;
+  assign \$176  = fld_hdr == 5'h1d;
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = fld_hdr == 5'h1e;
+  assign \$179  = \$177  | \$178 ;
+  assign \$180  = fld_hdr == 6'h20;
+  assign \$181  = \$179  | \$180 ;
+  assign \$182  = b_single & \$181 ;
+  assign \$183  = ! b;
+  assign \$184  = \$182  & \$183 ;
+  assign \$185  = fld_hdr == 5'h17;
+  assign \$186  = b_single & \$185 ;
+  assign \$187  = b != 1'h1;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = ~ b_list;
+  assign \$190  = ! s_pc;
+  assign \$191  = b == 5'h1b;
+  assign \$192  = b == 5'h1c;
+  assign \$193  = \$191  | \$192 ;
+  assign \$194  = b >= 6'h25;
+  assign \$195  = \$193  | \$194 ;
+  assign \$196  = b_single & \$195 ;
+  assign \$197  = ~ \$196 ;
+  assign \$198  = b > 1'h1;
+  assign \$199  = b_single & \$198 ;
+  assign \$200  = ~ b_single;
+  assign \$201  = ~ b_single;
+  assign \$202  = b == 1'h1;
+  assign \$203  = b_single & \$202 ;
+  assign \$204  = ~ \$203 ;
+  assign \$205  = ~ b_list;
+  assign \$206  = ! b_ln;
+  assign \$207  = \$205  & \$206 ;
+  assign s_check = b_single | \$207 ;
+  assign \$208  = top == 2'h3;
+  assign \$209  = ! top;
+  assign \$210  = ~ b_list;
+  assign \$211  = \$209  & \$210 ;
+  assign \$212  = ~ b_single;
+  assign \$213  = \$211  & \$212 ;
+  assign \$214  = ! top;
+  assign \$215  = \$214  & b_single;
+  assign \$216  = ! fld_hdr;
+  assign \$217  = ! b;
+  assign \$218  = b > 3'h4;
+  assign \$219  = \$217  | \$218 ;
+  assign \$220  = ! top;
+  assign type_byte = \$220  & b_single;
+  assign \$221  = fld != 6'h20;
+  assign \$222  = it_list != fin_wants_list;
+  assign \$223  = \$221  & \$222 ;
+  assign \$224  = fld != 6'h20;
+  assign \$225  = fin_wants_list ? 5'h09 : 5'h08;
+  assign \$226  = ! len_acc;
+  assign \$227  = len_acc > 6'h20;
+  assign \$228  = len_acc > 4'h8;
+  assign \$229  = len_acc > 6'h20;
+  assign \$230  = len_acc > 6'h20;
+  assign \$231  = len_acc > 6'h20;
+  assign \$232  = len_acc > 4'h8;
+  assign \$233  = ! len_acc;
+  assign \$234  = tx_type == 2'h3;
+  assign \$235  = tx_type == 3'h4;
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = \$233  & \$236 ;
+  assign \$238  = ! len_acc;
+  assign \$239  = ~ \$238 ;
+  assign \$240  = len_acc != 5'h14;
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = len_acc > 6'h20;
+  assign \$243  = ~ to_present;
+  assign \$244  = len_acc > 16'hc000;
+  assign \$245  = \$243  & \$244 ;
+  assign \$246  = len_acc > 6'h20;
+  assign \$247  = ! len_acc;
+  assign \$248  = ! len_acc;
+  assign \$249  = len_acc > 6'h20;
+  assign \$250  = len_acc > 1'h1;
+  assign \$251  = len_acc > 6'h20;
+  assign \$252  = len_acc > 6'h20;
+  assign \$253  = ! len_acc;
+  assign \$254  = len_acc != 5'h14;
+  assign \$255  = len_acc != 6'h20;
+  assign \$256  = len_acc != 6'h20;
+  assign \$257  = ! len_acc;
+  assign \$258  = len_acc > 6'h20;
+  assign \$259  = len_acc != 5'h14;
+  assign \$260  = len_acc > 4'h8;
+  assign \$261  = len_acc > 1'h1;
+  assign \$262  = len_acc > 6'h20;
+  assign \$263  = len_acc > 6'h20;
+  assign \$264  = ! len_acc;
+  assign \$265  = ! len_acc;
+  assign \$266  = ! len_acc;
+  assign \$267  = ! len_acc;
+  assign \$268  = len_acc != 18'h20000;
+  assign \$269  = len_acc != 6'h30;
+  assign \$270  = ~ halted;
+  assign \$271  = apply_pend & \$270 ;
+  assign app = in_apply | \$271 ;
+  assign \$272  = ~ dec_bad;
+  assign acc = app & \$272 ;
+  assign \$273  = acc & in_W;
+  assign \$274  = top == 2'h2;
+  assign \$275  = \$273  & \$274 ;
+  assign \$276  = dec_fld != 5'h1f;
+  assign acc_at_W = \$275  & \$276 ;
+  assign \$277  = acc & in_B;
+  assign \$278  = top == 2'h2;
+  assign \$279  = \$277  & \$278 ;
+  assign \$280  = dec_fld != 5'h1f;
+  assign acc_at_B = \$279  & \$280 ;
+  assign \$281  = acc & in_S;
+  assign \$282  = top == 2'h2;
+  assign \$283  = \$281  & \$282 ;
+  assign \$284  = dec_fld != 5'h1f;
+  assign acc_at_S = \$283  & \$284 ;
+  assign \$285  = acc & in_E;
+  assign \$286  = top == 2'h2;
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = dec_fld != 5'h1f;
+  assign acc_at_E = \$287  & \$288 ;
+  assign \$289  = acc & in_K;
+  assign \$290  = top == 2'h2;
+  assign \$291  = \$289  & \$290 ;
+  assign \$292  = dec_fld != 5'h1f;
+  assign acc_at_K = \$291  & \$292 ;
+  assign \$293  = dec_ln > 6'h21;
+  assign \$294  = \$293  ? 64'h0000000000000021 : dec_ln;
+  assign \$1220  = jj * 4'h8;
+  assign k_p = rec[906:651] >> \$1220 ;
+  assign \$295  = b < k_n;
+  assign \$296  = b == k_n;
+  assign \$297  = \$296  ? 2'h1 : 2'h2;
+  assign b_vs_n = \$295  ? 2'h0 : \$297 ;
+  assign \$298  = b < k_h;
+  assign \$299  = b == k_h;
+  assign \$300  = \$299  ? 2'h1 : 2'h2;
+  assign b_vs_half_n = \$298  ? 2'h0 : \$300 ;
+  assign \$301  = b < k_p;
+  assign \$302  = b == k_p;
+  assign \$303  = \$302  ? 2'h1 : 2'h2;
+  assign b_vs_prio = \$301  ? 2'h0 : \$303 ;
+  assign \$304  = c_n == 1'h1;
+  assign o_n = \$304  ? b_vs_n : c_n;
+  assign \$305  = c_h == 1'h1;
+  assign o_h = \$305  ? b_vs_half_n : c_h;
+  assign \$306  = c_p == 1'h1;
+  assign o_p = \$306  ? b_vs_prio : c_p;
+  assign \$307  = rem == 1'h1;
+  assign c_last = in_content & \$307 ;
+  assign \$308  = in_content & first;
+  assign \$309  = \$308  & wrapped;
+  assign \$310  = b < 8'h80;
+  assign \$311  = \$309  & \$310 ;
+  assign \$312  = in_content & first;
+  assign \$313  = fld == 2'h2;
+  assign \$315  = fld == 2'h3;
+  assign \$316  = \$314  | \$315 ;
+  assign \$317  = fld == 3'h4;
+  assign \$318  = \$316  | \$317 ;
+  assign \$319  = fld == 3'h5;
   assign \$320  = \$318  | \$319 ;
-  assign \$321  = ! v_ln;
-  assign \$322  = | o_n;
-  assign \$323  = \$321  | \$322 ;
-  assign \$324  = o_h == 2'h2;
-  assign \$325  = \$323  | \$324 ;
-  assign \$326  = ! v_ln;
-  assign \$327  = | o_n;
+  assign \$321  = fld == 3'h6;
+  assign \$322  = \$320  | \$321 ;
+  assign \$323  = fld == 3'h7;
+  assign \$324  = \$322  | \$323 ;
+  assign \$325  = fld == 4'h9;
+  assign \$326  = \$324  | \$325 ;
+  assign \$327  = fld == 4'hc;
   assign \$328  = \$326  | \$327 ;
-  assign \$329  = \$328  ? 5'h13 : 5'h14;
-  assign \$330  = v_ln == 1'h1;
-  assign \$331  = b == 1'h1;
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = ~ \$332 ;
-  assign \$334  = ~ act_fin;
-  assign \$335  = acc & \$334 ;
-  assign \$336  = \$335  & acc_list;
-  assign \$337  = \$336  & acc_ln0;
-  assign complete = v_last | \$337 ;
+  assign \$329  = fld == 4'hf;
+  assign \$330  = \$328  | \$329 ;
+  assign \$331  = fld == 5'h10;
+  assign \$332  = \$330  | \$331 ;
+  assign \$333  = fld == 5'h11;
+  assign \$334  = \$332  | \$333 ;
+  assign \$335  = fld == 5'h12;
+  assign \$336  = \$334  | \$335 ;
+  assign \$337  = fld == 5'h19;
+  assign \$338  = \$336  | \$337 ;
+  assign \$339  = fld == 5'h1b;
+  assign \$340  = \$338  | \$339 ;
+  assign \$341  = fld == 5'h1c;
+  assign \$342  = \$340  | \$341 ;
+  assign \$343  = fld == 5'h1d;
+  assign \$344  = \$342  | \$343 ;
+  assign \$345  = fld == 5'h1e;
+  assign \$346  = \$344  | \$345 ;
+  assign \$347  = fld == 6'h20;
+  assign \$348  = \$346  | \$347 ;
+  assign \$349  = \$312  & \$348 ;
+  assign \$350  = ! b;
+  assign \$351  = \$349  & \$350 ;
+  assign \$352  = in_content & first;
+  assign \$353  = fld == 5'h17;
+  assign \$354  = \$352  & \$353 ;
+  assign \$355  = b != 1'h1;
+  assign \$356  = \$354  & \$355 ;
+  assign \$357  = ln6 == 4'h8;
+  assign \$358  = \$357  & all_ff;
+  assign \$359  = b == 8'hff;
+  assign \$360  = \$358  & \$359 ;
+  assign \$361  = ! o_p;
+  assign \$362  = ln6 >= 2'h2;
+  assign \$363  = b == 5'h1b;
+  assign \$364  = b == 5'h1c;
+  assign \$365  = \$363  | \$364 ;
+  assign \$366  = b >= 6'h25;
+  assign \$367  = \$365  | \$366 ;
+  assign \$368  = \$362  | \$367 ;
+  assign \$369  = ~ \$368 ;
+  assign \$370  = b > 1'h1;
+  assign \$371  = | o_n;
+  assign \$372  = | o_n;
+  assign \$373  = o_h == 2'h2;
+  assign \$374  = \$372  | \$373 ;
+  assign \$375  = | o_n;
+  assign \$376  = \$375  ? 5'h13 : 5'h14;
+  assign \$377  = ln6 == 1'h1;
+  assign \$378  = b == 1'h1;
+  assign \$379  = \$377  & \$378 ;
+  assign \$380  = ~ \$379 ;
+  assign v_b = in_content ? b : dec_b;
+  assign v_fld = in_content ? fld : dec_fld;
+  assign \$381  = acc & dec_single;
+  assign v_go = in_content | \$381 ;
+  assign a_cmpl = acc & dec_cmpl;
+  assign complete = a_cmpl | c_last;
   assign idx_eff_W = idx_W + acc_at_W;
   assign idx_eff_B = idx_B + acc_at_B;
   assign idx_eff_S = idx_S + acc_at_S;
   assign idx_eff_E = idx_E + acc_at_E;
   assign idx_eff_K = idx_K + acc_at_K;
-  assign \$338  = complete & open_K;
-  assign \$339  = ! end_K[65:26];
-  assign \$340  = end_K[25:0] == pos1;
-  assign \$341  = \$339  & \$340 ;
-  assign \$342  = \$338  & \$341 ;
-  assign \$343  = complete & open_E;
-  assign \$344  = ! end_E[65:26];
-  assign \$345  = end_E[25:0] == pos1;
-  assign \$346  = \$344  & \$345 ;
-  assign \$347  = \$343  & \$346 ;
-  assign \$348  = ~ open_K;
-  assign \$349  = \$348  | close_K;
-  assign close_E = \$347  & \$350 ;
-  assign \$351  = complete & open_S;
-  assign \$352  = ! end_S[65:26];
-  assign \$353  = end_S[25:0] == pos1;
-  assign \$354  = \$352  & \$353 ;
-  assign \$355  = \$351  & \$354 ;
-  assign \$356  = ~ open_K;
-  assign \$357  = \$356  | close_K;
-  assign \$359  = ~ open_E;
-  assign \$360  = \$359  | close_E;
-  assign \$361  = \$358  & \$360 ;
-  assign close_S = \$355  & \$361 ;
-  assign \$362  = complete & open_B;
-  assign \$363  = ! end_B[65:26];
-  assign \$364  = end_B[25:0] == pos1;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = \$362  & \$365 ;
-  assign \$367  = ~ open_K;
-  assign \$368  = \$367  | close_K;
-  assign \$370  = ~ open_E;
-  assign \$371  = \$370  | close_E;
-  assign \$372  = \$369  & \$371 ;
-  assign \$373  = ~ open_S;
-  assign \$374  = \$373  | close_S;
-  assign \$375  = \$372  & \$374 ;
-  assign close_B = \$366  & \$375 ;
-  assign \$376  = complete & open_W;
-  assign \$377  = ! end_W[65:26];
-  assign \$378  = end_W[25:0] == pos1;
-  assign \$379  = \$377  & \$378 ;
-  assign \$380  = \$376  & \$379 ;
-  assign \$381  = ~ open_K;
-  assign \$382  = \$381  | close_K;
-  assign \$384  = ~ open_E;
-  assign \$385  = \$384  | close_E;
-  assign \$386  = \$383  & \$385 ;
-  assign \$387  = ~ open_S;
-  assign \$388  = \$387  | close_S;
-  assign \$389  = \$386  & \$388 ;
-  assign \$390  = ~ open_B;
-  assign \$391  = \$390  | close_B;
-  assign \$392  = \$389  & \$391 ;
-  assign close_W = \$380  & \$392 ;
-  assign \$393  = ~ open_K;
-  assign \$394  = \$393  | close_K;
-  assign \$396  = ~ open_E;
-  assign \$397  = \$396  | close_E;
-  assign \$398  = \$395  & \$397 ;
-  assign \$399  = ~ open_S;
-  assign \$400  = \$399  | close_S;
-  assign \$401  = \$398  & \$400 ;
-  assign \$402  = ~ open_B;
-  assign \$403  = \$402  | close_B;
-  assign \$404  = \$401  & \$403 ;
-  assign \$405  = ~ open_W;
-  assign \$406  = \$405  | close_W;
-  assign \$407  = \$404  & \$406 ;
-  assign \$408  = \$407  & complete;
-  assign \$409  = top == 2'h2;
-  assign all_closed = \$408  & \$409 ;
-  assign \$410  = sub == 3'h5;
-  assign \$411  = \$410  & versioned;
-  assign \$413  = \$411  ? \$412  : { 7'h00, rec[2722:2699] };
-  assign \$414  = versioned ? 3'h5 : 3'h4;
-  assign \$415  = idx_eff_W < \$414 ;
-  assign \$416  = close_W & \$415 ;
-  assign \$417  = idx_eff_B < n_fields;
-  assign \$418  = close_B & \$417 ;
-  assign \$419  = sub == 2'h3;
-  assign \$420  = sub == 3'h4;
-  assign \$421  = \$419  | \$420 ;
-  assign \$422  = sub == 3'h5;
-  assign \$423  = \$421  | \$422 ;
-  assign \$424  = idx_eff_S != \$413 ;
-  assign \$425  = \$423  & \$424 ;
-  assign \$426  = close_S & \$425 ;
-  assign \$427  = ! sub;
-  assign \$428  = \$427  ? 3'h2 : 3'h6;
-  assign \$429  = idx_eff_E < \$428 ;
-  assign \$430  = close_E & \$429 ;
-  assign \$432  = in_hdr | in_content;
-  assign \$433  = ! b;
-  assign \$434  = len_first & \$433 ;
-  assign \$435  = ll_rem != 1'h1;
-  assign \$436  = \$435  & pend_at_next;
-  assign \$437  = in_hdr & hdr_pre_bad;
-  assign \$438  = in_hdr & hdr_path;
-  assign \$439  = \$438  & b_long;
-  assign \$440  = \$439  & pend_at_next;
-  assign \$441  = in_hdr & hdr_path;
-  assign \$442  = \$441  & hdr_over;
-  assign \$443  = in_hdr & hdr_path;
-  assign \$444  = ~ b_long;
-  assign \$445  = \$443  & \$444 ;
-  assign \$446  = \$445  & hdr_bad;
-  assign \$447  = ~ cd_ovalid;
-  assign \$448  = \$447  | o_calldata__ready;
-  assign cd_move = cd_full & \$448 ;
-  assign \$449  = ~ halted;
-  assign \$450  = v_byte & \$449 ;
-  assign \$451  = v_fld == 4'ha;
-  assign cd_wr = \$450  & \$451 ;
+  assign \$382  = a_cmpl & dec_eq_K;
+  assign \$383  = c_last ? cl_end_K : \$382 ;
+  assign \$384  = open_K & \$383 ;
+  assign \$385  = a_cmpl & dec_eq_E;
+  assign \$386  = c_last ? cl_end_E : \$385 ;
+  assign \$387  = open_E & \$386 ;
+  assign \$388  = ~ open_K;
+  assign \$389  = \$388  | close_K;
+  assign close_E = \$387  & \$390 ;
+  assign \$391  = a_cmpl & dec_eq_S;
+  assign \$392  = c_last ? cl_end_S : \$391 ;
+  assign \$393  = open_S & \$392 ;
+  assign \$394  = ~ open_K;
+  assign \$395  = \$394  | close_K;
+  assign \$397  = ~ open_E;
+  assign \$398  = \$397  | close_E;
+  assign \$399  = \$396  & \$398 ;
+  assign close_S = \$393  & \$399 ;
+  assign \$400  = a_cmpl & dec_eq_B;
+  assign \$401  = c_last ? cl_end_B : \$400 ;
+  assign \$402  = open_B & \$401 ;
+  assign \$403  = ~ open_K;
+  assign \$404  = \$403  | close_K;
+  assign \$406  = ~ open_E;
+  assign \$407  = \$406  | close_E;
+  assign \$408  = \$405  & \$407 ;
+  assign \$409  = ~ open_S;
+  assign \$410  = \$409  | close_S;
+  assign \$411  = \$408  & \$410 ;
+  assign close_B = \$402  & \$411 ;
+  assign \$412  = a_cmpl & dec_eq_W;
+  assign \$413  = c_last ? cl_end_W : \$412 ;
+  assign \$414  = open_W & \$413 ;
+  assign \$415  = ~ open_K;
+  assign \$416  = \$415  | close_K;
+  assign \$418  = ~ open_E;
+  assign \$419  = \$418  | close_E;
+  assign \$420  = \$417  & \$419 ;
+  assign \$421  = ~ open_S;
+  assign \$422  = \$421  | close_S;
+  assign \$423  = \$420  & \$422 ;
+  assign \$424  = ~ open_B;
+  assign \$425  = \$424  | close_B;
+  assign \$426  = \$423  & \$425 ;
+  assign close_W = \$414  & \$426 ;
+  assign \$427  = ~ open_K;
+  assign \$428  = \$427  | close_K;
+  assign \$430  = ~ open_E;
+  assign \$431  = \$430  | close_E;
+  assign \$432  = \$429  & \$431 ;
+  assign \$433  = ~ open_S;
+  assign \$434  = \$433  | close_S;
+  assign \$435  = \$432  & \$434 ;
+  assign \$436  = ~ open_B;
+  assign \$437  = \$436  | close_B;
+  assign \$438  = \$435  & \$437 ;
+  assign \$439  = ~ open_W;
+  assign \$440  = \$439  | close_W;
+  assign \$441  = \$438  & \$440 ;
+  assign \$442  = \$441  & complete;
+  assign \$443  = top == 2'h2;
+  assign all_closed = \$442  & \$443 ;
+  assign \$444  = sub == 3'h5;
+  assign \$445  = \$444  & versioned;
+  assign \$447  = \$445  ? \$446  : { 7'h00, rec[2722:2699] };
+  assign \$448  = versioned ? 3'h5 : 3'h4;
+  assign \$449  = idx_eff_W < \$448 ;
+  assign \$450  = close_W & \$449 ;
+  assign \$451  = idx_eff_B < n_fields;
+  assign \$452  = close_B & \$451 ;
+  assign \$453  = sub == 2'h3;
+  assign \$454  = sub == 3'h4;
+  assign \$455  = \$453  | \$454 ;
+  assign \$456  = sub == 3'h5;
+  assign \$457  = \$455  | \$456 ;
+  assign \$458  = idx_eff_S != \$447 ;
+  assign \$459  = \$457  & \$458 ;
+  assign \$460  = close_S & \$459 ;
+  assign \$461  = ! sub;
+  assign \$462  = \$461  ? 3'h2 : 3'h6;
+  assign \$463  = idx_eff_E < \$462 ;
+  assign \$464  = close_E & \$463 ;
+  assign \$466  = ~ close_W;
+  assign \$467  = open_W & \$466 ;
+  assign \$468  = ~ close_B;
+  assign \$469  = open_B & \$468 ;
+  assign \$470  = ~ close_S;
+  assign \$471  = open_S & \$470 ;
+  assign \$472  = ~ close_E;
+  assign \$473  = open_E & \$472 ;
+  assign \$474  = ~ close_K;
+  assign \$475  = open_K & \$474 ;
+  assign \$476  = ~ cd_ovalid;
+  assign \$477  = \$476  | o_calldata__ready;
+  assign cd_move = cd_full & \$477 ;
+  assign \$478  = v_fld == 4'ha;
+  assign cd_wr = v_go & \$478 ;
   assign wr_at = cd_move ? 6'h00 : cd_fill;
-  assign \$452  = cd_move | cd_arg;
-  assign wr_size = \$452  ? 6'h20 : 6'h04;
-  assign \$453  = pos > 24'hffffff;
-  assign \$454  = ! pos;
-  assign \$455  = top == 2'h3;
+  assign \$479  = cd_move | cd_arg;
+  assign wr_size = \$479  ? 6'h20 : 6'h04;
+  assign \$480  = pos > 24'hffffff;
+  assign \$481  = ! pos;
+  assign \$482  = top == 2'h3;
   assign o__valid = ost == 2'h3;
-  assign \$456  = | bb_nk;
-  assign \$457  = act_beat & \$456 ;
-  assign \$458  = li + 1'h1;
-  assign \$459  = lane_last ? 4'h0 : \$458 ;
-  assign \$460  = pos == 25'h1ffffff;
-  assign \$461  = pos + 1'h1;
-  assign \$462  = \$460  ? { 1'h0, pos } : \$461 ;
-  assign \$463  = pos >= 24'hffffff;
-  assign \$464  = i__valid & i__ready;
-  assign \$465  = 1'h0 + i__payload[64];
-  assign \$466  = \$465  + i__payload[65];
-  assign \$467  = \$466  + i__payload[66];
-  assign \$468  = \$467  + i__payload[67];
-  assign \$469  = \$468  + i__payload[68];
-  assign \$470  = \$469  + i__payload[69];
-  assign \$471  = \$470  + i__payload[70];
-  assign \$472  = \$471  + i__payload[71];
-  assign \$473  = ! top;
-  assign \$474  = in_hdr & \$473 ;
-  assign \$475  = \$474  & b_single;
-  assign \$476  = ! top;
-  assign \$477  = in_hdr & \$476 ;
-  assign \$478  = \$477  & b_list;
-  assign \$479  = in_hdr & hdr_path;
-  assign \$481  = \$480  - 6'h37;
-  assign \$483  = \$482  - 6'h37;
-  assign \$484  = $signed({ 1'h0, pos1 }) + $signed(\$483 );
-  assign \$485  = ll_rem - 1'h1;
-  assign \$486  = ll_rem == 1'h1;
-  assign \$487  = idx_W + 1'h1;
-  assign \$488  = idx_B + 1'h1;
-  assign \$489  = idx_S + 1'h1;
-  assign \$490  = idx_E + 1'h1;
-  assign \$491  = idx_K + 1'h1;
-  assign \$492  = acc_fld == 6'h20;
-  assign \$493  = acc_fld == 1'h1;
-  assign \$494  = acc_fld == 5'h1f;
-  assign \$495  = \$493  | \$494 ;
-  assign \$496  = acc_fld == 4'hf;
-  assign \$497  = acc_fld == 5'h10;
-  assign \$498  = \$496  | \$497 ;
-  assign \$499  = acc_fld == 4'h8;
-  assign \$500  = acc_ln == 5'h14;
-  assign \$501  = acc_ln == 5'h14;
-  assign \$502  = acc_fld == 4'ha;
-  assign \$503  = acc_fld == 4'hb;
-  assign \$504  = acc_fld == 4'hd;
-  assign \$505  = acc_fld == 4'he;
-  assign \$506  = acc_fld == 5'h13;
-  assign \$507  = rec[2674:2651] + 1'h1;
-  assign \$508  = acc_fld == 5'h16;
-  assign \$509  = rec[2698:2675] + 1'h1;
-  assign \$510  = acc_fld == 5'h17;
-  assign \$511  = rec[2722:2699] + 1'h1;
-  assign \$512  = acc_fld == 5'h18;
-  assign \$513  = rec[2746:2723] + 1'h1;
-  assign \$514  = acc_fld == 2'h2;
-  assign \$515  = acc_fld == 3'h5;
-  assign \$516  = ~ acc_list;
-  assign \$517  = ~ acc_ln0;
-  assign \$518  = \$516  & \$517 ;
-  assign \$519  = ~ v_hdr;
-  assign \$520  = \$518  & \$519 ;
-  assign \$521  = acc_ln >= 25'h1ffffff;
-  assign \$522  = \$521  ? 64'h0000000001ffffff : acc_ln;
-  assign \$523  = ~ act_fin;
-  assign \$524  = b == 8'h81;
-  assign \$525  = \$523  & \$524 ;
-  assign \$526  = \$201 [5:0] < 6'h20;
-  assign \$527  = \$526  ? 1'h0 : 1'h1;
-  assign \$528  = \$201 [5:0] < 6'h20;
-  assign \$529  = \$528  ? 1'h0 : 1'h1;
-  assign \$530  = \$201 [5:0] > prio_len;
-  assign \$531  = \$201 [5:0] < prio_len;
-  assign \$532  = \$531  ? 1'h0 : 1'h1;
-  assign \$533  = \$530  ? 2'h2 : { 1'h0, \$532  };
-  assign \$534  = ~ acc_ln0;
-  assign \$535  = acc_list & \$534 ;
-  assign \$536  = acc_fld == 1'h1;
-  assign \$537  = acc_fld == 5'h1f;
-  assign \$538  = acc_fld == 4'hb;
-  assign \$540  = acc_fld == 4'hd;
-  assign \$541  = \$539  | \$540 ;
-  assign \$542  = acc_fld == 4'he;
-  assign \$543  = \$541  | \$542 ;
-  assign \$544  = acc_fld == 6'h21;
-  assign \$545  = \$543  | \$544 ;
-  assign \$546  = acc_fld == 6'h22;
-  assign \$547  = \$545  | \$546 ;
-  assign \$548  = acc_fld == 6'h23;
-  assign \$549  = \$547  | \$548 ;
-  assign \$550  = acc_fld == 5'h13;
-  assign \$551  = acc_fld == 5'h18;
-  assign \$552  = \$550  | \$551 ;
-  assign \$553  = acc_fld == 5'h15;
-  assign \$554  = acc_fld == 4'hb;
-  assign \$555  = acc_fld == 4'hd;
-  assign \$556  = acc_fld == 4'he;
-  assign \$557  = acc_fld == 6'h21;
-  assign \$558  = acc_fld == 6'h22;
-  assign \$559  = acc_fld == 6'h23;
-  assign \$560  = rem - 1'h1;
-  assign \$561  = rem == 1'h1;
-  assign \$562  = ~ halted;
-  assign \$563  = v_byte & \$562 ;
-  assign \$564  = v_fld == 2'h2;
-  assign \$565  = v_fld == 2'h3;
-  assign \$566  = v_fld == 3'h4;
-  assign \$567  = v_fld == 3'h5;
-  assign \$568  = v_fld == 3'h6;
-  assign \$569  = v_fld == 3'h7;
-  assign \$570  = v_fld == 4'h9;
-  assign \$571  = v_fld == 4'hc;
-  assign \$572  = v_fld == 4'hf;
-  assign \$573  = v_fld == 5'h10;
-  assign \$574  = v_fld == 5'h11;
-  assign \$575  = v_fld == 5'h12;
-  assign \$576  = v_fld == 4'h8;
-  assign \$577  = cd_arg ? 6'h20 : 6'h04;
-  assign \$578  = cd_arg ? 1'h1 : 1'h0;
-  assign \$579  = cd_arg ? cd_index : 16'h0000;
-  assign \$580  = cd_index + 1'h1;
-  assign \$581  = cd_arg ? \$580  : 17'h00000;
-  assign \$582  = ! wr_at;
-  assign \$583  = wr_at == 1'h1;
-  assign \$584  = wr_at == 2'h2;
-  assign \$585  = wr_at == 2'h3;
-  assign \$586  = wr_at == 3'h4;
-  assign \$587  = wr_at == 3'h5;
-  assign \$588  = wr_at == 3'h6;
-  assign \$589  = wr_at == 3'h7;
-  assign \$590  = wr_at == 4'h8;
-  assign \$591  = wr_at == 4'h9;
-  assign \$592  = wr_at == 4'ha;
-  assign \$593  = wr_at == 4'hb;
-  assign \$594  = wr_at == 4'hc;
-  assign \$595  = wr_at == 4'hd;
-  assign \$596  = wr_at == 4'he;
-  assign \$597  = wr_at == 4'hf;
-  assign \$598  = wr_at == 5'h10;
-  assign \$599  = wr_at == 5'h11;
-  assign \$600  = wr_at == 5'h12;
-  assign \$601  = wr_at == 5'h13;
-  assign \$602  = wr_at == 5'h14;
-  assign \$603  = wr_at == 5'h15;
-  assign \$604  = wr_at == 5'h16;
-  assign \$605  = wr_at == 5'h17;
-  assign \$606  = wr_at == 5'h18;
-  assign \$607  = wr_at == 5'h19;
-  assign \$608  = wr_at == 5'h1a;
-  assign \$609  = wr_at == 5'h1b;
-  assign \$610  = wr_at == 5'h1c;
-  assign \$611  = wr_at == 5'h1d;
-  assign \$612  = wr_at == 5'h1e;
-  assign \$613  = wr_at == 5'h1f;
-  assign \$614  = wr_at + 1'h1;
-  assign \$615  = wr_at + 1'h1;
-  assign \$616  = \$615  == wr_size;
-  assign \$617  = cd_arg ? 1'h1 : 1'h0;
-  assign \$618  = ost == 1'h1;
-  assign \$619  = o__payload[1738:1675] - 6'h23;
-  assign \$620  = | o__payload[1930:1739];
-  assign \$621  = o__payload[1738:1675] >= 6'h25;
-  assign \$622  = \$620  | \$621 ;
-  assign \$623  = o__payload[1802:1739] - 1'h1;
-  assign \$624  = o__payload[1866:1803] - 1'h1;
-  assign \$625  = o__payload[1930:1867] - 1'h1;
-  assign \$626  = ! o__payload[1802:1739];
-  assign \$627  = ! o__payload[1866:1803];
-  assign \$628  = ! o__payload[1930:1867];
-  assign \$629  = ost == 2'h2;
-  assign \$630  = ! o__payload[4:0];
-  assign \$631  = ! o__payload[7:5];
-  assign \$632  = \$630  & \$631 ;
-  assign \$633  = \$632  & ge37;
-  assign \$634  = lo[64] ? vdec1 : o__payload[1802:1739];
-  assign \$635  = lo[64] & vzero1;
-  assign \$636  = \$635  ? vdec2 : o__payload[1866:1803];
-  assign \$637  = lo[64] & vzero1;
-  assign \$638  = \$637  & vzero2;
-  assign \$639  = \$638  ? vdec3 : o__payload[1930:1867];
-  assign \$640  = ost == 2'h3;
-  assign \$641  = \$640  & o__ready;
+  assign \$483  = act_beat & ib_byte;
+  assign \$484  = pos != 25'h1ffffff;
+  assign \$485  = pos + 1'h1;
+  assign \$486  = pos1 + 1'h1;
+  assign \$487  = pos >= 24'hffffff;
+  assign \$488  = | bb_nk;
+  assign \$489  = \$488  | bb_last;
+  assign \$490  = | bb_nk;
+  assign \$491  = ! bb_nk;
+  assign \$492  = \$491  | lane_last;
+  assign \$493  = bb_last & \$492 ;
+  assign \$494  = lane >= 8'hc0;
+  assign \$495  = lane < 8'h80;
+  assign \$496  = lane >= 8'h80;
+  assign \$498  = \$497  >= 6'h38;
+  assign \$499  = \$496  & \$498 ;
+  assign \$500  = lane < 8'h80;
+  assign \$502  = \$500  ? 8'h01 : \$501 ;
+  assign \$504  = \$503  - 6'h37;
+  assign \$505  = | bb_nk;
+  assign \$506  = li + 1'h1;
+  assign \$507  = lane_last ? 4'h0 : \$506 ;
+  assign \$508  = i__valid & i__ready;
+  assign \$509  = 1'h0 + i__payload[64];
+  assign \$510  = \$509  + i__payload[65];
+  assign \$511  = \$510  + i__payload[66];
+  assign \$512  = \$511  + i__payload[67];
+  assign \$513  = \$512  + i__payload[68];
+  assign \$514  = \$513  + i__payload[69];
+  assign \$515  = \$514  + i__payload[70];
+  assign \$516  = \$515  + i__payload[71];
+  assign \$517  = ~ pre_bad;
+  assign \$518  = \$517  & b_long;
+  assign \$519  = pos1 + b_ll;
+  assign \$520  = ~ b_list;
+  assign \$521  = ~ b_single;
+  assign \$522  = \$520  & \$521 ;
+  assign \$523  = | b_ln;
+  assign \$524  = \$522  & \$523 ;
+  assign \$525  = b_ln - 1'h1;
+  assign \$526  = b == 8'h81;
+  assign \$527  = b_ln < 6'h20;
+  assign \$528  = \$527  ? 1'h0 : 1'h1;
+  assign \$529  = b_ln < 6'h20;
+  assign \$530  = \$529  ? 1'h0 : 1'h1;
+  assign \$531  = b_ln > prio_len;
+  assign \$532  = b_ln < prio_len;
+  assign \$533  = \$532  ? 1'h0 : 1'h1;
+  assign \$534  = \$531  ? 2'h2 : { 1'h0, \$533  };
+  assign \$535  = ! end_W[65:32];
+  assign \$536  = end_W[31:0] == \$122 ;
+  assign \$537  = \$535  & \$536 ;
+  assign \$538  = open_W & \$537 ;
+  assign \$539  = ! end_B[65:32];
+  assign \$540  = end_B[31:0] == \$122 ;
+  assign \$541  = \$539  & \$540 ;
+  assign \$542  = open_B & \$541 ;
+  assign \$543  = ! end_S[65:32];
+  assign \$544  = end_S[31:0] == \$122 ;
+  assign \$545  = \$543  & \$544 ;
+  assign \$546  = open_S & \$545 ;
+  assign \$547  = ! end_E[65:32];
+  assign \$548  = end_E[31:0] == \$122 ;
+  assign \$549  = \$547  & \$548 ;
+  assign \$550  = open_E & \$549 ;
+  assign \$551  = ! end_K[65:32];
+  assign \$552  = end_K[31:0] == \$122 ;
+  assign \$553  = \$551  & \$552 ;
+  assign \$554  = open_K & \$553 ;
+  assign \$555  = b_single ? { 1'h0, pos } : pos1;
+  assign \$556  = ! b_ln;
+  assign \$557  = b_single | \$556 ;
+  assign \$558  = b == 8'h81;
+  assign \$559  = ! end_W[65:26];
+  assign \$560  = end_W[25:0] == pos1;
+  assign \$561  = \$559  & \$560 ;
+  assign \$562  = open_W & \$561 ;
+  assign \$563  = ! end_B[65:26];
+  assign \$564  = end_B[25:0] == pos1;
+  assign \$565  = \$563  & \$564 ;
+  assign \$566  = open_B & \$565 ;
+  assign \$567  = ! end_S[65:26];
+  assign \$568  = end_S[25:0] == pos1;
+  assign \$569  = \$567  & \$568 ;
+  assign \$570  = open_S & \$569 ;
+  assign \$571  = ! end_E[65:26];
+  assign \$572  = end_E[25:0] == pos1;
+  assign \$573  = \$571  & \$572 ;
+  assign \$574  = open_E & \$573 ;
+  assign \$575  = ! end_K[65:26];
+  assign \$576  = end_K[25:0] == pos1;
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = open_K & \$577 ;
+  assign \$579  = s_check & s_bad;
+  assign \$580  = ! top;
+  assign \$581  = ll_rem - 1'h1;
+  assign \$582  = ! b;
+  assign \$583  = len_first & \$582 ;
+  assign \$584  = ll_rem == 1'h1;
+  assign \$585  = ~ halted;
+  assign \$586  = mode == 3'h4;
+  assign \$587  = \$585  & \$586 ;
+  assign \$588  = start + len_acc;
+  assign \$589  = ~ halted;
+  assign \$590  = mode == 3'h5;
+  assign \$591  = \$589  & \$590 ;
+  assign \$592  = len_acc < 6'h38;
+  assign \$593  = ~ pend_inf;
+  assign \$594  = fin_end > cur_end;
+  assign \$595  = \$593  & \$594 ;
+  assign \$596  = idx_W + 1'h1;
+  assign \$597  = idx_B + 1'h1;
+  assign \$598  = idx_S + 1'h1;
+  assign \$599  = idx_E + 1'h1;
+  assign \$600  = idx_K + 1'h1;
+  assign \$601  = dec_fld == 6'h20;
+  assign \$602  = dec_fld == 1'h1;
+  assign \$603  = dec_fld == 5'h1f;
+  assign \$604  = \$602  | \$603 ;
+  assign \$605  = dec_fld == 4'hf;
+  assign \$606  = dec_fld == 5'h10;
+  assign \$607  = \$605  | \$606 ;
+  assign \$608  = dec_fld == 4'h8;
+  assign \$609  = dec_ln == 5'h14;
+  assign \$610  = dec_ln == 5'h14;
+  assign \$611  = dec_fld == 4'ha;
+  assign \$612  = dec_fld == 4'hb;
+  assign \$613  = dec_fld == 4'hd;
+  assign \$614  = dec_fld == 4'he;
+  assign \$615  = dec_fld == 5'h13;
+  assign \$616  = rec[2674:2651] + 1'h1;
+  assign \$617  = dec_fld == 5'h16;
+  assign \$618  = rec[2698:2675] + 1'h1;
+  assign \$619  = dec_fld == 5'h17;
+  assign \$620  = rec[2722:2699] + 1'h1;
+  assign \$621  = dec_fld == 5'h18;
+  assign \$622  = rec[2746:2723] + 1'h1;
+  assign \$623  = dec_fld == 2'h2;
+  assign \$624  = dec_fld == 3'h5;
+  assign \$625  = ~ dec_list;
+  assign \$626  = in_apply & \$625 ;
+  assign \$627  = ~ dec_cmpl;
+  assign \$628  = \$626  & \$627 ;
+  assign \$629  = dec_ln >= 25'h1ffffff;
+  assign \$630  = \$629  ? 64'h0000000001ffffff : dec_ln;
+  assign \$631  = dec_ln - 1'h1;
+  assign \$632  = \$294 [5:0] < 6'h20;
+  assign \$633  = \$632  ? 1'h0 : 1'h1;
+  assign \$634  = \$294 [5:0] < 6'h20;
+  assign \$635  = \$634  ? 1'h0 : 1'h1;
+  assign \$636  = \$294 [5:0] > prio_len;
+  assign \$637  = \$294 [5:0] < prio_len;
+  assign \$638  = \$637  ? 1'h0 : 1'h1;
+  assign \$639  = \$636  ? 2'h2 : { 1'h0, \$638  };
+  assign \$640  = end_W == dec_end;
+  assign \$641  = open_W & \$640 ;
+  assign \$642  = end_B == dec_end;
+  assign \$643  = open_B & \$642 ;
+  assign \$644  = end_S == dec_end;
+  assign \$645  = open_S & \$644 ;
+  assign \$646  = end_E == dec_end;
+  assign \$647  = open_E & \$646 ;
+  assign \$648  = end_K == dec_end;
+  assign \$649  = open_K & \$648 ;
+  assign \$650  = | dec_ln;
+  assign \$651  = dec_list & \$650 ;
+  assign \$652  = dec_fld == 1'h1;
+  assign \$653  = dec_fld == 5'h1f;
+  assign \$654  = dec_fld == 4'hb;
+  assign \$656  = dec_fld == 4'hd;
+  assign \$657  = \$655  | \$656 ;
+  assign \$658  = dec_fld == 4'he;
+  assign \$659  = \$657  | \$658 ;
+  assign \$660  = dec_fld == 6'h21;
+  assign \$661  = \$659  | \$660 ;
+  assign \$662  = dec_fld == 6'h22;
+  assign \$663  = \$661  | \$662 ;
+  assign \$664  = dec_fld == 6'h23;
+  assign \$665  = \$663  | \$664 ;
+  assign \$666  = dec_fld == 5'h13;
+  assign \$667  = dec_fld == 5'h18;
+  assign \$668  = \$666  | \$667 ;
+  assign \$669  = dec_fld == 5'h15;
+  assign \$670  = dec_fld == 4'hb;
+  assign \$671  = dec_fld == 4'hd;
+  assign \$672  = dec_fld == 4'he;
+  assign \$673  = dec_fld == 6'h21;
+  assign \$674  = dec_fld == 6'h22;
+  assign \$675  = dec_fld == 6'h23;
+  assign \$676  = rem - 1'h1;
+  assign \$677  = jj - 1'h1;
+  assign \$678  = b == 8'hff;
+  assign \$679  = all_ff & \$678 ;
+  assign \$680  = v_fld == 2'h2;
+  assign \$681  = v_fld == 2'h3;
+  assign \$682  = v_fld == 3'h4;
+  assign \$683  = v_fld == 3'h5;
+  assign \$684  = v_fld == 3'h6;
+  assign \$685  = v_fld == 3'h7;
+  assign \$686  = v_fld == 4'h9;
+  assign \$687  = v_fld == 4'hc;
+  assign \$688  = v_fld == 4'hf;
+  assign \$689  = v_fld == 5'h10;
+  assign \$690  = v_fld == 5'h11;
+  assign \$691  = v_fld == 5'h12;
+  assign \$692  = v_fld == 4'h8;
+  assign \$693  = app & dec_bad;
+  assign \$694  = cd_arg ? 6'h20 : 6'h04;
+  assign \$695  = cd_arg ? 1'h1 : 1'h0;
+  assign \$696  = cd_arg ? cd_index : 16'h0000;
+  assign \$697  = cd_index + 1'h1;
+  assign \$698  = cd_arg ? \$697  : 17'h00000;
+  assign \$699  = ! wr_at;
+  assign \$700  = wr_at == 1'h1;
+  assign \$701  = wr_at == 2'h2;
+  assign \$702  = wr_at == 2'h3;
+  assign \$703  = wr_at == 3'h4;
+  assign \$704  = wr_at == 3'h5;
+  assign \$705  = wr_at == 3'h6;
+  assign \$706  = wr_at == 3'h7;
+  assign \$707  = wr_at == 4'h8;
+  assign \$708  = wr_at == 4'h9;
+  assign \$709  = wr_at == 4'ha;
+  assign \$710  = wr_at == 4'hb;
+  assign \$711  = wr_at == 4'hc;
+  assign \$712  = wr_at == 4'hd;
+  assign \$713  = wr_at == 4'he;
+  assign \$714  = wr_at == 4'hf;
+  assign \$715  = wr_at == 5'h10;
+  assign \$716  = wr_at == 5'h11;
+  assign \$717  = wr_at == 5'h12;
+  assign \$718  = wr_at == 5'h13;
+  assign \$719  = wr_at == 5'h14;
+  assign \$720  = wr_at == 5'h15;
+  assign \$721  = wr_at == 5'h16;
+  assign \$722  = wr_at == 5'h17;
+  assign \$723  = wr_at == 5'h18;
+  assign \$724  = wr_at == 5'h19;
+  assign \$725  = wr_at == 5'h1a;
+  assign \$726  = wr_at == 5'h1b;
+  assign \$727  = wr_at == 5'h1c;
+  assign \$728  = wr_at == 5'h1d;
+  assign \$729  = wr_at == 5'h1e;
+  assign \$730  = wr_at == 5'h1f;
+  assign \$731  = wr_at + 1'h1;
+  assign \$732  = wr_at + 1'h1;
+  assign \$733  = \$732  == wr_size;
+  assign \$734  = cd_arg ? 1'h1 : 1'h0;
+  assign \$735  = ost == 1'h1;
+  assign \$736  = o__payload[1738:1675] - 6'h23;
+  assign \$737  = | o__payload[1930:1739];
+  assign \$738  = o__payload[1738:1675] >= 6'h25;
+  assign \$739  = \$737  | \$738 ;
+  assign \$740  = o__payload[1802:1739] - 1'h1;
+  assign \$741  = o__payload[1866:1803] - 1'h1;
+  assign \$742  = o__payload[1930:1867] - 1'h1;
+  assign \$743  = ! o__payload[1802:1739];
+  assign \$744  = ! o__payload[1866:1803];
+  assign \$745  = ! o__payload[1930:1867];
+  assign \$746  = ost == 2'h2;
+  assign \$747  = ! o__payload[4:0];
+  assign \$748  = ! o__payload[7:5];
+  assign \$749  = \$747  & \$748 ;
+  assign \$750  = \$749  & ge37;
+  assign \$751  = lo[64] ? vdec1 : o__payload[1802:1739];
+  assign \$752  = lo[64] & vzero1;
+  assign \$753  = \$752  ? vdec2 : o__payload[1866:1803];
+  assign \$754  = lo[64] & vzero1;
+  assign \$755  = \$754  & vzero2;
+  assign \$756  = \$755  ? vdec3 : o__payload[1930:1867];
+  assign \$757  = ost == 2'h3;
+  assign \$758  = \$757  & o__ready;
+  always @(posedge clk)
+    pos <= \$759 ;
+  always @(posedge clk)
+    pos1 <= \$760 ;
+  always @(posedge clk)
+    halted <= \$761 ;
+  always @(posedge clk)
+    ib_valid <= \$762 ;
+  always @(posedge clk)
+    at_end <= \$763 ;
+  always @(posedge clk)
+    ib_byte <= \$764 ;
+  always @(posedge clk)
+    ib_last <= \$765 ;
+  always @(posedge clk)
+    b <= \$766 ;
+  always @(posedge clk)
+    b_list <= \$767 ;
+  always @(posedge clk)
+    b_single <= \$768 ;
+  always @(posedge clk)
+    b_long <= \$769 ;
+  always @(posedge clk)
+    b_ln <= \$770 ;
+  always @(posedge clk)
+    b_ll <= \$771 ;
+  always @(posedge clk)
+    li <= \$772 ;
+  always @(posedge clk)
+    bb_valid <= \$773 ;
+  always @(posedge clk)
+    bb_data <= \$774 ;
+  always @(posedge clk)
+    bb_last <= \$775 ;
+  always @(posedge clk)
+    bb_nk <= \$776 ;
+  always @(posedge clk)
+    it_pos <= \$777 ;
+  always @(posedge clk)
+    fld <= \$778 ;
+  always @(posedge clk)
+    it_list <= \$779 ;
+  always @(posedge clk)
+    tx_type <= \$780 ;
+  always @(posedge clk)
+    top <= \$781 ;
+  always @(posedge clk)
+    err <= \$782 ;
+  always @(posedge clk)
+    mode <= \$783 ;
+  always @(posedge clk)
+    ll_rem <= \$784 ;
+  always @(posedge clk)
+    len_first <= \$785 ;
+  always @(posedge clk)
+    len_acc <= \$786 ;
+  always @(posedge clk)
+    start <= \$787 ;
+  always @(posedge clk)
+    apply_pend <= \$788 ;
+  always @(posedge clk)
+    rem <= \$789 ;
+  always @(posedge clk)
+    jj <= \$790 ;
+  always @(posedge clk)
+    ln6 <= \$791 ;
+  always @(posedge clk)
+    first <= \$792 ;
+  always @(posedge clk)
+    wrapped <= \$793 ;
+  always @(posedge clk)
+    c_n <= \$794 ;
   always @(posedge clk)
-    li <= \$642 ;
+    c_h <= \$795 ;
   always @(posedge clk)
-    pos <= \$643 ;
+    c_p <= \$796 ;
   always @(posedge clk)
-    halted <= \$644 ;
+    all_ff <= \$797 ;
   always @(posedge clk)
-    bb_valid <= \$645 ;
+    cl_end_W <= \$798 ;
   always @(posedge clk)
-    at_end <= \$646 ;
+    cl_end_B <= \$799 ;
   always @(posedge clk)
-    bb_data <= \$647 ;
+    cl_end_S <= \$800 ;
   always @(posedge clk)
-    bb_last <= \$648 ;
+    cl_end_E <= \$801 ;
   always @(posedge clk)
-    bb_nk <= \$649 ;
+    cl_end_K <= \$802 ;
   always @(posedge clk)
-    err <= \$650 ;
+    dec_fld <= \$803 ;
   always @(posedge clk)
-    tx_type <= \$651 ;
+    dec_list <= \$804 ;
   always @(posedge clk)
-    top <= \$652 ;
+    dec_ln <= \$805 ;
   always @(posedge clk)
-    it_pos <= \$653 ;
+    dec_end <= \$806 ;
   always @(posedge clk)
-    fld <= \$654 ;
+    dec_pos <= \$807 ;
   always @(posedge clk)
-    it_list <= \$655 ;
+    dec_start <= \$808 ;
   always @(posedge clk)
-    mode <= \$656 ;
+    dec_single <= \$809 ;
   always @(posedge clk)
-    ll_rem <= \$657 ;
+    dec_cmpl <= \$810 ;
   always @(posedge clk)
-    len_first <= \$658 ;
+    dec_wrapped <= \$811 ;
   always @(posedge clk)
-    len_acc <= \$659 ;
+    dec_b <= \$812 ;
   always @(posedge clk)
-    start <= \$660 ;
+    dec_eq_W <= \$813 ;
   always @(posedge clk)
-    idx_W <= \$661 ;
+    dec_eq_B <= \$814 ;
   always @(posedge clk)
-    idx_B <= \$662 ;
+    dec_eq_S <= \$815 ;
   always @(posedge clk)
-    idx_S <= \$663 ;
+    dec_eq_E <= \$816 ;
   always @(posedge clk)
-    idx_E <= \$664 ;
+    dec_eq_K <= \$817 ;
   always @(posedge clk)
-    idx_K <= \$665 ;
+    dec_bad <= \$818 ;
   always @(posedge clk)
-    versioned <= \$666 ;
+    dec_code <= \$819 ;
   always @(posedge clk)
-    rec <= \$667 ;
+    fin_end <= \$820 ;
   always @(posedge clk)
-    to_present <= \$668 ;
+    idx_W <= \$821 ;
   always @(posedge clk)
-    prio_len <= \$669 ;
+    idx_B <= \$822 ;
   always @(posedge clk)
-    rem <= \$670 ;
+    idx_S <= \$823 ;
   always @(posedge clk)
-    ln6 <= \$671 ;
+    idx_E <= \$824 ;
   always @(posedge clk)
-    first <= \$672 ;
+    idx_K <= \$825 ;
   always @(posedge clk)
-    wrapped <= \$673 ;
+    versioned <= \$826 ;
   always @(posedge clk)
-    c_n <= \$674 ;
+    rec <= \$827 ;
   always @(posedge clk)
-    c_h <= \$675 ;
+    to_present <= \$828 ;
   always @(posedge clk)
-    c_p <= \$676 ;
+    prio_len <= \$829 ;
   always @(posedge clk)
-    all_ff <= \$677 ;
+    cur_end <= \$830 ;
   always @(posedge clk)
-    open_B <= \$678 ;
+    open_B <= \$831 ;
   always @(posedge clk)
-    end_B <= \$679 ;
+    end_B <= \$832 ;
   always @(posedge clk)
-    open_W <= \$680 ;
+    open_W <= \$833 ;
   always @(posedge clk)
-    end_W <= \$681 ;
+    end_W <= \$834 ;
   always @(posedge clk)
-    open_S <= \$682 ;
+    open_S <= \$835 ;
   always @(posedge clk)
-    end_S <= \$683 ;
+    end_S <= \$836 ;
   always @(posedge clk)
-    sub <= \$684 ;
+    sub <= \$837 ;
   always @(posedge clk)
-    open_E <= \$685 ;
+    open_E <= \$838 ;
   always @(posedge clk)
-    end_E <= \$686 ;
+    end_E <= \$839 ;
   always @(posedge clk)
-    open_K <= \$687 ;
+    open_K <= \$840 ;
   always @(posedge clk)
-    end_K <= \$688 ;
+    end_K <= \$841 ;
   always @(posedge clk)
-    cd_ovalid <= \$689 ;
+    cd_ovalid <= \$842 ;
   always @(posedge clk)
-    o_calldata__payload <= \$690 ;
+    o_calldata__payload <= \$843 ;
   always @(posedge clk)
-    cd_full <= \$691 ;
+    cd_full <= \$844 ;
   always @(posedge clk)
-    cd_fill <= \$692 ;
+    cd_fill <= \$845 ;
   always @(posedge clk)
-    cd_arg <= \$693 ;
+    cd_arg <= \$846 ;
   always @(posedge clk)
-    cd_index <= \$694 ;
+    cd_index <= \$847 ;
   always @(posedge clk)
-    cd_wb0 <= \$695 ;
+    cd_wb0 <= \$848 ;
   always @(posedge clk)
-    cd_wb1 <= \$696 ;
+    cd_wb1 <= \$849 ;
   always @(posedge clk)
-    cd_wb2 <= \$697 ;
+    cd_wb2 <= \$850 ;
   always @(posedge clk)
-    cd_wb3 <= \$698 ;
+    cd_wb3 <= \$851 ;
   always @(posedge clk)
-    cd_wb4 <= \$699 ;
+    cd_wb4 <= \$852 ;
   always @(posedge clk)
-    cd_wb5 <= \$700 ;
+    cd_wb5 <= \$853 ;
   always @(posedge clk)
-    cd_wb6 <= \$701 ;
+    cd_wb6 <= \$854 ;
   always @(posedge clk)
-    cd_wb7 <= \$702 ;
+    cd_wb7 <= \$855 ;
   always @(posedge clk)
-    cd_wb8 <= \$703 ;
+    cd_wb8 <= \$856 ;
   always @(posedge clk)
-    cd_wb9 <= \$704 ;
+    cd_wb9 <= \$857 ;
   always @(posedge clk)
-    cd_wb10 <= \$705 ;
+    cd_wb10 <= \$858 ;
   always @(posedge clk)
-    cd_wb11 <= \$706 ;
+    cd_wb11 <= \$859 ;
   always @(posedge clk)
-    cd_wb12 <= \$707 ;
+    cd_wb12 <= \$860 ;
   always @(posedge clk)
-    cd_wb13 <= \$708 ;
+    cd_wb13 <= \$861 ;
   always @(posedge clk)
-    cd_wb14 <= \$709 ;
+    cd_wb14 <= \$862 ;
   always @(posedge clk)
-    cd_wb15 <= \$710 ;
+    cd_wb15 <= \$863 ;
   always @(posedge clk)
-    cd_wb16 <= \$711 ;
+    cd_wb16 <= \$864 ;
   always @(posedge clk)
-    cd_wb17 <= \$712 ;
+    cd_wb17 <= \$865 ;
   always @(posedge clk)
-    cd_wb18 <= \$713 ;
+    cd_wb18 <= \$866 ;
   always @(posedge clk)
-    cd_wb19 <= \$714 ;
+    cd_wb19 <= \$867 ;
   always @(posedge clk)
-    cd_wb20 <= \$715 ;
+    cd_wb20 <= \$868 ;
   always @(posedge clk)
-    cd_wb21 <= \$716 ;
+    cd_wb21 <= \$869 ;
   always @(posedge clk)
-    cd_wb22 <= \$717 ;
+    cd_wb22 <= \$870 ;
   always @(posedge clk)
-    cd_wb23 <= \$718 ;
+    cd_wb23 <= \$871 ;
   always @(posedge clk)
-    cd_wb24 <= \$719 ;
+    cd_wb24 <= \$872 ;
   always @(posedge clk)
-    cd_wb25 <= \$720 ;
+    cd_wb25 <= \$873 ;
   always @(posedge clk)
-    cd_wb26 <= \$721 ;
+    cd_wb26 <= \$874 ;
   always @(posedge clk)
-    cd_wb27 <= \$722 ;
+    cd_wb27 <= \$875 ;
   always @(posedge clk)
-    cd_wb28 <= \$723 ;
+    cd_wb28 <= \$876 ;
   always @(posedge clk)
-    cd_wb29 <= \$724 ;
+    cd_wb29 <= \$877 ;
   always @(posedge clk)
-    cd_wb30 <= \$725 ;
+    cd_wb30 <= \$878 ;
   always @(posedge clk)
-    cd_wb31 <= \$726 ;
+    cd_wb31 <= \$879 ;
   always @(posedge clk)
-    o__payload <= \$727 ;
+    o__payload <= \$880 ;
   always @(posedge clk)
-    ost <= \$728 ;
+    ost <= \$881 ;
   always @(posedge clk)
-    lo <= \$729 ;
+    lo <= \$882 ;
   always @(posedge clk)
-    ge37 <= \$730 ;
+    ge37 <= \$883 ;
   always @(posedge clk)
-    vdec1 <= \$731 ;
+    vdec1 <= \$884 ;
   always @(posedge clk)
-    vdec2 <= \$732 ;
+    vdec2 <= \$885 ;
   always @(posedge clk)
-    vdec3 <= \$733 ;
+    vdec3 <= \$886 ;
   always @(posedge clk)
-    vzero1 <= \$734 ;
+    vzero1 <= \$887 ;
   always @(posedge clk)
-    vzero2 <= \$735 ;
+    vzero2 <= \$888 ;
   always @(posedge clk)
-    vzero3 <= \$736 ;
-  assign \$737  = li * 4'h8;
-  assign b = bb_data >> \$737 ;
+    vzero3 <= \$889 ;
+  assign \$890  = li * 4'h8;
+  assign lane = bb_data >> \$890 ;
   assign \$1  = bb_nk - 1'h1;
   assign lane_last = li == \$1 ;
-  assign pos1 = pos + 1'h1;
   assign \$4  = ~ \$3 ;
   assign in_E = open_E & \$4 ;
   assign \$6  = \$5  | open_E;
@@ -2287,271 +2795,103 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   assign in_W = open_W & \$16 ;
   assign pend_inf = top != 2'h2;
   assign \$17  = ~ pend_inf;
-  assign \$18  = ! pend[65:26];
-  assign \$19  = pend[25:0] == pos1;
+  assign \$18  = ! cur_end[65:26];
+  assign \$19  = cur_end[25:0] == pos1;
   assign \$20  = \$18  & \$19 ;
   assign pend_at_next = \$17  & \$20 ;
-  assign \$21  = mode == 2'h2;
-  assign \$22  = ~ halted;
-  assign act_fin = \$21  & \$22 ;
-  assign \$23  = ~ act_fin;
-  assign \$24  = \$23  & at_end;
-  assign \$25  = ! ost;
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = ~ cd_full;
+  assign \$21  = ~ halted;
+  assign \$22  = mode >= 2'h3;
+  assign busy = \$21  & \$22 ;
+  assign \$23  = ~ busy;
+  assign \$24  = ~ apply_pend;
+  assign \$25  = \$23  & \$24 ;
+  assign \$26  = \$25  & at_end;
+  assign \$27  = ! ost;
   assign \$28  = \$26  & \$27 ;
-  assign \$29  = ~ cd_ovalid;
-  assign act_end = \$28  & \$29 ;
-  assign \$30  = ~ act_fin;
-  assign \$31  = ~ at_end;
-  assign \$32  = \$30  & \$31 ;
-  assign \$33  = \$32  & bb_valid;
-  assign \$34  = cd_full & cd_ovalid;
-  assign \$35  = ~ \$34 ;
-  assign act_beat = \$33  & \$35 ;
-  assign \$36  = | bb_nk;
-  assign \$37  = act_beat & \$36 ;
-  assign \$38  = ~ halted;
-  assign \$39  = \$37  & \$38 ;
-  assign \$40  = pos < 24'hffffff;
-  assign go = \$39  & \$40 ;
-  assign \$41  = ! bb_nk;
-  assign \$42  = \$41  | lane_last;
-  assign beat_done = act_beat & \$42 ;
-  assign \$43  = ~ bb_valid;
-  assign i__ready = \$43  | beat_done;
-  assign \$44  = ! mode;
-  assign in_hdr = go & \$44 ;
-  assign \$45  = mode == 1'h1;
-  assign in_len = go & \$45 ;
-  assign \$46  = mode == 2'h3;
-  assign in_content = go & \$46 ;
-  assign b_list = b >= 8'hc0;
-  assign b_single = b < 8'h80;
-  assign \$47  = ~ b_single;
-  assign \$49  = \$48  >= 6'h38;
-  assign b_long = \$47  & \$49 ;
-  assign \$51  = b_single ? 8'h01 : \$50 ;
-  assign \$52  = top != 2'h2;
-  assign \$53  = ! sub;
-  assign \$54  = ! idx_E;
-  assign \$55  = idx_E == 1'h1;
-  assign \$56  = \$55  ? 6'h15 : 6'h00;
-  assign \$57  = \$54  ? 6'h14 : \$56 ;
-  assign \$58  = idx_E < 3'h6;
-  assign \$59  = 5'h19 + idx_E;
-  assign \$60  = \$58  ? \$59  : 7'h00;
-  assign \$61  = tx_type == 2'h3;
-  assign \$62  = ! idx_B;
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = \$63  & b_list;
-  assign \$65  = ~ open_W;
+  assign \$29  = ~ cd_full;
+  assign \$30  = \$28  & \$29 ;
+  assign \$31  = ~ cd_ovalid;
+  assign act_end = \$30  & \$31 ;
+  assign \$32  = ~ busy;
+  assign \$33  = ~ at_end;
+  assign \$34  = \$32  & \$33 ;
+  assign \$35  = \$34  & ib_valid;
+  assign \$36  = cd_full & cd_ovalid;
+  assign \$37  = ~ \$36 ;
+  assign act_beat = \$35  & \$37 ;
+  assign \$38  = act_beat & ib_byte;
+  assign \$39  = ~ halted;
+  assign \$40  = \$38  & \$39 ;
+  assign \$41  = pos < 24'hffffff;
+  assign go = \$40  & \$41 ;
+  assign \$42  = ~ ib_valid;
+  assign ib_free = \$42  | act_beat;
+  assign mv = bb_valid & ib_free;
+  assign \$43  = bb_valid & ib_free;
+  assign \$44  = ! bb_nk;
+  assign \$45  = \$44  | lane_last;
+  assign beat_done = \$43  & \$45 ;
+  assign \$46  = ~ bb_valid;
+  assign i__ready = \$46  | beat_done;
+  assign \$47  = ! mode;
+  assign in_hdr = go & \$47 ;
+  assign \$48  = mode == 1'h1;
+  assign in_len = go & \$48 ;
+  assign \$49  = mode == 2'h2;
+  assign in_content = go & \$49 ;
+  assign \$50  = ~ halted;
+  assign \$51  = mode == 2'h3;
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = cd_full & cd_ovalid;
+  assign \$54  = ~ \$53 ;
+  assign in_apply = \$52  & \$54 ;
+  assign \$55  = top != 2'h2;
+  assign \$56  = ! sub;
+  assign \$57  = ! idx_E;
+  assign \$58  = idx_E == 1'h1;
+  assign \$59  = \$58  ? 6'h15 : 6'h00;
+  assign \$60  = \$57  ? 6'h14 : \$59 ;
+  assign \$61  = idx_E < 3'h6;
+  assign \$62  = 5'h19 + idx_E;
+  assign \$63  = \$61  ? \$62  : 7'h00;
+  assign \$64  = tx_type == 2'h3;
+  assign \$65  = ! idx_B;
   assign \$66  = \$64  & \$65 ;
-  assign \$67  = idx_W == 1'h1;
-  assign \$68  = b_list ? 6'h21 : 6'h20;
-  assign \$69  = fld_hdr != 6'h20;
-  assign \$70  = b_list != hdr_wants_list;
-  assign \$71  = \$69  & \$70 ;
+  assign \$67  = \$66  & b_list;
+  assign \$68  = ~ open_W;
+  assign \$69  = \$67  & \$68 ;
+  assign \$70  = idx_W == 1'h1;
+  assign \$71  = b_list ? 6'h21 : 6'h20;
   assign \$72  = fld_hdr != 6'h20;
-  assign \$73  = hdr_wants_list ? 5'h09 : 5'h08;
-  assign \$74  = ! \$51 [5:0];
-  assign \$75  = \$51 [5:0] > 6'h20;
-  assign \$76  = \$51 [5:0] > 4'h8;
-  assign \$77  = \$51 [5:0] > 6'h20;
-  assign \$78  = \$51 [5:0] > 6'h20;
-  assign \$79  = \$51 [5:0] > 6'h20;
-  assign \$80  = \$51 [5:0] > 4'h8;
-  assign \$81  = ! \$51 [5:0];
-  assign \$82  = tx_type == 2'h3;
-  assign \$83  = tx_type == 3'h4;
-  assign \$84  = \$82  | \$83 ;
-  assign \$85  = \$81  & \$84 ;
-  assign \$86  = ! \$51 [5:0];
-  assign \$87  = ~ \$86 ;
-  assign \$88  = \$51 [5:0] != 5'h14;
-  assign \$89  = \$87  & \$88 ;
-  assign \$90  = \$51 [5:0] > 6'h20;
-  assign \$91  = ~ to_present;
-  assign \$92  = \$51 [5:0] > 16'hc000;
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = \$51 [5:0] > 6'h20;
-  assign \$95  = ! \$51 [5:0];
-  assign \$96  = ! \$51 [5:0];
-  assign \$97  = \$51 [5:0] > 6'h20;
-  assign \$98  = \$51 [5:0] > 1'h1;
-  assign \$99  = \$51 [5:0] > 6'h20;
-  assign \$100  = \$51 [5:0] > 6'h20;
-  assign \$101  = ! \$51 [5:0];
-  assign \$102  = \$51 [5:0] != 5'h14;
-  assign \$103  = \$51 [5:0] != 6'h20;
-  assign \$104  = \$51 [5:0] != 6'h20;
-  assign \$105  = ! \$51 [5:0];
-  assign \$106  = \$51 [5:0] > 6'h20;
-  assign \$107  = \$51 [5:0] != 5'h14;
-  assign \$108  = \$51 [5:0] > 4'h8;
-  assign \$109  = \$51 [5:0] > 1'h1;
-  assign \$110  = \$51 [5:0] > 6'h20;
-  assign \$111  = \$51 [5:0] > 6'h20;
-  assign \$112  = ! \$51 [5:0];
-  assign \$113  = ! \$51 [5:0];
-  assign \$114  = ! \$51 [5:0];
-  assign \$115  = ! \$51 [5:0];
-  assign \$117  = \$51 [5:0] != 6'h30;
-  assign \$118  = fld != 6'h20;
-  assign \$119  = it_list != fin_wants_list;
-  assign \$120  = \$118  & \$119 ;
-  assign \$121  = fld != 6'h20;
-  assign \$122  = fin_wants_list ? 5'h09 : 5'h08;
-  assign \$123  = ! len_acc;
-  assign \$124  = len_acc > 6'h20;
-  assign \$125  = len_acc > 4'h8;
-  assign \$126  = len_acc > 6'h20;
-  assign \$127  = len_acc > 6'h20;
-  assign \$128  = len_acc > 6'h20;
-  assign \$129  = len_acc > 4'h8;
-  assign \$130  = ! len_acc;
-  assign \$131  = tx_type == 2'h3;
-  assign \$132  = tx_type == 3'h4;
-  assign \$133  = \$131  | \$132 ;
-  assign \$134  = \$130  & \$133 ;
-  assign \$135  = ! len_acc;
-  assign \$136  = ~ \$135 ;
-  assign \$137  = len_acc != 5'h14;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = len_acc > 6'h20;
-  assign \$140  = ~ to_present;
-  assign \$141  = len_acc > 16'hc000;
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = len_acc > 6'h20;
-  assign \$144  = ! len_acc;
-  assign \$145  = ! len_acc;
-  assign \$146  = len_acc > 6'h20;
-  assign \$147  = len_acc > 1'h1;
-  assign \$148  = len_acc > 6'h20;
-  assign \$149  = len_acc > 6'h20;
-  assign \$150  = ! len_acc;
-  assign \$151  = len_acc != 5'h14;
-  assign \$152  = len_acc != 6'h20;
-  assign \$153  = len_acc != 6'h20;
-  assign \$154  = ! len_acc;
-  assign \$155  = len_acc > 6'h20;
-  assign \$156  = len_acc != 5'h14;
-  assign \$157  = len_acc > 4'h8;
-  assign \$158  = len_acc > 1'h1;
-  assign \$159  = len_acc > 6'h20;
-  assign \$160  = len_acc > 6'h20;
-  assign \$161  = ! len_acc;
-  assign \$162  = ! len_acc;
-  assign \$163  = ! len_acc;
-  assign \$164  = ! len_acc;
-  assign \$165  = len_acc != 18'h20000;
-  assign \$166  = len_acc != 6'h30;
-  assign \$167  = b_single ? 6'h00 : \$51 [5:0];
-  assign \$168  = pos1 + \$167 ;
-  assign \$169  = ~ b_single;
-  assign \$170  = ~ b_long;
-  assign \$171  = \$169  & \$170 ;
-  assign \$172  = ~ pend_inf;
-  assign \$173  = \$171  & \$172 ;
-  assign \$174  = ! pend[65:32];
-  assign \$175  = \$173  & \$174 ;
-  assign \$176  = \$168  > pend[31:0];
-  assign hdr_over = \$175  & \$176 ;
-  assign \$177  = start + len_acc;
-  assign fin_short = len_acc < 6'h38;
-  assign \$178  = ~ pend_inf;
-  assign \$179  = \$177  > pend;
-  assign fin_over = \$178  & \$179 ;
-  assign \$180  = top == 2'h3;
-  assign \$181  = ! top;
-  assign \$182  = ! fld_hdr;
-  assign \$183  = ~ b_single;
-  assign \$184  = ! b;
-  assign \$185  = b > 3'h4;
-  assign \$186  = \$184  | \$185 ;
-  assign \$187  = ~ fin_short;
-  assign \$188  = ~ fin_over;
-  assign \$189  = \$187  & \$188 ;
-  assign \$190  = ~ fin_bad;
-  assign \$191  = \$189  & \$190 ;
-  assign \$192  = in_hdr & hdr_path;
-  assign \$193  = ~ b_long;
-  assign \$194  = \$192  & \$193 ;
-  assign \$195  = ~ hdr_over;
-  assign \$196  = \$194  & \$195 ;
-  assign \$197  = ~ hdr_bad;
-  assign \$198  = \$196  & \$197 ;
-  assign \$199  = b_single ? { 1'h0, pos } : pos1;
-  assign acc_ln0 = ! acc_ln;
-  assign \$200  = acc_ln > 6'h21;
-  assign \$201  = \$200  ? 64'h0000000000000021 : acc_ln;
-  assign \$202  = acc & in_W;
-  assign \$203  = top == 2'h2;
-  assign \$204  = \$202  & \$203 ;
-  assign \$205  = acc_fld != 5'h1f;
-  assign acc_at_W = \$204  & \$205 ;
-  assign \$206  = acc & in_B;
-  assign \$207  = top == 2'h2;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = acc_fld != 5'h1f;
-  assign acc_at_B = \$208  & \$209 ;
-  assign \$210  = acc & in_S;
-  assign \$211  = top == 2'h2;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = acc_fld != 5'h1f;
-  assign acc_at_S = \$212  & \$213 ;
-  assign \$214  = acc & in_E;
-  assign \$215  = top == 2'h2;
-  assign \$216  = \$214  & \$215 ;
-  assign \$217  = acc_fld != 5'h1f;
-  assign acc_at_E = \$216  & \$217 ;
-  assign \$218  = acc & in_K;
-  assign \$219  = top == 2'h2;
-  assign \$220  = \$218  & \$219 ;
-  assign \$221  = acc_fld != 5'h1f;
-  assign acc_at_K = \$220  & \$221 ;
-  assign \$222  = ~ act_fin;
-  assign \$223  = acc & \$222 ;
-  assign \$224  = ~ acc_list;
-  assign \$225  = \$223  & \$224 ;
-  assign \$226  = b_single | acc_ln0;
-  assign v_hdr = \$225  & \$226 ;
-  assign v_byte = v_hdr ? b_single : in_content;
-  assign v_fld = v_hdr ? fld_hdr : fld;
-  assign v_ln = v_hdr ? \$201 [5:0] : ln6;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    pend = 66'h00000000000000000;
-    if (in_W) begin
-      pend = end_W;
-    end
-    if (in_B) begin
-      pend = end_B;
-    end
-    if (in_S) begin
-      pend = end_S;
-    end
-    if (in_E) begin
-      pend = end_E;
-    end
-    if (in_K) begin
-      pend = end_K;
-    end
-  end
+  assign \$73  = b_list != hdr_wants_list;
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = fld_hdr != 6'h20;
+  assign \$76  = hdr_wants_list ? 5'h09 : 5'h08;
+  assign \$77  = ! b_ln;
+  assign \$78  = b_ln > 6'h20;
+  assign \$79  = b_ln > 4'h8;
+  assign \$80  = b_ln > 6'h20;
+  assign \$81  = b_ln > 6'h20;
+  assign \$82  = b_ln > 6'h20;
+  assign \$83  = b_ln > 4'h8;
+  assign \$84  = ! b_ln;
+  assign \$85  = tx_type == 2'h3;
+  assign \$86  = tx_type == 3'h4;
+  assign \$87  = \$85  | \$86 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fld_hdr = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$52 ) begin
+    if (\$55 ) begin
       fld_hdr = 6'h01;
     end else if (in_K) begin
       fld_hdr = 6'h16;
     end else if (in_E) begin
       (* full_case = 32'd1 *)
-      if (\$53 ) begin
-        fld_hdr = \$57 ;
+      if (\$56 ) begin
+        fld_hdr = \$60 ;
       end else begin
-        fld_hdr = \$60 [5:0];
+        fld_hdr = \$63 [5:0];
       end
     end else if (in_S) begin
       casez (sub)
@@ -2570,7 +2910,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
       endcase
     end else if (in_B) begin
       (* full_case = 32'd1 *)
-      if (\$66 ) begin
+      if (\$69 ) begin
         fld_hdr = 6'h1f;
       end else begin
         fld_hdr = 6'h00;
@@ -2698,8 +3038,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
     end else begin
       fld_hdr = 6'h00;
       (* full_case = 32'd1 *)
-      if (\$67 ) begin
-        fld_hdr = \$68 ;
+      if (\$70 ) begin
+        fld_hdr = \$71 ;
       end else if (versioned) begin
         casez (idx_W)
           3'h2:
@@ -2750,155 +3090,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     hdr_bad = 1'h0;
-    if (\$71 ) begin
+    if (\$74 ) begin
       hdr_bad = 1'h1;
-    end else if (\$72 ) begin
+    end else if (\$75 ) begin
       casez (fld_hdr)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$74 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h02:
-            if (\$75 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h03:
-            if (\$76 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h04:
             if (\$77 ) begin
               hdr_bad = 1'h1;
             end
-        6'h05:
+        6'h02:
             if (\$78 ) begin
               hdr_bad = 1'h1;
             end
-        6'h06:
+        6'h03:
             if (\$79 ) begin
               hdr_bad = 1'h1;
             end
-        6'h07:
+        6'h04:
             if (\$80 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h05:
+            if (\$81 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h06:
+            if (\$82 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h07:
+            if (\$83 ) begin
               hdr_bad = 1'h1;
             end
         6'h08:
           begin
-            if (\$85 ) begin
+            if (\$88 ) begin
               hdr_bad = 1'h1;
             end
-            if (\$89 ) begin
+            if (\$92 ) begin
               hdr_bad = 1'h1;
             end
           end
         6'h09:
-            if (\$90 ) begin
+            if (\$93 ) begin
               hdr_bad = 1'h1;
             end
         6'h0a:
-            if (\$93 ) begin
+            if (\$96 ) begin
               hdr_bad = 1'h1;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$94 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h0d:
-            if (\$95 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h0e:
-            if (\$96 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h0f:
             if (\$97 ) begin
               hdr_bad = 1'h1;
             end
-        6'h10:
+        6'h0d:
             if (\$98 ) begin
               hdr_bad = 1'h1;
             end
-        6'h11:
+        6'h0e:
             if (\$99 ) begin
               hdr_bad = 1'h1;
             end
-        6'h12:
+        6'h0f:
             if (\$100 ) begin
               hdr_bad = 1'h1;
             end
-        6'h13:
+        6'h10:
             if (\$101 ) begin
               hdr_bad = 1'h1;
             end
-        6'h14:
+        6'h11:
             if (\$102 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h12:
+            if (\$103 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h13:
+            if (\$104 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h14:
+            if (\$105 ) begin
               hdr_bad = 1'h1;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$103 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h17:
-            if (\$104 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h18:
-            if (\$105 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h19:
             if (\$106 ) begin
               hdr_bad = 1'h1;
             end
-        6'h1a:
+        6'h17:
             if (\$107 ) begin
               hdr_bad = 1'h1;
             end
-        6'h1b:
+        6'h18:
             if (\$108 ) begin
               hdr_bad = 1'h1;
             end
-        6'h1c:
+        6'h19:
             if (\$109 ) begin
               hdr_bad = 1'h1;
             end
-        6'h1d:
+        6'h1a:
             if (\$110 ) begin
               hdr_bad = 1'h1;
             end
-        6'h1e:
+        6'h1b:
             if (\$111 ) begin
               hdr_bad = 1'h1;
             end
-        6'h1f:
+        6'h1c:
             if (\$112 ) begin
               hdr_bad = 1'h1;
             end
-        6'h21:
+        6'h1d:
             if (\$113 ) begin
               hdr_bad = 1'h1;
             end
-        6'h22:
+        6'h1e:
             if (\$114 ) begin
               hdr_bad = 1'h1;
             end
-        6'h23:
+        6'h1f:
             if (\$115 ) begin
               hdr_bad = 1'h1;
             end
-        6'h24:
+        6'h21:
             if (\$116 ) begin
               hdr_bad = 1'h1;
             end
-        6'h25:
+        6'h22:
             if (\$117 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h23:
+            if (\$118 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h24:
+            if (\$119 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h25:
+            if (\$120 ) begin
               hdr_bad = 1'h1;
             end
       endcase
@@ -2907,158 +3247,232 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     hdr_code = 5'h00;
-    if (\$71 ) begin
-      hdr_code = \$73 ;
-    end else if (\$72 ) begin
+    if (\$74 ) begin
+      hdr_code = \$76 ;
+    end else if (\$75 ) begin
       casez (fld_hdr)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$74 ) begin
+            if (\$77 ) begin
               hdr_code = 5'h0a;
             end
         6'h02:
-            if (\$75 ) begin
-              hdr_code = 5'h0c;
-            end
-        6'h03:
-            if (\$76 ) begin
-              hdr_code = 5'h0c;
-            end
-        6'h04:
-            if (\$77 ) begin
-              hdr_code = 5'h0c;
-            end
-        6'h05:
             if (\$78 ) begin
               hdr_code = 5'h0c;
             end
-        6'h06:
+        6'h03:
             if (\$79 ) begin
               hdr_code = 5'h0c;
             end
-        6'h07:
+        6'h04:
             if (\$80 ) begin
+              hdr_code = 5'h0c;
+            end
+        6'h05:
+            if (\$81 ) begin
+              hdr_code = 5'h0c;
+            end
+        6'h06:
+            if (\$82 ) begin
+              hdr_code = 5'h0c;
+            end
+        6'h07:
+            if (\$83 ) begin
               hdr_code = 5'h0c;
             end
         6'h08:
           begin
-            if (\$85 ) begin
+            if (\$88 ) begin
               hdr_code = 5'h0f;
             end
-            if (\$89 ) begin
+            if (\$92 ) begin
               hdr_code = 5'h0d;
             end
           end
         6'h09:
-            if (\$90 ) begin
+            if (\$93 ) begin
               hdr_code = 5'h0c;
             end
         6'h0a:
-            if (\$93 ) begin
+            if (\$96 ) begin
               hdr_code = 5'h19;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$94 ) begin
-              hdr_code = 5'h0c;
-            end
-        6'h0d:
-            if (\$95 ) begin
-              hdr_code = 5'h15;
-            end
-        6'h0e:
-            if (\$96 ) begin
-              hdr_code = 5'h17;
-            end
-        6'h0f:
             if (\$97 ) begin
               hdr_code = 5'h0c;
             end
-        6'h10:
+        6'h0d:
             if (\$98 ) begin
-              hdr_code = 5'h11;
+              hdr_code = 5'h15;
             end
-        6'h11:
+        6'h0e:
             if (\$99 ) begin
-              hdr_code = 5'h0c;
+              hdr_code = 5'h17;
             end
-        6'h12:
+        6'h0f:
             if (\$100 ) begin
               hdr_code = 5'h0c;
             end
-        6'h13:
+        6'h10:
             if (\$101 ) begin
+              hdr_code = 5'h11;
+            end
+        6'h11:
+            if (\$102 ) begin
+              hdr_code = 5'h0c;
+            end
+        6'h12:
+            if (\$103 ) begin
+              hdr_code = 5'h0c;
+            end
+        6'h13:
+            if (\$104 ) begin
               hdr_code = 5'h0a;
             end
         6'h14:
-            if (\$102 ) begin
+            if (\$105 ) begin
               hdr_code = 5'h0d;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$103 ) begin
+            if (\$106 ) begin
               hdr_code = 5'h0e;
             end
         6'h17:
-            if (\$104 ) begin
+            if (\$107 ) begin
               hdr_code = 5'h16;
             end
         6'h18:
-            if (\$105 ) begin
+            if (\$108 ) begin
               hdr_code = 5'h0a;
             end
         6'h19:
-            if (\$106 ) begin
-              hdr_code = 5'h0c;
-            end
-        6'h1a:
-            if (\$107 ) begin
-              hdr_code = 5'h0d;
-            end
-        6'h1b:
-            if (\$108 ) begin
-              hdr_code = 5'h0c;
-            end
-        6'h1c:
             if (\$109 ) begin
               hdr_code = 5'h0c;
             end
-        6'h1d:
+        6'h1a:
             if (\$110 ) begin
-              hdr_code = 5'h0c;
+              hdr_code = 5'h0d;
             end
-        6'h1e:
+        6'h1b:
             if (\$111 ) begin
               hdr_code = 5'h0c;
             end
-        6'h1f:
+        6'h1c:
             if (\$112 ) begin
+              hdr_code = 5'h0c;
+            end
+        6'h1d:
+            if (\$113 ) begin
+              hdr_code = 5'h0c;
+            end
+        6'h1e:
+            if (\$114 ) begin
+              hdr_code = 5'h0c;
+            end
+        6'h1f:
+            if (\$115 ) begin
               hdr_code = 5'h0a;
             end
         6'h21:
-            if (\$113 ) begin
-              hdr_code = 5'h1a;
-            end
-        6'h22:
-            if (\$114 ) begin
-              hdr_code = 5'h1a;
-            end
-        6'h23:
-            if (\$115 ) begin
-              hdr_code = 5'h1a;
-            end
-        6'h24:
             if (\$116 ) begin
               hdr_code = 5'h1a;
             end
-        6'h25:
+        6'h22:
             if (\$117 ) begin
               hdr_code = 5'h1a;
             end
+        6'h23:
+            if (\$118 ) begin
+              hdr_code = 5'h1a;
+            end
+        6'h24:
+            if (\$119 ) begin
+              hdr_code = 5'h1a;
+            end
+        6'h25:
+            if (\$120 ) begin
+              hdr_code = 5'h1a;
+            end
       endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    s_bad = 1'h0;
+    if (\$184 ) begin
+      s_bad = 1'h1;
+    end else if (\$188 ) begin
+      s_bad = 1'h1;
+    end else if (\$189 ) begin
+      casez (fld_hdr)
+        6'h06:
+            s_bad = \$190 ;
+        6'h0f:
+            s_bad = \$197 ;
+        6'h10:
+            s_bad = \$199 ;
+        6'h11:
+            s_bad = \$200 ;
+        6'h12:
+            s_bad = \$201 ;
+        6'h20:
+            s_bad = \$204 ;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    s_code = 5'h00;
+    if (\$184 ) begin
+      s_code = 5'h06;
+    end else if (\$188 ) begin
+      s_code = 5'h16;
+    end else if (\$189 ) begin
+      casez (fld_hdr)
+        6'h06:
+            s_code = 5'h18;
+        6'h0f:
+            s_code = 5'h10;
+        6'h10:
+            s_code = 5'h11;
+        6'h11:
+            s_code = 5'h12;
+        6'h12:
+            s_code = 5'h13;
+        6'h20:
+            s_code = 5'h1a;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    pre_bad = 1'h0;
+    if (\$208 ) begin
+      pre_bad = 1'h1;
+    end else if (\$213 ) begin
+      pre_bad = 1'h1;
+    end else if (\$215 ) begin
+      pre_bad = \$219 ;
+    end else if (\$216 ) begin
+      pre_bad = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    pre_code = 5'h00;
+    if (\$208 ) begin
+      pre_code = 5'h04;
+    end else if (\$213 ) begin
+      pre_code = 5'h09;
+    end else if (\$215 ) begin
+      pre_code = 5'h02;
+    end else if (\$216 ) begin
+      pre_code = 5'h0b;
     end
   end
   always @* begin
@@ -3092,155 +3506,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fin_bad = 1'h0;
-    if (\$120 ) begin
+    if (\$223 ) begin
       fin_bad = 1'h1;
-    end else if (\$121 ) begin
+    end else if (\$224 ) begin
       casez (fld)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$123 ) begin
+            if (\$226 ) begin
               fin_bad = 1'h1;
             end
         6'h02:
-            if (\$124 ) begin
+            if (\$227 ) begin
               fin_bad = 1'h1;
             end
         6'h03:
-            if (\$125 ) begin
+            if (\$228 ) begin
               fin_bad = 1'h1;
             end
         6'h04:
-            if (\$126 ) begin
+            if (\$229 ) begin
               fin_bad = 1'h1;
             end
         6'h05:
-            if (\$127 ) begin
+            if (\$230 ) begin
               fin_bad = 1'h1;
             end
         6'h06:
-            if (\$128 ) begin
+            if (\$231 ) begin
               fin_bad = 1'h1;
             end
         6'h07:
-            if (\$129 ) begin
+            if (\$232 ) begin
               fin_bad = 1'h1;
             end
         6'h08:
           begin
-            if (\$134 ) begin
+            if (\$237 ) begin
               fin_bad = 1'h1;
             end
-            if (\$138 ) begin
+            if (\$241 ) begin
               fin_bad = 1'h1;
             end
           end
         6'h09:
-            if (\$139 ) begin
+            if (\$242 ) begin
               fin_bad = 1'h1;
             end
         6'h0a:
-            if (\$142 ) begin
+            if (\$245 ) begin
               fin_bad = 1'h1;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$143 ) begin
+            if (\$246 ) begin
               fin_bad = 1'h1;
             end
         6'h0d:
-            if (\$144 ) begin
+            if (\$247 ) begin
               fin_bad = 1'h1;
             end
         6'h0e:
-            if (\$145 ) begin
+            if (\$248 ) begin
               fin_bad = 1'h1;
             end
         6'h0f:
-            if (\$146 ) begin
+            if (\$249 ) begin
               fin_bad = 1'h1;
             end
         6'h10:
-            if (\$147 ) begin
+            if (\$250 ) begin
               fin_bad = 1'h1;
             end
         6'h11:
-            if (\$148 ) begin
+            if (\$251 ) begin
               fin_bad = 1'h1;
             end
         6'h12:
-            if (\$149 ) begin
+            if (\$252 ) begin
               fin_bad = 1'h1;
             end
         6'h13:
-            if (\$150 ) begin
+            if (\$253 ) begin
               fin_bad = 1'h1;
             end
         6'h14:
-            if (\$151 ) begin
+            if (\$254 ) begin
               fin_bad = 1'h1;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$152 ) begin
+            if (\$255 ) begin
               fin_bad = 1'h1;
             end
         6'h17:
-            if (\$153 ) begin
+            if (\$256 ) begin
               fin_bad = 1'h1;
             end
         6'h18:
-            if (\$154 ) begin
+            if (\$257 ) begin
               fin_bad = 1'h1;
             end
         6'h19:
-            if (\$155 ) begin
+            if (\$258 ) begin
               fin_bad = 1'h1;
             end
         6'h1a:
-            if (\$156 ) begin
+            if (\$259 ) begin
               fin_bad = 1'h1;
             end
         6'h1b:
-            if (\$157 ) begin
+            if (\$260 ) begin
               fin_bad = 1'h1;
             end
         6'h1c:
-            if (\$158 ) begin
+            if (\$261 ) begin
               fin_bad = 1'h1;
             end
         6'h1d:
-            if (\$159 ) begin
+            if (\$262 ) begin
               fin_bad = 1'h1;
             end
         6'h1e:
-            if (\$160 ) begin
+            if (\$263 ) begin
               fin_bad = 1'h1;
             end
         6'h1f:
-            if (\$161 ) begin
+            if (\$264 ) begin
               fin_bad = 1'h1;
             end
         6'h21:
-            if (\$162 ) begin
+            if (\$265 ) begin
               fin_bad = 1'h1;
             end
         6'h22:
-            if (\$163 ) begin
+            if (\$266 ) begin
               fin_bad = 1'h1;
             end
         6'h23:
-            if (\$164 ) begin
+            if (\$267 ) begin
               fin_bad = 1'h1;
             end
         6'h24:
-            if (\$165 ) begin
+            if (\$268 ) begin
               fin_bad = 1'h1;
             end
         6'h25:
-            if (\$166 ) begin
+            if (\$269 ) begin
               fin_bad = 1'h1;
             end
       endcase
@@ -3249,155 +3663,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fin_code = 5'h00;
-    if (\$120 ) begin
-      fin_code = \$122 ;
-    end else if (\$121 ) begin
+    if (\$223 ) begin
+      fin_code = \$225 ;
+    end else if (\$224 ) begin
       casez (fld)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$123 ) begin
+            if (\$226 ) begin
               fin_code = 5'h0a;
             end
         6'h02:
-            if (\$124 ) begin
+            if (\$227 ) begin
               fin_code = 5'h0c;
             end
         6'h03:
-            if (\$125 ) begin
+            if (\$228 ) begin
               fin_code = 5'h0c;
             end
         6'h04:
-            if (\$126 ) begin
+            if (\$229 ) begin
               fin_code = 5'h0c;
             end
         6'h05:
-            if (\$127 ) begin
+            if (\$230 ) begin
               fin_code = 5'h0c;
             end
         6'h06:
-            if (\$128 ) begin
+            if (\$231 ) begin
               fin_code = 5'h0c;
             end
         6'h07:
-            if (\$129 ) begin
+            if (\$232 ) begin
               fin_code = 5'h0c;
             end
         6'h08:
           begin
-            if (\$134 ) begin
+            if (\$237 ) begin
               fin_code = 5'h0f;
             end
-            if (\$138 ) begin
+            if (\$241 ) begin
               fin_code = 5'h0d;
             end
           end
         6'h09:
-            if (\$139 ) begin
+            if (\$242 ) begin
               fin_code = 5'h0c;
             end
         6'h0a:
-            if (\$142 ) begin
+            if (\$245 ) begin
               fin_code = 5'h19;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$143 ) begin
+            if (\$246 ) begin
               fin_code = 5'h0c;
             end
         6'h0d:
-            if (\$144 ) begin
+            if (\$247 ) begin
               fin_code = 5'h15;
             end
         6'h0e:
-            if (\$145 ) begin
+            if (\$248 ) begin
               fin_code = 5'h17;
             end
         6'h0f:
-            if (\$146 ) begin
+            if (\$249 ) begin
               fin_code = 5'h0c;
             end
         6'h10:
-            if (\$147 ) begin
+            if (\$250 ) begin
               fin_code = 5'h11;
             end
         6'h11:
-            if (\$148 ) begin
+            if (\$251 ) begin
               fin_code = 5'h0c;
             end
         6'h12:
-            if (\$149 ) begin
+            if (\$252 ) begin
               fin_code = 5'h0c;
             end
         6'h13:
-            if (\$150 ) begin
+            if (\$253 ) begin
               fin_code = 5'h0a;
             end
         6'h14:
-            if (\$151 ) begin
+            if (\$254 ) begin
               fin_code = 5'h0d;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$152 ) begin
+            if (\$255 ) begin
               fin_code = 5'h0e;
             end
         6'h17:
-            if (\$153 ) begin
+            if (\$256 ) begin
               fin_code = 5'h16;
             end
         6'h18:
-            if (\$154 ) begin
+            if (\$257 ) begin
               fin_code = 5'h0a;
             end
         6'h19:
-            if (\$155 ) begin
+            if (\$258 ) begin
               fin_code = 5'h0c;
             end
         6'h1a:
-            if (\$156 ) begin
+            if (\$259 ) begin
               fin_code = 5'h0d;
             end
         6'h1b:
-            if (\$157 ) begin
+            if (\$260 ) begin
               fin_code = 5'h0c;
             end
         6'h1c:
-            if (\$158 ) begin
+            if (\$261 ) begin
               fin_code = 5'h0c;
             end
         6'h1d:
-            if (\$159 ) begin
+            if (\$262 ) begin
               fin_code = 5'h0c;
             end
         6'h1e:
-            if (\$160 ) begin
+            if (\$263 ) begin
               fin_code = 5'h0c;
             end
         6'h1f:
-            if (\$161 ) begin
+            if (\$264 ) begin
               fin_code = 5'h0a;
             end
         6'h21:
-            if (\$162 ) begin
+            if (\$265 ) begin
               fin_code = 5'h1a;
             end
         6'h22:
-            if (\$163 ) begin
+            if (\$266 ) begin
               fin_code = 5'h1a;
             end
         6'h23:
-            if (\$164 ) begin
+            if (\$267 ) begin
               fin_code = 5'h1a;
             end
         6'h24:
-            if (\$165 ) begin
+            if (\$268 ) begin
               fin_code = 5'h1a;
             end
         6'h25:
-            if (\$166 ) begin
+            if (\$269 ) begin
               fin_code = 5'h1a;
             end
       endcase
@@ -3405,117 +3819,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    hdr_pre_bad = 1'h0;
-    if (\$180 ) begin
-      hdr_pre_bad = 1'h1;
-    end else if (\$181 ) begin
-      if (b_list) begin
-      end else if (\$183 ) begin
-        hdr_pre_bad = 1'h1;
-      end else if (\$186 ) begin
-        hdr_pre_bad = 1'h1;
-      end
-    end else if (\$182 ) begin
-      hdr_pre_bad = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    hdr_pre_code = 5'h00;
-    if (\$180 ) begin
-      hdr_pre_code = 5'h04;
-    end else if (\$181 ) begin
-      if (b_list) begin
-      end else if (\$183 ) begin
-        hdr_pre_code = 5'h09;
-      end else if (\$186 ) begin
-        hdr_pre_code = 5'h02;
-      end
-    end else if (\$182 ) begin
-      hdr_pre_code = 5'h0b;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    hdr_path = 1'h0;
     (* full_case = 32'd1 *)
-    if (\$180 ) begin
-    end else if (\$181 ) begin
-      if (b_list) begin
-        hdr_path = 1'h1;
-      end
-    end else if (\$182 ) begin
-    end else begin
-      hdr_path = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (act_fin) begin
-      acc = \$191 ;
-    end else begin
-      acc = \$198 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (act_fin) begin
-      acc_fld = fld;
-    end else begin
-      acc_fld = fld_hdr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (act_fin) begin
-      acc_list = it_list;
-    end else begin
-      acc_list = b_list;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (act_fin) begin
-      acc_ln = len_acc;
-    end else begin
-      acc_ln = { 58'h000000000000000, \$51 [5:0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (act_fin) begin
-      acc_end = { 1'h0, \$177  };
-    end else begin
-      acc_end = { 39'h0000000000, \$168  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (act_fin) begin
-      acc_pos = it_pos;
-    end else begin
-      acc_pos = pos;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    if (act_fin) begin
-      acc_start = start;
-    end else begin
-      acc_start = \$199 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (j)
+    casez (jj)
       5'h00:
           k_n = 8'h41;
       5'h01:
@@ -3585,7 +3890,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (j)
+    casez (jj)
       5'h00:
           k_h = 8'ha0;
       5'h01:
@@ -3654,71 +3959,57 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    first_bad = 1'h0;
-    if (v_first) begin
-      if (\$258 ) begin
-        first_bad = 1'h1;
-      end else if (\$296 ) begin
-        first_bad = 1'h1;
-      end else if (\$299 ) begin
-        first_bad = 1'h1;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    first_code = 5'h00;
-    if (v_first) begin
-      if (\$258 ) begin
-        first_code = 5'h05;
-      end else if (\$296 ) begin
-        first_code = 5'h06;
-      end else if (\$299 ) begin
-        first_code = 5'h16;
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    val_bad = 1'h0;
-    if (v_last) begin
-      casez (v_fld)
+    c_bad = 1'h0;
+    if (\$311 ) begin
+      c_bad = 1'h1;
+    end else if (\$351 ) begin
+      c_bad = 1'h1;
+    end else if (\$356 ) begin
+      c_bad = 1'h1;
+    end else if (c_last) begin
+      casez (fld)
         6'h03:
-            val_bad = \$303 ;
+            c_bad = \$360 ;
         6'h06:
-            val_bad = \$304 ;
+            c_bad = \$361 ;
         6'h0f:
-            val_bad = \$314 ;
+            c_bad = \$369 ;
         6'h10:
-            val_bad = \$317 ;
+            c_bad = \$370 ;
         6'h11:
-            val_bad = \$320 ;
+            c_bad = \$371 ;
         6'h12:
-            val_bad = \$325 ;
+            c_bad = \$374 ;
         6'h20:
-            val_bad = \$333 ;
+            c_bad = \$380 ;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    val_code = 5'h00;
-    if (v_last) begin
-      casez (v_fld)
+    c_code = 5'h00;
+    if (\$311 ) begin
+      c_code = 5'h05;
+    end else if (\$351 ) begin
+      c_code = 5'h06;
+    end else if (\$356 ) begin
+      c_code = 5'h16;
+    end else if (c_last) begin
+      casez (fld)
         6'h03:
-            val_code = 5'h0c;
+            c_code = 5'h0c;
         6'h06:
-            val_code = 5'h18;
+            c_code = 5'h18;
         6'h0f:
-            val_code = 5'h10;
+            c_code = 5'h10;
         6'h10:
-            val_code = 5'h11;
+            c_code = 5'h11;
         6'h11:
-            val_code = 5'h12;
+            c_code = 5'h12;
         6'h12:
-            val_code = \$329 ;
+            c_code = \$376 ;
         6'h20:
-            val_code = 5'h1a;
+            c_code = 5'h1a;
       endcase
     end
   end
@@ -3741,121 +4032,70 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     close_bad = 1'h0;
-    if (\$416 ) begin
+    if (\$450 ) begin
       close_bad = 1'h1;
     end
-    if (\$418 ) begin
+    if (\$452 ) begin
       close_bad = 1'h1;
     end
-    if (\$426 ) begin
+    if (\$460 ) begin
       close_bad = 1'h1;
     end
-    if (\$430 ) begin
+    if (\$464 ) begin
       close_bad = 1'h1;
     end
-    if (\$431 ) begin
+    if (\$465 ) begin
       close_bad = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     close_code = 5'h00;
-    if (\$416 ) begin
+    if (\$450 ) begin
       close_code = 5'h0a;
     end
-    if (\$418 ) begin
+    if (\$452 ) begin
       close_code = 5'h0a;
     end
-    if (\$426 ) begin
+    if (\$460 ) begin
       close_code = 5'h1a;
     end
-    if (\$430 ) begin
+    if (\$464 ) begin
       close_code = 5'h0a;
     end
-    if (\$431 ) begin
+    if (\$465 ) begin
       close_code = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    cyc_bad = 1'h0;
-    if (act_fin) begin
-      if (fin_short) begin
-        cyc_bad = 1'h1;
-      end else if (fin_over) begin
-        cyc_bad = 1'h1;
-      end else if (fin_bad) begin
-        cyc_bad = 1'h1;
-      end
-    end else if (in_len) begin
-      if (\$434 ) begin
-        cyc_bad = 1'h1;
-      end else if (\$436 ) begin
-        cyc_bad = 1'h1;
-      end
-    end else if (\$432 ) begin
-      if (\$437 ) begin
-        cyc_bad = 1'h1;
-      end else if (\$440 ) begin
-        cyc_bad = 1'h1;
-      end else if (\$442 ) begin
-        cyc_bad = 1'h1;
-      end else if (\$446 ) begin
-        cyc_bad = 1'h1;
-      end else if (first_bad) begin
-        cyc_bad = 1'h1;
-      end else if (val_bad) begin
-        cyc_bad = 1'h1;
-      end else if (close_bad) begin
-        cyc_bad = 1'h1;
-      end
+    new_end = cur_end;
+    if (\$467 ) begin
+      new_end = end_W;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    cyc_code = 5'h00;
-    if (act_fin) begin
-      if (fin_short) begin
-        cyc_code = 5'h05;
-      end else if (fin_over) begin
-        cyc_code = 5'h07;
-      end else if (fin_bad) begin
-        cyc_code = fin_code;
-      end
-    end else if (in_len) begin
-      if (\$434 ) begin
-        cyc_code = 5'h05;
-      end else if (\$436 ) begin
-        cyc_code = 5'h07;
-      end
-    end else if (\$432 ) begin
-      if (\$437 ) begin
-        cyc_code = hdr_pre_code;
-      end else if (\$440 ) begin
-        cyc_code = 5'h07;
-      end else if (\$442 ) begin
-        cyc_code = 5'h07;
-      end else if (\$446 ) begin
-        cyc_code = hdr_code;
-      end else if (first_bad) begin
-        cyc_code = first_code;
-      end else if (val_bad) begin
-        cyc_code = val_code;
-      end else if (close_bad) begin
-        cyc_code = close_code;
-      end
+    if (\$469 ) begin
+      new_end = end_B;
+    end
+    if (\$471 ) begin
+      new_end = end_S;
+    end
+    if (\$473 ) begin
+      new_end = end_E;
+    end
+    if (\$475 ) begin
+      new_end = end_K;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$453 ) begin
+    if (\$480 ) begin
       code = 5'h1b;
     end else if (halted) begin
       code = err;
-    end else if (\$454 ) begin
+    end else if (\$481 ) begin
       code = 5'h01;
-    end else if (\$455 ) begin
+    end else if (\$482 ) begin
       code = 5'h00;
     end else begin
       code = 5'h03;
@@ -3863,1721 +4103,2573 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$642  = li;
-    if (\$457 ) begin
-      \$642  = \$459 [2:0];
-    end
-    if (\$464 ) begin
-      \$642  = 3'h0;
-    end
-    if (rst) begin
-      \$642  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$643  = pos;
-    if (\$457 ) begin
-      \$643  = \$462 [24:0];
-    end
-    if (act_end) begin
-      \$643  = 25'h0000000;
-    end
-    if (rst) begin
-      \$643  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$644  = halted;
-    if (\$457 ) begin
-      if (\$463 ) begin
-        \$644  = 1'h1;
+    \$759  = pos;
+    if (\$483 ) begin
+      if (\$484 ) begin
+        \$759  = \$485 [24:0];
       end
     end
-    if (cyc_bad) begin
-      \$644  = 1'h1;
-    end
     if (act_end) begin
-      \$644  = 1'h0;
+      \$759  = 25'h0000000;
     end
     if (rst) begin
-      \$644  = 1'h0;
+      \$759  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$645  = bb_valid;
+    \$760  = pos1;
+    if (\$483 ) begin
+      if (\$484 ) begin
+        \$760  = \$486 [25:0];
+      end
+    end
+    if (act_end) begin
+      \$760  = 26'h0000001;
+    end
+    if (rst) begin
+      \$760  = 26'h0000001;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$761  = halted;
+    if (\$483 ) begin
+      if (\$487 ) begin
+        \$761  = 1'h1;
+      end
+    end
+    if (in_hdr) begin
+      if (type_byte) begin
+        if (pre_bad) begin
+          \$761  = 1'h1;
+        end
+      end else if (\$518 ) begin
+        if (pend_at_next) begin
+          \$761  = 1'h1;
+        end
+      end
+    end
+    if (in_len) begin
+      if (\$583 ) begin
+        \$761  = 1'h1;
+      end else if (\$584 ) begin
+      end else if (pend_at_next) begin
+        \$761  = 1'h1;
+      end
+    end
+    if (c_bad) begin
+      \$761  = 1'h1;
+    end else if (close_bad) begin
+      \$761  = 1'h1;
+    end
+    if (\$693 ) begin
+      \$761  = 1'h1;
+    end
+    if (act_end) begin
+      \$761  = 1'h0;
+    end
+    if (rst) begin
+      \$761  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$762  = ib_valid;
+    if (act_beat) begin
+      \$762  = 1'h0;
+    end
+    if (mv) begin
+      \$762  = \$489 ;
+    end
+    if (rst) begin
+      \$762  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$763  = at_end;
+    if (act_beat) begin
+      \$763  = ib_last;
+    end
+    if (act_end) begin
+      \$763  = 1'h0;
+    end
+    if (rst) begin
+      \$763  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$764  = ib_byte;
+    if (mv) begin
+      \$764  = \$490 ;
+    end
+    if (rst) begin
+      \$764  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$765  = ib_last;
+    if (mv) begin
+      \$765  = \$493 ;
+    end
+    if (rst) begin
+      \$765  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$766  = b;
+    if (mv) begin
+      \$766  = lane;
+    end
+    if (rst) begin
+      \$766  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$767  = b_list;
+    if (mv) begin
+      \$767  = \$494 ;
+    end
+    if (rst) begin
+      \$767  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$768  = b_single;
+    if (mv) begin
+      \$768  = \$495 ;
+    end
+    if (rst) begin
+      \$768  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$769  = b_long;
+    if (mv) begin
+      \$769  = \$499 ;
+    end
+    if (rst) begin
+      \$769  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$770  = b_ln;
+    if (mv) begin
+      \$770  = \$502 [5:0];
+    end
+    if (rst) begin
+      \$770  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$771  = b_ll;
+    if (mv) begin
+      \$771  = \$504 [3:0];
+    end
+    if (rst) begin
+      \$771  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$772  = li;
+    if (mv) begin
+      if (\$505 ) begin
+        \$772  = \$507 [2:0];
+      end
+    end
+    if (\$508 ) begin
+      \$772  = 3'h0;
+    end
+    if (rst) begin
+      \$772  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$773  = bb_valid;
     if (beat_done) begin
-      \$645  = 1'h0;
+      \$773  = 1'h0;
     end
-    if (\$464 ) begin
-      \$645  = 1'h1;
+    if (\$508 ) begin
+      \$773  = 1'h1;
     end
     if (rst) begin
-      \$645  = 1'h0;
+      \$773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$646  = at_end;
-    if (beat_done) begin
-      \$646  = bb_last;
+    \$774  = bb_data;
+    if (\$508 ) begin
+      \$774  = i__payload[63:0];
+    end
+    if (rst) begin
+      \$774  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$775  = bb_last;
+    if (\$508 ) begin
+      \$775  = i__payload[72];
+    end
+    if (rst) begin
+      \$775  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$776  = bb_nk;
+    if (\$508 ) begin
+      \$776  = \$516 [3:0];
+    end
+    if (rst) begin
+      \$776  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$777  = it_pos;
+    if (in_hdr) begin
+      \$777  = pos;
     end
     if (act_end) begin
-      \$646  = 1'h0;
+      \$777  = 25'h0000000;
     end
     if (rst) begin
-      \$646  = 1'h0;
+      \$777  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$647  = bb_data;
-    if (\$464 ) begin
-      \$647  = i__payload[63:0];
-    end
-    if (rst) begin
-      \$647  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$648  = bb_last;
-    if (\$464 ) begin
-      \$648  = i__payload[72];
-    end
-    if (rst) begin
-      \$648  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$649  = bb_nk;
-    if (\$464 ) begin
-      \$649  = \$472 [3:0];
-    end
-    if (rst) begin
-      \$649  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$650  = err;
-    if (cyc_bad) begin
-      \$650  = cyc_code;
-    end
-    if (act_end) begin
-      \$650  = 5'h00;
-    end
-    if (rst) begin
-      \$650  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$651  = tx_type;
-    if (\$475 ) begin
-      \$651  = b[2:0];
-    end
-    if (\$478 ) begin
-      \$651  = 3'h0;
-    end
-    if (act_end) begin
-      \$651  = 3'h0;
-    end
-    if (rst) begin
-      \$651  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$652  = top;
-    if (\$475 ) begin
-      \$652  = 2'h1;
+    \$778  = fld;
+    if (in_hdr) begin
+      \$778  = fld_hdr;
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$778  = fld_hdr;
+        end
+      end
     end
     if (acc) begin
-      if (\$535 ) begin
-        if (\$536 ) begin
-          \$652  = 2'h2;
+      \$778  = dec_fld;
+    end
+    if (act_end) begin
+      \$778  = 6'h00;
+    end
+    if (rst) begin
+      \$778  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$779  = it_list;
+    if (in_hdr) begin
+      \$779  = b_list;
+    end
+    if (act_end) begin
+      \$779  = 1'h0;
+    end
+    if (rst) begin
+      \$779  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$780  = tx_type;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+        \$780  = b[2:0];
+      end else if (\$518 ) begin
+      end else begin
+        if (\$580 ) begin
+          \$780  = 3'h0;
+        end
+      end
+    end
+    if (act_end) begin
+      \$780  = 3'h0;
+    end
+    if (rst) begin
+      \$780  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$781  = top;
+    if (in_hdr) begin
+      if (type_byte) begin
+        \$781  = 2'h1;
+      end
+    end
+    if (acc) begin
+      if (\$651 ) begin
+        if (\$652 ) begin
+          \$781  = 2'h2;
         end
       end
     end
     if (all_closed) begin
-      \$652  = 2'h3;
+      \$781  = 2'h3;
     end
     if (act_end) begin
-      \$652  = 2'h0;
+      \$781  = 2'h0;
     end
     if (rst) begin
-      \$652  = 2'h0;
+      \$781  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$653  = it_pos;
-    if (\$479 ) begin
-      \$653  = pos;
-    end
-    if (act_end) begin
-      \$653  = 25'h0000000;
-    end
-    if (rst) begin
-      \$653  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$654  = fld;
-    if (\$479 ) begin
-      \$654  = fld_hdr;
-    end
-    if (act_end) begin
-      \$654  = 6'h00;
-    end
-    if (rst) begin
-      \$654  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$655  = it_list;
-    if (\$479 ) begin
-      \$655  = b_list;
-    end
-    if (act_end) begin
-      \$655  = 1'h0;
-    end
-    if (rst) begin
-      \$655  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$656  = mode;
-    if (\$479 ) begin
-      if (b_long) begin
-        \$656  = 2'h1;
+    \$782  = err;
+    if (in_hdr) begin
+      if (type_byte) begin
+        if (pre_bad) begin
+          \$782  = pre_code;
+        end
+      end else if (\$518 ) begin
+        if (pend_at_next) begin
+          \$782  = 5'h07;
+        end
       end
     end
     if (in_len) begin
-      if (\$486 ) begin
-        \$656  = 2'h2;
+      if (\$583 ) begin
+        \$782  = 5'h05;
+      end else if (\$584 ) begin
+      end else if (pend_at_next) begin
+        \$782  = 5'h07;
       end
     end
-    if (act_fin) begin
-      \$656  = 2'h0;
+    if (c_bad) begin
+      \$782  = c_code;
+    end else if (close_bad) begin
+      \$782  = close_code;
+    end
+    if (\$693 ) begin
+      \$782  = dec_code;
+    end
+    if (act_end) begin
+      \$782  = 5'h00;
+    end
+    if (rst) begin
+      \$782  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$783  = mode;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+        \$783  = 3'h1;
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$524 ) begin
+          \$783  = 3'h2;
+        end else begin
+          \$783  = 3'h3;
+        end
+      end
+    end
+    if (in_len) begin
+      if (\$583 ) begin
+      end else if (\$584 ) begin
+        \$783  = 3'h4;
+      end
+    end
+    if (\$587 ) begin
+      \$783  = 3'h5;
+    end
+    if (\$591 ) begin
+      \$783  = 3'h3;
+    end
+    if (in_apply) begin
+      \$783  = 3'h0;
     end
     if (acc) begin
-      if (\$520 ) begin
-        \$656  = 2'h3;
+      if (\$628 ) begin
+        \$783  = 3'h2;
       end
     end
     if (in_content) begin
-      if (\$561 ) begin
-        \$656  = 2'h0;
+      if (c_last) begin
+        \$783  = 3'h0;
       end
     end
     if (act_end) begin
-      \$656  = 2'h0;
+      \$783  = 3'h0;
     end
     if (rst) begin
-      \$656  = 2'h0;
+      \$783  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$657  = ll_rem;
-    if (\$479 ) begin
-      if (b_long) begin
-        \$657  = \$481 [3:0];
-      end
-    end
-    if (in_len) begin
-      \$657  = \$485 [3:0];
-    end
-    if (act_end) begin
-      \$657  = 4'h0;
-    end
-    if (rst) begin
-      \$657  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$658  = len_first;
-    if (\$479 ) begin
-      if (b_long) begin
-        \$658  = 1'h1;
+    \$784  = ll_rem;
+    if (in_hdr) begin
+      if (type_byte) begin
+      end else if (\$518 ) begin
+        \$784  = b_ll;
       end
     end
     if (in_len) begin
-      \$658  = 1'h0;
+      \$784  = \$581 [3:0];
     end
     if (act_end) begin
-      \$658  = 1'h0;
+      \$784  = 4'h0;
     end
     if (rst) begin
-      \$658  = 1'h0;
+      \$784  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$659  = len_acc;
-    if (\$479 ) begin
-      if (b_long) begin
-        \$659  = 64'h0000000000000000;
+    \$785  = len_first;
+    if (in_hdr) begin
+      if (type_byte) begin
+      end else if (\$518 ) begin
+        \$785  = 1'h1;
       end
     end
     if (in_len) begin
-      \$659  = { len_acc[55:0], b };
+      \$785  = 1'h0;
     end
     if (act_end) begin
-      \$659  = 64'h0000000000000000;
+      \$785  = 1'h0;
     end
     if (rst) begin
-      \$659  = 64'h0000000000000000;
+      \$785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$660  = start;
-    if (\$479 ) begin
-      if (b_long) begin
-        \$660  = \$484 [25:0];
+    \$786  = len_acc;
+    if (in_hdr) begin
+      if (type_byte) begin
+      end else if (\$518 ) begin
+        \$786  = 64'h0000000000000000;
+      end
+    end
+    if (in_len) begin
+      \$786  = { len_acc[55:0], b };
+    end
+    if (act_end) begin
+      \$786  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$786  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$787  = start;
+    if (in_hdr) begin
+      if (type_byte) begin
+      end else if (\$518 ) begin
+        \$787  = \$519 [25:0];
       end
     end
     if (act_end) begin
-      \$660  = 26'h0000000;
+      \$787  = 26'h0000000;
     end
     if (rst) begin
-      \$660  = 26'h0000000;
+      \$787  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$661  = idx_W;
+    \$788  = apply_pend;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$788  = 1'h1;
+        end
+      end
+    end
+    if (apply_pend) begin
+      \$788  = 1'h0;
+    end
+    if (act_end) begin
+      \$788  = 1'h0;
+    end
+    if (rst) begin
+      \$788  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$789  = rem;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$789  = { 19'h00000, b_ln };
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$789  = \$630 [24:0];
+      end
+    end
+    if (in_content) begin
+      \$789  = \$676 [24:0];
+    end
+    if (act_end) begin
+      \$789  = 25'h0000000;
+    end
+    if (rst) begin
+      \$789  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$790  = jj;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$790  = \$525 [4:0];
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$790  = \$631 [4:0];
+      end
+    end
+    if (in_content) begin
+      \$790  = \$677 [4:0];
+    end
+    if (act_end) begin
+      \$790  = 5'h00;
+    end
+    if (rst) begin
+      \$790  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$791  = ln6;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$791  = b_ln;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$791  = \$294 [5:0];
+      end
+    end
+    if (act_end) begin
+      \$791  = 6'h00;
+    end
+    if (rst) begin
+      \$791  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$792  = first;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$792  = 1'h1;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$792  = 1'h1;
+      end
+    end
+    if (in_content) begin
+      \$792  = 1'h0;
+    end
+    if (act_end) begin
+      \$792  = 1'h0;
+    end
+    if (rst) begin
+      \$792  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$793  = wrapped;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$793  = \$526 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$793  = dec_wrapped;
+      end
+    end
+    if (act_end) begin
+      \$793  = 1'h0;
+    end
+    if (rst) begin
+      \$793  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$794  = c_n;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$794  = { 1'h0, \$528  };
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$794  = { 1'h0, \$633  };
+      end
+    end
+    if (in_content) begin
+      \$794  = o_n;
+    end
+    if (act_end) begin
+      \$794  = 2'h1;
+    end
+    if (rst) begin
+      \$794  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$795  = c_h;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$795  = { 1'h0, \$530  };
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$795  = { 1'h0, \$635  };
+      end
+    end
+    if (in_content) begin
+      \$795  = o_h;
+    end
+    if (act_end) begin
+      \$795  = 2'h1;
+    end
+    if (rst) begin
+      \$795  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$796  = c_p;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$796  = \$534 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$796  = \$639 ;
+      end
+    end
+    if (in_content) begin
+      \$796  = o_p;
+    end
+    if (act_end) begin
+      \$796  = 2'h1;
+    end
+    if (rst) begin
+      \$796  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$797  = all_ff;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$797  = 1'h1;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$797  = 1'h1;
+      end
+    end
+    if (in_content) begin
+      \$797  = \$679 ;
+    end
+    if (act_end) begin
+      \$797  = 1'h1;
+    end
+    if (rst) begin
+      \$797  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$798  = cl_end_W;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$798  = \$538 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$798  = \$641 ;
+      end
+    end
+    if (act_end) begin
+      \$798  = 1'h0;
+    end
+    if (rst) begin
+      \$798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$799  = cl_end_B;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$799  = \$542 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$799  = \$643 ;
+      end
+    end
+    if (act_end) begin
+      \$799  = 1'h0;
+    end
+    if (rst) begin
+      \$799  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$800  = cl_end_S;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$800  = \$546 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$800  = \$645 ;
+      end
+    end
+    if (act_end) begin
+      \$800  = 1'h0;
+    end
+    if (rst) begin
+      \$800  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$801  = cl_end_E;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$801  = \$550 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$801  = \$647 ;
+      end
+    end
+    if (act_end) begin
+      \$801  = 1'h0;
+    end
+    if (rst) begin
+      \$801  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$802  = cl_end_K;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (\$524 ) begin
+          \$802  = \$554 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$628 ) begin
+        \$802  = \$649 ;
+      end
+    end
+    if (act_end) begin
+      \$802  = 1'h0;
+    end
+    if (rst) begin
+      \$802  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$803  = dec_fld;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$803  = fld_hdr;
+      end
+    end
+    if (\$591 ) begin
+      \$803  = fld;
+    end
+    if (act_end) begin
+      \$803  = 6'h00;
+    end
+    if (rst) begin
+      \$803  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$804  = dec_list;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$804  = b_list;
+      end
+    end
+    if (\$591 ) begin
+      \$804  = it_list;
+    end
+    if (act_end) begin
+      \$804  = 1'h0;
+    end
+    if (rst) begin
+      \$804  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$805  = dec_ln;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$805  = { 58'h000000000000000, b_ln };
+      end
+    end
+    if (\$591 ) begin
+      \$805  = len_acc;
+    end
+    if (act_end) begin
+      \$805  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$805  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$806  = dec_end;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$806  = { 39'h0000000000, \$122  };
+      end
+    end
+    if (\$591 ) begin
+      \$806  = fin_end;
+    end
+    if (act_end) begin
+      \$806  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$806  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$807  = dec_pos;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$807  = pos;
+      end
+    end
+    if (\$591 ) begin
+      \$807  = it_pos;
+    end
+    if (act_end) begin
+      \$807  = 25'h0000000;
+    end
+    if (rst) begin
+      \$807  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$808  = dec_start;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$808  = \$555 ;
+      end
+    end
+    if (\$591 ) begin
+      \$808  = start;
+    end
+    if (act_end) begin
+      \$808  = 26'h0000000;
+    end
+    if (rst) begin
+      \$808  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$809  = dec_single;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$809  = b_single;
+      end
+    end
+    if (\$591 ) begin
+      \$809  = 1'h0;
+    end
+    if (act_end) begin
+      \$809  = 1'h0;
+    end
+    if (rst) begin
+      \$809  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$810  = dec_cmpl;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$810  = \$557 ;
+      end
+    end
+    if (\$591 ) begin
+      \$810  = 1'h0;
+    end
+    if (act_end) begin
+      \$810  = 1'h0;
+    end
+    if (rst) begin
+      \$810  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$811  = dec_wrapped;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$811  = \$558 ;
+      end
+    end
+    if (\$591 ) begin
+      \$811  = 1'h0;
+    end
+    if (act_end) begin
+      \$811  = 1'h0;
+    end
+    if (rst) begin
+      \$811  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$812  = dec_b;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$812  = b;
+      end
+    end
+    if (act_end) begin
+      \$812  = 8'h00;
+    end
+    if (rst) begin
+      \$812  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$813  = dec_eq_W;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$813  = \$562 ;
+      end
+    end
+    if (act_end) begin
+      \$813  = 1'h0;
+    end
+    if (rst) begin
+      \$813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$814  = dec_eq_B;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$814  = \$566 ;
+      end
+    end
+    if (act_end) begin
+      \$814  = 1'h0;
+    end
+    if (rst) begin
+      \$814  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$815  = dec_eq_S;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$815  = \$570 ;
+      end
+    end
+    if (act_end) begin
+      \$815  = 1'h0;
+    end
+    if (rst) begin
+      \$815  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$816  = dec_eq_E;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$816  = \$574 ;
+      end
+    end
+    if (act_end) begin
+      \$816  = 1'h0;
+    end
+    if (rst) begin
+      \$816  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$817  = dec_eq_K;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$817  = \$578 ;
+      end
+    end
+    if (act_end) begin
+      \$817  = 1'h0;
+    end
+    if (rst) begin
+      \$817  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$818  = dec_bad;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        \$818  = 1'h1;
+        (* full_case = 32'd1 *)
+        if (pre_bad) begin
+        end else if (hdr_over) begin
+        end else if (hdr_bad) begin
+        end else if (\$579 ) begin
+        end else begin
+          \$818  = 1'h0;
+        end
+      end
+    end
+    if (\$591 ) begin
+      \$818  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (\$592 ) begin
+      end else if (\$595 ) begin
+      end else if (fin_bad) begin
+      end else begin
+        \$818  = 1'h0;
+      end
+    end
+    if (act_end) begin
+      \$818  = 1'h0;
+    end
+    if (rst) begin
+      \$818  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$819  = dec_code;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$518 ) begin
+      end else begin
+        if (pre_bad) begin
+          \$819  = pre_code;
+        end else if (hdr_over) begin
+          \$819  = 5'h07;
+        end else if (hdr_bad) begin
+          \$819  = hdr_code;
+        end else if (\$579 ) begin
+          \$819  = s_code;
+        end
+      end
+    end
+    if (\$591 ) begin
+      if (\$592 ) begin
+        \$819  = 5'h05;
+      end else if (\$595 ) begin
+        \$819  = 5'h07;
+      end else if (fin_bad) begin
+        \$819  = fin_code;
+      end
+    end
+    if (act_end) begin
+      \$819  = 5'h00;
+    end
+    if (rst) begin
+      \$819  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$820  = fin_end;
+    if (\$587 ) begin
+      \$820  = { 1'h0, \$588  };
+    end
+    if (act_end) begin
+      \$820  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$820  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$821  = idx_W;
     if (acc) begin
       if (acc_at_W) begin
-        \$661  = \$487 [2:0];
+        \$821  = \$596 [2:0];
       end
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-          \$661  = 3'h1;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+          \$821  = 3'h1;
         end
       end
     end
     if (act_end) begin
-      \$661  = 3'h0;
+      \$821  = 3'h0;
     end
     if (rst) begin
-      \$661  = 3'h0;
+      \$821  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$662  = idx_B;
+    \$822  = idx_B;
     if (acc) begin
       if (acc_at_B) begin
-        \$662  = \$488 [3:0];
+        \$822  = \$597 [3:0];
       end
-      if (\$535 ) begin
-        if (\$536 ) begin
-          \$662  = 4'h0;
-        end else if (\$537 ) begin
-          \$662  = 4'h0;
+      if (\$651 ) begin
+        if (\$652 ) begin
+          \$822  = 4'h0;
+        end else if (\$653 ) begin
+          \$822  = 4'h0;
         end
       end
     end
     if (act_end) begin
-      \$662  = 4'h0;
+      \$822  = 4'h0;
     end
     if (rst) begin
-      \$662  = 4'h0;
+      \$822  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$663  = idx_S;
+    \$823  = idx_S;
     if (acc) begin
       if (acc_at_S) begin
-        \$663  = \$489 [23:0];
+        \$823  = \$598 [23:0];
       end
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-        end else if (\$549 ) begin
-          \$663  = 24'h000000;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+        end else if (\$665 ) begin
+          \$823  = 24'h000000;
         end
       end
     end
     if (act_end) begin
-      \$663  = 24'h000000;
+      \$823  = 24'h000000;
     end
     if (rst) begin
-      \$663  = 24'h000000;
+      \$823  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$664  = idx_E;
+    \$824  = idx_E;
     if (acc) begin
       if (acc_at_E) begin
-        \$664  = \$490 [2:0];
+        \$824  = \$599 [2:0];
       end
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-        end else if (\$549 ) begin
-        end else if (\$552 ) begin
-          \$664  = 3'h0;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+        end else if (\$665 ) begin
+        end else if (\$668 ) begin
+          \$824  = 3'h0;
         end
       end
     end
     if (act_end) begin
-      \$664  = 3'h0;
+      \$824  = 3'h0;
     end
     if (rst) begin
-      \$664  = 3'h0;
+      \$824  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$665  = idx_K;
+    \$825  = idx_K;
     if (acc) begin
       if (acc_at_K) begin
-        \$665  = \$491 [0];
+        \$825  = \$600 [0];
       end
     end
     if (act_end) begin
-      \$665  = 1'h0;
+      \$825  = 1'h0;
     end
     if (rst) begin
-      \$665  = 1'h0;
+      \$825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$666  = versioned;
+    \$826  = versioned;
     if (acc) begin
-      if (\$492 ) begin
-        \$666  = 1'h1;
+      if (\$601 ) begin
+        \$826  = 1'h1;
       end
     end
     if (act_end) begin
-      \$666  = 1'h0;
+      \$826  = 1'h0;
     end
     if (rst) begin
-      \$666  = 1'h0;
+      \$826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$667  = rec;
+    \$827  = rec;
     if (acc) begin
-      if (\$495 ) begin
-        \$667 [2914:2891] = acc_pos[23:0];
-        \$667 [2938:2915] = acc_start[23:0];
-        \$667 [2986:2963] = acc_end[23:0];
+      if (\$604 ) begin
+        \$827 [2914:2891] = dec_pos[23:0];
+        \$827 [2938:2915] = dec_start[23:0];
+        \$827 [2986:2963] = dec_end[23:0];
       end
-      if (\$498 ) begin
-        \$667 [2962:2939] = acc_pos[23:0];
+      if (\$607 ) begin
+        \$827 [2962:2939] = dec_pos[23:0];
       end
-      if (\$499 ) begin
-        \$667 [10] = \$500 ;
+      if (\$608 ) begin
+        \$827 [10] = \$609 ;
       end
-      if (\$502 ) begin
-        \$667 [2626:2603] = acc_start[23:0];
-        \$667 [2650:2627] = acc_ln[23:0];
+      if (\$611 ) begin
+        \$827 [2626:2603] = dec_start[23:0];
+        \$827 [2650:2627] = dec_ln[23:0];
       end
-      if (\$503 ) begin
-        \$667 [2770:2747] = acc_pos[23:0];
-        \$667 [2794:2771] = acc_end[23:0];
+      if (\$612 ) begin
+        \$827 [2770:2747] = dec_pos[23:0];
+        \$827 [2794:2771] = dec_end[23:0];
       end
-      if (\$504 ) begin
-        \$667 [2818:2795] = acc_pos[23:0];
-        \$667 [2842:2819] = acc_end[23:0];
+      if (\$613 ) begin
+        \$827 [2818:2795] = dec_pos[23:0];
+        \$827 [2842:2819] = dec_end[23:0];
       end
-      if (\$505 ) begin
-        \$667 [2866:2843] = acc_pos[23:0];
-        \$667 [2890:2867] = acc_end[23:0];
+      if (\$614 ) begin
+        \$827 [2866:2843] = dec_pos[23:0];
+        \$827 [2890:2867] = dec_end[23:0];
       end
-      if (\$506 ) begin
-        \$667 [2674:2651] = \$507 [23:0];
+      if (\$615 ) begin
+        \$827 [2674:2651] = \$616 [23:0];
       end
-      if (\$508 ) begin
-        \$667 [2698:2675] = \$509 [23:0];
+      if (\$617 ) begin
+        \$827 [2698:2675] = \$618 [23:0];
       end
-      if (\$510 ) begin
-        \$667 [2722:2699] = \$511 [23:0];
+      if (\$619 ) begin
+        \$827 [2722:2699] = \$620 [23:0];
       end
-      if (\$512 ) begin
-        \$667 [2746:2723] = \$513 [23:0];
+      if (\$621 ) begin
+        \$827 [2746:2723] = \$622 [23:0];
       end
-      if (\$514 ) begin
-        \$667 [9] = 1'h1;
+      if (\$623 ) begin
+        \$827 [9] = 1'h1;
       end
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-          \$667 [8] = 1'h1;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+          \$827 [8] = 1'h1;
         end
       end
     end
-    if (\$563 ) begin
-      if (\$564 ) begin
-        \$667 [394:139] = { rec[386:139], b };
+    if (v_go) begin
+      if (\$680 ) begin
+        \$827 [394:139] = { rec[386:139], v_b };
       end
-      if (\$565 ) begin
-        \$667 [74:11] = { rec[66:11], b };
+      if (\$681 ) begin
+        \$827 [74:11] = { rec[66:11], v_b };
       end
-      if (\$566 ) begin
-        \$667 [650:395] = { rec[642:395], b };
+      if (\$682 ) begin
+        \$827 [650:395] = { rec[642:395], v_b };
       end
-      if (\$567 ) begin
-        \$667 [906:651] = { rec[898:651], b };
+      if (\$683 ) begin
+        \$827 [906:651] = { rec[898:651], v_b };
       end
-      if (\$568 ) begin
-        \$667 [1162:907] = { rec[1154:907], b };
+      if (\$684 ) begin
+        \$827 [1162:907] = { rec[1154:907], v_b };
       end
-      if (\$569 ) begin
-        \$667 [138:75] = { rec[130:75], b };
+      if (\$685 ) begin
+        \$827 [138:75] = { rec[130:75], v_b };
       end
-      if (\$570 ) begin
-        \$667 [1674:1419] = { rec[1666:1419], b };
+      if (\$686 ) begin
+        \$827 [1674:1419] = { rec[1666:1419], v_b };
       end
-      if (\$571 ) begin
-        \$667 [1418:1163] = { rec[1410:1163], b };
+      if (\$687 ) begin
+        \$827 [1418:1163] = { rec[1410:1163], v_b };
       end
-      if (\$572 ) begin
-        \$667 [1930:1675] = { rec[1922:1675], b };
+      if (\$688 ) begin
+        \$827 [1930:1675] = { rec[1922:1675], v_b };
       end
-      if (\$573 ) begin
-        \$667 [1930:1675] = { rec[1922:1675], b };
+      if (\$689 ) begin
+        \$827 [1930:1675] = { rec[1922:1675], v_b };
       end
-      if (\$574 ) begin
-        \$667 [2186:1931] = { rec[2178:1931], b };
+      if (\$690 ) begin
+        \$827 [2186:1931] = { rec[2178:1931], v_b };
       end
-      if (\$575 ) begin
-        \$667 [2442:2187] = { rec[2434:2187], b };
+      if (\$691 ) begin
+        \$827 [2442:2187] = { rec[2434:2187], v_b };
       end
-      if (\$576 ) begin
-        \$667 [2602:2443] = { rec[2594:2443], b };
+      if (\$692 ) begin
+        \$827 [2602:2443] = { rec[2594:2443], v_b };
       end
     end
     if (act_end) begin
-      \$667  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$827  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$667  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$827  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$668  = to_present;
+    \$828  = to_present;
     if (acc) begin
-      if (\$499 ) begin
-        \$668  = \$501 ;
+      if (\$608 ) begin
+        \$828  = \$610 ;
       end
     end
     if (act_end) begin
-      \$668  = 1'h0;
+      \$828  = 1'h0;
     end
     if (rst) begin
-      \$668  = 1'h0;
+      \$828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$669  = prio_len;
+    \$829  = prio_len;
     if (acc) begin
-      if (\$515 ) begin
-        \$669  = \$201 [5:0];
+      if (\$624 ) begin
+        \$829  = \$294 [5:0];
       end
     end
     if (act_end) begin
-      \$669  = 6'h00;
+      \$829  = 6'h00;
     end
     if (rst) begin
-      \$669  = 6'h00;
+      \$829  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$670  = rem;
+    \$830  = cur_end;
     if (acc) begin
-      if (\$520 ) begin
-        \$670  = \$522 [24:0];
+      if (\$651 ) begin
+        \$830  = dec_end;
       end
     end
-    if (in_content) begin
-      \$670  = \$560 [24:0];
+    if (complete) begin
+      \$830  = new_end;
     end
     if (act_end) begin
-      \$670  = 25'h0000000;
+      \$830  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$670  = 25'h0000000;
+      \$830  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$671  = ln6;
+    \$831  = open_B;
     if (acc) begin
-      if (\$520 ) begin
-        \$671  = \$201 [5:0];
-      end
-    end
-    if (act_end) begin
-      \$671  = 6'h00;
-    end
-    if (rst) begin
-      \$671  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$672  = first;
-    if (acc) begin
-      if (\$520 ) begin
-        \$672  = 1'h1;
-      end
-    end
-    if (in_content) begin
-      \$672  = 1'h0;
-    end
-    if (act_end) begin
-      \$672  = 1'h0;
-    end
-    if (rst) begin
-      \$672  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$673  = wrapped;
-    if (acc) begin
-      if (\$520 ) begin
-        \$673  = \$525 ;
-      end
-    end
-    if (act_end) begin
-      \$673  = 1'h0;
-    end
-    if (rst) begin
-      \$673  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$674  = c_n;
-    if (acc) begin
-      if (\$520 ) begin
-        \$674  = { 1'h0, \$527  };
-      end
-    end
-    if (in_content) begin
-      \$674  = o_n;
-    end
-    if (act_end) begin
-      \$674  = 2'h1;
-    end
-    if (rst) begin
-      \$674  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$675  = c_h;
-    if (acc) begin
-      if (\$520 ) begin
-        \$675  = { 1'h0, \$529  };
-      end
-    end
-    if (in_content) begin
-      \$675  = o_h;
-    end
-    if (act_end) begin
-      \$675  = 2'h1;
-    end
-    if (rst) begin
-      \$675  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$676  = c_p;
-    if (acc) begin
-      if (\$520 ) begin
-        \$676  = \$533 ;
-      end
-    end
-    if (in_content) begin
-      \$676  = o_p;
-    end
-    if (act_end) begin
-      \$676  = 2'h1;
-    end
-    if (rst) begin
-      \$676  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$677  = all_ff;
-    if (acc) begin
-      if (\$520 ) begin
-        \$677  = 1'h1;
-      end
-    end
-    if (in_content) begin
-      \$677  = o_ff;
-    end
-    if (act_end) begin
-      \$677  = 1'h1;
-    end
-    if (rst) begin
-      \$677  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$678  = open_B;
-    if (acc) begin
-      if (\$535 ) begin
-        if (\$536 ) begin
-          \$678  = 1'h1;
+      if (\$651 ) begin
+        if (\$652 ) begin
+          \$831  = 1'h1;
         end
       end
     end
     if (close_B) begin
-      \$678  = 1'h0;
+      \$831  = 1'h0;
     end
     if (act_end) begin
-      \$678  = 1'h0;
+      \$831  = 1'h0;
     end
     if (rst) begin
-      \$678  = 1'h0;
+      \$831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$679  = end_B;
+    \$832  = end_B;
     if (acc) begin
-      if (\$535 ) begin
-        if (\$536 ) begin
-          \$679  = acc_end;
-        end else if (\$537 ) begin
-          \$679  = acc_end;
+      if (\$651 ) begin
+        if (\$652 ) begin
+          \$832  = dec_end;
+        end else if (\$653 ) begin
+          \$832  = dec_end;
         end
       end
     end
     if (act_end) begin
-      \$679  = 66'h00000000000000000;
+      \$832  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$679  = 66'h00000000000000000;
+      \$832  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$680  = open_W;
+    \$833  = open_W;
     if (acc) begin
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-          \$680  = 1'h1;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+          \$833  = 1'h1;
         end
       end
     end
     if (close_W) begin
-      \$680  = 1'h0;
+      \$833  = 1'h0;
     end
     if (act_end) begin
-      \$680  = 1'h0;
+      \$833  = 1'h0;
     end
     if (rst) begin
-      \$680  = 1'h0;
+      \$833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$681  = end_W;
+    \$834  = end_W;
     if (acc) begin
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-          \$681  = end_B;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+          \$834  = end_B;
         end
       end
     end
     if (act_end) begin
-      \$681  = 66'h00000000000000000;
+      \$834  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$681  = 66'h00000000000000000;
+      \$834  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$682  = open_S;
+    \$835  = open_S;
     if (acc) begin
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-        end else if (\$549 ) begin
-          \$682  = 1'h1;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+        end else if (\$665 ) begin
+          \$835  = 1'h1;
         end
       end
     end
     if (close_S) begin
-      \$682  = 1'h0;
+      \$835  = 1'h0;
     end
     if (act_end) begin
-      \$682  = 1'h0;
+      \$835  = 1'h0;
     end
     if (rst) begin
-      \$682  = 1'h0;
+      \$835  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$683  = end_S;
+    \$836  = end_S;
     if (acc) begin
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-        end else if (\$549 ) begin
-          \$683  = acc_end;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+        end else if (\$665 ) begin
+          \$836  = dec_end;
         end
       end
     end
     if (act_end) begin
-      \$683  = 66'h00000000000000000;
+      \$836  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$683  = 66'h00000000000000000;
+      \$836  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$684  = sub;
+    \$837  = sub;
     if (acc) begin
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-        end else if (\$549 ) begin
-          if (\$554 ) begin
-            \$684  = 3'h0;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+        end else if (\$665 ) begin
+          if (\$670 ) begin
+            \$837  = 3'h0;
           end
-          if (\$555 ) begin
-            \$684  = 3'h1;
+          if (\$671 ) begin
+            \$837  = 3'h1;
           end
-          if (\$556 ) begin
-            \$684  = 3'h2;
+          if (\$672 ) begin
+            \$837  = 3'h2;
           end
-          if (\$557 ) begin
-            \$684  = 3'h3;
+          if (\$673 ) begin
+            \$837  = 3'h3;
           end
-          if (\$558 ) begin
-            \$684  = 3'h4;
+          if (\$674 ) begin
+            \$837  = 3'h4;
           end
-          if (\$559 ) begin
-            \$684  = 3'h5;
+          if (\$675 ) begin
+            \$837  = 3'h5;
           end
         end
       end
     end
     if (act_end) begin
-      \$684  = 3'h0;
+      \$837  = 3'h0;
     end
     if (rst) begin
-      \$684  = 3'h0;
+      \$837  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$685  = open_E;
+    \$838  = open_E;
     if (acc) begin
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-        end else if (\$549 ) begin
-        end else if (\$552 ) begin
-          \$685  = 1'h1;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+        end else if (\$665 ) begin
+        end else if (\$668 ) begin
+          \$838  = 1'h1;
         end
       end
     end
     if (close_E) begin
-      \$685  = 1'h0;
+      \$838  = 1'h0;
     end
     if (act_end) begin
-      \$685  = 1'h0;
+      \$838  = 1'h0;
     end
     if (rst) begin
-      \$685  = 1'h0;
+      \$838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$686  = end_E;
+    \$839  = end_E;
     if (acc) begin
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-        end else if (\$549 ) begin
-        end else if (\$552 ) begin
-          \$686  = acc_end;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+        end else if (\$665 ) begin
+        end else if (\$668 ) begin
+          \$839  = dec_end;
         end
       end
     end
     if (act_end) begin
-      \$686  = 66'h00000000000000000;
+      \$839  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$686  = 66'h00000000000000000;
+      \$839  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$687  = open_K;
+    \$840  = open_K;
     if (acc) begin
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-        end else if (\$549 ) begin
-        end else if (\$552 ) begin
-        end else if (\$553 ) begin
-          \$687  = 1'h1;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+        end else if (\$665 ) begin
+        end else if (\$668 ) begin
+        end else if (\$669 ) begin
+          \$840  = 1'h1;
         end
       end
     end
     if (close_K) begin
-      \$687  = 1'h0;
+      \$840  = 1'h0;
     end
     if (act_end) begin
-      \$687  = 1'h0;
+      \$840  = 1'h0;
     end
     if (rst) begin
-      \$687  = 1'h0;
+      \$840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$688  = end_K;
+    \$841  = end_K;
     if (acc) begin
-      if (\$535 ) begin
-        if (\$536 ) begin
-        end else if (\$537 ) begin
-        end else if (\$549 ) begin
-        end else if (\$552 ) begin
-        end else if (\$553 ) begin
-          \$688  = acc_end;
+      if (\$651 ) begin
+        if (\$652 ) begin
+        end else if (\$653 ) begin
+        end else if (\$665 ) begin
+        end else if (\$668 ) begin
+        end else if (\$669 ) begin
+          \$841  = dec_end;
         end
       end
     end
     if (act_end) begin
-      \$688  = 66'h00000000000000000;
+      \$841  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$688  = 66'h00000000000000000;
+      \$841  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$689  = cd_ovalid;
+    \$842  = cd_ovalid;
     if (o_calldata__ready) begin
-      \$689  = 1'h0;
+      \$842  = 1'h0;
     end
     if (cd_move) begin
-      \$689  = 1'h1;
+      \$842  = 1'h1;
     end
     if (act_end) begin
-      \$689  = 1'h1;
+      \$842  = 1'h1;
     end
     if (rst) begin
-      \$689  = 1'h0;
+      \$842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$690  = o_calldata__payload;
+    \$843  = o_calldata__payload;
     if (cd_move) begin
-      \$690 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
-      \$690 [261:256] = \$577 ;
-      \$690 [262] = \$578 ;
-      \$690 [278:263] = \$579 ;
-      \$690 [279] = 1'h0;
+      \$843 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
+      \$843 [261:256] = \$694 ;
+      \$843 [262] = \$695 ;
+      \$843 [278:263] = \$696 ;
+      \$843 [279] = 1'h0;
     end
     if (act_end) begin
-      \$690 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
-      \$690 [261:256] = cd_fill;
-      \$690 [262] = \$617 ;
-      \$690 [278:263] = cd_index;
-      \$690 [279] = 1'h1;
+      \$843 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
+      \$843 [261:256] = cd_fill;
+      \$843 [262] = \$734 ;
+      \$843 [278:263] = cd_index;
+      \$843 [279] = 1'h1;
     end
     if (rst) begin
-      \$690  = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
+      \$843  = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$691  = cd_full;
+    \$844  = cd_full;
     if (cd_move) begin
-      \$691  = 1'h0;
+      \$844  = 1'h0;
     end
     if (cd_wr) begin
-      if (\$616 ) begin
-        \$691  = 1'h1;
+      if (\$733 ) begin
+        \$844  = 1'h1;
       end
     end
     if (rst) begin
-      \$691  = 1'h0;
+      \$844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$692  = cd_fill;
+    \$845  = cd_fill;
     if (cd_move) begin
-      \$692  = 6'h00;
+      \$845  = 6'h00;
     end
     if (cd_wr) begin
-      \$692  = \$614 [5:0];
+      \$845  = \$731 [5:0];
     end
     if (act_end) begin
-      \$692  = 6'h00;
+      \$845  = 6'h00;
     end
     if (rst) begin
-      \$692  = 6'h00;
+      \$845  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$693  = cd_arg;
+    \$846  = cd_arg;
     if (cd_move) begin
-      \$693  = 1'h1;
+      \$846  = 1'h1;
     end
     if (act_end) begin
-      \$693  = 1'h0;
+      \$846  = 1'h0;
     end
     if (rst) begin
-      \$693  = 1'h0;
+      \$846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$694  = cd_index;
+    \$847  = cd_index;
     if (cd_move) begin
-      \$694  = \$581 [15:0];
+      \$847  = \$698 [15:0];
     end
     if (act_end) begin
-      \$694  = 16'h0000;
+      \$847  = 16'h0000;
     end
     if (rst) begin
-      \$694  = 16'h0000;
+      \$847  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$695  = cd_wb0;
+    \$848  = cd_wb0;
     if (cd_move) begin
-      \$695  = 8'h00;
+      \$848  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$582 ) begin
-        \$695  = b;
+      if (\$699 ) begin
+        \$848  = v_b;
       end
     end
     if (act_end) begin
-      \$695  = 8'h00;
+      \$848  = 8'h00;
     end
     if (rst) begin
-      \$695  = 8'h00;
+      \$848  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$696  = cd_wb1;
+    \$849  = cd_wb1;
     if (cd_move) begin
-      \$696  = 8'h00;
+      \$849  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$583 ) begin
-        \$696  = b;
+      if (\$700 ) begin
+        \$849  = v_b;
       end
     end
     if (act_end) begin
-      \$696  = 8'h00;
+      \$849  = 8'h00;
     end
     if (rst) begin
-      \$696  = 8'h00;
+      \$849  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$697  = cd_wb2;
+    \$850  = cd_wb2;
     if (cd_move) begin
-      \$697  = 8'h00;
+      \$850  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$584 ) begin
-        \$697  = b;
+      if (\$701 ) begin
+        \$850  = v_b;
       end
     end
     if (act_end) begin
-      \$697  = 8'h00;
+      \$850  = 8'h00;
     end
     if (rst) begin
-      \$697  = 8'h00;
+      \$850  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$698  = cd_wb3;
+    \$851  = cd_wb3;
     if (cd_move) begin
-      \$698  = 8'h00;
+      \$851  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$585 ) begin
-        \$698  = b;
+      if (\$702 ) begin
+        \$851  = v_b;
       end
     end
     if (act_end) begin
-      \$698  = 8'h00;
+      \$851  = 8'h00;
     end
     if (rst) begin
-      \$698  = 8'h00;
+      \$851  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$699  = cd_wb4;
+    \$852  = cd_wb4;
     if (cd_move) begin
-      \$699  = 8'h00;
+      \$852  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$586 ) begin
-        \$699  = b;
+      if (\$703 ) begin
+        \$852  = v_b;
       end
     end
     if (act_end) begin
-      \$699  = 8'h00;
+      \$852  = 8'h00;
     end
     if (rst) begin
-      \$699  = 8'h00;
+      \$852  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$700  = cd_wb5;
+    \$853  = cd_wb5;
     if (cd_move) begin
-      \$700  = 8'h00;
+      \$853  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$587 ) begin
-        \$700  = b;
+      if (\$704 ) begin
+        \$853  = v_b;
       end
     end
     if (act_end) begin
-      \$700  = 8'h00;
+      \$853  = 8'h00;
     end
     if (rst) begin
-      \$700  = 8'h00;
+      \$853  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$701  = cd_wb6;
+    \$854  = cd_wb6;
     if (cd_move) begin
-      \$701  = 8'h00;
+      \$854  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$588 ) begin
-        \$701  = b;
+      if (\$705 ) begin
+        \$854  = v_b;
       end
     end
     if (act_end) begin
-      \$701  = 8'h00;
+      \$854  = 8'h00;
     end
     if (rst) begin
-      \$701  = 8'h00;
+      \$854  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$702  = cd_wb7;
+    \$855  = cd_wb7;
     if (cd_move) begin
-      \$702  = 8'h00;
+      \$855  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$589 ) begin
-        \$702  = b;
+      if (\$706 ) begin
+        \$855  = v_b;
       end
     end
     if (act_end) begin
-      \$702  = 8'h00;
+      \$855  = 8'h00;
     end
     if (rst) begin
-      \$702  = 8'h00;
+      \$855  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$703  = cd_wb8;
+    \$856  = cd_wb8;
     if (cd_move) begin
-      \$703  = 8'h00;
+      \$856  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$590 ) begin
-        \$703  = b;
+      if (\$707 ) begin
+        \$856  = v_b;
       end
     end
     if (act_end) begin
-      \$703  = 8'h00;
+      \$856  = 8'h00;
     end
     if (rst) begin
-      \$703  = 8'h00;
+      \$856  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$704  = cd_wb9;
+    \$857  = cd_wb9;
     if (cd_move) begin
-      \$704  = 8'h00;
+      \$857  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$591 ) begin
-        \$704  = b;
+      if (\$708 ) begin
+        \$857  = v_b;
       end
     end
     if (act_end) begin
-      \$704  = 8'h00;
+      \$857  = 8'h00;
     end
     if (rst) begin
-      \$704  = 8'h00;
+      \$857  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$705  = cd_wb10;
+    \$858  = cd_wb10;
     if (cd_move) begin
-      \$705  = 8'h00;
+      \$858  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$592 ) begin
-        \$705  = b;
+      if (\$709 ) begin
+        \$858  = v_b;
       end
     end
     if (act_end) begin
-      \$705  = 8'h00;
+      \$858  = 8'h00;
     end
     if (rst) begin
-      \$705  = 8'h00;
+      \$858  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$706  = cd_wb11;
+    \$859  = cd_wb11;
     if (cd_move) begin
-      \$706  = 8'h00;
+      \$859  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$593 ) begin
-        \$706  = b;
+      if (\$710 ) begin
+        \$859  = v_b;
       end
     end
     if (act_end) begin
-      \$706  = 8'h00;
+      \$859  = 8'h00;
     end
     if (rst) begin
-      \$706  = 8'h00;
+      \$859  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$707  = cd_wb12;
+    \$860  = cd_wb12;
     if (cd_move) begin
-      \$707  = 8'h00;
+      \$860  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$594 ) begin
-        \$707  = b;
+      if (\$711 ) begin
+        \$860  = v_b;
       end
     end
     if (act_end) begin
-      \$707  = 8'h00;
+      \$860  = 8'h00;
     end
     if (rst) begin
-      \$707  = 8'h00;
+      \$860  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$708  = cd_wb13;
+    \$861  = cd_wb13;
     if (cd_move) begin
-      \$708  = 8'h00;
+      \$861  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$595 ) begin
-        \$708  = b;
+      if (\$712 ) begin
+        \$861  = v_b;
       end
     end
     if (act_end) begin
-      \$708  = 8'h00;
+      \$861  = 8'h00;
     end
     if (rst) begin
-      \$708  = 8'h00;
+      \$861  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$709  = cd_wb14;
+    \$862  = cd_wb14;
     if (cd_move) begin
-      \$709  = 8'h00;
+      \$862  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$596 ) begin
-        \$709  = b;
+      if (\$713 ) begin
+        \$862  = v_b;
       end
     end
     if (act_end) begin
-      \$709  = 8'h00;
+      \$862  = 8'h00;
     end
     if (rst) begin
-      \$709  = 8'h00;
+      \$862  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$710  = cd_wb15;
+    \$863  = cd_wb15;
     if (cd_move) begin
-      \$710  = 8'h00;
+      \$863  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$597 ) begin
-        \$710  = b;
+      if (\$714 ) begin
+        \$863  = v_b;
       end
     end
     if (act_end) begin
-      \$710  = 8'h00;
+      \$863  = 8'h00;
     end
     if (rst) begin
-      \$710  = 8'h00;
+      \$863  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$711  = cd_wb16;
+    \$864  = cd_wb16;
     if (cd_move) begin
-      \$711  = 8'h00;
+      \$864  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$598 ) begin
-        \$711  = b;
+      if (\$715 ) begin
+        \$864  = v_b;
       end
     end
     if (act_end) begin
-      \$711  = 8'h00;
+      \$864  = 8'h00;
     end
     if (rst) begin
-      \$711  = 8'h00;
+      \$864  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$712  = cd_wb17;
+    \$865  = cd_wb17;
     if (cd_move) begin
-      \$712  = 8'h00;
+      \$865  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$599 ) begin
-        \$712  = b;
+      if (\$716 ) begin
+        \$865  = v_b;
       end
     end
     if (act_end) begin
-      \$712  = 8'h00;
+      \$865  = 8'h00;
     end
     if (rst) begin
-      \$712  = 8'h00;
+      \$865  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$713  = cd_wb18;
+    \$866  = cd_wb18;
     if (cd_move) begin
-      \$713  = 8'h00;
+      \$866  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$600 ) begin
-        \$713  = b;
+      if (\$717 ) begin
+        \$866  = v_b;
       end
     end
     if (act_end) begin
-      \$713  = 8'h00;
+      \$866  = 8'h00;
     end
     if (rst) begin
-      \$713  = 8'h00;
+      \$866  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$714  = cd_wb19;
+    \$867  = cd_wb19;
     if (cd_move) begin
-      \$714  = 8'h00;
+      \$867  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$601 ) begin
-        \$714  = b;
+      if (\$718 ) begin
+        \$867  = v_b;
       end
     end
     if (act_end) begin
-      \$714  = 8'h00;
+      \$867  = 8'h00;
     end
     if (rst) begin
-      \$714  = 8'h00;
+      \$867  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$715  = cd_wb20;
+    \$868  = cd_wb20;
     if (cd_move) begin
-      \$715  = 8'h00;
+      \$868  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$602 ) begin
-        \$715  = b;
+      if (\$719 ) begin
+        \$868  = v_b;
       end
     end
     if (act_end) begin
-      \$715  = 8'h00;
+      \$868  = 8'h00;
     end
     if (rst) begin
-      \$715  = 8'h00;
+      \$868  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$716  = cd_wb21;
+    \$869  = cd_wb21;
     if (cd_move) begin
-      \$716  = 8'h00;
+      \$869  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$603 ) begin
-        \$716  = b;
+      if (\$720 ) begin
+        \$869  = v_b;
       end
     end
     if (act_end) begin
-      \$716  = 8'h00;
+      \$869  = 8'h00;
     end
     if (rst) begin
-      \$716  = 8'h00;
+      \$869  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$717  = cd_wb22;
+    \$870  = cd_wb22;
     if (cd_move) begin
-      \$717  = 8'h00;
+      \$870  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$604 ) begin
-        \$717  = b;
+      if (\$721 ) begin
+        \$870  = v_b;
       end
     end
     if (act_end) begin
-      \$717  = 8'h00;
+      \$870  = 8'h00;
     end
     if (rst) begin
-      \$717  = 8'h00;
+      \$870  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$718  = cd_wb23;
+    \$871  = cd_wb23;
     if (cd_move) begin
-      \$718  = 8'h00;
+      \$871  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$605 ) begin
-        \$718  = b;
+      if (\$722 ) begin
+        \$871  = v_b;
       end
     end
     if (act_end) begin
-      \$718  = 8'h00;
+      \$871  = 8'h00;
     end
     if (rst) begin
-      \$718  = 8'h00;
+      \$871  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$719  = cd_wb24;
+    \$872  = cd_wb24;
     if (cd_move) begin
-      \$719  = 8'h00;
+      \$872  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$606 ) begin
-        \$719  = b;
+      if (\$723 ) begin
+        \$872  = v_b;
       end
     end
     if (act_end) begin
-      \$719  = 8'h00;
+      \$872  = 8'h00;
     end
     if (rst) begin
-      \$719  = 8'h00;
+      \$872  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$720  = cd_wb25;
+    \$873  = cd_wb25;
     if (cd_move) begin
-      \$720  = 8'h00;
+      \$873  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$607 ) begin
-        \$720  = b;
+      if (\$724 ) begin
+        \$873  = v_b;
       end
     end
     if (act_end) begin
-      \$720  = 8'h00;
+      \$873  = 8'h00;
     end
     if (rst) begin
-      \$720  = 8'h00;
+      \$873  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$721  = cd_wb26;
+    \$874  = cd_wb26;
     if (cd_move) begin
-      \$721  = 8'h00;
+      \$874  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$608 ) begin
-        \$721  = b;
+      if (\$725 ) begin
+        \$874  = v_b;
       end
     end
     if (act_end) begin
-      \$721  = 8'h00;
+      \$874  = 8'h00;
     end
     if (rst) begin
-      \$721  = 8'h00;
+      \$874  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$722  = cd_wb27;
+    \$875  = cd_wb27;
     if (cd_move) begin
-      \$722  = 8'h00;
+      \$875  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$609 ) begin
-        \$722  = b;
+      if (\$726 ) begin
+        \$875  = v_b;
       end
     end
     if (act_end) begin
-      \$722  = 8'h00;
+      \$875  = 8'h00;
     end
     if (rst) begin
-      \$722  = 8'h00;
+      \$875  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$723  = cd_wb28;
+    \$876  = cd_wb28;
     if (cd_move) begin
-      \$723  = 8'h00;
+      \$876  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$610 ) begin
-        \$723  = b;
+      if (\$727 ) begin
+        \$876  = v_b;
       end
     end
     if (act_end) begin
-      \$723  = 8'h00;
+      \$876  = 8'h00;
     end
     if (rst) begin
-      \$723  = 8'h00;
+      \$876  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$724  = cd_wb29;
+    \$877  = cd_wb29;
     if (cd_move) begin
-      \$724  = 8'h00;
+      \$877  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$611 ) begin
-        \$724  = b;
+      if (\$728 ) begin
+        \$877  = v_b;
       end
     end
     if (act_end) begin
-      \$724  = 8'h00;
+      \$877  = 8'h00;
     end
     if (rst) begin
-      \$724  = 8'h00;
+      \$877  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$725  = cd_wb30;
+    \$878  = cd_wb30;
     if (cd_move) begin
-      \$725  = 8'h00;
+      \$878  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$612 ) begin
-        \$725  = b;
+      if (\$729 ) begin
+        \$878  = v_b;
       end
     end
     if (act_end) begin
-      \$725  = 8'h00;
+      \$878  = 8'h00;
     end
     if (rst) begin
-      \$725  = 8'h00;
+      \$878  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$726  = cd_wb31;
+    \$879  = cd_wb31;
     if (cd_move) begin
-      \$726  = 8'h00;
+      \$879  = 8'h00;
     end
     if (cd_wr) begin
-      if (\$613 ) begin
-        \$726  = b;
+      if (\$730 ) begin
+        \$879  = v_b;
       end
     end
     if (act_end) begin
-      \$726  = 8'h00;
+      \$879  = 8'h00;
     end
     if (rst) begin
-      \$726  = 8'h00;
+      \$879  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$727  = o__payload;
+    \$880  = o__payload;
     if (act_end) begin
-      \$727 [2986:8] = rec[2986:8];
-      \$727 [4:0] = code;
-      \$727 [3011:2987] = pos;
-      \$727 [7:5] = tx_type;
+      \$880 [2986:8] = rec[2986:8];
+      \$880 [4:0] = code;
+      \$880 [3011:2987] = pos;
+      \$880 [7:5] = tx_type;
     end
-    if (\$629 ) begin
-      if (\$633 ) begin
-        \$727 [9] = 1'h1;
-        \$727 [394:139] = { 1'h0, \$639 , \$636 , \$634 , lo[63:1] };
+    if (\$746 ) begin
+      if (\$750 ) begin
+        \$880 [9] = 1'h1;
+        \$880 [394:139] = { 1'h0, \$756 , \$753 , \$751 , lo[63:1] };
       end
     end
     if (rst) begin
-      \$727  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$880  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$728  = ost;
+    \$881  = ost;
     if (act_end) begin
-      \$728  = 2'h1;
+      \$881  = 2'h1;
     end
-    if (\$618 ) begin
-      \$728  = 2'h2;
+    if (\$735 ) begin
+      \$881  = 2'h2;
     end
-    if (\$629 ) begin
-      \$728  = 2'h3;
+    if (\$746 ) begin
+      \$881  = 2'h3;
     end
-    if (\$641 ) begin
-      \$728  = 2'h0;
+    if (\$758 ) begin
+      \$881  = 2'h0;
     end
     if (rst) begin
-      \$728  = 2'h0;
+      \$881  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$729  = lo;
-    if (\$618 ) begin
-      \$729  = \$619 ;
+    \$882  = lo;
+    if (\$735 ) begin
+      \$882  = \$736 ;
     end
     if (rst) begin
-      \$729  = 65'h00000000000000000;
+      \$882  = 65'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$730  = ge37;
-    if (\$618 ) begin
-      \$730  = \$622 ;
+    \$883  = ge37;
+    if (\$735 ) begin
+      \$883  = \$739 ;
     end
     if (rst) begin
-      \$730  = 1'h0;
+      \$883  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$731  = vdec1;
-    if (\$618 ) begin
-      \$731  = \$623 [63:0];
+    \$884  = vdec1;
+    if (\$735 ) begin
+      \$884  = \$740 [63:0];
     end
     if (rst) begin
-      \$731  = 64'h0000000000000000;
+      \$884  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$732  = vdec2;
-    if (\$618 ) begin
-      \$732  = \$624 [63:0];
+    \$885  = vdec2;
+    if (\$735 ) begin
+      \$885  = \$741 [63:0];
     end
     if (rst) begin
-      \$732  = 64'h0000000000000000;
+      \$885  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$733  = vdec3;
-    if (\$618 ) begin
-      \$733  = \$625 [63:0];
+    \$886  = vdec3;
+    if (\$735 ) begin
+      \$886  = \$742 [63:0];
     end
     if (rst) begin
-      \$733  = 64'h0000000000000000;
+      \$886  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$734  = vzero1;
-    if (\$618 ) begin
-      \$734  = \$626 ;
+    \$887  = vzero1;
+    if (\$735 ) begin
+      \$887  = \$743 ;
     end
     if (rst) begin
-      \$734  = 1'h0;
+      \$887  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$735  = vzero2;
-    if (\$618 ) begin
-      \$735  = \$627 ;
+    \$888  = vzero2;
+    if (\$735 ) begin
+      \$888  = \$744 ;
     end
     if (rst) begin
-      \$735  = 1'h0;
+      \$888  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$736  = vzero3;
-    if (\$618 ) begin
-      \$736  = \$628 ;
+    \$889  = vzero3;
+    if (\$735 ) begin
+      \$889  = \$745 ;
     end
     if (rst) begin
-      \$736  = 1'h0;
+      \$889  = 1'h0;
     end
   end
-  assign outer_closed = 1'h1;
-  assign b_ln = \$51 [5:0];
-  assign hdr_end = { 5'h00, \$168  };
-  assign fin_end = { 1'h0, \$177  };
-  assign acc_ln6 = \$201 [5:0];
-  assign want_sc = { 1'h0, \$413  };
+  assign hdr_end = { 5'h00, \$122  };
+  assign room = \$123 [26:0];
+  assign s_ln = { 5'h00, \$132  };
+  assign dec_ln6 = \$294 [5:0];
+  assign want_sc = { 1'h0, \$447  };
   assign cd_o = o_calldata__payload;
   assign o_calldata__valid = cd_ovalid;
   assign o_rec = o__payload;
@@ -5702,23 +6794,22 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   assign \$5  = open_K;
   assign \$8  = open_K;
   assign \$12  = open_K;
-  assign \$48 [7:6] = 2'h0;
-  assign \$48 [5:0] = b[5:0];
-  assign \$50 [7:6] = 2'h0;
-  assign \$50 [5:0] = b[5:0];
-  assign \$116  = 1'h1;
-  assign \$260  = \$259 ;
-  assign close_K = \$342 ;
-  assign \$350  = \$349 ;
-  assign \$358  = \$357 ;
-  assign \$369  = \$368 ;
-  assign \$383  = \$382 ;
-  assign \$395  = \$394 ;
-  assign \$412  = { rec[2722:2699], 7'h00 };
-  assign \$431  = 1'h0;
-  assign \$480 [7:6] = 2'h0;
-  assign \$480 [5:0] = b[5:0];
-  assign \$482 [7:6] = 2'h0;
-  assign \$482 [5:0] = b[5:0];
-  assign \$539  = \$538 ;
+  assign \$119  = 1'h1;
+  assign \$147  = \$146 ;
+  assign \$314  = \$313 ;
+  assign close_K = \$384 ;
+  assign \$390  = \$389 ;
+  assign \$396  = \$395 ;
+  assign \$405  = \$404 ;
+  assign \$417  = \$416 ;
+  assign \$429  = \$428 ;
+  assign \$446  = { rec[2722:2699], 7'h00 };
+  assign \$465  = 1'h0;
+  assign \$497 [7:6] = 2'h0;
+  assign \$497 [5:0] = lane[5:0];
+  assign \$501 [7:6] = 2'h0;
+  assign \$501 [5:0] = lane[5:0];
+  assign \$503 [7:6] = 2'h0;
+  assign \$503 [5:0] = lane[5:0];
+  assign \$655  = \$654 ;
 endmodule

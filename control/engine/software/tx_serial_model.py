@@ -18,8 +18,8 @@ Each open frame holds its end (65 bits: a long-form length is up to 8 bytes, so 
 exactly) and its item count. Because the bytes come in the software's order, every check is made at
 the byte where the software makes it, and the first one to fail is the record's error:
 
-* an item's **header** (header byte; for the long form its length bytes, then one extra cycle
-  without a byte, *FIN*, for the size-form, parent-end and field checks on the whole length);
+* an item's **header** (header byte; for the long form its length bytes, then the size-form,
+  parent-end and field checks on the whole length);
 * its **first content byte** (canonical single byte, leading zero, blob version);
 * its **last content byte** (whole-value checks). The values are compared byte by byte as they arrive
   (most significant first) against secp256k1's ``n`` and ``n/2`` and against the priority fee, so
@@ -41,8 +41,11 @@ equals the line-rate decoder's (``tx_grammar_model``); for a rejected one ``erro
 the meaningful fields. The calldata comes out as :class:`Word` tuples exactly as
 :class:`~mevblade.hw.tx_calldata.TxCalldataAligner` forms them.
 
-Cycle model (:func:`run_stream`): one byte per cycle, plus one cycle (FIN) per long-form header and
-one (END) per packet; no output back-pressure.
+Cycle model (:func:`run_stream`): one byte per cycle, plus the gateware's cycles without a byte: one
+(APPLY: the header's decision, registered in its byte's cycle, is applied) per item header except a short
+string with content (its decision is applied beside its first content byte), two more
+(FIN1: the end's 66-bit sum; FIN2: its checks) per long-form header, and one (END) per packet; outputs
+always ready.
 """
 
 from __future__ import annotations
@@ -148,7 +151,9 @@ class Result:
 
     record: dict[str, int]
     words: list[Word]
-    #: long-form headers (one FIN cycle each) and the packet's cycles (bytes + FINs + END)
+    #: item headers with an APPLY cycle, long-form ones among them (two FIN cycles each), and
+    #: the packet's cycles (bytes + APPLYs + FINs + END)
+    headers: int = 0
     fins: int = 0
     cycles: int = 0
 
@@ -166,6 +171,7 @@ class SerialDecoder:
         self.top = START
         self.err = E.OK
         self.halted = False
+        self.headers = 0
         self.fins = 0
         # the item being read
         self.mode = M_HDR
@@ -386,6 +392,7 @@ class SerialDecoder:
         pos = self.pos
         pend = _NO_END if self.top in (START, OUTER) else self._pend()
         self.it_pos = pos
+        self.headers += 1
         if b < 0x80:
             fld = fld if fld is not None else self._field(False)
             self.fld = fld
@@ -430,8 +437,10 @@ class SerialDecoder:
                 return
             self._value_start(ln)
             self.mode, self.rem, self.first, self.wrapped = M_CONTENT, ln, True, b == 0x81
+            self.headers -= 1                 # its content follows at once (no APPLY cycle)
             return
         ll = short - 0x37
+        self.headers -= 1                     # counted at FIN
         self.mode, self.ll_rem, self.len_first, self.len_acc = M_LEN, ll, True, 0
         self.start = pos + 1 + ll
         if pos + 1 == pend:
@@ -454,6 +463,7 @@ class SerialDecoder:
     def fin(self) -> None:
         """The extra cycle after a long-form header: size form, parent end, field checks."""
         self.fins += 1
+        self.headers += 1
         self.mode = M_HDR
         ln, fld, is_list = self.len_acc, self.fld, self.it_list
         end = self.start + ln
@@ -556,7 +566,8 @@ class SerialDecoder:
             rec["chain_id_present"], rec["chain_id"] = 1, (rec["v"] - 35) >> 1
         rec["error"] = int(code)
         rec["size"] = self.pos
-        return Result(rec, self.cd.end(), self.fins, self.pos + self.fins + 1)
+        cycles = self.pos + self.headers + 2 * self.fins + 1
+        return Result(rec, self.cd.end(), self.headers, self.fins, cycles)
 
 
 def decode(raw: bytes) -> Result:
@@ -581,7 +592,7 @@ class StreamFigures:
 
 
 def run_stream(packets: Iterable[bytes]) -> StreamFigures:
-    """Packets back to back, outputs always ready: one cycle per byte, per FIN and per packet end."""
+    """Packets back to back, outputs always ready: the cycle model of the module docstring."""
     out = StreamFigures()
     for raw in packets:
         res = decode(raw)
