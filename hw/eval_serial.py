@@ -36,7 +36,8 @@ Datapath (the choices and why)
 * **ALU** (``ADD``/``SUB``/``ADDI``/``MOV``/``SHR1``): one limb per cycle with a carry flip-flop;
   ``ADD``/``SUB``/``ADDI`` run ``min(10, max(tag_a, tag_b) + 1)`` limbs (the last gives ``ext``), ``MOV``
   ``tag_a``, ``SHR1`` ``tag_a + 1`` (11 for a negative value). The written limbs' zero / all-ones tests run a
-  cycle behind (from registers) and the tag is written in a cycle of its own (``TAGW``; ``MOV`` copies it).
+  cycle behind (from registers) and the tag is written in a cycle of its own (``TAGW``; ``MOV`` copies it),
+  which is also the next instruction's decode (its operand tags forwarded from that write).
 * **Compares** (branches): by the tags first (different tags or signs decide at once), else limb by limb from
   the top, to the first differing limb.
 * **MUL**: schoolbook by product columns (Comba), only the columns below ``2**640``; one ``64 × 64`` product
@@ -46,19 +47,25 @@ Datapath (the choices and why)
   147-bit units (:func:`~mevblade.hw.eval_search.restoring_step4`, 64-bit carry-select chunks; ``3·b`` in a
   cycle of its own); the remainder starts as the top ``tag_b - 1`` limbs of ``a`` (below ``b``), then
   ``32·(tag_a - tag_b + 1)`` steps take the numerator from a 64-bit feed register reloaded from the RAM;
-  ``DIVC``'s round-up enters at write-back.
+  the quotient is written a limb per cycle from a shift register, ``DIVC``'s round-up as the carry into
+  limb 0 (the remainder's zero test registered in a cycle of its own, ``DIVZ``).
 * **ISQRT** (``a < 2**512``): restoring radix 2, one root bit per cycle over ``32·tag_a`` steps (a 259-bit
   compare/subtract in 64-bit carry-select chunks); the last ``2·k`` steps (``k = isqrt_skip(b)``, from the
   bit length of ``b``'s top limb) shift a 0 into the root: the root rounded down to a multiple of ``4**k``.
-* **Control**: the ROM in block RAM (synchronous read), no instruction pipeline: each instruction spends a
-  decode cycle (ROM word, operand tags) and an issue cycle, then its own. One clock domain, synchronous reset.
+* **Control**: the ROM in block RAM with two synchronous read ports, addressed in the decode cycle from
+  registers: the instruction's fall-through word (``pc + 1``) and its branch target's (``imm``), both
+  registered in the fabric; an operation's last cycle only registers which of the two is next (``sel``), so
+  no path runs from an end-of-operation test into the ROM's address (``JR``: its target's word is read a
+  cycle later, ``JRF``). Otherwise no instruction pipeline: each instruction spends a decode cycle (ROM word,
+  operand tags; shared with the last one's ``TAGW``) and an issue cycle, then its own. The request's tags
+  are written from registers. One clock domain, synchronous reset.
 
 Latency
 -------
 Data dependent, exactly :func:`run_serial`'s ``cycles`` (request transfer → first cycle of ``o.valid``):
 :data:`LOAD_CYCLES` to write the request's limbs and tags, then :func:`instr_cycles` per executed
-instruction, ``OUT`` included. Session 14 (``docs/PERFORMANCE.md``): realistic p50 ≈ 1,650 cycles
-(EvalSearch: 292.5), ≈ 20 µs at the routed ECP5 clock.
+instruction, ``OUT`` included. Session 17 (``docs/PERFORMANCE.md``): realistic p50 ≈ 1,555 cycles
+(session 14: 1,656; EvalSearch: 292.5), ≈ 15 µs at the routed ECP5 clock (≥ 100 MHz).
 
 Throughput
 ----------
@@ -66,8 +73,8 @@ One request per latency (not pipelined).
 
 Resources
 ---------
-LFE5U-85F, session 14: ≈ 9 k TRELLIS_COMB (EvalSearch: 55–63 k), 35 DP16KD, 16 MULT18X18D, ≈ 4 k FF
-(``docs/PERFORMANCE.md``, "Session 14: the compact evaluator").
+LFE5U-85F, session 17: ≈ 9.4 k TRELLIS_COMB (EvalSearch: 55–63 k), 35 DP16KD, 16 MULT18X18D, ≈ 4.2 k FF
+(``docs/PERFORMANCE.md``, "Session 17: the compact evaluator's clock").
 
 Checked against
 ---------------
@@ -111,7 +118,8 @@ _LMASK = (1 << LIMB) - 1
 _LOAD_LIMBS = (("mode", 0), ("a_base", 0), ("a_base", 1), ("a_other", 0), ("a_other", 1), ("a_fn", 0),
                ("a_fd", 0), ("b_base", 0), ("b_base", 1), ("b_other", 0), ("b_other", 1), ("b_fn", 0),
                ("b_fd", 0), ("maxc", 0), ("rese", 0))
-_LOAD_TAGS = (*ep.INPUT_REGS, *ep.RESULT_REGS)
+#: (the results' constant tags first: the inputs' are computed into a register in the first load cycle)
+_LOAD_TAGS = (*ep.RESULT_REGS, *ep.INPUT_REGS)
 LOAD_CYCLES = max(len(_LOAD_LIMBS), len(_LOAD_TAGS))
 #: cycles from a MUL's last read issue to its last limb's write (RAM data, its register, tiles, three sums)
 MUL_PIPE = 6
@@ -157,6 +165,8 @@ def instr_cycles(op: Op, a: int, b: int, imm: int = 0, taken: bool = False) -> i
     ta, ea = limbs_of(a)
     tb, eb = limbs_of(b)
     base = 2    # decode, issue
+    # an operation that ends in TAGW (its tag write) shares that cycle with the next instruction's decode:
+    # one cycle less than its cycles from decode to TAGW's end
     if op in (Op.LDI, Op.J, Op.JAL, Op.SWAP):
         return base
     if op is Op.JR:
@@ -164,27 +174,27 @@ def instr_cycles(op: Op, a: int, b: int, imm: int = 0, taken: bool = False) -> i
     if op is Op.MOV:
         return base + (1 + ta if ta else 0)
     if op in (Op.ADD, Op.SUB):
-        return base + 2 + min(NLIMBS, max(ta, tb) + 1)
+        return base + 1 + min(NLIMBS, max(ta, tb) + 1)
     if op is Op.ADDI:
-        return base + 2 + min(NLIMBS, max(ta, 1) + 1)
+        return base + 1 + min(NLIMBS, max(ta, 1) + 1)
     if op is Op.SHR1:
         n = NLIMBS if ea else ta
-        return base + (n + 3 if n else 0)
+        return base + (n + 2 if n else 0)
     if op is Op.MUL:
         ta2, tb2 = (NLIMBS if ea else ta), (NLIMBS if eb else tb)
         if ta2 == 0 or tb2 == 0:
             return base
-        return base + _mul_issues(ta2, tb2) + MUL_PIPE + 1
+        return base + _mul_issues(ta2, tb2) + MUL_PIPE
     if op in (Op.DIV, Op.DIVC):
         if ta < tb:
             return base
         s = ta - tb + 1
-        return base + tb + 3 + LIMB // 2 * s + s + 2 * (op is Op.DIVC)
+        return base + tb + 2 + LIMB // 2 * s + s + 2 * (op is Op.DIVC)
     if op is Op.ISQRT:
         k = ep.isqrt_skip(b)
         if 32 * ta - 2 * k <= 0:
             return base + 3
-        return base + 4 + 32 * ta + (ta + 1) // 2
+        return base + 3 + 32 * ta + (ta + 1) // 2
     if op in (Op.BLTU, Op.BLTS, Op.BGEU, Op.BGES, Op.BEQ, Op.BNE):
         if (ta, ea) != (tb, eb) or ta == 0:
             return base
@@ -278,7 +288,7 @@ class EvalSerial(wiring.Component):
         # no path from an operation's end into the ROM's address: both possible successors of the
         # instruction in DEC are read while it executes (the ports' data holds while not enabled), and its
         # last cycle only registers which of the two comes next (``sel``) and the new ``pc``
-        pc = Signal(ep.IMM_BITS)       # the address of the instruction in DEC and after
+        pc = Signal(ep.IMM_BITS)       # the address of the instruction after its DEC (before: the last one's)
         sel = Signal()                  # DEC's word: the branch target's (1) or the fall-through one (0)
         word_f, word_t = Signal(ep.INSTR_BITS), Signal(ep.INSTR_BITS)
         m.d.sync += [word_f.eq(rom_f.data), word_t.eq(rom_t.data)]
@@ -344,7 +354,8 @@ class EvalSerial(wiring.Component):
             m.d.sync += [wl_k.eq(limb), wl_v.eq(value), wl_ok.eq(1)]
 
         def to_tagw(ext_is_top):
-            m.d.sync += ext_top.eq(ext_is_top)
+            # TAGW decodes the fall-through word (it is the operation's last cycle, never a branch)
+            m.d.sync += [ext_top.eq(ext_is_top), sel.eq(0)]
             m.next = "TAGW"
 
         def write_tag(tag, ext):
@@ -352,12 +363,21 @@ class EvalSerial(wiring.Component):
             m.d.comb += [tg_w.addr.eq(rd), tg_w.data.eq(Cat(tag, ext, ~bd)), tg_w.en.eq(dl != 0)]
 
         def finish(taken=None):
-            """The operation's last cycle: the next instruction is the branch target (``taken``) or pc + 1."""
-            if taken is None:
-                m.d.sync += [pc.eq(pc + 1), sel.eq(0)]
-            else:
-                m.d.sync += [pc.eq(Mux(taken, imm, pc + 1)), sel.eq(taken)]
+            """The operation's last cycle: the next instruction is the branch target (``taken``) or pc + 1
+            (only ``sel`` here; DEC sets ``pc``)."""
+            m.d.sync += sel.eq(0 if taken is None else taken)
             m.next = "DEC"
+
+        # TAGW's tag, written at the end of the cycle in which the next instruction is decoded: forwarded
+        # to that decode's operand tags
+        tw_ext = Signal()
+        tw_tag = Signal(4)
+        in_tagw = Signal()
+        m.d.comb += [tw_ext.eq(ext_top & wl_v[-1]), tw_tag.eq(Mux(tw_ext, no_t, nz_t))]
+        tw_word = Cat(tw_tag, tw_ext, ~bd)
+        tga, tgb, tgd = (Signal(6, name=n) for n in ("tga", "tgb", "tgd"))
+        for fwd, port, phys_r in ((tga, tg_a, pa), (tgb, tg_b, pb), (tgd, tg_d, pdd)):
+            m.d.comb += fwd.eq(Mux(in_tagw & (dl != 0) & (phys_r == rd), tw_word, port.data))
 
         # ---- ALU ----------------------------------------------------------------------------------
         k = Signal(5)           # limb index of the data on the read ports
@@ -473,6 +493,7 @@ class EvalSerial(wiring.Component):
         req = Signal(EvalRequest)
         ot = Signal(6)
         lc = Signal(range(LOAD_CYCLES + 1))
+        ld_tags = Signal(2 * len(ep.INPUT_REGS))
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
@@ -485,7 +506,7 @@ class EvalSerial(wiring.Component):
             with m.State("LOAD"):
                 # the first word: read as the fall-through one
                 m.d.comb += [rom_f.addr.eq(0), rom_f.en.eq(1)]
-                m.d.sync += [lc.eq(lc + 1), pc.eq(0), sel.eq(0)]
+                m.d.sync += [lc.eq(lc + 1), pc.eq((1 << ep.IMM_BITS) - 1), sel.eq(0)]  # DEC: pc + 1 = 0
                 with m.Switch(lc):
                     for n in range(LOAD_CYCLES):
                         with m.Case(n):
@@ -496,24 +517,37 @@ class EvalSerial(wiring.Component):
                                     v = Value.cast(v)[LIMB * limb:LIMB * (limb + 1)]
                                 val = v
                                 m.d.comb += [wr.addr.eq(F[name] << 5 | limb), wr.data.eq(val), wr.en.eq(1)]
+                            if n == 0:
+                                # the inputs' tags (values < 2**128: 0, 1 or 2 limbs), written from registers
+                                m.d.sync += ld_tags.eq(Cat(*(
+                                    Mux(v == 0, 0, Mux(v >> LIMB == 0, 1, 2))[:2]
+                                    for v in (Value.cast(getattr(req, x)) for x in ep.INPUT_REGS))))
                             if n < len(_LOAD_TAGS):
                                 name = _LOAD_TAGS[n]
                                 if name in ep.RESULT_INIT:
                                     tg = _tag_const(ep.RESULT_INIT[name])
                                 else:
-                                    v = Value.cast(getattr(req, name))
-                                    tg = Mux(v == 0, 0, Mux(v >> LIMB == 0, 1, 2))
+                                    assert ep.INPUT_REGS[n - len(ep.RESULT_REGS)] == name
+                                    tg = ld_tags[:2]
+                                    m.d.sync += ld_tags.eq(ld_tags >> 2)
                                 m.d.comb += [tg_w.addr.eq(F[name]), tg_w.data.eq(tg), tg_w.en.eq(1)]
                 with m.If(lc == LOAD_CYCLES - 1):
                     m.next = "DEC"
 
-            with m.State("DEC"):
-                m.d.comb += [rom_f.addr.eq(pc + 1), rom_f.en.eq(1), rom_t.addr.eq(w_imm), rom_t.en.eq(1)]
+            def decode(pc_w):
+                """Decode ``word`` (the instruction at ``pc_w``): its fields and operand tags into the
+                instruction registers, its two successors' words read from the ROM."""
+                m.d.comb += [rom_f.addr.eq(pc_w + 1), rom_f.en.eq(1), rom_t.addr.eq(w_imm), rom_t.en.eq(1)]
                 m.d.sync += [op.eq(w_op), dl.eq(w_d), ra.eq(pa), rb.eq(pb), rd.eq(pdd), imm.eq(w_imm),
-                             ta.eq(tg_a.data[:4]), ea.eq(tg_a.data[4]), ba.eq(tg_a.data[5]),
-                             tb.eq(tg_b.data[:4]), eb.eq(tg_b.data[4]), bb.eq(tg_b.data[5]),
-                             bd.eq(tg_d.data[5])]
+                             ta.eq(tga[:4]), ea.eq(tga[4]), ba.eq(tga[5]),
+                             tb.eq(tgb[:4]), eb.eq(tgb[4]), bb.eq(tgb[5]), bd.eq(tgd[5])]
                 m.next = "EX"
+
+            with m.State("DEC"):
+                pc_dec = Signal(ep.IMM_BITS)
+                m.d.comb += pc_dec.eq(Mux(sel, imm, pc + 1))
+                m.d.sync += pc.eq(pc_dec)
+                decode(pc_dec)
 
             with m.State("EX"):
                 m.d.sync += [nz.eq(0), no.eq(0), k.eq(0), carry.eq(0), is_sub.eq(0), is_imm.eq(0),
@@ -615,7 +649,7 @@ class EvalSerial(wiring.Component):
             with m.State("JR"):
                 # the target is a register's value: read its word now, take it in DEC after JRF
                 m.d.comb += [rom_t.addr.eq(a_val[:ep.IMM_BITS]), rom_t.en.eq(1)]
-                m.d.sync += [pc.eq(a_val[:ep.IMM_BITS]), sel.eq(1)]
+                m.d.sync += [imm.eq(a_val[:ep.IMM_BITS]), sel.eq(1)]
                 m.next = "JRF"
 
             with m.State("JRF"):
@@ -786,10 +820,12 @@ class EvalSerial(wiring.Component):
                     to_tagw(0)
 
             with m.State("TAGW"):
-                # the last limb's tracking (from registers) and the tag
-                ext = ext_top & wl_v[-1]
-                write_tag(Mux(ext, no_t, nz_t), ext)
-                finish()
+                # the last limb's tracking (from registers) and the tag; the next instruction's decode in
+                # the same cycle (its operand tags forwarded from this write)
+                write_tag(tw_tag, tw_ext)
+                m.d.comb += in_tagw.eq(1)
+                m.d.sync += pc.eq(pc + 1)
+                decode(pc + 1)
 
             with m.State("OUT"):
                 # cycle k: the tag of read k into ``ot``, read k - 1 issued, read k - 3's data captured

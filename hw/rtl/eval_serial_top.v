@@ -99,214 +99,166 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire [6:0] \$1 ;
   wire [27:0] \$10 ;
   wire \$100 ;
-  wire [4:0] \$1000 ;
-  wire [6:0] \$1001 ;
-  wire [5:0] \$1002 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
   wire \$1003 ;
   wire \$1004 ;
   wire \$1005 ;
-  wire \$1006 ;
-  wire [8:0] \$1007 ;
-  wire [8:0] \$1008 ;
-  wire [8:0] \$1009 ;
-  wire \$101 ;
-  wire [9:0] \$1010 ;
-  wire [10:0] \$1011 ;
-  wire \$1012 ;
-  wire [8:0] \$1013 ;
-  wire [8:0] \$1014 ;
-  wire [8:0] \$1015 ;
-  wire [9:0] \$1016 ;
-  wire \$1017 ;
-  wire \$1018 ;
-  wire \$1019 ;
-  wire \$102 ;
-  wire \$1020 ;
-  wire \$1021 ;
-  wire \$1022 ;
-  wire \$1023 ;
-  wire [3:0] \$1024 ;
-  wire \$1025 ;
-  wire \$1026 ;
-  wire \$1027 ;
-  wire \$1028 ;
-  wire \$1029 ;
+  reg [43:0] \$1006 ;
+  reg [43:0] \$1007 ;
+  reg [63:0] \$1008 ;
+  reg [63:0] \$1009 ;
+  wire [16:0] \$101 ;
+  reg \$1010 ;
+  reg \$1011 ;
+  reg \$1012 ;
+  reg \$1013 ;
+  reg \$1014 ;
+  reg [3:0] \$1015 ;
+  reg [3:0] \$1016 ;
+  reg [5:0] \$1017 ;
+  reg [5:0] \$1018 ;
+  reg [35:0] \$1019 ;
+  wire [16:0] \$102 ;
+  reg [35:0] \$1020 ;
+  reg [35:0] \$1021 ;
+  reg [27:0] \$1022 ;
+  reg [35:0] \$1023 ;
+  reg [35:0] \$1024 ;
+  reg [35:0] \$1025 ;
+  reg [27:0] \$1026 ;
+  reg [35:0] \$1027 ;
+  reg [35:0] \$1028 ;
+  reg [35:0] \$1029 ;
   wire \$103 ;
-  wire \$1030 ;
-  wire \$1031 ;
-  wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
-  wire \$1035 ;
-  wire \$1036 ;
-  wire \$1037 ;
-  wire \$1038 ;
-  wire \$1039 ;
+  reg [27:0] \$1030 ;
+  reg [27:0] \$1031 ;
+  reg [27:0] \$1032 ;
+  reg [27:0] \$1033 ;
+  reg [19:0] \$1034 ;
+  reg [82:0] \$1035 ;
+  reg [82:0] \$1036 ;
+  reg [82:0] \$1037 ;
+  reg [82:0] \$1038 ;
+  reg [101:0] \$1039 ;
   wire \$104 ;
-  wire \$1040 ;
-  wire \$1041 ;
-  wire \$1042 ;
-  wire \$1043 ;
-  wire \$1044 ;
-  wire \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
+  reg [91:0] \$1040 ;
+  reg [127:0] \$1041 ;
+  reg [63:0] \$1042 ;
+  reg [71:0] \$1043 ;
+  reg \$1044 ;
+  reg \$1045 ;
+  reg [4:0] \$1046 ;
+  reg \$1047 ;
+  reg [561:0] \$1048 ;
+  reg [31:0] \$1049 ;
   wire \$105 ;
-  wire \$1050 ;
-  wire \$1051 ;
-  wire \$1052 ;
-  wire \$1053 ;
-  wire \$1054 ;
-  reg [43:0] \$1055 ;
-  reg [43:0] \$1056 ;
-  reg [63:0] \$1057 ;
-  reg [63:0] \$1058 ;
-  reg \$1059 ;
-  wire \$106 ;
-  reg \$1060 ;
-  reg \$1061 ;
-  reg \$1062 ;
+  reg [3:0] \$1050 ;
+  reg \$1051 ;
+  reg [4:0] \$1052 ;
+  reg [15:0] \$1053 ;
+  reg \$1054 ;
+  reg [19:0] \$1055 ;
+  reg [4:0] \$1056 ;
+  reg [6:0] \$1057 ;
+  reg [6:0] \$1058 ;
+  reg [6:0] \$1059 ;
+  wire [1:0] \$106 ;
+  reg [6:0] \$1060 ;
+  reg [15:0] \$1061 ;
+  reg [3:0] \$1062 ;
   reg \$1063 ;
-  reg [3:0] \$1064 ;
+  reg \$1064 ;
   reg [3:0] \$1065 ;
-  reg [5:0] \$1066 ;
-  reg [5:0] \$1067 ;
-  reg [35:0] \$1068 ;
-  reg [35:0] \$1069 ;
+  reg \$1066 ;
+  reg \$1067 ;
+  reg \$1068 ;
+  reg [4:0] \$1069 ;
   wire \$107 ;
-  reg [35:0] \$1070 ;
-  reg [27:0] \$1071 ;
-  reg [35:0] \$1072 ;
-  reg [35:0] \$1073 ;
-  reg [35:0] \$1074 ;
-  reg [27:0] \$1075 ;
-  reg [35:0] \$1076 ;
-  reg [35:0] \$1077 ;
-  reg [35:0] \$1078 ;
-  reg [27:0] \$1079 ;
+  reg \$1070 ;
+  reg \$1071 ;
+  reg \$1072 ;
+  reg \$1073 ;
+  reg \$1074 ;
+  reg [3:0] \$1075 ;
+  reg [63:0] \$1076 ;
+  reg \$1077 ;
+  reg \$1078 ;
+  reg [4:0] \$1079 ;
   wire \$108 ;
-  reg [27:0] \$1080 ;
-  reg [27:0] \$1081 ;
-  reg [27:0] \$1082 ;
-  reg [19:0] \$1083 ;
-  reg [82:0] \$1084 ;
-  reg [82:0] \$1085 ;
-  reg [82:0] \$1086 ;
-  reg [82:0] \$1087 ;
-  reg [101:0] \$1088 ;
-  reg [91:0] \$1089 ;
-  wire \$109 ;
-  reg [127:0] \$1090 ;
-  reg [63:0] \$1091 ;
-  reg [71:0] \$1092 ;
-  reg \$1093 ;
-  reg \$1094 ;
-  reg [4:0] \$1095 ;
-  reg \$1096 ;
-  reg [561:0] \$1097 ;
-  reg [31:0] \$1098 ;
-  reg [3:0] \$1099 ;
+  reg \$1080 ;
+  reg \$1081 ;
+  reg [4:0] \$1082 ;
+  reg [4:0] \$1083 ;
+  reg [4:0] \$1084 ;
+  reg [4:0] \$1085 ;
+  reg [4:0] \$1086 ;
+  reg \$1087 ;
+  reg [144:0] \$1088 ;
+  reg [144:0] \$1089 ;
+  wire [1:0] \$109 ;
+  reg [3:0] \$1090 ;
+  reg [8:0] \$1091 ;
+  reg [8:0] \$1092 ;
+  reg [256:0] \$1093 ;
+  reg [255:0] \$1094 ;
+  reg \$1095 ;
+  reg [63:0] \$1096 ;
+  reg [63:0] \$1097 ;
+  reg [255:0] \$1098 ;
+  reg [146:0] \$1099 ;
   wire [35:0] \$11 ;
   wire \$110 ;
-  reg \$1100 ;
-  reg [4:0] \$1101 ;
-  reg [15:0] \$1102 ;
-  reg \$1103 ;
-  reg [4:0] \$1104 ;
-  reg [6:0] \$1105 ;
-  reg [6:0] \$1106 ;
-  reg [6:0] \$1107 ;
-  reg [6:0] \$1108 ;
-  reg [15:0] \$1109 ;
+  reg [7:0] \$1100 ;
+  reg [9:0] \$1101 ;
+  reg [5:0] \$1102 ;
+  reg [306:0] \$1103 ;
   wire \$111 ;
-  reg [3:0] \$1110 ;
-  reg \$1111 ;
-  reg \$1112 ;
-  reg [3:0] \$1113 ;
-  reg \$1114 ;
-  reg \$1115 ;
-  reg \$1116 ;
-  reg [4:0] \$1117 ;
-  reg \$1118 ;
-  reg \$1119 ;
-  wire \$112 ;
-  reg \$1120 ;
-  reg \$1121 ;
-  reg \$1122 ;
-  reg [3:0] \$1123 ;
-  reg [63:0] \$1124 ;
-  reg \$1125 ;
-  reg \$1126 ;
-  reg [4:0] \$1127 ;
-  reg \$1128 ;
-  reg \$1129 ;
+  wire [1:0] \$112 ;
   wire \$113 ;
-  reg [4:0] \$1130 ;
-  reg [4:0] \$1131 ;
-  reg [4:0] \$1132 ;
-  reg [4:0] \$1133 ;
-  reg [4:0] \$1134 ;
-  reg \$1135 ;
-  reg [144:0] \$1136 ;
-  reg [144:0] \$1137 ;
-  reg [3:0] \$1138 ;
-  reg [8:0] \$1139 ;
   wire \$114 ;
-  reg [8:0] \$1140 ;
-  reg [256:0] \$1141 ;
-  reg [255:0] \$1142 ;
-  reg \$1143 ;
-  reg [63:0] \$1144 ;
-  reg [63:0] \$1145 ;
-  reg [255:0] \$1146 ;
-  reg [146:0] \$1147 ;
-  reg [7:0] \$1148 ;
-  reg [9:0] \$1149 ;
-  wire \$115 ;
-  reg [5:0] \$1150 ;
-  reg [306:0] \$1151 ;
+  wire [1:0] \$115 ;
   wire \$116 ;
-  wire \$117 ;
+  wire [1:0] \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [35:0] \$12 ;
-  wire \$120 ;
+  wire [1:0] \$120 ;
   wire \$121 ;
-  wire \$122 ;
+  wire [1:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
-  wire \$125 ;
+  wire [1:0] \$125 ;
   wire \$126 ;
-  wire \$127 ;
+  wire [3:0] \$127 ;
   wire \$128 ;
   wire \$129 ;
   wire [35:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
+  wire [3:0] \$130 ;
+  wire [3:0] \$131 ;
   wire \$132 ;
   wire \$133 ;
-  wire \$134 ;
+  wire [3:0] \$134 ;
   wire \$135 ;
   wire \$136 ;
-  wire \$137 ;
-  wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
+  wire [3:0] \$137 ;
+  wire [3:0] \$138 ;
+  wire [4:0] \$139 ;
   wire [27:0] \$14 ;
-  wire \$140 ;
+  wire [4:0] \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
+  wire [3:0] \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
+  wire [1:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire [27:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
+  wire [1:0] \$150 ;
+  wire [3:0] \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
@@ -335,135 +287,135 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$175 ;
   wire \$176 ;
   wire \$177 ;
-  wire [16:0] \$178 ;
-  wire [16:0] \$179 ;
+  wire \$178 ;
+  wire \$179 ;
   wire [19:0] \$18 ;
   wire \$180 ;
   wire \$181 ;
   wire \$182 ;
   wire \$183 ;
-  wire [4:0] \$184 ;
+  wire \$184 ;
   wire \$185 ;
-  wire [1:0] \$186 ;
-  wire [4:0] \$187 ;
+  wire \$186 ;
+  wire \$187 ;
   wire \$188 ;
   wire \$189 ;
   wire [94:0] \$19 ;
-  wire [1:0] \$190 ;
-  wire [4:0] \$191 ;
+  wire \$190 ;
+  wire \$191 ;
   wire \$192 ;
-  wire [1:0] \$193 ;
+  wire \$193 ;
   wire [4:0] \$194 ;
   wire \$195 ;
-  wire \$196 ;
-  wire [1:0] \$197 ;
-  wire [4:0] \$198 ;
-  wire [3:0] \$199 ;
+  wire [1:0] \$196 ;
+  wire [4:0] \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire [6:0] \$2 ;
   wire [95:0] \$20 ;
-  wire \$200 ;
-  wire [3:0] \$201 ;
+  wire [1:0] \$200 ;
+  wire [4:0] \$201 ;
   wire \$202 ;
-  wire \$203 ;
-  wire [16:0] \$204 ;
-  wire [3:0] \$205 ;
-  wire [3:0] \$206 ;
-  wire [3:0] \$207 ;
-  wire [3:0] \$208 ;
-  wire [4:0] \$209 ;
+  wire [1:0] \$203 ;
+  wire [4:0] \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire [1:0] \$207 ;
+  wire [4:0] \$208 ;
+  wire [3:0] \$209 ;
   wire [94:0] \$21 ;
   wire \$210 ;
   wire [3:0] \$211 ;
-  wire [3:0] \$212 ;
-  wire [4:0] \$213 ;
-  wire [4:0] \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire [3:0] \$214 ;
+  wire [3:0] \$215 ;
+  wire [3:0] \$216 ;
+  wire [3:0] \$217 ;
+  wire [4:0] \$218 ;
   wire \$219 ;
   wire [95:0] \$22 ;
-  wire [16:0] \$220 ;
-  wire [4:0] \$221 ;
-  wire \$222 ;
-  wire [1:0] \$223 ;
-  wire [4:0] \$224 ;
+  wire [3:0] \$220 ;
+  wire [3:0] \$221 ;
+  wire [4:0] \$222 ;
+  wire [4:0] \$223 ;
+  wire \$224 ;
   wire \$225 ;
   wire \$226 ;
-  wire [1:0] \$227 ;
+  wire \$227 ;
   wire \$228 ;
-  wire [1:0] \$229 ;
+  wire [4:0] \$229 ;
   wire [94:0] \$23 ;
   wire \$230 ;
-  wire \$231 ;
-  wire [1:0] \$232 ;
-  wire [4:0] \$233 ;
-  wire [4:0] \$234 ;
-  wire [5:0] \$235 ;
-  wire [12:0] \$236 ;
-  wire [4:0] \$237 ;
+  wire [1:0] \$231 ;
+  wire [4:0] \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire [1:0] \$235 ;
+  wire \$236 ;
+  wire [1:0] \$237 ;
   wire \$238 ;
-  wire [1:0] \$239 ;
+  wire \$239 ;
   wire [95:0] \$24 ;
-  wire [4:0] \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire [1:0] \$243 ;
-  wire [4:0] \$244 ;
-  wire \$245 ;
-  wire [1:0] \$246 ;
-  wire [4:0] \$247 ;
-  wire \$248 ;
+  wire [1:0] \$240 ;
+  wire [4:0] \$241 ;
+  wire [4:0] \$242 ;
+  wire [5:0] \$243 ;
+  wire [12:0] \$244 ;
+  wire [4:0] \$245 ;
+  wire \$246 ;
+  wire [1:0] \$247 ;
+  wire [4:0] \$248 ;
   wire \$249 ;
   wire [86:0] \$25 ;
-  wire [1:0] \$250 ;
-  wire [4:0] \$251 ;
-  wire [10:0] \$252 ;
+  wire \$250 ;
+  wire [1:0] \$251 ;
+  wire [4:0] \$252 ;
   wire \$253 ;
   wire [1:0] \$254 ;
-  wire \$255 ;
+  wire [4:0] \$255 ;
   wire \$256 ;
-  wire [1:0] \$257 ;
-  wire \$258 ;
-  wire [1:0] \$259 ;
+  wire \$257 ;
+  wire [1:0] \$258 ;
+  wire [4:0] \$259 ;
   wire [87:0] \$26 ;
-  wire \$260 ;
+  wire [10:0] \$260 ;
   wire \$261 ;
   wire [1:0] \$262 ;
-  wire [5:0] \$263 ;
+  wire \$263 ;
   wire \$264 ;
   wire [1:0] \$265 ;
-  wire [5:0] \$266 ;
-  wire \$267 ;
+  wire \$266 ;
+  wire [1:0] \$267 ;
   wire \$268 ;
-  wire [1:0] \$269 ;
+  wire \$269 ;
   wire [113:0] \$27 ;
-  wire [5:0] \$270 ;
-  wire \$271 ;
-  wire [1:0] \$272 ;
-  wire [5:0] \$273 ;
-  wire \$274 ;
+  wire [1:0] \$270 ;
+  wire [5:0] \$271 ;
+  wire \$272 ;
+  wire [1:0] \$273 ;
+  wire [5:0] \$274 ;
   wire \$275 ;
-  wire [1:0] \$276 ;
-  wire [5:0] \$277 ;
+  wire \$276 ;
+  wire [1:0] \$277 ;
   wire [5:0] \$278 ;
   wire \$279 ;
   wire [114:0] \$28 ;
-  wire [16:0] \$280 ;
-  wire \$281 ;
-  wire [1:0] \$282 ;
+  wire [1:0] \$280 ;
+  wire [5:0] \$281 ;
+  wire \$282 ;
   wire \$283 ;
-  wire \$284 ;
-  wire [1:0] \$285 ;
+  wire [1:0] \$284 ;
+  wire [5:0] \$285 ;
   wire [5:0] \$286 ;
   wire \$287 ;
-  wire [5:0] \$288 ;
-  wire \$289 ;
+  wire \$288 ;
+  wire [1:0] \$289 ;
   wire [113:0] \$29 ;
   wire \$290 ;
   wire \$291 ;
-  wire [5:0] \$292 ;
-  wire \$293 ;
+  wire [1:0] \$292 ;
+  wire [5:0] \$293 ;
   wire \$294 ;
   wire [5:0] \$295 ;
   wire \$296 ;
@@ -473,15 +425,15 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire [35:0] \$3 ;
   wire [114:0] \$30 ;
   wire \$300 ;
-  wire [5:0] \$301 ;
-  wire \$302 ;
-  wire [4:0] \$303 ;
+  wire \$301 ;
+  wire [5:0] \$302 ;
+  wire \$303 ;
   wire \$304 ;
-  wire [1:0] \$305 ;
-  wire [4:0] \$306 ;
+  wire \$305 ;
+  wire [5:0] \$306 ;
   wire \$307 ;
-  wire \$308 ;
-  wire [1:0] \$309 ;
+  wire [5:0] \$308 ;
+  wire \$309 ;
   wire [154:0] \$31 ;
   wire [4:0] \$310 ;
   wire \$311 ;
@@ -490,11 +442,11 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$314 ;
   wire \$315 ;
   wire [1:0] \$316 ;
-  wire [5:0] \$317 ;
+  wire [4:0] \$317 ;
   wire \$318 ;
   wire [1:0] \$319 ;
   wire [155:0] \$32 ;
-  wire [5:0] \$320 ;
+  wire [4:0] \$320 ;
   wire \$321 ;
   wire \$322 ;
   wire [1:0] \$323 ;
@@ -508,12 +460,12 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire [1:0] \$330 ;
   wire [5:0] \$331 ;
   wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
+  wire [1:0] \$333 ;
+  wire [5:0] \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
+  wire [1:0] \$337 ;
+  wire [5:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
@@ -531,8 +483,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
-  wire [16:0] \$354 ;
-  wire [16:0] \$355 ;
+  wire \$354 ;
+  wire \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
@@ -550,12 +502,12 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$369 ;
   wire \$37 ;
   wire \$370 ;
-  wire \$371 ;
+  wire [5:0] \$371 ;
   wire \$372 ;
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire \$376 ;
+  wire [5:0] \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
@@ -565,124 +517,124 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$382 ;
   wire \$383 ;
   wire \$384 ;
-  wire [5:0] \$385 ;
+  wire \$385 ;
   wire \$386 ;
   wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  wire [5:0] \$388 ;
+  wire [5:0] \$389 ;
   wire \$39 ;
-  wire [5:0] \$390 ;
-  wire \$391 ;
+  wire \$390 ;
+  wire [5:0] \$391 ;
   wire \$392 ;
-  wire \$393 ;
+  wire [5:0] \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire \$396 ;
+  wire [5:0] \$396 ;
   wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  wire [4:0] \$398 ;
+  wire [6:0] \$399 ;
   wire [35:0] \$4 ;
   wire \$40 ;
   wire \$400 ;
-  wire \$401 ;
-  wire [5:0] \$402 ;
-  wire [5:0] \$403 ;
+  wire [1:0] \$401 ;
+  wire [4:0] \$402 ;
+  wire [6:0] \$403 ;
   wire \$404 ;
-  wire [5:0] \$405 ;
-  wire \$406 ;
+  wire \$405 ;
+  wire [1:0] \$406 ;
   wire [5:0] \$407 ;
   wire \$408 ;
-  wire \$409 ;
-  wire [16:0] \$41 ;
+  wire [1:0] \$409 ;
+  wire \$41 ;
   wire [5:0] \$410 ;
   wire \$411 ;
-  wire [4:0] \$412 ;
-  wire [6:0] \$413 ;
-  wire \$414 ;
-  wire [1:0] \$415 ;
-  wire [4:0] \$416 ;
-  wire [6:0] \$417 ;
-  wire \$418 ;
+  wire \$412 ;
+  wire [1:0] \$413 ;
+  wire [5:0] \$414 ;
+  wire \$415 ;
+  wire [5:0] \$416 ;
+  wire [5:0] \$417 ;
+  wire [6:0] \$418 ;
   wire \$419 ;
-  wire [16:0] \$42 ;
-  wire [1:0] \$420 ;
+  wire [1:0] \$42 ;
+  wire [4:0] \$420 ;
   wire [5:0] \$421 ;
-  wire \$422 ;
-  wire [1:0] \$423 ;
-  wire [5:0] \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire [1:0] \$427 ;
-  wire [5:0] \$428 ;
-  wire \$429 ;
-  wire \$43 ;
-  wire [5:0] \$430 ;
-  wire [5:0] \$431 ;
-  wire [6:0] \$432 ;
+  wire [5:0] \$422 ;
+  wire [6:0] \$423 ;
+  wire \$424 ;
+  wire [9:0] \$425 ;
+  wire [66:0] \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire [1:0] \$429 ;
+  wire [1:0] \$43 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire [1:0] \$432 ;
   wire \$433 ;
   wire [4:0] \$434 ;
-  wire [5:0] \$435 ;
-  wire [5:0] \$436 ;
-  wire [6:0] \$437 ;
-  wire \$438 ;
-  wire [9:0] \$439 ;
-  wire [16:0] \$44 ;
-  wire [66:0] \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire [1:0] \$443 ;
+  wire [9:0] \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire [5:0] \$438 ;
+  wire [255:0] \$439 ;
+  wire \$44 ;
+  wire [5:0] \$440 ;
+  wire [8:0] \$441 ;
+  wire [9:0] \$442 ;
+  wire \$443 ;
   wire \$444 ;
-  wire \$445 ;
-  wire [1:0] \$446 ;
-  wire \$447 ;
-  wire [4:0] \$448 ;
-  wire [9:0] \$449 ;
-  wire [16:0] \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire [5:0] \$452 ;
-  wire [255:0] \$453 ;
-  wire [5:0] \$454 ;
-  wire [8:0] \$455 ;
-  wire [9:0] \$456 ;
+  wire [4:0] \$445 ;
+  wire [11:0] \$446 ;
+  wire [12:0] \$447 ;
+  wire [12:0] \$448 ;
+  wire \$449 ;
+  wire [111:0] \$45 ;
+  wire [8:0] \$450 ;
+  wire [8:0] \$451 ;
+  wire [8:0] \$452 ;
+  wire [9:0] \$453 ;
+  wire \$454 ;
+  wire [9:0] \$455 ;
+  wire [66:0] \$456 ;
   wire \$457 ;
-  wire \$458 ;
-  wire [4:0] \$459 ;
+  wire [258:0] \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  wire [11:0] \$460 ;
-  wire [12:0] \$461 ;
-  wire [12:0] \$462 ;
+  wire \$460 ;
+  wire [1:0] \$461 ;
+  wire \$462 ;
   wire \$463 ;
-  wire [8:0] \$464 ;
-  wire [8:0] \$465 ;
-  wire [8:0] \$466 ;
+  wire [1:0] \$464 ;
+  wire \$465 ;
+  wire [4:0] \$466 ;
   wire [9:0] \$467 ;
   wire \$468 ;
-  wire [16:0] \$469 ;
-  wire [16:0] \$47 ;
-  wire [9:0] \$470 ;
-  wire [66:0] \$471 ;
-  wire \$472 ;
-  wire [258:0] \$473 ;
+  wire [5:0] \$469 ;
+  wire [1:0] \$47 ;
+  wire [255:0] \$470 ;
+  wire [5:0] \$471 ;
+  wire [4:0] \$472 ;
+  wire [4:0] \$473 ;
   wire \$474 ;
-  wire \$475 ;
-  wire [1:0] \$476 ;
-  wire \$477 ;
+  wire [16:0] \$475 ;
+  wire \$476 ;
+  wire [1:0] \$477 ;
   wire \$478 ;
-  wire [1:0] \$479 ;
-  wire [16:0] \$48 ;
-  wire \$480 ;
-  wire [4:0] \$481 ;
-  wire [9:0] \$482 ;
+  wire \$479 ;
+  wire [1:0] \$48 ;
+  wire [1:0] \$480 ;
+  wire \$481 ;
+  wire [1:0] \$482 ;
   wire \$483 ;
-  wire [5:0] \$484 ;
-  wire [255:0] \$485 ;
-  wire [5:0] \$486 ;
-  wire [4:0] \$487 ;
-  wire [4:0] \$488 ;
+  wire \$484 ;
+  wire [1:0] \$485 ;
+  wire \$486 ;
+  wire [1:0] \$487 ;
+  wire \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire [16:0] \$490 ;
+  wire [1:0] \$490 ;
   wire \$491 ;
   wire [1:0] \$492 ;
   wire \$493 ;
@@ -693,7 +645,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$498 ;
   wire \$499 ;
   wire [35:0] \$5 ;
-  wire [16:0] \$50 ;
+  wire [111:0] \$50 ;
   wire [1:0] \$500 ;
   wire \$501 ;
   wire [1:0] \$502 ;
@@ -706,31 +658,31 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$509 ;
   wire \$51 ;
   wire [1:0] \$510 ;
-  wire \$511 ;
-  wire [1:0] \$512 ;
+  wire [5:0] \$511 ;
+  wire \$512 ;
   wire \$513 ;
-  wire \$514 ;
-  wire [1:0] \$515 ;
+  wire [4:0] \$514 ;
+  wire [4:0] \$515 ;
   wire \$516 ;
-  wire [1:0] \$517 ;
-  wire \$518 ;
+  wire [4:0] \$517 ;
+  wire [4:0] \$518 ;
   wire \$519 ;
   wire [1:0] \$52 ;
-  wire [1:0] \$520 ;
+  wire \$520 ;
   wire \$521 ;
-  wire [1:0] \$522 ;
+  wire \$522 ;
   wire \$523 ;
   wire \$524 ;
-  wire [1:0] \$525 ;
-  wire [5:0] \$526 ;
+  wire \$525 ;
+  wire \$526 ;
   wire \$527 ;
   wire \$528 ;
-  wire [4:0] \$529 ;
-  wire \$53 ;
-  wire [4:0] \$530 ;
+  wire \$529 ;
+  wire [1:0] \$53 ;
+  wire \$530 ;
   wire \$531 ;
-  wire [4:0] \$532 ;
-  wire [4:0] \$533 ;
+  wire \$532 ;
+  wire \$533 ;
   wire [63:0] \$534 ;
   wire [63:0] \$535 ;
   wire [64:0] \$536 ;
@@ -748,7 +700,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$547 ;
   wire [5:0] \$548 ;
   wire [6:0] \$549 ;
-  wire [1:0] \$55 ;
+  wire [15:0] \$55 ;
   wire [6:0] \$550 ;
   wire [64:0] \$551 ;
   wire [65:0] \$552 ;
@@ -770,7 +722,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire [63:0] \$567 ;
   wire [18:0] \$568 ;
   wire [18:0] \$569 ;
-  wire [16:0] \$57 ;
+  wire [1:0] \$57 ;
   wire [18:0] \$570 ;
   wire \$571 ;
   wire \$572 ;
@@ -781,7 +733,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire [18:0] \$577 ;
   wire [18:0] \$578 ;
   wire \$579 ;
-  wire \$58 ;
+  wire [1:0] \$58 ;
   wire \$580 ;
   wire [63:0] \$581 ;
   wire [63:0] \$582 ;
@@ -792,7 +744,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire [146:0] \$587 ;
   wire [146:0] \$588 ;
   wire [146:0] \$589 ;
-  wire [1:0] \$59 ;
+  wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -804,7 +756,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire [258:0] \$598 ;
   wire [258:0] \$599 ;
   wire [27:0] \$6 ;
-  wire \$60 ;
+  wire [15:0] \$60 ;
   wire [258:0] \$600 ;
   wire [258:0] \$601 ;
   wire \$602 ;
@@ -837,7 +789,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
-  wire \$63 ;
+  wire [1:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
@@ -848,7 +800,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire [1:0] \$64 ;
+  wire \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -859,7 +811,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
-  wire \$65 ;
+  wire [111:0] \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
@@ -892,7 +844,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire \$68 ;
+  wire [1:0] \$68 ;
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
@@ -903,7 +855,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
-  wire [1:0] \$69 ;
+  wire \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
@@ -915,7 +867,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$698 ;
   wire \$699 ;
   wire [35:0] \$7 ;
-  wire \$70 ;
+  wire [111:0] \$70 ;
   wire \$700 ;
   wire \$701 ;
   wire \$702 ;
@@ -948,7 +900,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$727 ;
   wire \$728 ;
   wire \$729 ;
-  wire \$73 ;
+  wire [1:0] \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
@@ -959,7 +911,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$737 ;
   wire \$738 ;
   wire \$739 ;
-  wire [3:0] \$74 ;
+  wire \$74 ;
   wire \$740 ;
   wire \$741 ;
   wire [1:0] \$742 ;
@@ -970,7 +922,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire [2:0] \$747 ;
   wire \$748 ;
   wire \$749 ;
-  wire \$75 ;
+  wire [15:0] \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
@@ -992,7 +944,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$767 ;
   wire \$768 ;
   wire \$769 ;
-  wire [3:0] \$77 ;
+  wire [1:0] \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
@@ -1003,7 +955,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$777 ;
   wire [1:0] \$778 ;
   wire [2:0] \$779 ;
-  wire [3:0] \$78 ;
+  wire [1:0] \$78 ;
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
@@ -1026,7 +978,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$798 ;
   wire \$799 ;
   wire [35:0] \$8 ;
-  wire \$80 ;
+  wire [15:0] \$80 ;
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
@@ -1037,7 +989,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
-  wire [3:0] \$81 ;
+  wire \$81 ;
   wire \$810 ;
   wire \$811 ;
   wire \$812 ;
@@ -1048,7 +1000,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$817 ;
   wire \$818 ;
   wire \$819 ;
-  wire \$82 ;
+  wire [1:0] \$82 ;
   wire \$820 ;
   wire \$821 ;
   wire [1:0] \$822 ;
@@ -1059,7 +1011,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire [2:0] \$827 ;
   wire \$828 ;
   wire \$829 ;
-  wire \$83 ;
+  wire [1:0] \$83 ;
   wire \$830 ;
   wire \$831 ;
   wire \$832 ;
@@ -1070,7 +1022,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$837 ;
   wire [1:0] \$838 ;
   wire [2:0] \$839 ;
-  wire [3:0] \$84 ;
+  wire \$84 ;
   wire [3:0] \$840 ;
   wire \$841 ;
   wire \$842 ;
@@ -1081,7 +1033,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
-  wire [3:0] \$85 ;
+  wire [16:0] \$85 ;
   wire \$850 ;
   wire \$851 ;
   wire \$852 ;
@@ -1092,7 +1044,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$857 ;
   wire [1:0] \$858 ;
   wire [2:0] \$859 ;
-  wire [4:0] \$86 ;
+  wire \$86 ;
   wire \$860 ;
   wire \$861 ;
   wire \$862 ;
@@ -1103,7 +1055,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire \$867 ;
   wire \$868 ;
   wire \$869 ;
-  wire [4:0] \$87 ;
+  wire [1:0] \$87 ;
   wire [1:0] \$870 ;
   wire [2:0] \$871 ;
   wire [3:0] \$872 ;
@@ -1112,140 +1064,140 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire [6:0] \$875 ;
   wire \$876 ;
   wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
-  wire \$88 ;
-  wire \$880 ;
-  wire [1:0] \$881 ;
-  wire [1:0] \$882 ;
-  wire \$883 ;
-  wire [111:0] \$884 ;
+  wire [16:0] \$878 ;
+  wire [16:0] \$879 ;
+  wire [1:0] \$88 ;
+  wire [16:0] \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire [16:0] \$883 ;
+  wire [16:0] \$884 ;
   wire \$885 ;
-  wire [1:0] \$886 ;
-  wire [1:0] \$887 ;
+  wire \$886 ;
+  wire \$887 ;
   wire \$888 ;
-  wire [111:0] \$889 ;
-  wire \$89 ;
+  wire \$889 ;
+  wire [19:0] \$89 ;
   wire \$890 ;
-  wire [1:0] \$891 ;
-  wire [1:0] \$892 ;
+  wire \$891 ;
+  wire \$892 ;
   wire \$893 ;
-  wire [15:0] \$894 ;
-  wire \$895 ;
-  wire [1:0] \$896 ;
-  wire [1:0] \$897 ;
+  wire \$894 ;
+  wire [3:0] \$895 ;
+  wire \$896 ;
+  wire \$897 ;
   wire \$898 ;
-  wire [15:0] \$899 ;
+  wire \$899 ;
   wire [35:0] \$9 ;
-  wire \$90 ;
+  wire [19:0] \$90 ;
   wire \$900 ;
-  wire [1:0] \$901 ;
-  wire [1:0] \$902 ;
-  wire \$903 ;
-  wire [111:0] \$904 ;
-  wire \$905 ;
-  wire [1:0] \$906 ;
-  wire [1:0] \$907 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire [4:0] \$903 ;
+  wire [4:0] \$904 ;
+  wire [3:0] \$905 ;
+  wire \$906 ;
+  wire [3:0] \$907 ;
   wire \$908 ;
-  wire [111:0] \$909 ;
-  wire [3:0] \$91 ;
+  wire \$909 ;
+  wire [19:0] \$91 ;
   wire \$910 ;
-  wire [1:0] \$911 ;
-  wire [1:0] \$912 ;
+  wire \$911 ;
+  wire \$912 ;
   wire \$913 ;
-  wire [15:0] \$914 ;
+  wire \$914 ;
   wire \$915 ;
-  wire [1:0] \$916 ;
-  wire [1:0] \$917 ;
+  wire \$916 ;
+  wire \$917 ;
   wire \$918 ;
-  wire [15:0] \$919 ;
-  wire \$92 ;
+  wire \$919 ;
+  wire [19:0] \$92 ;
   wire \$920 ;
-  wire [1:0] \$921 ;
-  wire [1:0] \$922 ;
-  wire \$923 ;
-  wire [16:0] \$924 ;
-  wire \$925 ;
-  wire [1:0] \$926 ;
-  wire [1:0] \$927 ;
-  wire [16:0] \$928 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire [4:0] \$923 ;
+  wire [4:0] \$924 ;
+  wire [4:0] \$925 ;
+  wire [5:0] \$926 ;
+  wire [5:0] \$927 ;
+  wire \$928 ;
   wire \$929 ;
-  wire [16:0] \$93 ;
-  wire \$930 ;
-  wire [16:0] \$931 ;
-  wire [16:0] \$932 ;
+  wire [19:0] \$93 ;
+  wire [5:0] \$930 ;
+  wire \$931 ;
+  wire \$932 ;
   wire \$933 ;
-  wire \$934 ;
+  wire [5:0] \$934 ;
   wire \$935 ;
-  wire \$936 ;
+  wire [5:0] \$936 ;
   wire \$937 ;
   wire \$938 ;
-  wire \$939 ;
-  wire \$94 ;
-  wire \$940 ;
-  wire \$941 ;
-  wire \$942 ;
-  wire [3:0] \$943 ;
+  wire [4:0] \$939 ;
+  wire [19:0] \$94 ;
+  wire [4:0] \$940 ;
+  wire [5:0] \$941 ;
+  wire [5:0] \$942 ;
+  wire \$943 ;
   wire \$944 ;
   wire \$945 ;
-  wire \$946 ;
+  wire [5:0] \$946 ;
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
-  wire [1:0] \$95 ;
-  wire \$950 ;
-  wire [4:0] \$951 ;
+  wire [19:0] \$95 ;
+  wire [5:0] \$950 ;
+  wire \$951 ;
   wire [4:0] \$952 ;
-  wire [3:0] \$953 ;
-  wire \$954 ;
-  wire [3:0] \$955 ;
+  wire [6:0] \$953 ;
+  wire [5:0] \$954 ;
+  wire \$955 ;
   wire \$956 ;
   wire \$957 ;
   wire \$958 ;
-  wire \$959 ;
-  wire \$96 ;
-  wire \$960 ;
-  wire \$961 ;
-  wire \$962 ;
-  wire \$963 ;
+  wire [8:0] \$959 ;
+  wire [19:0] \$96 ;
+  wire [8:0] \$960 ;
+  wire [8:0] \$961 ;
+  wire [9:0] \$962 ;
+  wire [10:0] \$963 ;
   wire \$964 ;
-  wire \$965 ;
-  wire \$966 ;
-  wire \$967 ;
-  wire \$968 ;
+  wire [8:0] \$965 ;
+  wire [8:0] \$966 ;
+  wire [8:0] \$967 ;
+  wire [9:0] \$968 ;
   wire \$969 ;
-  wire \$97 ;
+  wire [19:0] \$97 ;
   wire \$970 ;
-  wire [4:0] \$971 ;
-  wire [4:0] \$972 ;
-  wire [4:0] \$973 ;
-  wire [5:0] \$974 ;
-  wire [5:0] \$975 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
   wire \$976 ;
-  wire \$977 ;
-  wire [5:0] \$978 ;
+  wire [16:0] \$977 ;
+  wire [17:0] \$978 ;
   wire \$979 ;
-  wire [1:0] \$98 ;
+  wire [19:0] \$98 ;
   wire \$980 ;
   wire \$981 ;
-  wire [5:0] \$982 ;
+  wire \$982 ;
   wire \$983 ;
-  wire [5:0] \$984 ;
+  wire \$984 ;
   wire \$985 ;
   wire \$986 ;
-  wire [4:0] \$987 ;
-  wire [4:0] \$988 ;
-  wire [5:0] \$989 ;
-  wire [3:0] \$99 ;
-  wire [5:0] \$990 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
+  wire \$99 ;
+  wire \$990 ;
   wire \$991 ;
   wire \$992 ;
   wire \$993 ;
-  wire [5:0] \$994 ;
+  wire \$994 ;
   wire \$995 ;
   wire \$996 ;
   wire \$997 ;
-  wire [5:0] \$998 ;
+  wire \$998 ;
   wire \$999 ;
   reg [43:0] \$signal  = 44'h00000000000;
   reg a_ext = 1'h0;
@@ -1299,11 +1251,13 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   wire [31:0] \i__payload.tag ;
   reg [15:0] imm = 16'h0000;
   wire [63:0] imm_sext;
+  reg in_tagw;
   reg is_imm = 1'h0;
   reg is_mov = 1'h0;
   reg is_sub = 1'h0;
   reg [4:0] k = 5'h00;
   reg [3:0] lc = 4'h0;
+  reg [19:0] ld_tags = 20'h00000;
   wire limb_lt;
   reg [3:0] lk = 4'h0;
   reg [4:0] mc = 5'h00;
@@ -1338,11 +1292,12 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   reg [4:0] op = 5'h00;
   reg [5:0] ot = 6'h00;
   reg [6:0] out;
-  reg [6:0] \out$76 ;
   reg [6:0] \out$78 ;
+  reg [6:0] \out$80 ;
   reg [5:0] p_l = 6'h00;
   reg [5:0] p_v = 6'h00;
   reg [15:0] pc = 16'h0000;
+  reg [15:0] pc_dec;
   reg [127:0] prod = 128'h00000000000000000000000000000000;
   reg [255:0] quo = 256'h0000000000000000000000000000000000000000000000000000000000000000;
   reg [6:0] ra = 7'h00;
@@ -1512,6 +1467,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   reg [6:0] tg_w__addr;
   reg [5:0] tg_w__data;
   reg tg_w__en;
+  wire [5:0] tga;
+  wire [5:0] tgb;
+  wire [5:0] tgd;
   reg [35:0] tile00 = 36'h000000000;
   reg [35:0] tile01 = 36'h000000000;
   reg [35:0] tile02 = 36'h000000000;
@@ -1528,6 +1486,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   reg [27:0] tile31 = 28'h0000000;
   reg [27:0] tile32 = 28'h0000000;
   reg [19:0] tile33 = 20'h00000;
+  wire tw_ext;
+  wire [3:0] tw_tag;
   wire [64:0] wb_sum;
   reg [3:0] wl_k = 4'h0;
   reg wl_ok = 1'h0;
@@ -6562,7 +6522,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       tags[tg_w__addr] <= tg_w__data;
   end
   assign tg_d__data = tags[tg_d__addr];
-  assign tg_b__data = tags[\out$76 ];
+  assign tg_b__data = tags[\out$78 ];
   assign tg_a__data = tags[out];
   assign \$3  = a_val[17:0] * b_val[17:0];
   assign \$4  = a_val[17:0] * b_val[35:18];
@@ -6593,398 +6553,372 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   assign \$36  = mwc + 1'h1;
   assign \$37  = i__valid & i__ready;
   assign \$38  = lc + 1'h1;
-  assign \$39  = lc == 4'he;
-  assign \$40  = op == 4'hf;
-  assign \$41  = pc + 1'h1;
-  assign \$42  = \$40  ? \$41  : { 1'h0, imm };
-  assign \$43  = op == 4'hf;
-  assign \$44  = pc + 1'h1;
-  assign \$45  = \$43  ? { 1'h0, imm } : \$44 ;
-  assign \$46  = op == 4'hf;
-  assign \$47  = pc + 1'h1;
-  assign \$49  = ~ swapped;
-  assign \$50  = pc + 1'h1;
-  assign \$51  = 1'h0 < ta;
-  assign \$56  = ! ta;
-  assign \$57  = pc + 1'h1;
-  assign \$58  = 1'h0 < ta;
-  assign \$63  = 1'h0 < ta;
-  assign \$68  = 1'h0 < tb;
-  assign \$73  = op == 3'h4;
-  assign \$74  = \$73  ? 4'h1 : tb;
-  assign \$75  = ta > \$74 ;
-  assign \$76  = op == 3'h4;
-  assign \$77  = \$76  ? 4'h1 : tb;
-  assign \$78  = \$75  ? ta : \$77 ;
-  assign \$79  = \$78  >= 4'ha;
-  assign \$80  = op == 3'h4;
-  assign \$81  = \$80  ? 4'h1 : tb;
-  assign \$82  = ta > \$81 ;
-  assign \$83  = op == 3'h4;
-  assign \$84  = \$83  ? 4'h1 : tb;
-  assign \$85  = \$82  ? ta : \$84 ;
-  assign \$86  = \$85  + 1'h1;
-  assign \$87  = \$79  ? 5'h0a : \$86 ;
-  assign \$88  = op == 2'h3;
-  assign \$89  = op == 3'h4;
-  assign \$90  = op == 2'h3;
-  assign \$91  = ea ? 4'ha : ta;
-  assign \$92  = ! \$91 ;
-  assign \$93  = pc + 1'h1;
-  assign \$94  = 1'h0 < ta;
-  assign \$99  = ea ? 4'ha : ta;
-  assign \$100  = ta != tb;
-  assign \$101  = ea != eb;
-  assign \$102  = \$100  | \$101 ;
-  assign \$103  = ! ta;
-  assign \$104  = op == 4'ha;
-  assign \$105  = op == 4'hb;
-  assign \$106  = | { \$105 , \$104  };
-  assign \$107  = op == 4'hb;
-  assign \$108  = op == 5'h14;
-  assign \$109  = | { \$108 , \$107  };
-  assign \$110  = ea != eb;
-  assign \$111  = \$109  & \$110 ;
-  assign \$112  = ea != eb;
-  assign \$113  = ta > tb;
-  assign \$114  = ta < tb;
-  assign \$115  = ea ? \$113  : \$114 ;
-  assign \$116  = \$112  ? eb : \$115 ;
-  assign \$117  = \$111  ? ea : \$116 ;
-  assign \$118  = \$106  ? \$117  : 1'h0;
-  assign \$119  = op == 5'h13;
-  assign \$120  = op == 5'h14;
-  assign \$121  = | { \$120 , \$119  };
-  assign \$122  = op == 4'hb;
-  assign \$123  = op == 5'h14;
-  assign \$124  = | { \$123 , \$122  };
-  assign \$125  = ea != eb;
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = ea != eb;
-  assign \$128  = ta > tb;
-  assign \$129  = ta < tb;
-  assign \$130  = ea ? \$128  : \$129 ;
-  assign \$131  = \$127  ? eb : \$130 ;
-  assign \$132  = \$126  ? ea : \$131 ;
-  assign \$133  = ~ \$132 ;
-  assign \$134  = \$121  ? \$133  : 1'h0;
-  assign \$135  = \$118  | \$134 ;
-  assign \$136  = op == 4'hd;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = pc + 1'h1;
-  assign \$139  = \$137  ? { 1'h0, imm } : \$138 ;
-  assign \$140  = op == 4'ha;
-  assign \$141  = op == 4'hb;
-  assign \$142  = | { \$141 , \$140  };
-  assign \$143  = op == 4'hb;
-  assign \$144  = op == 5'h14;
-  assign \$145  = | { \$144 , \$143  };
-  assign \$146  = ea != eb;
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = ea != eb;
-  assign \$149  = ta > tb;
-  assign \$150  = ta < tb;
-  assign \$151  = ea ? \$149  : \$150 ;
-  assign \$152  = \$148  ? eb : \$151 ;
-  assign \$153  = \$147  ? ea : \$152 ;
-  assign \$154  = \$142  ? \$153  : 1'h0;
-  assign \$155  = op == 5'h13;
-  assign \$156  = op == 5'h14;
-  assign \$157  = | { \$156 , \$155  };
-  assign \$158  = op == 4'hb;
-  assign \$159  = op == 5'h14;
-  assign \$160  = | { \$159 , \$158  };
-  assign \$161  = ea != eb;
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = ea != eb;
-  assign \$164  = ta > tb;
-  assign \$165  = ta < tb;
-  assign \$166  = ea ? \$164  : \$165 ;
-  assign \$167  = \$163  ? eb : \$166 ;
-  assign \$168  = \$162  ? ea : \$167 ;
-  assign \$169  = ~ \$168 ;
-  assign \$170  = \$157  ? \$169  : 1'h0;
-  assign \$171  = \$154  | \$170 ;
-  assign \$172  = op == 4'hd;
-  assign \$173  = \$171  | \$172 ;
-  assign \$174  = op == 5'h13;
+  assign \$39  = ! req[0];
+  assign \$43  = req[0] ? 2'h1 : 2'h0;
+  assign \$44  = ! req[112:1];
+  assign \$46  = ! \$45 ;
+  assign \$47  = \$46  ? 2'h1 : 2'h2;
+  assign \$48  = \$44  ? 2'h0 : \$47 ;
+  assign \$49  = ! req[224:113];
+  assign \$51  = ! \$50 ;
+  assign \$52  = \$51  ? 2'h1 : 2'h2;
+  assign \$53  = \$49  ? 2'h0 : \$52 ;
+  assign \$54  = ! req[240:225];
+  assign \$58  = \$54  ? 2'h0 : 2'h1;
+  assign \$59  = ! req[256:241];
+  assign \$63  = \$59  ? 2'h0 : 2'h1;
+  assign \$64  = ! req[368:257];
+  assign \$66  = ! \$65 ;
+  assign \$67  = \$66  ? 2'h1 : 2'h2;
+  assign \$68  = \$64  ? 2'h0 : \$67 ;
+  assign \$69  = ! req[480:369];
+  assign \$71  = ! \$70 ;
+  assign \$72  = \$71  ? 2'h1 : 2'h2;
+  assign \$73  = \$69  ? 2'h0 : \$72 ;
+  assign \$74  = ! req[496:481];
+  assign \$78  = \$74  ? 2'h0 : 2'h1;
+  assign \$79  = ! req[512:497];
+  assign \$83  = \$79  ? 2'h0 : 2'h1;
+  assign \$84  = ! req[529:513];
+  assign \$88  = \$84  ? 2'h0 : 2'h1;
+  assign \$99  = lc == 4'he;
+  assign \$100  = op == 4'hf;
+  assign \$101  = pc + 1'h1;
+  assign \$102  = \$100  ? \$101  : { 1'h0, imm };
+  assign \$103  = op == 4'hf;
+  assign \$104  = ~ swapped;
+  assign \$105  = 1'h0 < ta;
+  assign \$110  = ! ta;
+  assign \$111  = 1'h0 < ta;
+  assign \$116  = 1'h0 < ta;
+  assign \$121  = 1'h0 < tb;
+  assign \$126  = op == 3'h4;
+  assign \$127  = \$126  ? 4'h1 : tb;
+  assign \$128  = ta > \$127 ;
+  assign \$129  = op == 3'h4;
+  assign \$130  = \$129  ? 4'h1 : tb;
+  assign \$131  = \$128  ? ta : \$130 ;
+  assign \$132  = \$131  >= 4'ha;
+  assign \$133  = op == 3'h4;
+  assign \$134  = \$133  ? 4'h1 : tb;
+  assign \$135  = ta > \$134 ;
+  assign \$136  = op == 3'h4;
+  assign \$137  = \$136  ? 4'h1 : tb;
+  assign \$138  = \$135  ? ta : \$137 ;
+  assign \$139  = \$138  + 1'h1;
+  assign \$140  = \$132  ? 5'h0a : \$139 ;
+  assign \$141  = op == 2'h3;
+  assign \$142  = op == 3'h4;
+  assign \$143  = op == 2'h3;
+  assign \$144  = ea ? 4'ha : ta;
+  assign \$145  = ! \$144 ;
+  assign \$146  = 1'h0 < ta;
+  assign \$151  = ea ? 4'ha : ta;
+  assign \$152  = ta != tb;
+  assign \$153  = ea != eb;
+  assign \$154  = \$152  | \$153 ;
+  assign \$155  = ! ta;
+  assign \$156  = op == 4'ha;
+  assign \$157  = op == 4'hb;
+  assign \$158  = | { \$157 , \$156  };
+  assign \$159  = op == 4'hb;
+  assign \$160  = op == 5'h14;
+  assign \$161  = | { \$160 , \$159  };
+  assign \$162  = ea != eb;
+  assign \$163  = \$161  & \$162 ;
+  assign \$164  = ea != eb;
+  assign \$165  = ta > tb;
+  assign \$166  = ta < tb;
+  assign \$167  = ea ? \$165  : \$166 ;
+  assign \$168  = \$164  ? eb : \$167 ;
+  assign \$169  = \$163  ? ea : \$168 ;
+  assign \$170  = \$158  ? \$169  : 1'h0;
+  assign \$171  = op == 5'h13;
+  assign \$172  = op == 5'h14;
+  assign \$173  = | { \$172 , \$171  };
+  assign \$174  = op == 4'hb;
   assign \$175  = op == 5'h14;
-  assign \$176  = op == 4'hc;
-  assign \$177  = | { \$176 , \$175 , \$174  };
-  assign \$178  = pc + 1'h1;
-  assign \$179  = \$177  ? { 1'h0, imm } : \$178 ;
-  assign \$180  = op == 5'h13;
-  assign \$181  = op == 5'h14;
-  assign \$182  = op == 4'hc;
-  assign \$183  = | { \$182 , \$181 , \$180  };
-  assign \$184  = ta - 1'h1;
-  assign \$185  = \$184  < ta;
-  assign \$187  = ta - 1'h1;
-  assign \$188  = \$187  < 4'ha;
-  assign \$189  = ea & \$188 ;
-  assign \$191  = ta - 1'h1;
-  assign \$192  = \$191  < tb;
+  assign \$176  = | { \$175 , \$174  };
+  assign \$177  = ea != eb;
+  assign \$178  = \$176  & \$177 ;
+  assign \$179  = ea != eb;
+  assign \$180  = ta > tb;
+  assign \$181  = ta < tb;
+  assign \$182  = ea ? \$180  : \$181 ;
+  assign \$183  = \$179  ? eb : \$182 ;
+  assign \$184  = \$178  ? ea : \$183 ;
+  assign \$185  = ~ \$184 ;
+  assign \$186  = \$173  ? \$185  : 1'h0;
+  assign \$187  = \$170  | \$186 ;
+  assign \$188  = op == 4'hd;
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = op == 5'h13;
+  assign \$191  = op == 5'h14;
+  assign \$192  = op == 4'hc;
+  assign \$193  = | { \$192 , \$191 , \$190  };
   assign \$194  = ta - 1'h1;
-  assign \$195  = \$194  < 4'ha;
-  assign \$196  = eb & \$195 ;
-  assign \$198  = ta - 1'h1;
-  assign \$199  = ea ? 4'ha : ta;
-  assign \$200  = ! \$199 ;
-  assign \$201  = eb ? 4'ha : tb;
-  assign \$202  = ! \$201 ;
-  assign \$203  = \$200  | \$202 ;
-  assign \$204  = pc + 1'h1;
-  assign \$205  = ea ? 4'ha : ta;
-  assign \$206  = eb ? 4'ha : tb;
-  assign \$207  = ea ? 4'ha : ta;
-  assign \$208  = eb ? 4'ha : tb;
-  assign \$209  = \$207  + \$208 ;
-  assign \$210  = \$209  > 4'ha;
-  assign \$211  = ea ? 4'ha : ta;
-  assign \$212  = eb ? 4'ha : tb;
-  assign \$213  = \$211  + \$212 ;
-  assign \$214  = \$210  ? 5'h0a : \$213 ;
-  assign \$215  = op == 4'h8;
-  assign \$216  = ta < tb;
-  assign \$217  = op == 4'h8;
-  assign \$218  = | ta;
-  assign \$219  = \$217  & \$218 ;
-  assign \$220  = pc + 1'h1;
-  assign \$221  = ta - 1'h1;
-  assign \$222  = \$221  < ta;
-  assign \$224  = ta - 1'h1;
-  assign \$225  = \$224  < 4'ha;
-  assign \$226  = ea & \$225 ;
-  assign \$228  = 1'h0 < tb;
-  assign \$233  = ta - 2'h2;
-  assign \$234  = ta - tb;
-  assign \$235  = $signed(\$234 ) + $signed(2'h1);
-  assign \$237  = ta - 1'h1;
-  assign \$238  = \$237  < ta;
-  assign \$240  = ta - 1'h1;
-  assign \$241  = \$240  < 4'ha;
-  assign \$242  = ea & \$241 ;
-  assign \$244  = tb - 1'h1;
-  assign \$245  = \$244  < tb;
-  assign \$247  = tb - 1'h1;
-  assign \$248  = \$247  < 4'ha;
-  assign \$249  = eb & \$248 ;
-  assign \$251  = ta - 2'h2;
-  assign \$253  = 1'h1 < ta;
-  assign \$258  = 1'h1 < tb;
-  assign \$263  = k + 2'h2;
-  assign \$264  = \$263 [4:0] < ta;
-  assign \$266  = k + 2'h2;
-  assign \$267  = \$266 [4:0] < 4'ha;
-  assign \$268  = ea & \$267 ;
-  assign \$270  = k + 2'h2;
-  assign \$271  = \$270 [4:0] < tb;
-  assign \$273  = k + 2'h2;
-  assign \$274  = \$273 [4:0] < 4'ha;
-  assign \$275  = eb & \$274 ;
-  assign \$277  = k + 1'h1;
-  assign \$278  = k + 1'h1;
-  assign \$279  = \$278  == nlimbs;
-  assign \$280  = pc + 1'h1;
-  assign \$281  = 1'h1 < ta;
-  assign \$286  = k + 2'h2;
-  assign \$287  = \$286 [4:0] < ta;
-  assign \$288  = k + 2'h2;
-  assign \$289  = \$288  >= 4'ha;
-  assign \$290  = ~ \$289 ;
-  assign \$291  = \$287  & \$290 ;
-  assign \$292  = k + 2'h2;
-  assign \$293  = \$292 [4:0] < 4'ha;
-  assign \$294  = ea & \$293 ;
+  assign \$195  = \$194  < ta;
+  assign \$197  = ta - 1'h1;
+  assign \$198  = \$197  < 4'ha;
+  assign \$199  = ea & \$198 ;
+  assign \$201  = ta - 1'h1;
+  assign \$202  = \$201  < tb;
+  assign \$204  = ta - 1'h1;
+  assign \$205  = \$204  < 4'ha;
+  assign \$206  = eb & \$205 ;
+  assign \$208  = ta - 1'h1;
+  assign \$209  = ea ? 4'ha : ta;
+  assign \$210  = ! \$209 ;
+  assign \$211  = eb ? 4'ha : tb;
+  assign \$212  = ! \$211 ;
+  assign \$213  = \$210  | \$212 ;
+  assign \$214  = ea ? 4'ha : ta;
+  assign \$215  = eb ? 4'ha : tb;
+  assign \$216  = ea ? 4'ha : ta;
+  assign \$217  = eb ? 4'ha : tb;
+  assign \$218  = \$216  + \$217 ;
+  assign \$219  = \$218  > 4'ha;
+  assign \$220  = ea ? 4'ha : ta;
+  assign \$221  = eb ? 4'ha : tb;
+  assign \$222  = \$220  + \$221 ;
+  assign \$223  = \$219  ? 5'h0a : \$222 ;
+  assign \$224  = op == 4'h8;
+  assign \$225  = ta < tb;
+  assign \$226  = op == 4'h8;
+  assign \$227  = | ta;
+  assign \$228  = \$226  & \$227 ;
+  assign \$229  = ta - 1'h1;
+  assign \$230  = \$229  < ta;
+  assign \$232  = ta - 1'h1;
+  assign \$233  = \$232  < 4'ha;
+  assign \$234  = ea & \$233 ;
+  assign \$236  = 1'h0 < tb;
+  assign \$241  = ta - 2'h2;
+  assign \$242  = ta - tb;
+  assign \$243  = $signed(\$242 ) + $signed(2'h1);
+  assign \$245  = ta - 1'h1;
+  assign \$246  = \$245  < ta;
+  assign \$248  = ta - 1'h1;
+  assign \$249  = \$248  < 4'ha;
+  assign \$250  = ea & \$249 ;
+  assign \$252  = tb - 1'h1;
+  assign \$253  = \$252  < tb;
+  assign \$255  = tb - 1'h1;
+  assign \$256  = \$255  < 4'ha;
+  assign \$257  = eb & \$256 ;
+  assign \$259  = ta - 2'h2;
+  assign \$261  = 1'h1 < ta;
+  assign \$266  = 1'h1 < tb;
+  assign \$271  = k + 2'h2;
+  assign \$272  = \$271 [4:0] < ta;
+  assign \$274  = k + 2'h2;
+  assign \$275  = \$274 [4:0] < 4'ha;
+  assign \$276  = ea & \$275 ;
+  assign \$278  = k + 2'h2;
+  assign \$279  = \$278 [4:0] < tb;
+  assign \$281  = k + 2'h2;
+  assign \$282  = \$281 [4:0] < 4'ha;
+  assign \$283  = eb & \$282 ;
+  assign \$285  = k + 1'h1;
+  assign \$286  = k + 1'h1;
+  assign \$287  = \$286  == nlimbs;
+  assign \$288  = 1'h1 < ta;
+  assign \$293  = k + 2'h2;
+  assign \$294  = \$293 [4:0] < ta;
   assign \$295  = k + 2'h2;
   assign \$296  = \$295  >= 4'ha;
   assign \$297  = ~ \$296 ;
   assign \$298  = \$294  & \$297 ;
-  assign \$299  = k + 1'h1;
-  assign \$300  = | k;
-  assign \$301  = k - 1'h1;
-  assign \$302  = k == nlimbs;
-  assign \$303  = ta - 2'h2;
-  assign \$304  = \$303  < ta;
-  assign \$306  = ta - 2'h2;
-  assign \$307  = \$306  < 4'ha;
-  assign \$308  = ea & \$307 ;
+  assign \$299  = k + 2'h2;
+  assign \$300  = \$299 [4:0] < 4'ha;
+  assign \$301  = ea & \$300 ;
+  assign \$302  = k + 2'h2;
+  assign \$303  = \$302  >= 4'ha;
+  assign \$304  = ~ \$303 ;
+  assign \$305  = \$301  & \$304 ;
+  assign \$306  = k + 1'h1;
+  assign \$307  = | k;
+  assign \$308  = k - 1'h1;
+  assign \$309  = k == nlimbs;
   assign \$310  = ta - 2'h2;
-  assign \$311  = \$310  < tb;
+  assign \$311  = \$310  < ta;
   assign \$313  = ta - 2'h2;
   assign \$314  = \$313  < 4'ha;
-  assign \$315  = eb & \$314 ;
-  assign \$317  = k - 2'h2;
-  assign \$318  = \$317 [4:0] < ta;
-  assign \$320  = k - 2'h2;
-  assign \$321  = \$320 [4:0] < 4'ha;
-  assign \$322  = ea & \$321 ;
+  assign \$315  = ea & \$314 ;
+  assign \$317  = ta - 2'h2;
+  assign \$318  = \$317  < tb;
+  assign \$320  = ta - 2'h2;
+  assign \$321  = \$320  < 4'ha;
+  assign \$322  = eb & \$321 ;
   assign \$324  = k - 2'h2;
-  assign \$325  = \$324 [4:0] < tb;
+  assign \$325  = \$324 [4:0] < ta;
   assign \$327  = k - 2'h2;
   assign \$328  = \$327 [4:0] < 4'ha;
-  assign \$329  = eb & \$328 ;
-  assign \$331  = k - 1'h1;
-  assign \$332  = a_val != b_val;
-  assign \$333  = ! k;
-  assign \$334  = \$332  | \$333 ;
-  assign \$335  = op == 4'ha;
-  assign \$336  = op == 4'hb;
-  assign \$337  = | { \$336 , \$335  };
-  assign \$338  = \$337  ? limb_lt : 1'h0;
-  assign \$339  = op == 5'h13;
-  assign \$340  = op == 5'h14;
-  assign \$341  = | { \$340 , \$339  };
-  assign \$342  = ~ limb_lt;
-  assign \$343  = \$341  ? \$342  : 1'h0;
-  assign \$344  = \$338  | \$343 ;
-  assign \$345  = op == 4'hc;
-  assign \$346  = a_val == b_val;
-  assign \$347  = \$345  ? \$346  : 1'h0;
-  assign \$348  = \$344  | \$347 ;
-  assign \$349  = op == 4'hd;
-  assign \$350  = a_val == b_val;
-  assign \$351  = ~ \$350 ;
-  assign \$352  = \$349  ? \$351  : 1'h0;
-  assign \$353  = \$348  | \$352 ;
-  assign \$354  = pc + 1'h1;
-  assign \$355  = \$353  ? { 1'h0, imm } : \$354 ;
-  assign \$356  = op == 4'ha;
-  assign \$357  = op == 4'hb;
-  assign \$358  = | { \$357 , \$356  };
-  assign \$359  = \$358  ? limb_lt : 1'h0;
-  assign \$360  = op == 5'h13;
-  assign \$361  = op == 5'h14;
-  assign \$362  = | { \$361 , \$360  };
-  assign \$363  = ~ limb_lt;
-  assign \$364  = \$362  ? \$363  : 1'h0;
-  assign \$365  = \$359  | \$364 ;
-  assign \$366  = op == 4'hc;
-  assign \$367  = a_val == b_val;
-  assign \$368  = \$366  ? \$367  : 1'h0;
-  assign \$369  = \$365  | \$368 ;
-  assign \$370  = op == 4'hd;
-  assign \$371  = a_val == b_val;
-  assign \$372  = ~ \$371 ;
-  assign \$373  = \$370  ? \$372  : 1'h0;
-  assign \$374  = \$369  | \$373 ;
-  assign \$375  = p_v[5] & p_l[5];
-  assign \$376  = mi < ta;
-  assign \$377  = \$542 [4:0] > \$545 [4:0];
-  assign \$378  = ~ \$377 ;
-  assign \$379  = \$376  & \$378 ;
-  assign \$380  = mi < 4'ha;
-  assign \$381  = ea & \$380 ;
+  assign \$329  = ea & \$328 ;
+  assign \$331  = k - 2'h2;
+  assign \$332  = \$331 [4:0] < tb;
+  assign \$334  = k - 2'h2;
+  assign \$335  = \$334 [4:0] < 4'ha;
+  assign \$336  = eb & \$335 ;
+  assign \$338  = k - 1'h1;
+  assign \$339  = a_val != b_val;
+  assign \$340  = ! k;
+  assign \$341  = \$339  | \$340 ;
+  assign \$342  = op == 4'ha;
+  assign \$343  = op == 4'hb;
+  assign \$344  = | { \$343 , \$342  };
+  assign \$345  = \$344  ? limb_lt : 1'h0;
+  assign \$346  = op == 5'h13;
+  assign \$347  = op == 5'h14;
+  assign \$348  = | { \$347 , \$346  };
+  assign \$349  = ~ limb_lt;
+  assign \$350  = \$348  ? \$349  : 1'h0;
+  assign \$351  = \$345  | \$350 ;
+  assign \$352  = op == 4'hc;
+  assign \$353  = a_val == b_val;
+  assign \$354  = \$352  ? \$353  : 1'h0;
+  assign \$355  = \$351  | \$354 ;
+  assign \$356  = op == 4'hd;
+  assign \$357  = a_val == b_val;
+  assign \$358  = ~ \$357 ;
+  assign \$359  = \$356  ? \$358  : 1'h0;
+  assign \$360  = \$355  | \$359 ;
+  assign \$361  = p_v[5] & p_l[5];
+  assign \$362  = mi < ta;
+  assign \$363  = \$542 [4:0] > \$545 [4:0];
+  assign \$364  = ~ \$363 ;
+  assign \$365  = \$362  & \$364 ;
+  assign \$366  = mi < 4'ha;
+  assign \$367  = ea & \$366 ;
+  assign \$368  = \$542 [4:0] > \$545 [4:0];
+  assign \$369  = ~ \$368 ;
+  assign \$370  = \$367  & \$369 ;
+  assign \$371  = mc - mi;
+  assign \$372  = \$371 [4:0] < tb;
+  assign \$373  = \$542 [4:0] > \$545 [4:0];
+  assign \$374  = ~ \$373 ;
+  assign \$375  = \$372  & \$374 ;
+  assign \$376  = mc - mi;
+  assign \$377  = \$376 [4:0] < 4'ha;
+  assign \$378  = eb & \$377 ;
+  assign \$379  = \$542 [4:0] > \$545 [4:0];
+  assign \$380  = ~ \$379 ;
+  assign \$381  = \$378  & \$380 ;
   assign \$382  = \$542 [4:0] > \$545 [4:0];
-  assign \$383  = ~ \$382 ;
-  assign \$384  = \$381  & \$383 ;
-  assign \$385  = mc - mi;
-  assign \$386  = \$385 [4:0] < tb;
-  assign \$387  = \$542 [4:0] > \$545 [4:0];
-  assign \$388  = ~ \$387 ;
-  assign \$389  = \$386  & \$388 ;
-  assign \$390  = mc - mi;
-  assign \$391  = \$390 [4:0] < 4'ha;
-  assign \$392  = eb & \$391 ;
-  assign \$393  = \$542 [4:0] > \$545 [4:0];
-  assign \$394  = ~ \$393 ;
-  assign \$395  = \$392  & \$394 ;
-  assign \$396  = \$542 [4:0] > \$545 [4:0];
-  assign \$397  = mi == \$545 [4:0];
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = \$542 [4:0] > \$545 [4:0];
-  assign \$400  = mi == \$545 [4:0];
-  assign \$401  = \$399  | \$400 ;
-  assign \$402  = mc + 1'h1;
-  assign \$403  = mc + 1'h1;
-  assign \$404  = \$403  == mcols;
-  assign \$405  = mi + 1'h1;
-  assign \$406  = p_v[5] & p_l[5];
-  assign \$407  = mwc + 1'h1;
-  assign \$408  = \$407  == mcols;
-  assign \$409  = mcols == 4'ha;
+  assign \$383  = mi == \$545 [4:0];
+  assign \$384  = \$382  | \$383 ;
+  assign \$385  = \$542 [4:0] > \$545 [4:0];
+  assign \$386  = mi == \$545 [4:0];
+  assign \$387  = \$385  | \$386 ;
+  assign \$388  = mc + 1'h1;
+  assign \$389  = mc + 1'h1;
+  assign \$390  = \$389  == mcols;
+  assign \$391  = mi + 1'h1;
+  assign \$392  = p_v[5] & p_l[5];
+  assign \$393  = mwc + 1'h1;
+  assign \$394  = \$393  == mcols;
+  assign \$395  = mcols == 4'ha;
+  assign \$396  = k + 1'h1;
+  assign \$397  = \$396  < tb;
+  assign \$398  = ta - 2'h2;
+  assign \$399  = $signed(\$398 ) - $signed({ 1'h0, k });
+  assign \$400  = \$399 [4:0] < ta;
+  assign \$402  = ta - 2'h2;
+  assign \$403  = $signed(\$402 ) - $signed({ 1'h0, k });
+  assign \$404  = \$403 [4:0] < 4'ha;
+  assign \$405  = ea & \$404 ;
+  assign \$407  = k + 1'h1;
+  assign \$408  = \$407 [4:0] < tb;
   assign \$410  = k + 1'h1;
-  assign \$411  = \$410  < tb;
-  assign \$412  = ta - 2'h2;
-  assign \$413  = $signed(\$412 ) - $signed({ 1'h0, k });
-  assign \$414  = \$413 [4:0] < ta;
-  assign \$416  = ta - 2'h2;
-  assign \$417  = $signed(\$416 ) - $signed({ 1'h0, k });
-  assign \$418  = \$417 [4:0] < 4'ha;
-  assign \$419  = ea & \$418 ;
-  assign \$421  = k + 1'h1;
-  assign \$422  = \$421 [4:0] < tb;
-  assign \$424  = k + 1'h1;
-  assign \$425  = \$424 [4:0] < 4'ha;
-  assign \$426  = eb & \$425 ;
-  assign \$428  = k + 1'h1;
-  assign \$429  = | k;
-  assign \$430  = k - 1'h1;
-  assign \$431  = k - 1'h1;
-  assign \$432  = $signed(\$431 ) + $signed(2'h1);
-  assign \$433  = $signed(\$432 ) < $signed({ 1'h0, tb });
-  assign \$434  = ta - 1'h1;
-  assign \$435  = $signed(\$434 ) - $signed({ 1'h0, tb });
-  assign \$436  = k - 1'h1;
-  assign \$437  = $signed(\$436 ) + $signed(2'h1);
-  assign \$438  = \$437  == tb;
-  assign \$439  = steps + 1'h1;
-  assign \$441  = ! steps[4:0];
-  assign \$442  = lk < ta;
-  assign \$444  = lk < 4'ha;
-  assign \$445  = ea & \$444 ;
-  assign \$447  = steps[4:0] == 5'h1f;
-  assign \$448  = lk - 1'h1;
-  assign \$449  = steps + 1'h1;
-  assign \$450  = \$449  == nsteps;
-  assign \$451  = | drem;
-  assign \$452  = k + 1'h1;
-  assign \$454  = k + 1'h1;
-  assign \$456  = \$455  + ceil;
-  assign \$457  = \$454  == \$456 ;
-  assign \$458  = ! tb;
-  assign \$459  = tb - 1'h1;
-  assign \$461  = $signed(\$460 ) + $signed({ 1'h0, bl });
-  assign \$462  = \$458  ? 13'h0000 : \$461 ;
-  assign \$463  = blen_r > 1'h1;
-  assign \$464  = blen_r - 1'h1;
-  assign \$466  = \$463  ? \$465  : 9'h000;
-  assign \$468  = $signed({ 1'h0, nsteps }) <= $signed(\$467 );
-  assign \$469  = pc + 1'h1;
-  assign \$470  = steps + 1'h1;
-  assign \$472  = steps < \real ;
-  assign \$473  = ssq_cout ? { ssq_s4, ssq_s3, ssq_s2, ssq_s1, ssq_c0_full[64:1] } : { srem, feed[63:62] };
-  assign \$474  = ! steps[4:0];
-  assign \$475  = lk < ta;
-  assign \$477  = lk < 4'ha;
-  assign \$478  = ea & \$477 ;
-  assign \$480  = steps[4:0] == 5'h1f;
-  assign \$481  = lk - 1'h1;
-  assign \$482  = steps + 1'h1;
-  assign \$483  = \$482  == nsteps;
-  assign \$484  = k + 1'h1;
-  assign \$486  = k + 1'h1;
-  assign \$487  = ta + 1'h1;
-  assign \$489  = \$486  == \$488 ;
-  assign \$490  = pc + 1'h1;
-  assign \$491  = 1'h0 < ot[3:0];
-  assign \$496  = 1'h1 < ot[3:0];
+  assign \$411  = \$410 [4:0] < 4'ha;
+  assign \$412  = eb & \$411 ;
+  assign \$414  = k + 1'h1;
+  assign \$415  = | k;
+  assign \$416  = k - 1'h1;
+  assign \$417  = k - 1'h1;
+  assign \$418  = $signed(\$417 ) + $signed(2'h1);
+  assign \$419  = $signed(\$418 ) < $signed({ 1'h0, tb });
+  assign \$420  = ta - 1'h1;
+  assign \$421  = $signed(\$420 ) - $signed({ 1'h0, tb });
+  assign \$422  = k - 1'h1;
+  assign \$423  = $signed(\$422 ) + $signed(2'h1);
+  assign \$424  = \$423  == tb;
+  assign \$425  = steps + 1'h1;
+  assign \$427  = ! steps[4:0];
+  assign \$428  = lk < ta;
+  assign \$430  = lk < 4'ha;
+  assign \$431  = ea & \$430 ;
+  assign \$433  = steps[4:0] == 5'h1f;
+  assign \$434  = lk - 1'h1;
+  assign \$435  = steps + 1'h1;
+  assign \$436  = \$435  == nsteps;
+  assign \$437  = | drem;
+  assign \$438  = k + 1'h1;
+  assign \$440  = k + 1'h1;
+  assign \$442  = \$441  + ceil;
+  assign \$443  = \$440  == \$442 ;
+  assign \$444  = ! tb;
+  assign \$445  = tb - 1'h1;
+  assign \$447  = $signed(\$446 ) + $signed({ 1'h0, bl });
+  assign \$448  = \$444  ? 13'h0000 : \$447 ;
+  assign \$449  = blen_r > 1'h1;
+  assign \$450  = blen_r - 1'h1;
+  assign \$452  = \$449  ? \$451  : 9'h000;
+  assign \$454  = $signed({ 1'h0, nsteps }) <= $signed(\$453 );
+  assign \$455  = steps + 1'h1;
+  assign \$457  = steps < \real ;
+  assign \$458  = ssq_cout ? { ssq_s4, ssq_s3, ssq_s2, ssq_s1, ssq_c0_full[64:1] } : { srem, feed[63:62] };
+  assign \$459  = ! steps[4:0];
+  assign \$460  = lk < ta;
+  assign \$462  = lk < 4'ha;
+  assign \$463  = ea & \$462 ;
+  assign \$465  = steps[4:0] == 5'h1f;
+  assign \$466  = lk - 1'h1;
+  assign \$467  = steps + 1'h1;
+  assign \$468  = \$467  == nsteps;
+  assign \$469  = k + 1'h1;
+  assign \$471  = k + 1'h1;
+  assign \$472  = ta + 1'h1;
+  assign \$474  = \$471  == \$473 ;
+  assign \$475  = pc + 1'h1;
+  assign \$476  = 1'h0 < ot[3:0];
+  assign \$481  = 1'h1 < ot[3:0];
+  assign \$486  = 1'h0 < ot[3:0];
+  assign \$491  = 1'h1 < ot[3:0];
+  assign \$496  = 1'h0 < ot[3:0];
   assign \$501  = 1'h0 < ot[3:0];
-  assign \$506  = 1'h1 < ot[3:0];
-  assign \$511  = 1'h0 < ot[3:0];
-  assign \$516  = 1'h0 < ot[3:0];
-  assign \$521  = 1'h0 < ot[3:0];
-  assign \$526  = k + 1'h1;
-  assign \$527  = k == 4'h9;
+  assign \$506  = 1'h0 < ot[3:0];
+  assign \$511  = k + 1'h1;
+  assign \$512  = k == 4'h9;
   assign word = sel ? word_t : \$signal ;
   assign a_val = a_inr2 ? a_q : { a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2, a_ext2 };
   assign b_val = b_inr2 ? b_q : { b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2, b_ext2 };
-  assign \$528  = | wl_v;
-  assign \$529  = wl_k + 1'h1;
-  assign \$530  = \$528  ? \$529  : { 1'h0, nz };
-  assign \$531  = wl_v != 64'hffffffffffffffff;
-  assign \$532  = wl_k + 1'h1;
-  assign \$533  = \$531  ? \$532  : { 1'h0, no };
+  assign \$513  = | wl_v;
+  assign \$514  = wl_k + 1'h1;
+  assign \$515  = \$513  ? \$514  : { 1'h0, nz };
+  assign \$516  = wl_v != 64'hffffffffffffffff;
+  assign \$517  = wl_k + 1'h1;
+  assign \$518  = \$516  ? \$517  : { 1'h0, no };
+  assign tw_ext = ext_top & wl_v[63];
+  assign tw_tag = tw_ext ? \$518 [3:0] : \$515 [3:0];
+  assign \$519  = | dl;
+  assign \$520  = in_tagw & \$519 ;
+  assign \$521  = out == rd;
+  assign \$522  = \$520  & \$521 ;
+  assign \$523  = ~ bd;
+  assign tga = \$522  ? { \$523 , tw_ext, tw_tag } : tg_a__data;
+  assign \$524  = | dl;
+  assign \$525  = in_tagw & \$524 ;
+  assign \$526  = \out$78  == rd;
+  assign \$527  = \$525  & \$526 ;
+  assign \$528  = ~ bd;
+  assign tgb = \$527  ? { \$528 , tw_ext, tw_tag } : tg_b__data;
+  assign \$529  = | dl;
+  assign \$530  = in_tagw & \$529 ;
+  assign \$531  = \out$80  == rd;
+  assign \$532  = \$530  & \$531 ;
+  assign \$533  = ~ bd;
+  assign tgd = \$532  ? { \$533 , tw_ext, tw_tag } : tg_d__data;
   assign \$534  = ~ b_val;
   assign \$535  = first ? { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm } : { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15] };
   assign \$536  = a_val + alu_y;
@@ -7390,410 +7324,385 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   assign bl = \$682  ? \$875  : 7'h00;
   assign \$876  = ~ o_valid;
   assign \$877  = \$876  | o__ready;
-  assign \$878  = ! req[0];
-  assign \$882  = req[0] ? 2'h1 : 2'h0;
-  assign \$883  = ! req[112:1];
-  assign \$885  = ! \$884 ;
-  assign \$886  = \$885  ? 2'h1 : 2'h2;
-  assign \$887  = \$883  ? 2'h0 : \$886 ;
-  assign \$888  = ! req[224:113];
-  assign \$890  = ! \$889 ;
-  assign \$891  = \$890  ? 2'h1 : 2'h2;
-  assign \$892  = \$888  ? 2'h0 : \$891 ;
-  assign \$893  = ! req[240:225];
-  assign \$897  = \$893  ? 2'h0 : 2'h1;
-  assign \$898  = ! req[256:241];
-  assign \$902  = \$898  ? 2'h0 : 2'h1;
-  assign \$903  = ! req[368:257];
-  assign \$905  = ! \$904 ;
-  assign \$906  = \$905  ? 2'h1 : 2'h2;
-  assign \$907  = \$903  ? 2'h0 : \$906 ;
-  assign \$908  = ! req[480:369];
-  assign \$910  = ! \$909 ;
-  assign \$911  = \$910  ? 2'h1 : 2'h2;
-  assign \$912  = \$908  ? 2'h0 : \$911 ;
-  assign \$913  = ! req[496:481];
-  assign \$917  = \$913  ? 2'h0 : 2'h1;
-  assign \$918  = ! req[512:497];
-  assign \$922  = \$918  ? 2'h0 : 2'h1;
-  assign \$923  = ! req[529:513];
-  assign \$927  = \$923  ? 2'h0 : 2'h1;
-  assign \$928  = pc + 1'h1;
-  assign \$929  = ~ bd;
-  assign \$930  = op == 4'hf;
-  assign \$931  = pc + 1'h1;
-  assign \$932  = \$930  ? \$931  : { 1'h0, imm };
+  assign \$878  = pc + 1'h1;
+  assign \$879  = sel ? { 1'h0, imm } : \$878 ;
+  assign \$880  = pc_dec + 1'h1;
+  assign \$881  = ~ bd;
+  assign \$882  = op == 4'hf;
+  assign \$883  = pc + 1'h1;
+  assign \$884  = \$882  ? \$883  : { 1'h0, imm };
+  assign \$885  = | dl;
+  assign \$886  = | imm;
+  assign \$887  = op == 4'hf;
+  assign \$888  = \$886  | \$887 ;
+  assign \$889  = \$888  ? 1'h1 : 1'h0;
+  assign \$890  = ~ bd;
+  assign \$891  = | dl;
+  assign \$892  = ! ta;
+  assign \$893  = ~ bd;
+  assign \$894  = | dl;
+  assign \$895  = ea ? 4'ha : ta;
+  assign \$896  = ! \$895 ;
+  assign \$897  = ~ bd;
+  assign \$898  = | dl;
+  assign \$899  = ta != tb;
+  assign \$900  = ea != eb;
+  assign \$901  = \$899  | \$900 ;
+  assign \$902  = ! ta;
+  assign \$903  = ta - 1'h1;
+  assign \$904  = ta - 1'h1;
+  assign \$905  = ea ? 4'ha : ta;
+  assign \$906  = ! \$905 ;
+  assign \$907  = eb ? 4'ha : tb;
+  assign \$908  = ! \$907 ;
+  assign \$909  = \$906  | \$908 ;
+  assign \$910  = ~ bd;
+  assign \$911  = | dl;
+  assign \$912  = ta < tb;
+  assign \$913  = ~ bd;
+  assign \$914  = op == 4'h8;
+  assign \$915  = | ta;
+  assign \$916  = \$914  & \$915 ;
+  assign \$917  = | dl;
+  assign \$918  = op == 4'h8;
+  assign \$919  = | ta;
+  assign \$920  = \$918  & \$919 ;
+  assign \$921  = ~ bd;
+  assign \$922  = | dl;
+  assign \$923  = ta - 1'h1;
+  assign \$924  = ta - 1'h1;
+  assign \$925  = tb - 1'h1;
+  assign \$926  = k + 2'h2;
+  assign \$927  = k + 2'h2;
+  assign \$928  = ~ bd;
+  assign \$929  = | dl;
+  assign \$930  = k + 1'h1;
+  assign \$931  = \$930  == nlimbs;
+  assign \$932  = ~ bd;
   assign \$933  = | dl;
-  assign \$934  = | imm;
-  assign \$935  = op == 4'hf;
-  assign \$936  = \$934  | \$935 ;
-  assign \$937  = \$936  ? 1'h1 : 1'h0;
-  assign \$938  = ~ bd;
-  assign \$939  = | dl;
-  assign \$940  = ! ta;
-  assign \$941  = ~ bd;
-  assign \$942  = | dl;
-  assign \$943  = ea ? 4'ha : ta;
-  assign \$944  = ! \$943 ;
-  assign \$945  = ~ bd;
-  assign \$946  = | dl;
-  assign \$947  = ta != tb;
-  assign \$948  = ea != eb;
-  assign \$949  = \$947  | \$948 ;
-  assign \$950  = ! ta;
-  assign \$951  = ta - 1'h1;
-  assign \$952  = ta - 1'h1;
-  assign \$953  = ea ? 4'ha : ta;
-  assign \$954  = ! \$953 ;
-  assign \$955  = eb ? 4'ha : tb;
-  assign \$956  = ! \$955 ;
-  assign \$957  = \$954  | \$956 ;
-  assign \$958  = ~ bd;
-  assign \$959  = | dl;
-  assign \$960  = ta < tb;
-  assign \$961  = ~ bd;
-  assign \$962  = op == 4'h8;
-  assign \$963  = | ta;
-  assign \$964  = \$962  & \$963 ;
-  assign \$965  = | dl;
-  assign \$966  = op == 4'h8;
-  assign \$967  = | ta;
-  assign \$968  = \$966  & \$967 ;
-  assign \$969  = ~ bd;
-  assign \$970  = | dl;
-  assign \$971  = ta - 1'h1;
-  assign \$972  = ta - 1'h1;
-  assign \$973  = tb - 1'h1;
-  assign \$974  = k + 2'h2;
-  assign \$975  = k + 2'h2;
-  assign \$976  = ~ bd;
-  assign \$977  = | dl;
-  assign \$978  = k + 1'h1;
-  assign \$979  = \$978  == nlimbs;
-  assign \$980  = ~ bd;
-  assign \$981  = | dl;
-  assign \$982  = k + 2'h2;
-  assign \$983  = | k;
-  assign \$984  = k - 1'h1;
-  assign \$985  = ~ bd;
-  assign \$986  = | dl;
-  assign \$987  = ta - 2'h2;
-  assign \$988  = ta - 2'h2;
-  assign \$989  = k - 2'h2;
-  assign \$990  = k - 2'h2;
-  assign \$991  = p_v[5] & p_l[5];
-  assign \$992  = ~ bd;
-  assign \$993  = | dl;
-  assign \$994  = mc - mi;
-  assign \$995  = p_v[5] & p_l[5];
-  assign \$996  = ~ bd;
-  assign \$997  = | dl;
-  assign \$998  = k + 1'h1;
-  assign \$999  = \$998  < tb;
-  assign \$1000  = ta - 2'h2;
-  assign \$1001  = $signed(\$1000 ) - $signed({ 1'h0, k });
-  assign \$1002  = k + 1'h1;
-  assign \$1003  = ! steps[4:0];
-  assign \$1004  = ~ bd;
-  assign \$1005  = | dl;
-  assign \$1006  = blen_r > 1'h1;
-  assign \$1007  = blen_r - 1'h1;
-  assign \$1009  = \$1006  ? \$1008  : 9'h000;
-  assign \$1011  = $signed({ 1'h0, nsteps }) - $signed(\$1010 );
-  assign \$1012  = blen_r > 1'h1;
-  assign \$1013  = blen_r - 1'h1;
-  assign \$1015  = \$1012  ? \$1014  : 9'h000;
-  assign \$1017  = $signed({ 1'h0, nsteps }) <= $signed(\$1016 );
-  assign \$1018  = ~ bd;
-  assign \$1019  = | dl;
-  assign \$1020  = ! steps[4:0];
-  assign \$1021  = ~ bd;
-  assign \$1022  = | dl;
-  assign \$1023  = ext_top & wl_v[63];
-  assign \$1024  = \$1023  ? \$533 [3:0] : \$530 [3:0];
-  assign \$1025  = ext_top & wl_v[63];
-  assign \$1026  = ~ bd;
-  assign \$1027  = | dl;
-  assign \$1028  = ! fsm_state;
-  assign \$1029  = fsm_state == 1'h1;
-  assign \$1030  = fsm_state == 2'h2;
-  assign \$1031  = fsm_state == 2'h3;
-  assign \$1032  = fsm_state == 3'h4;
-  assign \$1033  = fsm_state == 3'h5;
-  assign \$1034  = fsm_state == 3'h6;
-  assign \$1035  = fsm_state == 3'h7;
-  assign \$1036  = fsm_state == 4'h8;
-  assign \$1037  = fsm_state == 4'h9;
-  assign \$1038  = fsm_state == 4'ha;
-  assign \$1039  = fsm_state == 4'hb;
-  assign \$1040  = fsm_state == 4'hc;
-  assign \$1041  = fsm_state == 4'hd;
-  assign \$1042  = fsm_state == 4'he;
-  assign \$1043  = fsm_state == 4'hf;
-  assign \$1044  = fsm_state == 5'h10;
-  assign \$1045  = fsm_state == 5'h11;
-  assign \$1046  = fsm_state == 5'h12;
-  assign \$1047  = fsm_state == 5'h13;
-  assign \$1048  = fsm_state == 5'h14;
-  assign \$1049  = fsm_state == 5'h15;
-  assign \$1050  = fsm_state == 5'h16;
-  assign \$1051  = fsm_state == 5'h17;
-  assign \$1052  = fsm_state == 5'h18;
-  assign \$1053  = fsm_state == 5'h19;
-  assign \$1054  = fsm_state == 5'h1a;
+  assign \$934  = k + 2'h2;
+  assign \$935  = | k;
+  assign \$936  = k - 1'h1;
+  assign \$937  = ~ bd;
+  assign \$938  = | dl;
+  assign \$939  = ta - 2'h2;
+  assign \$940  = ta - 2'h2;
+  assign \$941  = k - 2'h2;
+  assign \$942  = k - 2'h2;
+  assign \$943  = p_v[5] & p_l[5];
+  assign \$944  = ~ bd;
+  assign \$945  = | dl;
+  assign \$946  = mc - mi;
+  assign \$947  = p_v[5] & p_l[5];
+  assign \$948  = ~ bd;
+  assign \$949  = | dl;
+  assign \$950  = k + 1'h1;
+  assign \$951  = \$950  < tb;
+  assign \$952  = ta - 2'h2;
+  assign \$953  = $signed(\$952 ) - $signed({ 1'h0, k });
+  assign \$954  = k + 1'h1;
+  assign \$955  = ! steps[4:0];
+  assign \$956  = ~ bd;
+  assign \$957  = | dl;
+  assign \$958  = blen_r > 1'h1;
+  assign \$959  = blen_r - 1'h1;
+  assign \$961  = \$958  ? \$960  : 9'h000;
+  assign \$963  = $signed({ 1'h0, nsteps }) - $signed(\$962 );
+  assign \$964  = blen_r > 1'h1;
+  assign \$965  = blen_r - 1'h1;
+  assign \$967  = \$964  ? \$966  : 9'h000;
+  assign \$969  = $signed({ 1'h0, nsteps }) <= $signed(\$968 );
+  assign \$970  = ~ bd;
+  assign \$971  = | dl;
+  assign \$972  = ! steps[4:0];
+  assign \$973  = ~ bd;
+  assign \$974  = | dl;
+  assign \$975  = ~ bd;
+  assign \$976  = | dl;
+  assign \$977  = pc + 1'h1;
+  assign \$978  = \$977  + 1'h1;
+  assign \$979  = ! fsm_state;
+  assign \$980  = fsm_state == 1'h1;
+  assign \$981  = fsm_state == 2'h2;
+  assign \$982  = fsm_state == 2'h3;
+  assign \$983  = fsm_state == 3'h4;
+  assign \$984  = fsm_state == 3'h5;
+  assign \$985  = fsm_state == 3'h6;
+  assign \$986  = fsm_state == 3'h7;
+  assign \$987  = fsm_state == 4'h8;
+  assign \$988  = fsm_state == 4'h9;
+  assign \$989  = fsm_state == 4'ha;
+  assign \$990  = fsm_state == 4'hb;
+  assign \$991  = fsm_state == 4'hc;
+  assign \$992  = fsm_state == 4'hd;
+  assign \$993  = fsm_state == 4'he;
+  assign \$994  = fsm_state == 4'hf;
+  assign \$995  = fsm_state == 5'h10;
+  assign \$996  = fsm_state == 5'h11;
+  assign \$997  = fsm_state == 5'h12;
+  assign \$998  = fsm_state == 5'h13;
+  assign \$999  = fsm_state == 5'h14;
+  assign \$1000  = fsm_state == 5'h15;
+  assign \$1001  = fsm_state == 5'h16;
+  assign \$1002  = fsm_state == 5'h17;
+  assign \$1003  = fsm_state == 5'h18;
+  assign \$1004  = fsm_state == 5'h19;
+  assign \$1005  = fsm_state == 5'h1a;
   always @(posedge clk)
-    \$signal  <= \$1055 ;
+    \$signal  <= \$1006 ;
   always @(posedge clk)
-    word_t <= \$1056 ;
+    word_t <= \$1007 ;
   always @(posedge clk)
-    a_q <= \$1057 ;
+    a_q <= \$1008 ;
   always @(posedge clk)
-    b_q <= \$1058 ;
+    b_q <= \$1009 ;
   always @(posedge clk)
-    a_inr2 <= \$1059 ;
+    a_inr2 <= \$1010 ;
   always @(posedge clk)
-    a_ext2 <= \$1060 ;
+    a_ext2 <= \$1011 ;
   always @(posedge clk)
-    b_inr2 <= \$1061 ;
+    b_inr2 <= \$1012 ;
   always @(posedge clk)
-    b_ext2 <= \$1062 ;
+    b_ext2 <= \$1013 ;
   always @(posedge clk)
-    wl_ok <= \$1063 ;
+    wl_ok <= \$1014 ;
   always @(posedge clk)
-    nz <= \$1064 ;
+    nz <= \$1015 ;
   always @(posedge clk)
-    no <= \$1065 ;
+    no <= \$1016 ;
   always @(posedge clk)
-    p_v <= \$1066 ;
+    p_v <= \$1017 ;
   always @(posedge clk)
-    p_l <= \$1067 ;
+    p_l <= \$1018 ;
   always @(posedge clk)
-    tile00 <= \$1068 ;
+    tile00 <= \$1019 ;
   always @(posedge clk)
-    tile01 <= \$1069 ;
+    tile01 <= \$1020 ;
   always @(posedge clk)
-    tile02 <= \$1070 ;
+    tile02 <= \$1021 ;
   always @(posedge clk)
-    tile03 <= \$1071 ;
+    tile03 <= \$1022 ;
   always @(posedge clk)
-    tile10 <= \$1072 ;
+    tile10 <= \$1023 ;
   always @(posedge clk)
-    tile11 <= \$1073 ;
+    tile11 <= \$1024 ;
   always @(posedge clk)
-    tile12 <= \$1074 ;
+    tile12 <= \$1025 ;
   always @(posedge clk)
-    tile13 <= \$1075 ;
+    tile13 <= \$1026 ;
   always @(posedge clk)
-    tile20 <= \$1076 ;
+    tile20 <= \$1027 ;
   always @(posedge clk)
-    tile21 <= \$1077 ;
+    tile21 <= \$1028 ;
   always @(posedge clk)
-    tile22 <= \$1078 ;
+    tile22 <= \$1029 ;
   always @(posedge clk)
-    tile23 <= \$1079 ;
+    tile23 <= \$1030 ;
   always @(posedge clk)
-    tile30 <= \$1080 ;
+    tile30 <= \$1031 ;
   always @(posedge clk)
-    tile31 <= \$1081 ;
+    tile31 <= \$1032 ;
   always @(posedge clk)
-    tile32 <= \$1082 ;
+    tile32 <= \$1033 ;
   always @(posedge clk)
-    tile33 <= \$1083 ;
+    tile33 <= \$1034 ;
   always @(posedge clk)
-    mrow0 <= \$1084 ;
+    mrow0 <= \$1035 ;
   always @(posedge clk)
-    mrow1 <= \$1085 ;
+    mrow1 <= \$1036 ;
   always @(posedge clk)
-    mrow2 <= \$1086 ;
+    mrow2 <= \$1037 ;
   always @(posedge clk)
-    mrow3 <= \$1087 ;
+    mrow3 <= \$1038 ;
   always @(posedge clk)
-    h0 <= \$1088 ;
+    h0 <= \$1039 ;
   always @(posedge clk)
-    h1 <= \$1089 ;
+    h1 <= \$1040 ;
   always @(posedge clk)
-    prod <= \$1090 ;
+    prod <= \$1041 ;
   always @(posedge clk)
-    acc_lo <= \$1091 ;
+    acc_lo <= \$1042 ;
   always @(posedge clk)
-    acc_hi <= \$1092 ;
+    acc_hi <= \$1043 ;
   always @(posedge clk)
-    acc_cl <= \$1093 ;
+    acc_cl <= \$1044 ;
   always @(posedge clk)
-    acc_cz <= \$1094 ;
+    acc_cz <= \$1045 ;
   always @(posedge clk)
-    mwc <= \$1095 ;
+    mwc <= \$1046 ;
   always @(posedge clk)
-    o_valid <= \$1096 ;
+    o_valid <= \$1047 ;
   always @(posedge clk)
-    req <= \$1097 ;
+    req <= \$1048 ;
   always @(posedge clk)
-    req_tag <= \$1098 ;
+    req_tag <= \$1049 ;
   always @(posedge clk)
-    lc <= \$1099 ;
+    lc <= \$1050 ;
   always @(posedge clk)
-    swapped <= \$1100 ;
+    swapped <= \$1051 ;
   always @(posedge clk)
-    fsm_state <= \$1101 ;
+    fsm_state <= \$1052 ;
   always @(posedge clk)
-    pc <= \$1102 ;
+    pc <= \$1053 ;
   always @(posedge clk)
-    sel <= \$1103 ;
+    sel <= \$1054 ;
   always @(posedge clk)
-    op <= \$1104 ;
+    ld_tags <= \$1055 ;
   always @(posedge clk)
-    dl <= \$1105 ;
+    op <= \$1056 ;
   always @(posedge clk)
-    ra <= \$1106 ;
+    dl <= \$1057 ;
   always @(posedge clk)
-    rb <= \$1107 ;
+    ra <= \$1058 ;
   always @(posedge clk)
-    rd <= \$1108 ;
+    rb <= \$1059 ;
   always @(posedge clk)
-    imm <= \$1109 ;
+    rd <= \$1060 ;
   always @(posedge clk)
-    ta <= \$1110 ;
+    imm <= \$1061 ;
   always @(posedge clk)
-    ea <= \$1111 ;
+    ta <= \$1062 ;
   always @(posedge clk)
-    ba <= \$1112 ;
+    ea <= \$1063 ;
   always @(posedge clk)
-    tb <= \$1113 ;
+    ba <= \$1064 ;
   always @(posedge clk)
-    eb <= \$1114 ;
+    tb <= \$1065 ;
   always @(posedge clk)
-    bb <= \$1115 ;
+    eb <= \$1066 ;
   always @(posedge clk)
-    bd <= \$1116 ;
+    bb <= \$1067 ;
   always @(posedge clk)
-    k <= \$1117 ;
+    bd <= \$1068 ;
   always @(posedge clk)
-    carry <= \$1118 ;
+    k <= \$1069 ;
   always @(posedge clk)
-    is_sub <= \$1119 ;
+    carry <= \$1070 ;
   always @(posedge clk)
-    is_imm <= \$1120 ;
+    is_sub <= \$1071 ;
   always @(posedge clk)
-    is_mov <= \$1121 ;
+    is_imm <= \$1072 ;
   always @(posedge clk)
-    first <= \$1122 ;
+    is_mov <= \$1073 ;
   always @(posedge clk)
-    wl_k <= \$1123 ;
+    first <= \$1074 ;
   always @(posedge clk)
-    wl_v <= \$1124 ;
+    wl_k <= \$1075 ;
   always @(posedge clk)
-    a_inr <= \$1125 ;
+    wl_v <= \$1076 ;
   always @(posedge clk)
-    a_ext <= \$1126 ;
+    a_inr <= \$1077 ;
   always @(posedge clk)
-    nlimbs <= \$1127 ;
+    a_ext <= \$1078 ;
   always @(posedge clk)
-    b_inr <= \$1128 ;
+    nlimbs <= \$1079 ;
   always @(posedge clk)
-    b_ext <= \$1129 ;
+    b_inr <= \$1080 ;
   always @(posedge clk)
-    mta <= \$1130 ;
+    b_ext <= \$1081 ;
   always @(posedge clk)
-    mtb <= \$1131 ;
+    mta <= \$1082 ;
   always @(posedge clk)
-    mc <= \$1132 ;
+    mtb <= \$1083 ;
   always @(posedge clk)
-    mi <= \$1133 ;
+    mc <= \$1084 ;
   always @(posedge clk)
-    mcols <= \$1134 ;
+    mi <= \$1085 ;
   always @(posedge clk)
-    ceil <= \$1135 ;
+    mcols <= \$1086 ;
   always @(posedge clk)
-    den <= \$1136 ;
+    ceil <= \$1087 ;
   always @(posedge clk)
-    drem <= \$1137 ;
+    den <= \$1088 ;
   always @(posedge clk)
-    lk <= \$1138 ;
+    drem <= \$1089 ;
   always @(posedge clk)
-    nsteps <= \$1139 ;
+    lk <= \$1090 ;
   always @(posedge clk)
-    steps <= \$1140 ;
+    nsteps <= \$1091 ;
   always @(posedge clk)
-    srem <= \$1141 ;
+    steps <= \$1092 ;
   always @(posedge clk)
-    root <= \$1142 ;
+    srem <= \$1093 ;
   always @(posedge clk)
-    ext_top <= \$1143 ;
+    root <= \$1094 ;
   always @(posedge clk)
-    shr_prev <= \$1144 ;
+    ext_top <= \$1095 ;
   always @(posedge clk)
-    feed <= \$1145 ;
+    shr_prev <= \$1096 ;
   always @(posedge clk)
-    quo <= \$1146 ;
+    feed <= \$1097 ;
   always @(posedge clk)
-    den3 <= \$1147 ;
+    quo <= \$1098 ;
   always @(posedge clk)
-    blen_r <= \$1148 ;
+    den3 <= \$1099 ;
   always @(posedge clk)
-    \real  <= \$1149 ;
+    blen_r <= \$1100 ;
   always @(posedge clk)
-    ot <= \$1150 ;
+    \real  <= \$1101 ;
   always @(posedge clk)
-    rec <= \$1151 ;
+    ot <= \$1102 ;
+  always @(posedge clk)
+    rec <= \$1103 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1055  = rom_f__data;
+    \$1006  = rom_f__data;
     if (rst) begin
-      \$1055  = 44'h00000000000;
+      \$1006  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1056  = rom_t__data;
+    \$1007  = rom_t__data;
     if (rst) begin
-      \$1056  = 44'h00000000000;
+      \$1007  = 44'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1057  = rd_a__data;
+    \$1008  = rd_a__data;
     if (rst) begin
-      \$1057  = 64'h0000000000000000;
+      \$1008  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1058  = rd_b__data;
+    \$1009  = rd_b__data;
     if (rst) begin
-      \$1058  = 64'h0000000000000000;
+      \$1009  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1059  = a_inr;
+    \$1010  = a_inr;
     if (rst) begin
-      \$1059  = 1'h0;
+      \$1010  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1060  = a_ext;
+    \$1011  = a_ext;
     if (rst) begin
-      \$1060  = 1'h0;
+      \$1011  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1061  = b_inr;
+    \$1012  = b_inr;
     if (rst) begin
-      \$1061  = 1'h0;
+      \$1012  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1062  = b_ext;
+    \$1013  = b_ext;
     if (rst) begin
-      \$1062  = 1'h0;
+      \$1013  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1063  = 1'h0;
+    \$1014  = 1'h0;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7804,7 +7713,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                \$1063  = 1'h1;
+                \$1014  = 1'h1;
             5'h0e:
                 /* empty */;
             5'h12:
@@ -7822,8 +7731,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                if (\$216 ) begin
-                  \$1063  = 1'h1;
+                if (\$225 ) begin
+                  \$1014  = 1'h1;
                 end
           endcase
       5'h04:
@@ -7835,24 +7744,24 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           /* empty */;
       5'h0e:
-          \$1063  = 1'h1;
+          \$1014  = 1'h1;
       5'h06:
           /* empty */;
       5'h10:
-          if (\$300 ) begin
-            \$1063  = 1'h1;
+          if (\$307 ) begin
+            \$1014  = 1'h1;
           end
       5'h07:
           /* empty */;
       5'h11:
           /* empty */;
       5'h08:
-          if (\$375 ) begin
-            \$1063  = 1'h1;
+          if (\$361 ) begin
+            \$1014  = 1'h1;
           end
       5'h12:
-          if (\$406 ) begin
-            \$1063  = 1'h1;
+          if (\$392 ) begin
+            \$1014  = 1'h1;
           end
       5'h09:
           /* empty */;
@@ -7863,7 +7772,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h15:
           /* empty */;
       5'h16:
-          \$1063  = 1'h1;
+          \$1014  = 1'h1;
       5'h0a:
           /* empty */;
       5'h17:
@@ -7873,7 +7782,1358 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h19:
           /* empty */;
       5'h1a:
-          \$1063  = 1'h1;
+          \$1014  = 1'h1;
+    endcase
+    if (rst) begin
+      \$1014  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1015  = nz;
+    if (wl_ok) begin
+      \$1015  = \$515 [3:0];
+    end
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          \$1015  = 4'h0;
+    endcase
+    if (rst) begin
+      \$1015  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1016  = no;
+    if (wl_ok) begin
+      \$1016  = \$518 [3:0];
+    end
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          \$1016  = 4'h0;
+    endcase
+    if (rst) begin
+      \$1016  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1017  = \$1 [5:0];
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          \$1017 [0] = 1'h1;
+    endcase
+    if (rst) begin
+      \$1017  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1018  = \$2 [5:0];
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          \$1018 [0] = \$384 ;
+    endcase
+    if (rst) begin
+      \$1018  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1019  = \$3 ;
+    if (rst) begin
+      \$1019  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1020  = \$4 ;
+    if (rst) begin
+      \$1020  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1021  = \$5 ;
+    if (rst) begin
+      \$1021  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1022  = \$6 ;
+    if (rst) begin
+      \$1022  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1023  = \$7 ;
+    if (rst) begin
+      \$1023  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1024  = \$8 ;
+    if (rst) begin
+      \$1024  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1025  = \$9 ;
+    if (rst) begin
+      \$1025  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1026  = \$10 ;
+    if (rst) begin
+      \$1026  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1027  = \$11 ;
+    if (rst) begin
+      \$1027  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1028  = \$12 ;
+    if (rst) begin
+      \$1028  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1029  = \$13 ;
+    if (rst) begin
+      \$1029  = 36'h000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1030  = \$14 ;
+    if (rst) begin
+      \$1030  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1031  = \$15 ;
+    if (rst) begin
+      \$1031  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1032  = \$16 ;
+    if (rst) begin
+      \$1032  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1033  = \$17 ;
+    if (rst) begin
+      \$1033  = 28'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1034  = \$18 ;
+    if (rst) begin
+      \$1034  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1035  = \$20 [82:0];
+    if (rst) begin
+      \$1035  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1036  = \$22 [82:0];
+    if (rst) begin
+      \$1036  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1037  = \$24 [82:0];
+    if (rst) begin
+      \$1037  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1038  = \$26 [82:0];
+    if (rst) begin
+      \$1038  = 83'h000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1039  = \$28 [101:0];
+    if (rst) begin
+      \$1039  = 102'h00000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1040  = \$30 [91:0];
+    if (rst) begin
+      \$1040  = 92'h00000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1041  = \$32 [127:0];
+    if (rst) begin
+      \$1041  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1042  = acc_lo;
+    if (acc_clear) begin
+      \$1042  = 64'h0000000000000000;
+    end else if (\$34 ) begin
+      \$1042  = \$552 [63:0];
+    end else if (\$35 ) begin
+      \$1042  = \$554 [63:0];
+    end
+    if (rst) begin
+      \$1042  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1043  = acc_hi;
+    if (acc_clear) begin
+      \$1043  = 72'h000000000000000000;
+    end else if (\$34 ) begin
+      \$1043  = \$554 [71:0];
+    end else if (\$35 ) begin
+      \$1043  = { 64'h0000000000000000, \$554 [71:64] };
+    end
+    if (rst) begin
+      \$1043  = 72'h000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1044  = acc_cl;
+    if (acc_clear) begin
+      \$1044  = 1'h0;
+    end else if (\$34 ) begin
+      \$1044  = \$552 [64];
+    end else if (\$35 ) begin
+      \$1044  = 1'h0;
+    end
+    if (rst) begin
+      \$1044  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1045  = acc_cz;
+    if (acc_clear) begin
+      \$1045  = 1'h0;
+    end else if (\$34 ) begin
+      \$1045  = 1'h0;
+    end else if (\$35 ) begin
+      \$1045  = \$552 [64];
+    end
+    if (rst) begin
+      \$1045  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1046  = mwc;
+    if (acc_clear) begin
+      \$1046  = 5'h00;
+    end else if (\$34 ) begin
+    end else if (\$35 ) begin
+      \$1046  = \$36 [4:0];
+    end
+    if (rst) begin
+      \$1046  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1047  = o_valid;
+    if (o__ready) begin
+      \$1047  = 1'h0;
+    end
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h0b:
+          if (\$512 ) begin
+            \$1047  = 1'h1;
+          end
+    endcase
+    if (rst) begin
+      \$1047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1048  = req;
+    casez (fsm_state)
+      5'h00:
+          if (\$37 ) begin
+            \$1048  = i__payload;
+          end
+    endcase
+    if (rst) begin
+      \$1048  = 562'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1049  = req_tag;
+    casez (fsm_state)
+      5'h00:
+          if (\$37 ) begin
+            \$1049  = i__payload[561:530];
+          end
+    endcase
+    if (rst) begin
+      \$1049  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1050  = lc;
+    casez (fsm_state)
+      5'h00:
+          if (\$37 ) begin
+            \$1050  = 4'h0;
+          end
+      5'h01:
+          \$1050  = \$38 [3:0];
+    endcase
+    if (rst) begin
+      \$1050  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1051  = swapped;
+    casez (fsm_state)
+      5'h00:
+          if (\$37 ) begin
+            \$1051  = 1'h0;
+          end
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                /* empty */;
+            5'h0e:
+                /* empty */;
+            5'h12:
+                \$1051  = \$104 ;
+          endcase
+    endcase
+    if (rst) begin
+      \$1051  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1052  = fsm_state;
+    casez (fsm_state)
+      5'h00:
+          if (\$37 ) begin
+            \$1052  = 5'h01;
+          end
+      5'h01:
+          if (\$99 ) begin
+            \$1052  = 5'h02;
+          end
+      5'h02:
+          \$1052  = 5'h03;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                \$1052  = 5'h02;
+            5'h0e:
+                \$1052  = 5'h02;
+            5'h12:
+                \$1052  = 5'h02;
+            5'h10:
+                \$1052  = 5'h04;
+            5'h01:
+                (* full_case = 32'd1 *)
+                if (\$110 ) begin
+                  \$1052  = 5'h02;
+                end else begin
+                  \$1052  = 5'h05;
+                end
+            5'h02, 5'h03, 5'h04:
+                \$1052  = 5'h05;
+            5'h05:
+                (* full_case = 32'd1 *)
+                if (\$145 ) begin
+                  \$1052  = 5'h02;
+                end else begin
+                  \$1052  = 5'h06;
+                end
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                (* full_case = 32'd1 *)
+                if (\$154 ) begin
+                  \$1052  = 5'h02;
+                end else if (\$155 ) begin
+                  \$1052  = 5'h02;
+                end else begin
+                  \$1052  = 5'h07;
+                end
+            5'h06:
+                (* full_case = 32'd1 *)
+                if (\$213 ) begin
+                  \$1052  = 5'h02;
+                end else begin
+                  \$1052  = 5'h08;
+                end
+            5'h07, 5'h08:
+                (* full_case = 32'd1 *)
+                if (\$225 ) begin
+                  \$1052  = 5'h02;
+                end else begin
+                  \$1052  = 5'h09;
+                end
+            5'h09:
+                \$1052  = 5'h0a;
+            5'h11:
+                \$1052  = 5'h0b;
+          endcase
+      5'h04:
+          \$1052  = 5'h0c;
+      5'h0c:
+          \$1052  = 5'h0d;
+      5'h0d:
+          \$1052  = 5'h02;
+      5'h05:
+          \$1052  = 5'h0e;
+      5'h0e:
+          if (\$287 ) begin
+            (* full_case = 32'd1 *)
+            if (is_mov) begin
+              \$1052  = 5'h02;
+            end else begin
+              \$1052  = 5'h0f;
+            end
+          end
+      5'h06:
+          \$1052  = 5'h10;
+      5'h10:
+          if (\$307 ) begin
+            if (\$309 ) begin
+              \$1052  = 5'h0f;
+            end
+          end
+      5'h07:
+          \$1052  = 5'h11;
+      5'h11:
+          if (\$341 ) begin
+            \$1052  = 5'h02;
+          end
+      5'h08:
+          if (\$387 ) begin
+            if (\$390 ) begin
+              \$1052  = 5'h12;
+            end
+          end
+      5'h12:
+          if (\$392 ) begin
+            if (\$394 ) begin
+              \$1052  = 5'h0f;
+            end
+          end
+      5'h09:
+          if (\$415 ) begin
+            if (\$424 ) begin
+              \$1052  = 5'h13;
+            end
+          end
+      5'h13:
+          \$1052  = 5'h14;
+      5'h14:
+          if (\$436 ) begin
+            (* full_case = 32'd1 *)
+            if (ceil) begin
+              \$1052  = 5'h15;
+            end else begin
+              \$1052  = 5'h16;
+            end
+          end
+      5'h15:
+          \$1052  = 5'h16;
+      5'h16:
+          if (\$443 ) begin
+            \$1052  = 5'h0f;
+          end
+      5'h0a:
+          \$1052  = 5'h17;
+      5'h17:
+          \$1052  = 5'h18;
+      5'h18:
+          (* full_case = 32'd1 *)
+          if (\$454 ) begin
+            \$1052  = 5'h02;
+          end else begin
+            \$1052  = 5'h19;
+          end
+      5'h19:
+          if (\$468 ) begin
+            \$1052  = 5'h1a;
+          end
+      5'h1a:
+          if (\$474 ) begin
+            \$1052  = 5'h0f;
+          end
+      5'h0f:
+          \$1052  = 5'h03;
+      5'h0b:
+          if (\$512 ) begin
+            \$1052  = 5'h00;
+          end
+    endcase
+    if (rst) begin
+      \$1052  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1053  = pc;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          \$1053  = 16'hffff;
+      5'h02:
+          \$1053  = pc_dec;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1053  = \$475 [15:0];
+    endcase
+    if (rst) begin
+      \$1053  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1054  = sel;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          \$1054  = 1'h0;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                \$1054  = \$103 ;
+            5'h0e:
+                \$1054  = 1'h1;
+            5'h12:
+                \$1054  = 1'h0;
+            5'h10:
+                /* empty */;
+            5'h01:
+                if (\$110 ) begin
+                  \$1054  = 1'h0;
+                end
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                if (\$145 ) begin
+                  \$1054  = 1'h0;
+                end
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                if (\$154 ) begin
+                  \$1054  = \$189 ;
+                end else if (\$155 ) begin
+                  \$1054  = \$193 ;
+                end
+            5'h06:
+                if (\$213 ) begin
+                  \$1054  = 1'h0;
+                end
+            5'h07, 5'h08:
+                if (\$225 ) begin
+                  \$1054  = 1'h0;
+                end
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          \$1054  = 1'h1;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          if (\$287 ) begin
+            (* full_case = 32'd1 *)
+            if (is_mov) begin
+              \$1054  = 1'h0;
+            end else begin
+              \$1054  = 1'h0;
+            end
+          end
+      5'h06:
+          /* empty */;
+      5'h10:
+          if (\$307 ) begin
+            if (\$309 ) begin
+              \$1054  = 1'h0;
+            end
+          end
+      5'h07:
+          /* empty */;
+      5'h11:
+          if (\$341 ) begin
+            \$1054  = \$360 ;
+          end
+      5'h08:
+          /* empty */;
+      5'h12:
+          if (\$392 ) begin
+            if (\$394 ) begin
+              \$1054  = 1'h0;
+            end
+          end
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          if (\$443 ) begin
+            \$1054  = 1'h0;
+          end
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          if (\$454 ) begin
+            \$1054  = 1'h0;
+          end
+      5'h19:
+          /* empty */;
+      5'h1a:
+          if (\$474 ) begin
+            \$1054  = 1'h0;
+          end
+    endcase
+    if (rst) begin
+      \$1054  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1055  = ld_tags;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          casez (lc)
+            4'h0:
+                \$1055  = { \$88 , \$83 , \$78 , \$73 , \$68 , \$63 , \$58 , \$53 , \$48 , \$43  };
+            4'h1:
+                /* empty */;
+            4'h2:
+                /* empty */;
+            4'h3:
+                /* empty */;
+            4'h4:
+                /* empty */;
+            4'h5:
+                \$1055  = \$89 ;
+            4'h6:
+                \$1055  = \$90 ;
+            4'h7:
+                \$1055  = \$91 ;
+            4'h8:
+                \$1055  = \$92 ;
+            4'h9:
+                \$1055  = \$93 ;
+            4'ha:
+                \$1055  = \$94 ;
+            4'hb:
+                \$1055  = \$95 ;
+            4'hc:
+                \$1055  = \$96 ;
+            4'hd:
+                \$1055  = \$97 ;
+            4'he:
+                \$1055  = \$98 ;
+          endcase
+    endcase
+    if (rst) begin
+      \$1055  = 20'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1056  = op;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1056  = word[4:0];
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1056  = word[4:0];
+    endcase
+    if (rst) begin
+      \$1056  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1057  = dl;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1057  = word[11:5];
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1057  = word[11:5];
+    endcase
+    if (rst) begin
+      \$1057  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1058  = ra;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1058  = out;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1058  = out;
+    endcase
+    if (rst) begin
+      \$1058  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1059  = rb;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1059  = \out$78 ;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1059  = \out$78 ;
+    endcase
+    if (rst) begin
+      \$1059  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1060  = rd;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1060  = \out$80 ;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1060  = \out$80 ;
+    endcase
+    if (rst) begin
+      \$1060  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1061  = imm;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1061  = word[41:26];
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          \$1061  = a_val[15:0];
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1061  = word[41:26];
+    endcase
+    if (rst) begin
+      \$1061  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1062  = ta;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1062  = tga[3:0];
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1062  = tga[3:0];
+    endcase
+    if (rst) begin
+      \$1062  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1063  = ea;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          \$1063  = tga[4];
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1063  = tga[4];
     endcase
     if (rst) begin
       \$1063  = 1'h0;
@@ -7881,39 +9141,121 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1064  = nz;
-    if (wl_ok) begin
-      \$1064  = \$530 [3:0];
-    end
+    \$1064  = ba;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          /* empty */;
+          \$1064  = tga[5];
       5'h03:
-          \$1064  = 4'h0;
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1064  = tga[5];
     endcase
     if (rst) begin
-      \$1064  = 4'h0;
+      \$1064  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1065  = no;
-    if (wl_ok) begin
-      \$1065  = \$533 [3:0];
-    end
+    \$1065  = tb;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          /* empty */;
+          \$1065  = tgb[3:0];
       5'h03:
-          \$1065  = 4'h0;
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          \$1065  = tgb[3:0];
     endcase
     if (rst) begin
       \$1065  = 4'h0;
@@ -7921,321 +9263,14 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1066  = \$1 [5:0];
+    \$1066  = eb;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
           /* empty */;
       5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h08:
-          \$1066 [0] = 1'h1;
-    endcase
-    if (rst) begin
-      \$1066  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1067  = \$2 [5:0];
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h08:
-          \$1067 [0] = \$398 ;
-    endcase
-    if (rst) begin
-      \$1067  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1068  = \$3 ;
-    if (rst) begin
-      \$1068  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1069  = \$4 ;
-    if (rst) begin
-      \$1069  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1070  = \$5 ;
-    if (rst) begin
-      \$1070  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1071  = \$6 ;
-    if (rst) begin
-      \$1071  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1072  = \$7 ;
-    if (rst) begin
-      \$1072  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1073  = \$8 ;
-    if (rst) begin
-      \$1073  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1074  = \$9 ;
-    if (rst) begin
-      \$1074  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1075  = \$10 ;
-    if (rst) begin
-      \$1075  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1076  = \$11 ;
-    if (rst) begin
-      \$1076  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1077  = \$12 ;
-    if (rst) begin
-      \$1077  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1078  = \$13 ;
-    if (rst) begin
-      \$1078  = 36'h000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1079  = \$14 ;
-    if (rst) begin
-      \$1079  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1080  = \$15 ;
-    if (rst) begin
-      \$1080  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1081  = \$16 ;
-    if (rst) begin
-      \$1081  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1082  = \$17 ;
-    if (rst) begin
-      \$1082  = 28'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1083  = \$18 ;
-    if (rst) begin
-      \$1083  = 20'h00000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1084  = \$20 [82:0];
-    if (rst) begin
-      \$1084  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1085  = \$22 [82:0];
-    if (rst) begin
-      \$1085  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1086  = \$24 [82:0];
-    if (rst) begin
-      \$1086  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1087  = \$26 [82:0];
-    if (rst) begin
-      \$1087  = 83'h000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1088  = \$28 [101:0];
-    if (rst) begin
-      \$1088  = 102'h00000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1089  = \$30 [91:0];
-    if (rst) begin
-      \$1089  = 92'h00000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1090  = \$32 [127:0];
-    if (rst) begin
-      \$1090  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1091  = acc_lo;
-    if (acc_clear) begin
-      \$1091  = 64'h0000000000000000;
-    end else if (\$34 ) begin
-      \$1091  = \$552 [63:0];
-    end else if (\$35 ) begin
-      \$1091  = \$554 [63:0];
-    end
-    if (rst) begin
-      \$1091  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1092  = acc_hi;
-    if (acc_clear) begin
-      \$1092  = 72'h000000000000000000;
-    end else if (\$34 ) begin
-      \$1092  = \$554 [71:0];
-    end else if (\$35 ) begin
-      \$1092  = { 64'h0000000000000000, \$554 [71:64] };
-    end
-    if (rst) begin
-      \$1092  = 72'h000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1093  = acc_cl;
-    if (acc_clear) begin
-      \$1093  = 1'h0;
-    end else if (\$34 ) begin
-      \$1093  = \$552 [64];
-    end else if (\$35 ) begin
-      \$1093  = 1'h0;
-    end
-    if (rst) begin
-      \$1093  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1094  = acc_cz;
-    if (acc_clear) begin
-      \$1094  = 1'h0;
-    end else if (\$34 ) begin
-      \$1094  = 1'h0;
-    end else if (\$35 ) begin
-      \$1094  = \$552 [64];
-    end
-    if (rst) begin
-      \$1094  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1095  = mwc;
-    if (acc_clear) begin
-      \$1095  = 5'h00;
-    end else if (\$34 ) begin
-    end else if (\$35 ) begin
-      \$1095  = \$36 [4:0];
-    end
-    if (rst) begin
-      \$1095  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1096  = o_valid;
-    if (o__ready) begin
-      \$1096  = 1'h0;
-    end
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
+          \$1066  = tgb[4];
       5'h03:
           /* empty */;
       5'h04:
@@ -8281,306 +9316,34 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h1a:
           /* empty */;
       5'h0f:
+          \$1066  = tgb[4];
+    endcase
+    if (rst) begin
+      \$1066  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1067  = bb;
+    casez (fsm_state)
+      5'h00:
           /* empty */;
-      5'h0b:
-          if (\$527 ) begin
-            \$1096  = 1'h1;
-          end
-    endcase
-    if (rst) begin
-      \$1096  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1097  = req;
-    casez (fsm_state)
-      5'h00:
-          if (\$37 ) begin
-            \$1097  = i__payload;
-          end
-    endcase
-    if (rst) begin
-      \$1097  = 562'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1098  = req_tag;
-    casez (fsm_state)
-      5'h00:
-          if (\$37 ) begin
-            \$1098  = i__payload[561:530];
-          end
-    endcase
-    if (rst) begin
-      \$1098  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1099  = lc;
-    casez (fsm_state)
-      5'h00:
-          if (\$37 ) begin
-            \$1099  = 4'h0;
-          end
-      5'h01:
-          \$1099  = \$38 [3:0];
-    endcase
-    if (rst) begin
-      \$1099  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1100  = swapped;
-    casez (fsm_state)
-      5'h00:
-          if (\$37 ) begin
-            \$1100  = 1'h0;
-          end
       5'h01:
           /* empty */;
       5'h02:
-          /* empty */;
+          \$1067  = tgb[5];
       5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                /* empty */;
-            5'h0e:
-                /* empty */;
-            5'h12:
-                \$1100  = \$49 ;
-          endcase
-    endcase
-    if (rst) begin
-      \$1100  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1101  = fsm_state;
-    casez (fsm_state)
-      5'h00:
-          if (\$37 ) begin
-            \$1101  = 5'h01;
-          end
-      5'h01:
-          if (\$39 ) begin
-            \$1101  = 5'h02;
-          end
-      5'h02:
-          \$1101  = 5'h03;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                \$1101  = 5'h02;
-            5'h0e:
-                \$1101  = 5'h02;
-            5'h12:
-                \$1101  = 5'h02;
-            5'h10:
-                \$1101  = 5'h04;
-            5'h01:
-                (* full_case = 32'd1 *)
-                if (\$56 ) begin
-                  \$1101  = 5'h02;
-                end else begin
-                  \$1101  = 5'h05;
-                end
-            5'h02, 5'h03, 5'h04:
-                \$1101  = 5'h05;
-            5'h05:
-                (* full_case = 32'd1 *)
-                if (\$92 ) begin
-                  \$1101  = 5'h02;
-                end else begin
-                  \$1101  = 5'h06;
-                end
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                (* full_case = 32'd1 *)
-                if (\$102 ) begin
-                  \$1101  = 5'h02;
-                end else if (\$103 ) begin
-                  \$1101  = 5'h02;
-                end else begin
-                  \$1101  = 5'h07;
-                end
-            5'h06:
-                (* full_case = 32'd1 *)
-                if (\$203 ) begin
-                  \$1101  = 5'h02;
-                end else begin
-                  \$1101  = 5'h08;
-                end
-            5'h07, 5'h08:
-                (* full_case = 32'd1 *)
-                if (\$216 ) begin
-                  \$1101  = 5'h02;
-                end else begin
-                  \$1101  = 5'h09;
-                end
-            5'h09:
-                \$1101  = 5'h0a;
-            5'h11:
-                \$1101  = 5'h0b;
-          endcase
-      5'h04:
-          \$1101  = 5'h0c;
-      5'h0c:
-          \$1101  = 5'h0d;
-      5'h0d:
-          \$1101  = 5'h02;
-      5'h05:
-          \$1101  = 5'h0e;
-      5'h0e:
-          if (\$279 ) begin
-            (* full_case = 32'd1 *)
-            if (is_mov) begin
-              \$1101  = 5'h02;
-            end else begin
-              \$1101  = 5'h0f;
-            end
-          end
-      5'h06:
-          \$1101  = 5'h10;
-      5'h10:
-          if (\$300 ) begin
-            if (\$302 ) begin
-              \$1101  = 5'h0f;
-            end
-          end
-      5'h07:
-          \$1101  = 5'h11;
-      5'h11:
-          if (\$334 ) begin
-            \$1101  = 5'h02;
-          end
-      5'h08:
-          if (\$401 ) begin
-            if (\$404 ) begin
-              \$1101  = 5'h12;
-            end
-          end
-      5'h12:
-          if (\$406 ) begin
-            if (\$408 ) begin
-              \$1101  = 5'h0f;
-            end
-          end
-      5'h09:
-          if (\$429 ) begin
-            if (\$438 ) begin
-              \$1101  = 5'h13;
-            end
-          end
-      5'h13:
-          \$1101  = 5'h14;
-      5'h14:
-          if (\$450 ) begin
-            (* full_case = 32'd1 *)
-            if (ceil) begin
-              \$1101  = 5'h15;
-            end else begin
-              \$1101  = 5'h16;
-            end
-          end
-      5'h15:
-          \$1101  = 5'h16;
-      5'h16:
-          if (\$457 ) begin
-            \$1101  = 5'h0f;
-          end
-      5'h0a:
-          \$1101  = 5'h17;
-      5'h17:
-          \$1101  = 5'h18;
-      5'h18:
-          (* full_case = 32'd1 *)
-          if (\$468 ) begin
-            \$1101  = 5'h02;
-          end else begin
-            \$1101  = 5'h19;
-          end
-      5'h19:
-          if (\$483 ) begin
-            \$1101  = 5'h1a;
-          end
-      5'h1a:
-          if (\$489 ) begin
-            \$1101  = 5'h0f;
-          end
-      5'h0f:
-          \$1101  = 5'h02;
-      5'h0b:
-          if (\$527 ) begin
-            \$1101  = 5'h00;
-          end
-    endcase
-    if (rst) begin
-      \$1101  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1102  = pc;
-    casez (fsm_state)
-      5'h00:
           /* empty */;
-      5'h01:
-          \$1102  = 16'h0000;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                \$1102  = \$45 [15:0];
-            5'h0e:
-                \$1102  = \$48 [15:0];
-            5'h12:
-                \$1102  = \$50 [15:0];
-            5'h10:
-                /* empty */;
-            5'h01:
-                if (\$56 ) begin
-                  \$1102  = \$57 [15:0];
-                end
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                if (\$92 ) begin
-                  \$1102  = \$93 [15:0];
-                end
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                if (\$102 ) begin
-                  \$1102  = \$139 [15:0];
-                end else if (\$103 ) begin
-                  \$1102  = \$179 [15:0];
-                end
-            5'h06:
-                if (\$203 ) begin
-                  \$1102  = \$204 [15:0];
-                end
-            5'h07, 5'h08:
-                if (\$216 ) begin
-                  \$1102  = \$220 [15:0];
-                end
-          endcase
       5'h04:
           /* empty */;
       5'h0c:
-          \$1102  = a_val[15:0];
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h05:
           /* empty */;
       5'h0e:
-          if (\$279 ) begin
-            if (is_mov) begin
-              \$1102  = \$280 [15:0];
-            end
-          end
+          /* empty */;
       5'h06:
           /* empty */;
       5'h10:
@@ -8588,9 +9351,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h07:
           /* empty */;
       5'h11:
-          if (\$334 ) begin
-            \$1102  = \$355 [15:0];
-          end
+          /* empty */;
       5'h08:
           /* empty */;
       5'h12:
@@ -8610,79 +9371,40 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h17:
           /* empty */;
       5'h18:
-          if (\$468 ) begin
-            \$1102  = \$469 [15:0];
-          end
+          /* empty */;
       5'h19:
           /* empty */;
       5'h1a:
           /* empty */;
       5'h0f:
-          \$1102  = \$490 [15:0];
+          \$1067  = tgb[5];
     endcase
     if (rst) begin
-      \$1102  = 16'h0000;
+      \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1103  = sel;
+    \$1068  = bd;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h01:
-          \$1103  = 1'h0;
-      5'h02:
           /* empty */;
+      5'h02:
+          \$1068  = tgd[5];
       5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                \$1103  = \$46 ;
-            5'h0e:
-                \$1103  = 1'h1;
-            5'h12:
-                \$1103  = 1'h0;
-            5'h10:
-                /* empty */;
-            5'h01:
-                if (\$56 ) begin
-                  \$1103  = 1'h0;
-                end
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                if (\$92 ) begin
-                  \$1103  = 1'h0;
-                end
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                if (\$102 ) begin
-                  \$1103  = \$173 ;
-                end else if (\$103 ) begin
-                  \$1103  = \$183 ;
-                end
-            5'h06:
-                if (\$203 ) begin
-                  \$1103  = 1'h0;
-                end
-            5'h07, 5'h08:
-                if (\$216 ) begin
-                  \$1103  = 1'h0;
-                end
-          endcase
+          /* empty */;
       5'h04:
           /* empty */;
       5'h0c:
-          \$1103  = 1'h1;
+          /* empty */;
       5'h0d:
           /* empty */;
       5'h05:
           /* empty */;
       5'h0e:
-          if (\$279 ) begin
-            if (is_mov) begin
-              \$1103  = 1'h0;
-            end
-          end
+          /* empty */;
       5'h06:
           /* empty */;
       5'h10:
@@ -8690,9 +9412,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h07:
           /* empty */;
       5'h11:
-          if (\$334 ) begin
-            \$1103  = \$374 ;
-          end
+          /* empty */;
       5'h08:
           /* empty */;
       5'h12:
@@ -8712,218 +9432,21 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h17:
           /* empty */;
       5'h18:
-          if (\$468 ) begin
-            \$1103  = 1'h0;
-          end
+          /* empty */;
       5'h19:
           /* empty */;
       5'h1a:
           /* empty */;
       5'h0f:
-          \$1103  = 1'h0;
+          \$1068  = tgd[5];
     endcase
     if (rst) begin
-      \$1103  = 1'h0;
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1104  = op;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1104  = word[4:0];
-    endcase
-    if (rst) begin
-      \$1104  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1105  = dl;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1105  = word[11:5];
-    endcase
-    if (rst) begin
-      \$1105  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1106  = ra;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1106  = out;
-    endcase
-    if (rst) begin
-      \$1106  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1107  = rb;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1107  = \out$76 ;
-    endcase
-    if (rst) begin
-      \$1107  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1108  = rd;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1108  = \out$78 ;
-    endcase
-    if (rst) begin
-      \$1108  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1109  = imm;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1109  = word[41:26];
-    endcase
-    if (rst) begin
-      \$1109  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1110  = ta;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1110  = tg_a__data[3:0];
-    endcase
-    if (rst) begin
-      \$1110  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1111  = ea;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1111  = tg_a__data[4];
-    endcase
-    if (rst) begin
-      \$1111  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1112  = ba;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1112  = tg_a__data[5];
-    endcase
-    if (rst) begin
-      \$1112  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1113  = tb;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1113  = tg_b__data[3:0];
-    endcase
-    if (rst) begin
-      \$1113  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1114  = eb;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1114  = tg_b__data[4];
-    endcase
-    if (rst) begin
-      \$1114  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1115  = bb;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1115  = tg_b__data[5];
-    endcase
-    if (rst) begin
-      \$1115  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1116  = bd;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          \$1116  = tg_d__data[5];
-    endcase
-    if (rst) begin
-      \$1116  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1117  = k;
+    \$1069  = k;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -8933,7 +9456,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
           /* empty */;
       5'h03:
         begin
-          \$1117  = 5'h00;
+          \$1069  = 5'h00;
           casez (op)
             5'h00, 5'h0f:
                 /* empty */;
@@ -8951,23 +9474,23 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$102 ) begin
-                end else if (\$103 ) begin
+                if (\$154 ) begin
+                end else if (\$155 ) begin
                 end else begin
-                  \$1117  = \$198 ;
+                  \$1069  = \$208 ;
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$216 ) begin
+                if (\$225 ) begin
                 end else begin
-                  \$1117  = 5'h00;
+                  \$1069  = 5'h00;
                 end
             5'h09:
                 /* empty */;
             5'h11:
-                \$1117  = 5'h00;
+                \$1069  = 5'h00;
           endcase
         end
       5'h04:
@@ -8979,53 +9502,53 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           /* empty */;
       5'h0e:
-          \$1117  = \$277 [4:0];
+          \$1069  = \$285 [4:0];
       5'h06:
           /* empty */;
       5'h10:
-          \$1117  = \$299 [4:0];
+          \$1069  = \$306 [4:0];
       5'h07:
           /* empty */;
       5'h11:
-          \$1117  = \$331 [4:0];
+          \$1069  = \$338 [4:0];
       5'h08:
           /* empty */;
       5'h12:
           /* empty */;
       5'h09:
-          \$1117  = \$428 [4:0];
+          \$1069  = \$414 [4:0];
       5'h13:
           /* empty */;
       5'h14:
-          if (\$450 ) begin
-            \$1117  = 5'h00;
+          if (\$436 ) begin
+            \$1069  = 5'h00;
           end
       5'h15:
           /* empty */;
       5'h16:
-          \$1117  = \$452 [4:0];
+          \$1069  = \$438 [4:0];
       5'h0a:
           /* empty */;
       5'h17:
-          \$1117  = 5'h00;
+          \$1069  = 5'h00;
       5'h18:
           /* empty */;
       5'h19:
           /* empty */;
       5'h1a:
-          \$1117  = \$484 [4:0];
+          \$1069  = \$469 [4:0];
       5'h0f:
           /* empty */;
       5'h0b:
-          \$1117  = \$526 [4:0];
+          \$1069  = \$511 [4:0];
     endcase
     if (rst) begin
-      \$1117  = 5'h00;
+      \$1069  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1118  = carry;
+    \$1070  = carry;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9035,7 +9558,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
           /* empty */;
       5'h03:
         begin
-          \$1118  = 1'h0;
+          \$1070  = 1'h0;
           casez (op)
             5'h00, 5'h0f:
                 /* empty */;
@@ -9048,7 +9571,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h01:
                 /* empty */;
             5'h02, 5'h03, 5'h04:
-                \$1118  = \$90 ;
+                \$1070  = \$143 ;
           endcase
         end
       5'h04:
@@ -9060,7 +9583,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           /* empty */;
       5'h0e:
-          \$1118  = \$537 [64];
+          \$1070  = \$537 [64];
       5'h06:
           /* empty */;
       5'h10:
@@ -9080,21 +9603,21 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h14:
           /* empty */;
       5'h15:
-          \$1118  = \$451 ;
+          \$1070  = \$437 ;
       5'h16:
-          \$1118  = wb_sum[64];
+          \$1070  = wb_sum[64];
       5'h0a:
           /* empty */;
       5'h17:
-          \$1118  = 1'h0;
+          \$1070  = 1'h0;
     endcase
     if (rst) begin
-      \$1118  = 1'h0;
+      \$1070  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1119  = is_sub;
+    \$1071  = is_sub;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9104,7 +9627,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
           /* empty */;
       5'h03:
         begin
-          \$1119  = 1'h0;
+          \$1071  = 1'h0;
           casez (op)
             5'h00, 5'h0f:
                 /* empty */;
@@ -9117,17 +9640,17 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h01:
                 /* empty */;
             5'h02, 5'h03, 5'h04:
-                \$1119  = \$88 ;
+                \$1071  = \$141 ;
           endcase
         end
     endcase
     if (rst) begin
-      \$1119  = 1'h0;
+      \$1071  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1120  = is_imm;
+    \$1072  = is_imm;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9137,7 +9660,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
           /* empty */;
       5'h03:
         begin
-          \$1120  = 1'h0;
+          \$1072  = 1'h0;
           casez (op)
             5'h00, 5'h0f:
                 /* empty */;
@@ -9150,17 +9673,17 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h01:
                 /* empty */;
             5'h02, 5'h03, 5'h04:
-                \$1120  = \$89 ;
+                \$1072  = \$142 ;
           endcase
         end
     endcase
     if (rst) begin
-      \$1120  = 1'h0;
+      \$1072  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1121  = is_mov;
+    \$1073  = is_mov;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9170,7 +9693,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
           /* empty */;
       5'h03:
         begin
-          \$1121  = 1'h0;
+          \$1073  = 1'h0;
           casez (op)
             5'h00, 5'h0f:
                 /* empty */;
@@ -9182,20 +9705,20 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$56 ) begin
+                if (\$110 ) begin
                 end else begin
-                  \$1121  = 1'h1;
+                  \$1073  = 1'h1;
                 end
           endcase
         end
     endcase
     if (rst) begin
-      \$1121  = 1'h0;
+      \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1122  = first;
+    \$1074  = first;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9204,7 +9727,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h02:
           /* empty */;
       5'h03:
-          \$1122  = 1'h1;
+          \$1074  = 1'h1;
       5'h04:
           /* empty */;
       5'h0c:
@@ -9214,15 +9737,15 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           /* empty */;
       5'h0e:
-          \$1122  = 1'h0;
+          \$1074  = 1'h0;
     endcase
     if (rst) begin
-      \$1122  = 1'h0;
+      \$1074  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1123  = wl_k;
+    \$1075  = wl_k;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9233,7 +9756,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                \$1123  = 4'h0;
+                \$1075  = 4'h0;
             5'h0e:
                 /* empty */;
             5'h12:
@@ -9251,8 +9774,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                if (\$216 ) begin
-                  \$1123  = 4'h0;
+                if (\$225 ) begin
+                  \$1075  = 4'h0;
                 end
           endcase
       5'h04:
@@ -9264,24 +9787,24 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           /* empty */;
       5'h0e:
-          \$1123  = k[3:0];
+          \$1075  = k[3:0];
       5'h06:
           /* empty */;
       5'h10:
-          if (\$300 ) begin
-            \$1123  = \$301 [3:0];
+          if (\$307 ) begin
+            \$1075  = \$308 [3:0];
           end
       5'h07:
           /* empty */;
       5'h11:
           /* empty */;
       5'h08:
-          if (\$375 ) begin
-            \$1123  = mwc[3:0];
+          if (\$361 ) begin
+            \$1075  = mwc[3:0];
           end
       5'h12:
-          if (\$406 ) begin
-            \$1123  = mwc[3:0];
+          if (\$392 ) begin
+            \$1075  = mwc[3:0];
           end
       5'h09:
           /* empty */;
@@ -9292,95 +9815,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h15:
           /* empty */;
       5'h16:
-          \$1123  = k[3:0];
-      5'h0a:
-          /* empty */;
-      5'h17:
-          /* empty */;
-      5'h18:
-          /* empty */;
-      5'h19:
-          /* empty */;
-      5'h1a:
-          \$1123  = k[3:0];
-    endcase
-    if (rst) begin
-      \$1123  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1124  = wl_v;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          casez (op)
-            5'h00, 5'h0f:
-                \$1124  = { 47'h000000000000, \$42  };
-            5'h0e:
-                /* empty */;
-            5'h12:
-                /* empty */;
-            5'h10:
-                /* empty */;
-            5'h01:
-                /* empty */;
-            5'h02, 5'h03, 5'h04:
-                /* empty */;
-            5'h05:
-                /* empty */;
-            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
-                /* empty */;
-            5'h06:
-                /* empty */;
-            5'h07, 5'h08:
-                if (\$216 ) begin
-                  \$1124  = { 63'h0000000000000000, \$219  };
-                end
-          endcase
-      5'h04:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h0e:
-          \$1124  = \$537 [63:0];
-      5'h06:
-          /* empty */;
-      5'h10:
-          if (\$300 ) begin
-            \$1124  = { a_val[0], shr_prev[63:1] };
-          end
-      5'h07:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h08:
-          if (\$375 ) begin
-            \$1124  = \$552 [63:0];
-          end
-      5'h12:
-          if (\$406 ) begin
-            \$1124  = \$552 [63:0];
-          end
-      5'h09:
-          /* empty */;
-      5'h13:
-          /* empty */;
-      5'h14:
-          /* empty */;
-      5'h15:
-          /* empty */;
-      5'h16:
-          \$1124  = wb_sum[63:0];
+          \$1075  = k[3:0];
       5'h0a:
           /* empty */;
       5'h17:
@@ -9390,15 +9825,103 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h19:
           /* empty */;
       5'h1a:
-          \$1124  = root[63:0];
+          \$1075  = k[3:0];
     endcase
     if (rst) begin
-      \$1124  = 64'h0000000000000000;
+      \$1075  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1125  = a_inr;
+    \$1076  = wl_v;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          casez (op)
+            5'h00, 5'h0f:
+                \$1076  = { 47'h000000000000, \$102  };
+            5'h0e:
+                /* empty */;
+            5'h12:
+                /* empty */;
+            5'h10:
+                /* empty */;
+            5'h01:
+                /* empty */;
+            5'h02, 5'h03, 5'h04:
+                /* empty */;
+            5'h05:
+                /* empty */;
+            5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
+                /* empty */;
+            5'h06:
+                /* empty */;
+            5'h07, 5'h08:
+                if (\$225 ) begin
+                  \$1076  = { 63'h0000000000000000, \$228  };
+                end
+          endcase
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          \$1076  = \$537 [63:0];
+      5'h06:
+          /* empty */;
+      5'h10:
+          if (\$307 ) begin
+            \$1076  = { a_val[0], shr_prev[63:1] };
+          end
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          if (\$361 ) begin
+            \$1076  = \$552 [63:0];
+          end
+      5'h12:
+          if (\$392 ) begin
+            \$1076  = \$552 [63:0];
+          end
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          \$1076  = wb_sum[63:0];
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          \$1076  = root[63:0];
+    endcase
+    if (rst) begin
+      \$1076  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1077  = a_inr;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9415,38 +9938,38 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h12:
                 /* empty */;
             5'h10:
-                \$1125  = \$52 [0];
+                \$1077  = \$106 [0];
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$56 ) begin
+                if (\$110 ) begin
                 end else begin
-                  \$1125  = \$59 [0];
+                  \$1077  = \$112 [0];
                 end
             5'h02, 5'h03, 5'h04:
-                \$1125  = \$64 [0];
+                \$1077  = \$117 [0];
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$92 ) begin
+                if (\$145 ) begin
                 end else begin
-                  \$1125  = \$95 [0];
+                  \$1077  = \$147 [0];
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$102 ) begin
-                end else if (\$103 ) begin
+                if (\$154 ) begin
+                end else if (\$155 ) begin
                 end else begin
-                  \$1125  = \$186 [0];
+                  \$1077  = \$196 [0];
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$216 ) begin
+                if (\$225 ) begin
                 end else begin
-                  \$1125  = \$223 [0];
+                  \$1077  = \$231 [0];
                 end
             5'h09:
-                \$1125  = \$239 [0];
+                \$1077  = \$247 [0];
           endcase
       5'h04:
           /* empty */;
@@ -9455,30 +9978,30 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h0d:
           /* empty */;
       5'h05:
-          \$1125  = \$254 [0];
+          \$1077  = \$262 [0];
       5'h0e:
-          \$1125  = \$265 [0];
+          \$1077  = \$273 [0];
       5'h06:
-          \$1125  = \$282 [0];
+          \$1077  = \$289 [0];
       5'h10:
-          \$1125  = \$291 ;
+          \$1077  = \$298 ;
       5'h07:
-          \$1125  = \$305 [0];
+          \$1077  = \$312 [0];
       5'h11:
-          \$1125  = \$319 [0];
+          \$1077  = \$326 [0];
       5'h08:
-          \$1125  = \$379 ;
+          \$1077  = \$365 ;
       5'h12:
           /* empty */;
       5'h09:
-          if (\$411 ) begin
-            \$1125  = \$415 [0];
+          if (\$397 ) begin
+            \$1077  = \$401 [0];
           end
       5'h13:
           /* empty */;
       5'h14:
-          if (\$441 ) begin
-            \$1125  = \$443 [0];
+          if (\$427 ) begin
+            \$1077  = \$429 [0];
           end
       5'h15:
           /* empty */;
@@ -9491,8 +10014,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h18:
           /* empty */;
       5'h19:
-          if (\$474 ) begin
-            \$1125  = \$476 [0];
+          if (\$459 ) begin
+            \$1077  = \$461 [0];
           end
       5'h1a:
           /* empty */;
@@ -9501,28 +10024,28 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h0b:
           casez (k)
             5'h01:
-                \$1125  = \$492 [0];
+                \$1077  = \$477 [0];
             5'h02:
-                \$1125  = \$497 [0];
+                \$1077  = \$482 [0];
             5'h03:
-                \$1125  = \$502 [0];
+                \$1077  = \$487 [0];
             5'h04:
-                \$1125  = \$507 [0];
+                \$1077  = \$492 [0];
             5'h05:
-                \$1125  = \$512 [0];
+                \$1077  = \$497 [0];
             5'h06:
-                \$1125  = \$517 [0];
+                \$1077  = \$502 [0];
             5'h07:
-                \$1125  = \$522 [0];
+                \$1077  = \$507 [0];
           endcase
     endcase
     if (rst) begin
-      \$1125  = 1'h0;
+      \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1126  = a_ext;
+    \$1078  = a_ext;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9539,38 +10062,38 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h12:
                 /* empty */;
             5'h10:
-                \$1126  = \$55 [0];
+                \$1078  = \$109 [0];
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$56 ) begin
+                if (\$110 ) begin
                 end else begin
-                  \$1126  = \$62 [0];
+                  \$1078  = \$115 [0];
                 end
             5'h02, 5'h03, 5'h04:
-                \$1126  = \$67 [0];
+                \$1078  = \$120 [0];
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$92 ) begin
+                if (\$145 ) begin
                 end else begin
-                  \$1126  = \$98 [0];
+                  \$1078  = \$150 [0];
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$102 ) begin
-                end else if (\$103 ) begin
+                if (\$154 ) begin
+                end else if (\$155 ) begin
                 end else begin
-                  \$1126  = \$190 [0];
+                  \$1078  = \$200 [0];
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$216 ) begin
+                if (\$225 ) begin
                 end else begin
-                  \$1126  = \$227 [0];
+                  \$1078  = \$235 [0];
                 end
             5'h09:
-                \$1126  = \$243 [0];
+                \$1078  = \$251 [0];
           endcase
       5'h04:
           /* empty */;
@@ -9579,30 +10102,30 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h0d:
           /* empty */;
       5'h05:
-          \$1126  = \$257 [0];
+          \$1078  = \$265 [0];
       5'h0e:
-          \$1126  = \$269 [0];
+          \$1078  = \$277 [0];
       5'h06:
-          \$1126  = \$285 [0];
+          \$1078  = \$292 [0];
       5'h10:
-          \$1126  = \$298 ;
+          \$1078  = \$305 ;
       5'h07:
-          \$1126  = \$309 [0];
+          \$1078  = \$316 [0];
       5'h11:
-          \$1126  = \$323 [0];
+          \$1078  = \$330 [0];
       5'h08:
-          \$1126  = \$384 ;
+          \$1078  = \$370 ;
       5'h12:
           /* empty */;
       5'h09:
-          if (\$411 ) begin
-            \$1126  = \$420 [0];
+          if (\$397 ) begin
+            \$1078  = \$406 [0];
           end
       5'h13:
           /* empty */;
       5'h14:
-          if (\$441 ) begin
-            \$1126  = \$446 [0];
+          if (\$427 ) begin
+            \$1078  = \$432 [0];
           end
       5'h15:
           /* empty */;
@@ -9615,8 +10138,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h18:
           /* empty */;
       5'h19:
-          if (\$474 ) begin
-            \$1126  = \$479 [0];
+          if (\$459 ) begin
+            \$1078  = \$464 [0];
           end
       5'h1a:
           /* empty */;
@@ -9625,28 +10148,28 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h0b:
           casez (k)
             5'h01:
-                \$1126  = \$495 [0];
+                \$1078  = \$480 [0];
             5'h02:
-                \$1126  = \$500 [0];
+                \$1078  = \$485 [0];
             5'h03:
-                \$1126  = \$505 [0];
+                \$1078  = \$490 [0];
             5'h04:
-                \$1126  = \$510 [0];
+                \$1078  = \$495 [0];
             5'h05:
-                \$1126  = \$515 [0];
+                \$1078  = \$500 [0];
             5'h06:
-                \$1126  = \$520 [0];
+                \$1078  = \$505 [0];
             5'h07:
-                \$1126  = \$525 [0];
+                \$1078  = \$510 [0];
           endcase
     endcase
     if (rst) begin
-      \$1126  = 1'h0;
+      \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1127  = nlimbs;
+    \$1079  = nlimbs;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9666,27 +10189,27 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$56 ) begin
+                if (\$110 ) begin
                 end else begin
-                  \$1127  = { 1'h0, ta };
+                  \$1079  = { 1'h0, ta };
                 end
             5'h02, 5'h03, 5'h04:
-                \$1127  = \$87 ;
+                \$1079  = \$140 ;
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$92 ) begin
+                if (\$145 ) begin
                 end else begin
-                  \$1127  = { 1'h0, \$99  };
+                  \$1079  = { 1'h0, \$151  };
                 end
           endcase
     endcase
     if (rst) begin
-      \$1127  = 5'h00;
+      \$1079  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1128  = b_inr;
+    \$1080  = b_inr;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9707,26 +10230,26 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h01:
                 /* empty */;
             5'h02, 5'h03, 5'h04:
-                \$1128  = \$69 [0];
+                \$1080  = \$122 [0];
             5'h05:
                 /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$102 ) begin
-                end else if (\$103 ) begin
+                if (\$154 ) begin
+                end else if (\$155 ) begin
                 end else begin
-                  \$1128  = \$193 [0];
+                  \$1080  = \$203 [0];
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$216 ) begin
+                if (\$225 ) begin
                 end else begin
-                  \$1128  = \$229 [0];
+                  \$1080  = \$237 [0];
                 end
             5'h09:
-                \$1128  = \$246 [0];
+                \$1080  = \$254 [0];
           endcase
       5'h04:
           /* empty */;
@@ -9735,33 +10258,33 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h0d:
           /* empty */;
       5'h05:
-          \$1128  = \$259 [0];
+          \$1080  = \$267 [0];
       5'h0e:
-          \$1128  = \$272 [0];
+          \$1080  = \$280 [0];
       5'h06:
           /* empty */;
       5'h10:
           /* empty */;
       5'h07:
-          \$1128  = \$312 [0];
+          \$1080  = \$319 [0];
       5'h11:
-          \$1128  = \$326 [0];
+          \$1080  = \$333 [0];
       5'h08:
-          \$1128  = \$389 ;
+          \$1080  = \$375 ;
       5'h12:
           /* empty */;
       5'h09:
-          if (\$411 ) begin
-            \$1128  = \$423 [0];
+          if (\$397 ) begin
+            \$1080  = \$409 [0];
           end
     endcase
     if (rst) begin
-      \$1128  = 1'h0;
+      \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1129  = b_ext;
+    \$1081  = b_ext;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9782,26 +10305,26 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h01:
                 /* empty */;
             5'h02, 5'h03, 5'h04:
-                \$1129  = \$72 [0];
+                \$1081  = \$125 [0];
             5'h05:
                 /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$102 ) begin
-                end else if (\$103 ) begin
+                if (\$154 ) begin
+                end else if (\$155 ) begin
                 end else begin
-                  \$1129  = \$197 [0];
+                  \$1081  = \$207 [0];
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$216 ) begin
+                if (\$225 ) begin
                 end else begin
-                  \$1129  = \$232 [0];
+                  \$1081  = \$240 [0];
                 end
             5'h09:
-                \$1129  = \$250 [0];
+                \$1081  = \$258 [0];
           endcase
       5'h04:
           /* empty */;
@@ -9810,33 +10333,33 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h0d:
           /* empty */;
       5'h05:
-          \$1129  = \$262 [0];
+          \$1081  = \$270 [0];
       5'h0e:
-          \$1129  = \$276 [0];
+          \$1081  = \$284 [0];
       5'h06:
           /* empty */;
       5'h10:
           /* empty */;
       5'h07:
-          \$1129  = \$316 [0];
+          \$1081  = \$323 [0];
       5'h11:
-          \$1129  = \$330 [0];
+          \$1081  = \$337 [0];
       5'h08:
-          \$1129  = \$395 ;
+          \$1081  = \$381 ;
       5'h12:
           /* empty */;
       5'h09:
-          if (\$411 ) begin
-            \$1129  = \$427 [0];
+          if (\$397 ) begin
+            \$1081  = \$413 [0];
           end
     endcase
     if (rst) begin
-      \$1129  = 1'h0;
+      \$1081  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1130  = mta;
+    \$1082  = mta;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9864,19 +10387,19 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$203 ) begin
+                if (\$213 ) begin
                 end else begin
-                  \$1130  = { 1'h0, \$205  };
+                  \$1082  = { 1'h0, \$214  };
                 end
           endcase
     endcase
     if (rst) begin
-      \$1130  = 5'h00;
+      \$1082  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1131  = mtb;
+    \$1083  = mtb;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9904,19 +10427,19 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$203 ) begin
+                if (\$213 ) begin
                 end else begin
-                  \$1131  = { 1'h0, \$206  };
+                  \$1083  = { 1'h0, \$215  };
                 end
           endcase
     endcase
     if (rst) begin
-      \$1131  = 5'h00;
+      \$1083  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1132  = mc;
+    \$1084  = mc;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -9944,9 +10467,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$203 ) begin
+                if (\$213 ) begin
                 end else begin
-                  \$1132  = 5'h00;
+                  \$1084  = 5'h00;
                 end
           endcase
       5'h04:
@@ -9968,17 +10491,17 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h11:
           /* empty */;
       5'h08:
-          if (\$401 ) begin
-            \$1132  = \$402 [4:0];
+          if (\$387 ) begin
+            \$1084  = \$388 [4:0];
           end
     endcase
     if (rst) begin
-      \$1132  = 5'h00;
+      \$1084  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1133  = mi;
+    \$1085  = mi;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10006,9 +10529,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$203 ) begin
+                if (\$213 ) begin
                 end else begin
-                  \$1133  = 5'h00;
+                  \$1085  = 5'h00;
                 end
           endcase
       5'h04:
@@ -10031,19 +10554,19 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
           /* empty */;
       5'h08:
           (* full_case = 32'd1 *)
-          if (\$401 ) begin
-            \$1133  = \$550 [4:0];
+          if (\$387 ) begin
+            \$1085  = \$550 [4:0];
           end else begin
-            \$1133  = \$405 [4:0];
+            \$1085  = \$391 [4:0];
           end
     endcase
     if (rst) begin
-      \$1133  = 5'h00;
+      \$1085  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1134  = mcols;
+    \$1086  = mcols;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10071,19 +10594,19 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$203 ) begin
+                if (\$213 ) begin
                 end else begin
-                  \$1134  = \$214 ;
+                  \$1086  = \$223 ;
                 end
           endcase
     endcase
     if (rst) begin
-      \$1134  = 5'h00;
+      \$1086  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1135  = ceil;
+    \$1087  = ceil;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10112,16 +10635,16 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                \$1135  = \$215 ;
+                \$1087  = \$224 ;
           endcase
     endcase
     if (rst) begin
-      \$1135  = 1'h0;
+      \$1087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1136  = den;
+    \$1088  = den;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10151,9 +10674,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$216 ) begin
+                if (\$225 ) begin
                 end else begin
-                  \$1136  = 145'h0000000000000000000000000000000000000;
+                  \$1088  = 145'h0000000000000000000000000000000000000;
                 end
           endcase
       5'h04:
@@ -10179,24 +10702,24 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h12:
           /* empty */;
       5'h09:
-          if (\$429 ) begin
-            casez (\$430 )
+          if (\$415 ) begin
+            casez (\$416 )
               6'h00:
-                  \$1136 [63:0] = b_val;
+                  \$1088 [63:0] = b_val;
               6'h01:
-                  \$1136 [127:64] = b_val;
+                  \$1088 [127:64] = b_val;
               6'h02:
-                  \$1136 [144:128] = b_val[16:0];
+                  \$1088 [144:128] = b_val[16:0];
             endcase
           end
     endcase
     if (rst) begin
-      \$1136  = 145'h0000000000000000000000000000000000000;
+      \$1088  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1137  = drem;
+    \$1089  = drem;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10226,9 +10749,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$216 ) begin
+                if (\$225 ) begin
                 end else begin
-                  \$1137  = 145'h0000000000000000000000000000000000000;
+                  \$1089  = 145'h0000000000000000000000000000000000000;
                 end
           endcase
       5'h04:
@@ -10254,23 +10777,23 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h12:
           /* empty */;
       5'h09:
-          if (\$429 ) begin
-            if (\$433 ) begin
-              \$1137  = { drem[80:0], a_val };
+          if (\$415 ) begin
+            if (\$419 ) begin
+              \$1089  = { drem[80:0], a_val };
             end
           end
       5'h13:
           /* empty */;
       5'h14:
-          \$1137  = \$589 [144:0];
+          \$1089  = \$589 [144:0];
     endcase
     if (rst) begin
-      \$1137  = 145'h0000000000000000000000000000000000000;
+      \$1089  = 145'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1138  = lk;
+    \$1090  = lk;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10300,12 +10823,12 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$216 ) begin
+                if (\$225 ) begin
                 end else begin
-                  \$1138  = \$233 [3:0];
+                  \$1090  = \$241 [3:0];
                 end
             5'h09:
-                \$1138  = \$251 [3:0];
+                \$1090  = \$259 [3:0];
           endcase
       5'h04:
           /* empty */;
@@ -10330,18 +10853,18 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h12:
           /* empty */;
       5'h09:
-          if (\$429 ) begin
+          if (\$415 ) begin
             (* full_case = 32'd1 *)
-            if (\$433 ) begin
+            if (\$419 ) begin
             end else begin
-              \$1138  = \$435 [3:0];
+              \$1090  = \$421 [3:0];
             end
           end
       5'h13:
           /* empty */;
       5'h14:
-          if (\$447 ) begin
-            \$1138  = \$448 [3:0];
+          if (\$433 ) begin
+            \$1090  = \$434 [3:0];
           end
       5'h15:
           /* empty */;
@@ -10354,17 +10877,17 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h18:
           /* empty */;
       5'h19:
-          if (\$480 ) begin
-            \$1138  = \$481 [3:0];
+          if (\$465 ) begin
+            \$1090  = \$466 [3:0];
           end
     endcase
     if (rst) begin
-      \$1138  = 4'h0;
+      \$1090  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1139  = nsteps;
+    \$1091  = nsteps;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10394,21 +10917,21 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$216 ) begin
+                if (\$225 ) begin
                 end else begin
-                  \$1139  = \$236 [8:0];
+                  \$1091  = \$244 [8:0];
                 end
             5'h09:
-                \$1139  = \$252 [8:0];
+                \$1091  = \$260 [8:0];
           endcase
     endcase
     if (rst) begin
-      \$1139  = 9'h000;
+      \$1091  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1140  = steps;
+    \$1092  = steps;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10438,12 +10961,12 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$216 ) begin
+                if (\$225 ) begin
                 end else begin
-                  \$1140  = 9'h000;
+                  \$1092  = 9'h000;
                 end
             5'h09:
-                \$1140  = 9'h000;
+                \$1092  = 9'h000;
           endcase
       5'h04:
           /* empty */;
@@ -10472,7 +10995,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h13:
           /* empty */;
       5'h14:
-          \$1140  = \$439 [8:0];
+          \$1092  = \$425 [8:0];
       5'h15:
           /* empty */;
       5'h16:
@@ -10484,15 +11007,15 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h18:
           /* empty */;
       5'h19:
-          \$1140  = \$470 [8:0];
+          \$1092  = \$455 [8:0];
     endcase
     if (rst) begin
-      \$1140  = 9'h000;
+      \$1092  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1141  = srem;
+    \$1093  = srem;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10523,7 +11046,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h07, 5'h08:
                 /* empty */;
             5'h09:
-                \$1141  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+                \$1093  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
           endcase
       5'h04:
           /* empty */;
@@ -10564,17 +11087,17 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h18:
           /* empty */;
       5'h19:
-          if (\$472 ) begin
-            \$1141  = \$473 [256:0];
+          if (\$457 ) begin
+            \$1093  = \$458 [256:0];
           end
     endcase
     if (rst) begin
-      \$1141  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
+      \$1093  = 257'h00000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1142  = root;
+    \$1094  = root;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10605,7 +11128,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h07, 5'h08:
                 /* empty */;
             5'h09:
-                \$1142  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+                \$1094  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
           endcase
       5'h04:
           /* empty */;
@@ -10647,21 +11170,21 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
           /* empty */;
       5'h19:
           (* full_case = 32'd1 *)
-          if (\$472 ) begin
-            \$1142  = { root[254:0], ssq_cout };
+          if (\$457 ) begin
+            \$1094  = { root[254:0], ssq_cout };
           end else begin
-            \$1142  = { root[254:0], 1'h0 };
+            \$1094  = { root[254:0], 1'h0 };
           end
       5'h1a:
-          \$1142  = \$485 ;
+          \$1094  = \$470 ;
     endcase
     if (rst) begin
-      \$1142  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1094  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1143  = ext_top;
+    \$1095  = ext_top;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10680,19 +11203,19 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           /* empty */;
       5'h0e:
-          if (\$279 ) begin
+          if (\$287 ) begin
             (* full_case = 32'd1 *)
             if (is_mov) begin
             end else begin
-              \$1143  = 1'h1;
+              \$1095  = 1'h1;
             end
           end
       5'h06:
           /* empty */;
       5'h10:
-          if (\$300 ) begin
-            if (\$302 ) begin
-              \$1143  = 1'h0;
+          if (\$307 ) begin
+            if (\$309 ) begin
+              \$1095  = 1'h0;
             end
           end
       5'h07:
@@ -10702,9 +11225,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h08:
           /* empty */;
       5'h12:
-          if (\$406 ) begin
-            if (\$408 ) begin
-              \$1143  = \$409 ;
+          if (\$392 ) begin
+            if (\$394 ) begin
+              \$1095  = \$395 ;
             end
           end
       5'h09:
@@ -10716,8 +11239,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h15:
           /* empty */;
       5'h16:
-          if (\$457 ) begin
-            \$1143  = 1'h0;
+          if (\$443 ) begin
+            \$1095  = 1'h0;
           end
       5'h0a:
           /* empty */;
@@ -10728,17 +11251,17 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h19:
           /* empty */;
       5'h1a:
-          if (\$489 ) begin
-            \$1143  = 1'h0;
+          if (\$474 ) begin
+            \$1095  = 1'h0;
           end
     endcase
     if (rst) begin
-      \$1143  = 1'h0;
+      \$1095  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1144  = shr_prev;
+    \$1096  = shr_prev;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10761,15 +11284,15 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h06:
           /* empty */;
       5'h10:
-          \$1144  = a_val;
+          \$1096  = a_val;
     endcase
     if (rst) begin
-      \$1144  = 64'h0000000000000000;
+      \$1096  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1145  = feed;
+    \$1097  = feed;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10802,20 +11325,20 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h12:
           /* empty */;
       5'h09:
-          if (\$429 ) begin
+          if (\$415 ) begin
             (* full_case = 32'd1 *)
-            if (\$433 ) begin
+            if (\$419 ) begin
             end else begin
-              \$1145  = a_val;
+              \$1097  = a_val;
             end
           end
       5'h13:
           /* empty */;
       5'h14:
         begin
-          \$1145  = \$440 [63:0];
-          if (\$447 ) begin
-            \$1145  = a_val;
+          \$1097  = \$426 [63:0];
+          if (\$433 ) begin
+            \$1097  = a_val;
           end
         end
       5'h15:
@@ -10825,24 +11348,24 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h0a:
           /* empty */;
       5'h17:
-          \$1145  = a_val;
+          \$1097  = a_val;
       5'h18:
           /* empty */;
       5'h19:
         begin
-          \$1145  = \$471 [63:0];
-          if (\$480 ) begin
-            \$1145  = a_val;
+          \$1097  = \$456 [63:0];
+          if (\$465 ) begin
+            \$1097  = a_val;
           end
         end
     endcase
     if (rst) begin
-      \$1145  = 64'h0000000000000000;
+      \$1097  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1146  = quo;
+    \$1098  = quo;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10875,27 +11398,27 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h12:
           /* empty */;
       5'h09:
-          if (\$429 ) begin
-            if (\$438 ) begin
-              \$1146  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+          if (\$415 ) begin
+            if (\$424 ) begin
+              \$1098  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
             end
           end
       5'h13:
           /* empty */;
       5'h14:
-          \$1146  = { quo[253:0], sdiv_k2_p1_2a, \$592  };
+          \$1098  = { quo[253:0], sdiv_k2_p1_2a, \$592  };
       5'h15:
           /* empty */;
       5'h16:
-          \$1146  = \$453 ;
+          \$1098  = \$439 ;
     endcase
     if (rst) begin
-      \$1146  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
+      \$1098  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1147  = den3;
+    \$1099  = den3;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10930,15 +11453,15 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h09:
           /* empty */;
       5'h13:
-          \$1147  = { sden3_s2, sden3_s1, sden3_c0_full[64:1] };
+          \$1099  = { sden3_s2, sden3_s1, sden3_c0_full[64:1] };
     endcase
     if (rst) begin
-      \$1147  = 147'h0000000000000000000000000000000000000;
+      \$1099  = 147'h0000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1148  = blen_r;
+    \$1100  = blen_r;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -10983,15 +11506,15 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h0a:
           /* empty */;
       5'h17:
-          \$1148  = \$462 [7:0];
+          \$1100  = \$448 [7:0];
     endcase
     if (rst) begin
-      \$1148  = 8'h00;
+      \$1100  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1149  = \real ;
+    \$1101  = \real ;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11038,15 +11561,15 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h17:
           /* empty */;
       5'h18:
-          \$1149  = rl;
+          \$1101  = rl;
     endcase
     if (rst) begin
-      \$1149  = 10'h000;
+      \$1101  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1150  = ot;
+    \$1102  = ot;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11101,15 +11624,15 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h0f:
           /* empty */;
       5'h0b:
-          \$1150  = tg_d__data;
+          \$1102  = tg_d__data;
     endcase
     if (rst) begin
-      \$1150  = 6'h00;
+      \$1102  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1151  = rec;
+    \$1103  = rec;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11167,27 +11690,27 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
         begin
           casez (k)
             5'h03:
-                \$1151 [114:51] = a_val;
+                \$1103 [114:51] = a_val;
             5'h04:
-                \$1151 [178:115] = a_val;
+                \$1103 [178:115] = a_val;
             5'h05:
-                \$1151 [242:179] = a_val;
+                \$1103 [242:179] = a_val;
             5'h06:
-                \$1151 [306:243] = a_val;
+                \$1103 [306:243] = a_val;
             5'h07:
-                \$1151 [33] = a_val[0];
+                \$1103 [33] = a_val[0];
             5'h08:
-                \$1151 [50:34] = a_val[16:0];
+                \$1103 [50:34] = a_val[16:0];
             5'h09:
-                \$1151 [32] = a_val[0];
+                \$1103 [32] = a_val[0];
           endcase
-          if (\$527 ) begin
-            \$1151 [31:0] = req_tag;
+          if (\$512 ) begin
+            \$1103 [31:0] = req_tag;
           end
         end
     endcase
     if (rst) begin
-      \$1151  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1103  = 307'h00000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
@@ -11199,6 +11722,52 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h01:
           rom_f__en = 1'h1;
       5'h02:
+          rom_f__en = 1'h1;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
           rom_f__en = 1'h1;
     endcase
   end
@@ -11217,6 +11786,46 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h04:
           /* empty */;
       5'h0c:
+          rom_t__en = 1'h1;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
           rom_t__en = 1'h1;
     endcase
   end
@@ -11246,33 +11855,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \out$76  = word[25:19];
+    \out$78  = word[25:19];
     if (swapped) begin
       casez (word[25:19])
-        7'h02:
-            \out$76  = 7'h06;
-        7'h03:
-            \out$76  = 7'h07;
-        7'h04:
-            \out$76  = 7'h08;
-        7'h05:
-            \out$76  = 7'h09;
-        7'h06:
-            \out$76  = 7'h02;
-        7'h07:
-            \out$76  = 7'h03;
-        7'h08:
-            \out$76  = 7'h04;
-        7'h09:
-            \out$76  = 7'h05;
-      endcase
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \out$78  = word[11:5];
-    if (swapped) begin
-      casez (word[11:5])
         7'h02:
             \out$78  = 7'h06;
         7'h03:
@@ -11294,7 +11879,31 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    tg_d__addr = \out$78 ;
+    \out$80  = word[11:5];
+    if (swapped) begin
+      casez (word[11:5])
+        7'h02:
+            \out$80  = 7'h06;
+        7'h03:
+            \out$80  = 7'h07;
+        7'h04:
+            \out$80  = 7'h08;
+        7'h05:
+            \out$80  = 7'h09;
+        7'h06:
+            \out$80  = 7'h02;
+        7'h07:
+            \out$80  = 7'h03;
+        7'h08:
+            \out$80  = 7'h04;
+        7'h09:
+            \out$80  = 7'h05;
+      endcase
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    tg_d__addr = \out$80 ;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -11389,7 +11998,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 rd_a__en = 1'h1;
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$940 ) begin
+                if (\$892 ) begin
                 end else begin
                   rd_a__en = 1'h1;
                 end
@@ -11397,14 +12006,14 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 rd_a__en = 1'h1;
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$944 ) begin
+                if (\$896 ) begin
                 end else begin
                   rd_a__en = 1'h1;
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$949 ) begin
-                end else if (\$950 ) begin
+                if (\$901 ) begin
+                end else if (\$902 ) begin
                 end else begin
                   rd_a__en = 1'h1;
                 end
@@ -11412,7 +12021,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$960 ) begin
+                if (\$912 ) begin
                 end else begin
                   rd_a__en = 1'h1;
                 end
@@ -11442,13 +12051,13 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h12:
           /* empty */;
       5'h09:
-          if (\$999 ) begin
+          if (\$951 ) begin
             rd_a__en = 1'h1;
           end
       5'h13:
           /* empty */;
       5'h14:
-          if (\$1003 ) begin
+          if (\$955 ) begin
             rd_a__en = 1'h1;
           end
       5'h15:
@@ -11462,7 +12071,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h18:
           /* empty */;
       5'h19:
-          if (\$1020 ) begin
+          if (\$972 ) begin
             rd_a__en = 1'h1;
           end
       5'h1a:
@@ -11516,8 +12125,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$949 ) begin
-                end else if (\$950 ) begin
+                if (\$901 ) begin
+                end else if (\$902 ) begin
                 end else begin
                   rd_b__en = 1'h1;
                 end
@@ -11525,7 +12134,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$960 ) begin
+                if (\$912 ) begin
                 end else begin
                   rd_b__en = 1'h1;
                 end
@@ -11555,7 +12164,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h12:
           /* empty */;
       5'h09:
-          if (\$999 ) begin
+          if (\$951 ) begin
             rd_b__en = 1'h1;
           end
     endcase
@@ -11590,7 +12199,53 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h01:
           rom_f__addr = 10'h000;
       5'h02:
-          rom_f__addr = \$928 [9:0];
+          rom_f__addr = \$880 [9:0];
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          rom_f__addr = \$978 [9:0];
     endcase
   end
   always @* begin
@@ -11637,7 +12292,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                wr__addr = { rd, \$929 , 4'h0 };
+                wr__addr = { rd, \$881 , 4'h0 };
             5'h0e:
                 /* empty */;
             5'h12:
@@ -11655,8 +12310,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                if (\$960 ) begin
-                  wr__addr = { rd, \$961 , 4'h0 };
+                if (\$912 ) begin
+                  wr__addr = { rd, \$913 , 4'h0 };
                 end
           endcase
       5'h04:
@@ -11668,24 +12323,24 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           /* empty */;
       5'h0e:
-          wr__addr = { rd, \$976 , k[3:0] };
+          wr__addr = { rd, \$928 , k[3:0] };
       5'h06:
           /* empty */;
       5'h10:
-          if (\$983 ) begin
-            wr__addr = { rd, \$985 , \$984 [3:0] };
+          if (\$935 ) begin
+            wr__addr = { rd, \$937 , \$936 [3:0] };
           end
       5'h07:
           /* empty */;
       5'h11:
           /* empty */;
       5'h08:
-          if (\$991 ) begin
-            wr__addr = { rd, \$992 , mwc[3:0] };
+          if (\$943 ) begin
+            wr__addr = { rd, \$944 , mwc[3:0] };
           end
       5'h12:
-          if (\$995 ) begin
-            wr__addr = { rd, \$996 , mwc[3:0] };
+          if (\$947 ) begin
+            wr__addr = { rd, \$948 , mwc[3:0] };
           end
       5'h09:
           /* empty */;
@@ -11696,7 +12351,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h15:
           /* empty */;
       5'h16:
-          wr__addr = { rd, \$1004 , k[3:0] };
+          wr__addr = { rd, \$956 , k[3:0] };
       5'h0a:
           /* empty */;
       5'h17:
@@ -11706,7 +12361,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h19:
           /* empty */;
       5'h1a:
-          wr__addr = { rd, \$1021 , k[3:0] };
+          wr__addr = { rd, \$973 , k[3:0] };
     endcase
   end
   always @* begin
@@ -11753,7 +12408,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                wr__data = { 47'h000000000000, \$932  };
+                wr__data = { 47'h000000000000, \$884  };
             5'h0e:
                 /* empty */;
             5'h12:
@@ -11771,8 +12426,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                if (\$960 ) begin
-                  wr__data = { 63'h0000000000000000, \$964  };
+                if (\$912 ) begin
+                  wr__data = { 63'h0000000000000000, \$916  };
                 end
           endcase
       5'h04:
@@ -11788,7 +12443,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h06:
           /* empty */;
       5'h10:
-          if (\$983 ) begin
+          if (\$935 ) begin
             wr__data = { a_val[0], shr_prev[63:1] };
           end
       5'h07:
@@ -11796,11 +12451,11 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h11:
           /* empty */;
       5'h08:
-          if (\$991 ) begin
+          if (\$943 ) begin
             wr__data = \$552 [63:0];
           end
       5'h12:
-          if (\$995 ) begin
+          if (\$947 ) begin
             wr__data = \$552 [63:0];
           end
       5'h09:
@@ -11869,7 +12524,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                wr__en = \$933 ;
+                wr__en = \$885 ;
             5'h0e:
                 /* empty */;
             5'h12:
@@ -11887,8 +12542,8 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
-                if (\$960 ) begin
-                  wr__en = \$965 ;
+                if (\$912 ) begin
+                  wr__en = \$917 ;
                 end
           endcase
       5'h04:
@@ -11900,24 +12555,24 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           /* empty */;
       5'h0e:
-          wr__en = \$977 ;
+          wr__en = \$929 ;
       5'h06:
           /* empty */;
       5'h10:
-          if (\$983 ) begin
-            wr__en = \$986 ;
+          if (\$935 ) begin
+            wr__en = \$938 ;
           end
       5'h07:
           /* empty */;
       5'h11:
           /* empty */;
       5'h08:
-          if (\$991 ) begin
-            wr__en = \$993 ;
+          if (\$943 ) begin
+            wr__en = \$945 ;
           end
       5'h12:
-          if (\$995 ) begin
-            wr__en = \$997 ;
+          if (\$947 ) begin
+            wr__en = \$949 ;
           end
       5'h09:
           /* empty */;
@@ -11928,7 +12583,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h15:
           /* empty */;
       5'h16:
-          wr__en = \$1005 ;
+          wr__en = \$957 ;
       5'h0a:
           /* empty */;
       5'h17:
@@ -11938,7 +12593,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h19:
           /* empty */;
       5'h1a:
-          wr__en = \$1022 ;
+          wr__en = \$974 ;
     endcase
   end
   always @* begin
@@ -11950,35 +12605,35 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h01:
           casez (lc)
             4'h0:
-                tg_w__addr = 7'h01;
-            4'h1:
-                tg_w__addr = 7'h02;
-            4'h2:
-                tg_w__addr = 7'h03;
-            4'h3:
-                tg_w__addr = 7'h04;
-            4'h4:
-                tg_w__addr = 7'h05;
-            4'h5:
-                tg_w__addr = 7'h06;
-            4'h6:
-                tg_w__addr = 7'h07;
-            4'h7:
-                tg_w__addr = 7'h08;
-            4'h8:
-                tg_w__addr = 7'h09;
-            4'h9:
-                tg_w__addr = 7'h0a;
-            4'ha:
                 tg_w__addr = 7'h0d;
-            4'hb:
+            4'h1:
                 tg_w__addr = 7'h0e;
-            4'hc:
+            4'h2:
                 tg_w__addr = 7'h0f;
-            4'hd:
+            4'h3:
                 tg_w__addr = 7'h10;
-            4'he:
+            4'h4:
                 tg_w__addr = 7'h11;
+            4'h5:
+                tg_w__addr = 7'h01;
+            4'h6:
+                tg_w__addr = 7'h02;
+            4'h7:
+                tg_w__addr = 7'h03;
+            4'h8:
+                tg_w__addr = 7'h04;
+            4'h9:
+                tg_w__addr = 7'h05;
+            4'ha:
+                tg_w__addr = 7'h06;
+            4'hb:
+                tg_w__addr = 7'h07;
+            4'hc:
+                tg_w__addr = 7'h08;
+            4'hd:
+                tg_w__addr = 7'h09;
+            4'he:
+                tg_w__addr = 7'h0a;
           endcase
       5'h02:
           /* empty */;
@@ -11993,23 +12648,23 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h10:
                 /* empty */;
             5'h01:
-                if (\$940 ) begin
+                if (\$892 ) begin
                   tg_w__addr = rd;
                 end
             5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
-                if (\$944 ) begin
+                if (\$896 ) begin
                   tg_w__addr = rd;
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 /* empty */;
             5'h06:
-                if (\$957 ) begin
+                if (\$909 ) begin
                   tg_w__addr = rd;
                 end
             5'h07, 5'h08:
-                if (\$960 ) begin
+                if (\$912 ) begin
                   tg_w__addr = rd;
                 end
           endcase
@@ -12022,7 +12677,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           /* empty */;
       5'h0e:
-          if (\$979 ) begin
+          if (\$931 ) begin
             if (is_mov) begin
               tg_w__addr = rd;
             end
@@ -12054,7 +12709,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h17:
           /* empty */;
       5'h18:
-          if (\$1017 ) begin
+          if (\$969 ) begin
             tg_w__addr = rd;
           end
       5'h19:
@@ -12074,42 +12729,42 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h01:
           casez (lc)
             4'h0:
-                tg_w__data = { 4'h0, \$882  };
+                tg_w__data = 6'h00;
             4'h1:
-                tg_w__data = { 4'h0, \$887  };
+                tg_w__data = 6'h00;
             4'h2:
-                tg_w__data = { 4'h0, \$892  };
-            4'h3:
-                tg_w__data = { 4'h0, \$897  };
-            4'h4:
-                tg_w__data = { 4'h0, \$902  };
-            4'h5:
-                tg_w__data = { 4'h0, \$907  };
-            4'h6:
-                tg_w__data = { 4'h0, \$912  };
-            4'h7:
-                tg_w__data = { 4'h0, \$917  };
-            4'h8:
-                tg_w__data = { 4'h0, \$922  };
-            4'h9:
-                tg_w__data = { 4'h0, \$927  };
-            4'ha:
-                tg_w__data = 6'h00;
-            4'hb:
-                tg_w__data = 6'h00;
-            4'hc:
                 tg_w__data = 6'h01;
+            4'h3:
+                tg_w__data = 6'h00;
+            4'h4:
+                tg_w__data = 6'h00;
+            4'h5:
+                tg_w__data = { 4'h0, ld_tags[1:0] };
+            4'h6:
+                tg_w__data = { 4'h0, ld_tags[1:0] };
+            4'h7:
+                tg_w__data = { 4'h0, ld_tags[1:0] };
+            4'h8:
+                tg_w__data = { 4'h0, ld_tags[1:0] };
+            4'h9:
+                tg_w__data = { 4'h0, ld_tags[1:0] };
+            4'ha:
+                tg_w__data = { 4'h0, ld_tags[1:0] };
+            4'hb:
+                tg_w__data = { 4'h0, ld_tags[1:0] };
+            4'hc:
+                tg_w__data = { 4'h0, ld_tags[1:0] };
             4'hd:
-                tg_w__data = 6'h00;
+                tg_w__data = { 4'h0, ld_tags[1:0] };
             4'he:
-                tg_w__data = 6'h00;
+                tg_w__data = { 4'h0, ld_tags[1:0] };
           endcase
       5'h02:
           /* empty */;
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                tg_w__data = { \$938 , 4'h0, \$937  };
+                tg_w__data = { \$890 , 4'h0, \$889  };
             5'h0e:
                 /* empty */;
             5'h12:
@@ -12117,24 +12772,24 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h10:
                 /* empty */;
             5'h01:
-                if (\$940 ) begin
-                  tg_w__data = { \$941 , ea, 4'h0 };
+                if (\$892 ) begin
+                  tg_w__data = { \$893 , ea, 4'h0 };
                 end
             5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
-                if (\$944 ) begin
-                  tg_w__data = { \$945 , 5'h00 };
+                if (\$896 ) begin
+                  tg_w__data = { \$897 , 5'h00 };
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 /* empty */;
             5'h06:
-                if (\$957 ) begin
-                  tg_w__data = { \$958 , 5'h00 };
+                if (\$909 ) begin
+                  tg_w__data = { \$910 , 5'h00 };
                 end
             5'h07, 5'h08:
-                if (\$960 ) begin
-                  tg_w__data = { \$969 , 4'h0, \$968  };
+                if (\$912 ) begin
+                  tg_w__data = { \$921 , 4'h0, \$920  };
                 end
           endcase
       5'h04:
@@ -12146,9 +12801,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           /* empty */;
       5'h0e:
-          if (\$979 ) begin
+          if (\$931 ) begin
             if (is_mov) begin
-              tg_w__data = { \$980 , ea, ta };
+              tg_w__data = { \$932 , ea, ta };
             end
           end
       5'h06:
@@ -12178,15 +12833,15 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h17:
           /* empty */;
       5'h18:
-          if (\$1017 ) begin
-            tg_w__data = { \$1018 , 5'h00 };
+          if (\$969 ) begin
+            tg_w__data = { \$970 , 5'h00 };
           end
       5'h19:
           /* empty */;
       5'h1a:
           /* empty */;
       5'h0f:
-          tg_w__data = { \$1026 , \$1025 , \$1024  };
+          tg_w__data = { \$975 , tw_ext, tw_tag };
     endcase
   end
   always @* begin
@@ -12233,7 +12888,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h03:
           casez (op)
             5'h00, 5'h0f:
-                tg_w__en = \$939 ;
+                tg_w__en = \$891 ;
             5'h0e:
                 /* empty */;
             5'h12:
@@ -12241,24 +12896,24 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
             5'h10:
                 /* empty */;
             5'h01:
-                if (\$940 ) begin
-                  tg_w__en = \$942 ;
+                if (\$892 ) begin
+                  tg_w__en = \$894 ;
                 end
             5'h02, 5'h03, 5'h04:
                 /* empty */;
             5'h05:
-                if (\$944 ) begin
-                  tg_w__en = \$946 ;
+                if (\$896 ) begin
+                  tg_w__en = \$898 ;
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 /* empty */;
             5'h06:
-                if (\$957 ) begin
-                  tg_w__en = \$959 ;
+                if (\$909 ) begin
+                  tg_w__en = \$911 ;
                 end
             5'h07, 5'h08:
-                if (\$960 ) begin
-                  tg_w__en = \$970 ;
+                if (\$912 ) begin
+                  tg_w__en = \$922 ;
                 end
           endcase
       5'h04:
@@ -12270,9 +12925,9 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           /* empty */;
       5'h0e:
-          if (\$979 ) begin
+          if (\$931 ) begin
             if (is_mov) begin
-              tg_w__en = \$981 ;
+              tg_w__en = \$933 ;
             end
           end
       5'h06:
@@ -12302,15 +12957,27 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h17:
           /* empty */;
       5'h18:
-          if (\$1017 ) begin
-            tg_w__en = \$1019 ;
+          if (\$969 ) begin
+            tg_w__en = \$971 ;
           end
       5'h19:
           /* empty */;
       5'h1a:
           /* empty */;
       5'h0f:
-          tg_w__en = \$1027 ;
+          tg_w__en = \$976 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    pc_dec = 16'h0000;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          pc_dec = \$879 [15:0];
     endcase
   end
   always @* begin
@@ -12329,6 +12996,46 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
           /* empty */;
       5'h0c:
           rom_t__addr = a_val[9:0];
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          rom_t__addr = word[35:26];
     endcase
   end
   always @* begin
@@ -12353,7 +13060,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 rd_a__addr = { ra, ba, 4'h0 };
             5'h01:
                 (* full_case = 32'd1 *)
-                if (\$940 ) begin
+                if (\$892 ) begin
                 end else begin
                   rd_a__addr = { ra, ba, 4'h0 };
                 end
@@ -12361,27 +13068,27 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 rd_a__addr = { ra, ba, 4'h0 };
             5'h05:
                 (* full_case = 32'd1 *)
-                if (\$944 ) begin
+                if (\$896 ) begin
                 end else begin
                   rd_a__addr = { ra, ba, 4'h0 };
                 end
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$949 ) begin
-                end else if (\$950 ) begin
+                if (\$901 ) begin
+                end else if (\$902 ) begin
                 end else begin
-                  rd_a__addr = { ra, ba, \$951 [3:0] };
+                  rd_a__addr = { ra, ba, \$903 [3:0] };
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$960 ) begin
+                if (\$912 ) begin
                 end else begin
-                  rd_a__addr = { ra, ba, \$971 [3:0] };
+                  rd_a__addr = { ra, ba, \$923 [3:0] };
                 end
             5'h09:
-                rd_a__addr = { ra, ba, \$972 [3:0] };
+                rd_a__addr = { ra, ba, \$924 [3:0] };
           endcase
       5'h04:
           /* empty */;
@@ -12392,27 +13099,27 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           rd_a__addr = { ra, ba, 4'h1 };
       5'h0e:
-          rd_a__addr = { ra, ba, \$974 [3:0] };
+          rd_a__addr = { ra, ba, \$926 [3:0] };
       5'h06:
           rd_a__addr = { ra, ba, 4'h1 };
       5'h10:
-          rd_a__addr = { ra, ba, \$982 [3:0] };
+          rd_a__addr = { ra, ba, \$934 [3:0] };
       5'h07:
-          rd_a__addr = { ra, ba, \$987 [3:0] };
+          rd_a__addr = { ra, ba, \$939 [3:0] };
       5'h11:
-          rd_a__addr = { ra, ba, \$989 [3:0] };
+          rd_a__addr = { ra, ba, \$941 [3:0] };
       5'h08:
           rd_a__addr = { ra, ba, mi[3:0] };
       5'h12:
           /* empty */;
       5'h09:
-          if (\$999 ) begin
-            rd_a__addr = { ra, ba, \$1001 [3:0] };
+          if (\$951 ) begin
+            rd_a__addr = { ra, ba, \$953 [3:0] };
           end
       5'h13:
           /* empty */;
       5'h14:
-          if (\$1003 ) begin
+          if (\$955 ) begin
             rd_a__addr = { ra, ba, lk };
           end
       5'h15:
@@ -12426,7 +13133,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h18:
           /* empty */;
       5'h19:
-          if (\$1020 ) begin
+          if (\$972 ) begin
             rd_a__addr = { ra, ba, lk };
           end
       5'h1a:
@@ -12480,21 +13187,21 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h0a, 5'h13, 5'h0b, 5'h14, 5'h0c, 5'h0d:
                 (* full_case = 32'd1 *)
-                if (\$949 ) begin
-                end else if (\$950 ) begin
+                if (\$901 ) begin
+                end else if (\$902 ) begin
                 end else begin
-                  rd_b__addr = { rb, bb, \$952 [3:0] };
+                  rd_b__addr = { rb, bb, \$904 [3:0] };
                 end
             5'h06:
                 /* empty */;
             5'h07, 5'h08:
                 (* full_case = 32'd1 *)
-                if (\$960 ) begin
+                if (\$912 ) begin
                 end else begin
                   rd_b__addr = { rb, bb, 4'h0 };
                 end
             5'h09:
-                rd_b__addr = { rb, bb, \$973 [3:0] };
+                rd_b__addr = { rb, bb, \$925 [3:0] };
           endcase
       5'h04:
           /* empty */;
@@ -12505,22 +13212,22 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h05:
           rd_b__addr = { rb, bb, 4'h1 };
       5'h0e:
-          rd_b__addr = { rb, bb, \$975 [3:0] };
+          rd_b__addr = { rb, bb, \$927 [3:0] };
       5'h06:
           /* empty */;
       5'h10:
           /* empty */;
       5'h07:
-          rd_b__addr = { rb, bb, \$988 [3:0] };
+          rd_b__addr = { rb, bb, \$940 [3:0] };
       5'h11:
-          rd_b__addr = { rb, bb, \$990 [3:0] };
+          rd_b__addr = { rb, bb, \$942 [3:0] };
       5'h08:
-          rd_b__addr = { rb, bb, \$994 [3:0] };
+          rd_b__addr = { rb, bb, \$946 [3:0] };
       5'h12:
           /* empty */;
       5'h09:
-          if (\$999 ) begin
-            rd_b__addr = { rb, bb, \$1002 [3:0] };
+          if (\$951 ) begin
+            rd_b__addr = { rb, bb, \$954 [3:0] };
           end
     endcase
   end
@@ -12554,7 +13261,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
                 /* empty */;
             5'h06:
                 (* full_case = 32'd1 *)
-                if (\$957 ) begin
+                if (\$909 ) begin
                 end else begin
                   acc_clear = 1'h1;
                 end
@@ -12610,96 +13317,154 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
       5'h17:
           /* empty */;
       5'h18:
-          rl = \$1011 [9:0];
+          rl = \$963 [9:0];
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    in_tagw = 1'h0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h04:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h11:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h12:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h13:
+          /* empty */;
+      5'h14:
+          /* empty */;
+      5'h15:
+          /* empty */;
+      5'h16:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h17:
+          /* empty */;
+      5'h18:
+          /* empty */;
+      5'h19:
+          /* empty */;
+      5'h1a:
+          /* empty */;
+      5'h0f:
+          in_tagw = 1'h1;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     st = 5'h00;
-    if (\$1028 ) begin
+    if (\$979 ) begin
       st = 5'h00;
     end
-    if (\$1029 ) begin
+    if (\$980 ) begin
       st = 5'h01;
     end
-    if (\$1030 ) begin
+    if (\$981 ) begin
       st = 5'h02;
     end
-    if (\$1031 ) begin
+    if (\$982 ) begin
       st = 5'h03;
     end
-    if (\$1032 ) begin
+    if (\$983 ) begin
       st = 5'h04;
     end
-    if (\$1040 ) begin
+    if (\$991 ) begin
       st = 5'h05;
     end
-    if (\$1041 ) begin
+    if (\$992 ) begin
       st = 5'h06;
     end
-    if (\$1033 ) begin
+    if (\$984 ) begin
       st = 5'h07;
     end
-    if (\$1042 ) begin
+    if (\$993 ) begin
       st = 5'h08;
     end
-    if (\$1034 ) begin
+    if (\$985 ) begin
       st = 5'h09;
     end
-    if (\$1044 ) begin
+    if (\$995 ) begin
       st = 5'h0a;
     end
-    if (\$1035 ) begin
+    if (\$986 ) begin
       st = 5'h0b;
     end
-    if (\$1045 ) begin
+    if (\$996 ) begin
       st = 5'h0c;
     end
-    if (\$1036 ) begin
+    if (\$987 ) begin
       st = 5'h0d;
     end
-    if (\$1046 ) begin
+    if (\$997 ) begin
       st = 5'h0e;
     end
-    if (\$1037 ) begin
+    if (\$988 ) begin
       st = 5'h0f;
     end
-    if (\$1047 ) begin
+    if (\$998 ) begin
       st = 5'h10;
     end
-    if (\$1048 ) begin
+    if (\$999 ) begin
       st = 5'h11;
     end
-    if (\$1049 ) begin
+    if (\$1000 ) begin
       st = 5'h12;
     end
-    if (\$1050 ) begin
+    if (\$1001 ) begin
       st = 5'h13;
     end
-    if (\$1038 ) begin
+    if (\$989 ) begin
       st = 5'h14;
     end
-    if (\$1051 ) begin
+    if (\$1002 ) begin
       st = 5'h15;
     end
-    if (\$1052 ) begin
+    if (\$1003 ) begin
       st = 5'h16;
     end
-    if (\$1053 ) begin
+    if (\$1004 ) begin
       st = 5'h17;
     end
-    if (\$1054 ) begin
+    if (\$1005 ) begin
       st = 5'h18;
     end
-    if (\$1043 ) begin
+    if (\$994 ) begin
       st = 5'h19;
     end
-    if (\$1039 ) begin
+    if (\$990 ) begin
       st = 5'h1a;
     end
   end
-  assign nz_t = \$530 [3:0];
-  assign no_t = \$533 [3:0];
+  assign nz_t = \$515 [3:0];
+  assign no_t = \$518 [3:0];
   assign s_lo = \$552 [64:0];
   assign s_hi = \$554 [71:0];
   assign alu_sum = \$537 [64:0];
@@ -12712,7 +13477,7 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   assign sq_s = { srem, feed[63:62] };
   assign ssq_sum = { ssq_s4, ssq_s3, ssq_s2, ssq_s1, ssq_c0_full[64:1] };
   assign tg_a__addr = out;
-  assign tg_b__addr = \out$76 ;
+  assign tg_b__addr = \out$78 ;
   assign imm_sext = { imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm[15], imm };
   assign sden3_cin1 = sden3_c0_full[65];
   assign sden3_cin2 = sden3_p0_1a;
@@ -12781,84 +13546,115 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   assign \$27  = { 13'h0000, mrow1, 18'h00000 };
   assign \$29  = { 13'h0000, mrow3, 18'h00000 };
   assign \$31  = { 27'h0000000, h1, 36'h000000000 };
-  assign \$48  = { 1'h0, imm };
-  assign \$52  = { 1'h0, \$51  };
-  assign \$53  = 1'h1;
-  assign \$54  = ea;
-  assign \$55  = { 1'h0, ea };
-  assign \$59  = { 1'h0, \$58  };
-  assign \$60  = 1'h1;
-  assign \$61  = ea;
-  assign \$62  = { 1'h0, ea };
-  assign \$64  = { 1'h0, \$63  };
-  assign \$65  = 1'h1;
-  assign \$66  = ea;
-  assign \$67  = { 1'h0, ea };
-  assign \$69  = { 1'h0, \$68  };
-  assign \$70  = 1'h1;
-  assign \$71  = eb;
-  assign \$72  = { 1'h0, eb };
-  assign \$95  = { 1'h0, \$94  };
-  assign \$96  = 1'h1;
-  assign \$97  = ea;
-  assign \$98  = { 1'h0, ea };
-  assign \$186  = { 1'h0, \$185  };
-  assign \$190  = { 1'h0, \$189  };
-  assign \$193  = { 1'h0, \$192  };
-  assign \$197  = { 1'h0, \$196  };
-  assign \$223  = { 1'h0, \$222  };
-  assign \$227  = { 1'h0, \$226  };
-  assign \$229  = { 1'h0, \$228  };
-  assign \$230  = 1'h1;
-  assign \$231  = eb;
-  assign \$232  = { 1'h0, eb };
-  assign \$236  = { \$235 [5], \$235 [5], \$235 , 5'h00 };
-  assign \$239  = { 1'h0, \$238  };
-  assign \$243  = { 1'h0, \$242  };
-  assign \$246  = { 1'h0, \$245  };
-  assign \$250  = { 1'h0, \$249  };
-  assign \$252  = { 2'h0, ta, 5'h00 };
+  assign \$40  = 1'h0;
+  assign \$45  = { 64'h0000000000000000, req[112:65] };
+  assign \$50  = { 64'h0000000000000000, req[224:177] };
+  assign \$55  = 16'h0000;
+  assign \$60  = 16'h0000;
+  assign \$65  = { 64'h0000000000000000, req[368:321] };
+  assign \$70  = { 64'h0000000000000000, req[480:433] };
+  assign \$75  = 16'h0000;
+  assign \$80  = 16'h0000;
+  assign \$85  = 17'h00000;
+  assign \$89  = { 2'h0, ld_tags[19:2] };
+  assign \$90  = { 2'h0, ld_tags[19:2] };
+  assign \$91  = { 2'h0, ld_tags[19:2] };
+  assign \$92  = { 2'h0, ld_tags[19:2] };
+  assign \$93  = { 2'h0, ld_tags[19:2] };
+  assign \$94  = { 2'h0, ld_tags[19:2] };
+  assign \$95  = { 2'h0, ld_tags[19:2] };
+  assign \$96  = { 2'h0, ld_tags[19:2] };
+  assign \$97  = { 2'h0, ld_tags[19:2] };
+  assign \$98  = { 2'h0, ld_tags[19:2] };
+  assign \$106  = { 1'h0, \$105  };
+  assign \$107  = 1'h1;
+  assign \$108  = ea;
+  assign \$109  = { 1'h0, ea };
+  assign \$112  = { 1'h0, \$111  };
+  assign \$113  = 1'h1;
+  assign \$114  = ea;
+  assign \$115  = { 1'h0, ea };
+  assign \$117  = { 1'h0, \$116  };
+  assign \$118  = 1'h1;
+  assign \$119  = ea;
+  assign \$120  = { 1'h0, ea };
+  assign \$122  = { 1'h0, \$121  };
+  assign \$123  = 1'h1;
+  assign \$124  = eb;
+  assign \$125  = { 1'h0, eb };
+  assign \$147  = { 1'h0, \$146  };
+  assign \$148  = 1'h1;
+  assign \$149  = ea;
+  assign \$150  = { 1'h0, ea };
+  assign \$196  = { 1'h0, \$195  };
+  assign \$200  = { 1'h0, \$199  };
+  assign \$203  = { 1'h0, \$202  };
+  assign \$207  = { 1'h0, \$206  };
+  assign \$231  = { 1'h0, \$230  };
+  assign \$235  = { 1'h0, \$234  };
+  assign \$237  = { 1'h0, \$236  };
+  assign \$238  = 1'h1;
+  assign \$239  = eb;
+  assign \$240  = { 1'h0, eb };
+  assign \$244  = { \$243 [5], \$243 [5], \$243 , 5'h00 };
+  assign \$247  = { 1'h0, \$246  };
+  assign \$251  = { 1'h0, \$250  };
   assign \$254  = { 1'h0, \$253  };
-  assign \$255  = 1'h1;
-  assign \$256  = ea;
-  assign \$257  = { 1'h0, ea };
-  assign \$259  = { 1'h0, \$258  };
-  assign \$260  = 1'h1;
-  assign \$261  = eb;
-  assign \$262  = { 1'h0, eb };
-  assign \$265  = { 1'h0, \$264  };
-  assign \$269  = { 1'h0, \$268  };
-  assign \$272  = { 1'h0, \$271  };
-  assign \$276  = { 1'h0, \$275  };
-  assign \$282  = { 1'h0, \$281  };
-  assign \$283  = 1'h1;
-  assign \$284  = ea;
-  assign \$285  = { 1'h0, ea };
-  assign \$305  = { 1'h0, \$304  };
-  assign \$309  = { 1'h0, \$308  };
+  assign \$258  = { 1'h0, \$257  };
+  assign \$260  = { 2'h0, ta, 5'h00 };
+  assign \$262  = { 1'h0, \$261  };
+  assign \$263  = 1'h1;
+  assign \$264  = ea;
+  assign \$265  = { 1'h0, ea };
+  assign \$267  = { 1'h0, \$266  };
+  assign \$268  = 1'h1;
+  assign \$269  = eb;
+  assign \$270  = { 1'h0, eb };
+  assign \$273  = { 1'h0, \$272  };
+  assign \$277  = { 1'h0, \$276  };
+  assign \$280  = { 1'h0, \$279  };
+  assign \$284  = { 1'h0, \$283  };
+  assign \$289  = { 1'h0, \$288  };
+  assign \$290  = 1'h1;
+  assign \$291  = ea;
+  assign \$292  = { 1'h0, ea };
   assign \$312  = { 1'h0, \$311  };
   assign \$316  = { 1'h0, \$315  };
   assign \$319  = { 1'h0, \$318  };
   assign \$323  = { 1'h0, \$322  };
   assign \$326  = { 1'h0, \$325  };
   assign \$330  = { 1'h0, \$329  };
-  assign \$415  = { 1'h0, \$414  };
-  assign \$420  = { 1'h0, \$419  };
-  assign \$423  = { 1'h0, \$422  };
-  assign \$427  = { 1'h0, \$426  };
-  assign \$440  = { 1'h0, feed, 2'h0 };
-  assign \$443  = { 1'h0, \$442  };
-  assign \$446  = { 1'h0, \$445  };
-  assign \$453  = { 64'h0000000000000000, quo[255:64] };
-  assign \$455  = { 5'h00, nsteps[8:5] };
-  assign \$460  = { \$459 [4], \$459 , 6'h00 };
-  assign \$465  = { \$464 [8], \$464 [8:1] };
-  assign \$467  = { \$466 , 1'h0 };
-  assign \$471  = { 1'h0, feed, 2'h0 };
-  assign \$476  = { 1'h0, \$475  };
-  assign \$479  = { 1'h0, \$478  };
-  assign \$485  = { 64'h0000000000000000, root[255:64] };
-  assign \$488  = { 1'h0, \$487 [4:1] };
+  assign \$333  = { 1'h0, \$332  };
+  assign \$337  = { 1'h0, \$336  };
+  assign \$401  = { 1'h0, \$400  };
+  assign \$406  = { 1'h0, \$405  };
+  assign \$409  = { 1'h0, \$408  };
+  assign \$413  = { 1'h0, \$412  };
+  assign \$426  = { 1'h0, feed, 2'h0 };
+  assign \$429  = { 1'h0, \$428  };
+  assign \$432  = { 1'h0, \$431  };
+  assign \$439  = { 64'h0000000000000000, quo[255:64] };
+  assign \$441  = { 5'h00, nsteps[8:5] };
+  assign \$446  = { \$445 [4], \$445 , 6'h00 };
+  assign \$451  = { \$450 [8], \$450 [8:1] };
+  assign \$453  = { \$452 , 1'h0 };
+  assign \$456  = { 1'h0, feed, 2'h0 };
+  assign \$461  = { 1'h0, \$460  };
+  assign \$464  = { 1'h0, \$463  };
+  assign \$470  = { 64'h0000000000000000, root[255:64] };
+  assign \$473  = { 1'h0, \$472 [4:1] };
+  assign \$477  = { 1'h0, \$476  };
+  assign \$478  = 1'h1;
+  assign \$479  = ot[4];
+  assign \$480  = { 1'h0, ot[4] };
+  assign \$482  = { 1'h0, \$481  };
+  assign \$483  = 1'h1;
+  assign \$484  = ot[4];
+  assign \$485  = { 1'h0, ot[4] };
+  assign \$487  = { 1'h0, \$486  };
+  assign \$488  = 1'h1;
+  assign \$489  = ot[4];
+  assign \$490  = { 1'h0, ot[4] };
   assign \$492  = { 1'h0, \$491  };
   assign \$493  = 1'h1;
   assign \$494  = ot[4];
@@ -12875,42 +13671,20 @@ module \eval_serial_top.serial (i__valid, o__ready, clk, rst, o_valid, rec, i__r
   assign \$508  = 1'h1;
   assign \$509  = ot[4];
   assign \$510  = { 1'h0, ot[4] };
-  assign \$512  = { 1'h0, \$511  };
-  assign \$513  = 1'h1;
-  assign \$514  = ot[4];
-  assign \$515  = { 1'h0, ot[4] };
-  assign \$517  = { 1'h0, \$516  };
-  assign \$518  = 1'h1;
-  assign \$519  = ot[4];
-  assign \$520  = { 1'h0, ot[4] };
-  assign \$522  = { 1'h0, \$521  };
-  assign \$523  = 1'h1;
-  assign \$524  = ot[4];
-  assign \$525  = { 1'h0, ot[4] };
-  assign \$879  = 1'h0;
-  assign \$884  = { 64'h0000000000000000, req[112:65] };
-  assign \$889  = { 64'h0000000000000000, req[224:177] };
-  assign \$894  = 16'h0000;
-  assign \$899  = 16'h0000;
-  assign \$904  = { 64'h0000000000000000, req[368:321] };
-  assign \$909  = { 64'h0000000000000000, req[480:433] };
-  assign \$914  = 16'h0000;
-  assign \$919  = 16'h0000;
-  assign \$924  = 17'h00000;
-  assign \$1008  = { \$1007 [8], \$1007 [8:1] };
-  assign \$1010  = { \$1009 , 1'h0 };
-  assign \$1014  = { \$1013 [8], \$1013 [8:1] };
-  assign \$1016  = { \$1015 , 1'h0 };
-  assign \$880  = 1'h1;
-  assign \$881  = 2'h1;
-  assign \$895  = 1'h1;
-  assign \$896  = 2'h1;
-  assign \$900  = 1'h1;
-  assign \$901  = 2'h1;
-  assign \$915  = 1'h1;
-  assign \$916  = 2'h1;
-  assign \$920  = 1'h1;
-  assign \$921  = 2'h1;
-  assign \$925  = 1'h1;
-  assign \$926  = 2'h1;
+  assign \$960  = { \$959 [8], \$959 [8:1] };
+  assign \$962  = { \$961 , 1'h0 };
+  assign \$966  = { \$965 [8], \$965 [8:1] };
+  assign \$968  = { \$967 , 1'h0 };
+  assign \$41  = 1'h1;
+  assign \$42  = 2'h1;
+  assign \$56  = 1'h1;
+  assign \$57  = 2'h1;
+  assign \$61  = 1'h1;
+  assign \$62  = 2'h1;
+  assign \$76  = 1'h1;
+  assign \$77  = 2'h1;
+  assign \$81  = 1'h1;
+  assign \$82  = 2'h1;
+  assign \$86  = 1'h1;
+  assign \$87  = 2'h1;
 endmodule
