@@ -132,6 +132,7 @@ class TxDecoderSerial(wiring.Component):
         # ================================================================ the walker's registers
         pos = Signal(_POS)
         pos1 = Signal(_POS + 1, init=1)        # pos + 1, a register of its own (no adder before compares)
+        pos_ok = Signal(init=1)                # pos < MAX_TX_BYTES
         top = Signal(2)                        # model.START / OUTER / LISTS / DONE
         halted = Signal()
         err = Signal(TxError)
@@ -182,6 +183,9 @@ class TxDecoderSerial(wiring.Component):
         dec_wrapped = Signal()
         dec_b = Signal(8)
         dec_eq = {k: Signal(name=f"dec_eq_{k}") for k in _LEVELS}   # frame k ends after this byte
+        dec_cf = {k: Signal(name=f"dec_cf_{k}") for k in _LEVELS}   # ... and its close check fails
+        cl_cf = {k: Signal(name=f"cl_cf_{k}") for k in _LEVELS}     # (the same where a string ends)
+        last1 = Signal()                       # the next content byte is the string's last
         apply_pend = Signal()                  # the decision of the string header before is applied now
 
         rec = Signal(TxHeader)                 # the record being built (error, size, chain id: at END)
@@ -216,11 +220,11 @@ class TxDecoderSerial(wiring.Component):
             act_beat.eq(~busy & ~at_end & ib_valid & ~(cd_full & cd_ovalid)),
         ]
         go = Signal()                          # a byte is processed by the walker
-        m.d.comb += go.eq(act_beat & ib_byte & ~halted & (pos < MAX_TX_BYTES))
+        m.d.comb += go.eq(act_beat & ib_byte & ~halted & pos_ok)
         with m.If(act_beat & ib_byte):
             with m.If(pos != _SIZE_MAX):
-                m.d.sync += [pos.eq(pos + 1), pos1.eq(pos1 + 1)]
-            with m.If(pos >= MAX_TX_BYTES):
+                m.d.sync += [pos.eq(pos + 1), pos1.eq(pos1 + 1), pos_ok.eq(pos1 < MAX_TX_BYTES)]
+            with m.If(~pos_ok):
                 m.d.sync += halted.eq(1)
         with m.If(act_beat):
             m.d.sync += [ib_valid.eq(0), at_end.eq(ib_last)]
@@ -255,7 +259,7 @@ class TxDecoderSerial(wiring.Component):
             in_hdr.eq(go & (mode == _M_HDR)),
             in_len.eq(go & (mode == _M_LEN)),
             in_content.eq(go & (mode == _M_CONTENT)),
-            in_apply.eq(~halted & (mode == _M_APPLY) & ~(cd_full & cd_ovalid)),
+            in_apply.eq(~halted & (mode == _M_APPLY)),
         ]
 
         # ================================================================ field class of a header byte
@@ -358,8 +362,37 @@ class TxDecoderSerial(wiring.Component):
             return (Mux(lt32, _LT, _EQ), Mux(lt32, _LT, _EQ),
                     Mux(ln > prio_len, _GT, Mux(ln < prio_len, _LT, _EQ)))
 
+        # close checks of the frames, precomputed for an item about to be accepted at the innermost
+        # level (its count included): registered with the decision, used where the item ends
+        n_fields = Signal(4)
+        with m.Switch(tx_type):
+            for ty, seq in TX_FIELDS.items():
+                with m.Case(ty):
+                    m.d.comb += n_fields.eq(len(seq))
+        blobs = rec.blob_hash_count
+
+        def close_fails(name: str, f):
+            lists = top == model.LISTS
+            vers = versioned | (f == F.VERSION)
+            inc = {k: inner[k] & lists for k in _LEVELS}
+            want_sc = Signal(POS_BITS + 8, name=f"{name}_want_sc")
+            m.d.comb += want_sc.eq(Mux((sub == model.SUB_SCP) & vers, blobs << 7, blobs))
+            cnt_s = Signal(POS_BITS + 1, name=f"{name}_cnt_s")
+            m.d.comb += cnt_s.eq(idx["S"] + inc["S"])
+            out = {k: Signal(name=f"{name}_cf_{k}") for k in _LEVELS}
+            m.d.comb += [
+                out["K"].eq(0),
+                out["E"].eq((idx["E"] + inc["E"]) < Mux(sub == model.SUB_AL, 2, 6)),
+                out["S"].eq(((sub == model.SUB_SCB) | (sub == model.SUB_SCC) | (sub == model.SUB_SCP))
+                            & (cnt_s != want_sc)),
+                out["B"].eq((idx["B"] + inc["B"]) < n_fields),
+                out["W"].eq((idx["W"] + inc["W"]) < Mux(vers, 5, 4)),
+            ]
+            return out
+
         # ============================================================ DECIDE: a short / single header byte
         hdr_bad, hdr_code = field_code("hdr", fld_hdr, b_list, b_ln)
+        hdr_cf = close_fails("hdr", fld_hdr)
         hdr_end = Signal(_POS + 7)
         m.d.comb += hdr_end.eq(pos1 + Mux(b_single, 0, b_ln))
         # the parent's room after this byte (cur_end - pos - 1), from registers only, beside the byte
@@ -433,8 +466,9 @@ class TxDecoderSerial(wiring.Component):
                     n_i, h_i, p_i = init_states(b_ln)
                     m.d.sync += [mode.eq(_M_CONTENT), apply_pend.eq(1), fld.eq(fld_hdr), rem.eq(b_ln),
                                  jj.eq(b_ln - 1), ln6.eq(b_ln), first.eq(1), wrapped.eq(b == 0x81),
-                                 c_n.eq(n_i), c_h.eq(h_i), c_p.eq(p_i), all_ff.eq(1)]
+                                 c_n.eq(n_i), c_h.eq(h_i), c_p.eq(p_i), all_ff.eq(1), last1.eq(b_ln == 1)]
                     m.d.sync += [cl_end[k].eq(opn[k] & end_eq(end[k], hdr_end)) for k in _LEVELS]
+                    m.d.sync += [cl_cf[k].eq(hdr_cf[k]) for k in _LEVELS]
                 with m.Else():
                     m.d.sync += mode.eq(_M_APPLY)
                 m.d.sync += [dec_fld.eq(fld_hdr), dec_list.eq(b_list), dec_ln.eq(b_ln),
@@ -442,6 +476,7 @@ class TxDecoderSerial(wiring.Component):
                              dec_single.eq(b_single), dec_cmpl.eq(b_single | (b_ln == 0)),
                              dec_wrapped.eq(b == 0x81), dec_b.eq(b)]
                 m.d.sync += [dec_eq[k].eq(opn[k] & end_eq(end[k], pos1)) for k in _LEVELS]
+                m.d.sync += [dec_cf[k].eq(hdr_cf[k]) for k in _LEVELS]
                 m.d.sync += dec_bad.eq(1)
                 with m.If(pre_bad):
                     m.d.sync += dec_code.eq(pre_code)
@@ -490,6 +525,7 @@ class TxDecoderSerial(wiring.Component):
             m.d.sync += apply_pend.eq(0)
         with m.If(in_apply):
             m.d.sync += mode.eq(_M_HDR)
+        app_cf = close_fails("app", dec_fld)
         acc_level = {k: Signal(name=f"acc_at_{k}") for k in _LEVELS}
         for k in _LEVELS:
             m.d.comb += acc_level[k].eq(acc & inner[k] & (top == model.LISTS) & (dec_fld != F.TXLIST))
@@ -530,8 +566,9 @@ class TxDecoderSerial(wiring.Component):
                 n_i, h_i, p_i = init_states(dec_ln6)
                 m.d.sync += [mode.eq(_M_CONTENT), rem.eq(Mux(dec_ln >= _SIZE_MAX, _SIZE_MAX, dec_ln)),
                              jj.eq(dec_ln - 1), ln6.eq(dec_ln6), first.eq(1), wrapped.eq(dec_wrapped),
-                             c_n.eq(n_i), c_h.eq(h_i), c_p.eq(p_i), all_ff.eq(1)]
+                             c_n.eq(n_i), c_h.eq(h_i), c_p.eq(p_i), all_ff.eq(1), last1.eq(0)]
                 m.d.sync += [cl_end[k].eq(opn[k] & (end[k] == dec_end)) for k in _LEVELS]
+                m.d.sync += [cl_cf[k].eq(app_cf[k]) for k in _LEVELS]
             # a non-empty list: open its frame
             with m.If(dec_list & (dec_ln != 0)):
                 m.d.sync += cur_end.eq(dec_end)
@@ -566,7 +603,7 @@ class TxDecoderSerial(wiring.Component):
             o_p.eq(Mux(c_p == _EQ, _cmp(b, k_p, "b_vs_prio", m), c_p)),
         ]
         c_last = Signal()
-        m.d.comb += c_last.eq(in_content & (rem == 1))
+        m.d.comb += c_last.eq(in_content & last1)
         c_bad = Signal()
         c_code = Signal(TxError)
         with m.If(in_content & first & wrapped & (b < 0x80)):
@@ -595,7 +632,7 @@ class TxDecoderSerial(wiring.Component):
                     m.d.comb += [c_bad.eq(~((ln6 == 1) & (b == 1))), c_code.eq(E.BAD_SIDECAR)]
         with m.If(in_content):
             m.d.sync += [first.eq(0), rem.eq(rem - 1), jj.eq(jj - 1), c_n.eq(o_n), c_h.eq(o_h), c_p.eq(o_p),
-                         all_ff.eq(all_ff & (b == 0xFF))]
+                         all_ff.eq(all_ff & (b == 0xFF)), last1.eq(rem == 2)]
             with m.If(c_last):
                 m.d.sync += mode.eq(_M_HDR)
         # value capture (shifted into the record) and calldata: a content byte, or a single byte at APPLY
@@ -617,9 +654,6 @@ class TxDecoderSerial(wiring.Component):
         m.d.comb += a_cmpl.eq(acc & dec_cmpl)
         complete = Signal()
         m.d.comb += complete.eq(a_cmpl | c_last)
-        idx_eff = {k: Signal(len(idx[k]) + 1, name=f"idx_eff_{k}") for k in _LEVELS}
-        for k in _LEVELS:
-            m.d.comb += idx_eff[k].eq(idx[k] + acc_level[k])
         closing = {}
         inner_ok = Const(1, 1)
         for k in reversed(_LEVELS):
@@ -629,28 +663,13 @@ class TxDecoderSerial(wiring.Component):
             inner_ok = inner_ok & (~opn[k] | c)
         all_closed = Signal()
         m.d.comb += all_closed.eq(inner_ok & complete & (top == model.LISTS))
-        n_fields = Signal(4)
-        with m.Switch(tx_type):
-            for ty, seq in TX_FIELDS.items():
-                with m.Case(ty):
-                    m.d.comb += n_fields.eq(len(seq))
-        blobs = rec.blob_hash_count
-        want_sc = Signal(POS_BITS + 8)
-        m.d.comb += want_sc.eq(Mux((sub == model.SUB_SCP) & versioned, blobs << 7, blobs))
-        close_fail = {
-            "K": (Const(0, 1), E.TOO_FEW_FIELDS),
-            "E": (idx_eff["E"] < Mux(sub == model.SUB_AL, 2, 6), E.TOO_FEW_FIELDS),
-            "S": (((sub == model.SUB_SCB) | (sub == model.SUB_SCC) | (sub == model.SUB_SCP))
-                  & (idx_eff["S"] != want_sc), E.BAD_SIDECAR),
-            "B": (idx_eff["B"] < n_fields, E.TOO_FEW_FIELDS),
-            "W": (idx_eff["W"] < Mux(versioned, 5, 4), E.TOO_FEW_FIELDS),
-        }
+        close_code_of = {"K": E.TOO_FEW_FIELDS, "E": E.TOO_FEW_FIELDS, "S": E.BAD_SIDECAR,
+                         "B": E.TOO_FEW_FIELDS, "W": E.TOO_FEW_FIELDS}
         close_bad = Signal()
         close_code = Signal(TxError)
         for k in _LEVELS:                       # W first, so that the innermost failing one stays
-            cond, c = close_fail[k]
-            with m.If(closing[k] & cond):
-                m.d.comb += [close_bad.eq(1), close_code.eq(c)]
+            with m.If(closing[k] & Mux(c_last, cl_cf[k], dec_cf[k])):
+                m.d.comb += [close_bad.eq(1), close_code.eq(close_code_of[k])]
         for k in _LEVELS:
             with m.If(closing[k]):
                 m.d.sync += opn[k].eq(0)
@@ -738,9 +757,10 @@ class TxDecoderSerial(wiring.Component):
                         len_acc, start, fin_end, rem, jj, ln6, first, wrapped, c_n, c_h, c_p, all_ff,
                         prio_len, tx_type, to_present, versioned, sub, cur_end, dec_bad, dec_fld, dec_list,
                         dec_ln, dec_end, dec_pos, dec_start, dec_single, dec_cmpl, dec_wrapped, dec_b,
-                        apply_pend,
+                        apply_pend, last1, *dec_cf.values(), *cl_cf.values(),
                         *opn.values(), *end.values(), *idx.values(), *cl_end.values(), *dec_eq.values()):
                 m.d.sync += sig.eq(sig.init)
+            m.d.sync += pos_ok.eq(1)
             m.d.sync += [rec.as_value().eq(0), err.as_value().eq(0), dec_code.as_value().eq(0)]
         with m.If(ost == 1):
             v = o_rec.v

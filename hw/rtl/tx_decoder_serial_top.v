@@ -247,36 +247,36 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [5:0] \$121 ;
-  wire [26:0] \$122 ;
-  wire [8:0] \$1220 ;
-  wire [27:0] \$123 ;
+  wire [30:0] \$121 ;
+  wire [30:0] \$122 ;
+  wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
+  wire [3:0] \$127 ;
   wire \$128 ;
-  wire \$129 ;
+  wire [2:0] \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
+  wire [8:0] \$1336 ;
   wire \$134 ;
-  wire [1:0] \$135 ;
+  wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire \$138 ;
-  wire [1:0] \$139 ;
+  wire [4:0] \$138 ;
+  wire \$139 ;
   wire \$14 ;
   wire \$140 ;
-  wire \$141 ;
+  wire [3:0] \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire [1:0] \$145 ;
-  wire \$146 ;
-  wire \$147 ;
+  wire [2:0] \$144 ;
+  wire [5:0] \$145 ;
+  wire [26:0] \$146 ;
+  wire [27:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire \$15 ;
@@ -289,18 +289,18 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire \$159 ;
+  wire [1:0] \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire \$163 ;
+  wire [1:0] \$163 ;
   wire \$164 ;
   wire \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
-  wire \$169 ;
+  wire [1:0] \$169 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
@@ -363,7 +363,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$222 ;
   wire \$223 ;
   wire \$224 ;
-  wire [4:0] \$225 ;
+  wire \$225 ;
   wire \$226 ;
   wire \$227 ;
   wire \$228 ;
@@ -389,7 +389,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire \$249 ;
+  wire [4:0] \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
@@ -439,24 +439,24 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$291 ;
   wire \$292 ;
   wire \$293 ;
-  wire [63:0] \$294 ;
+  wire \$294 ;
   wire \$295 ;
   wire \$296 ;
-  wire [1:0] \$297 ;
+  wire \$297 ;
   wire \$298 ;
   wire \$299 ;
   wire \$3 ;
   wire \$30 ;
-  wire [1:0] \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire [1:0] \$303 ;
+  wire \$300 ;
+  wire [30:0] \$301 ;
+  wire [30:0] \$302 ;
+  wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
-  wire \$307 ;
+  wire [3:0] \$307 ;
   wire \$308 ;
-  wire \$309 ;
+  wire [2:0] \$309 ;
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
@@ -466,14 +466,14 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
-  wire \$318 ;
+  wire [4:0] \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$321 ;
+  wire [3:0] \$321 ;
   wire \$322 ;
   wire \$323 ;
-  wire \$324 ;
+  wire [2:0] \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
@@ -497,17 +497,17 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire \$346 ;
+  wire [63:0] \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire \$349 ;
+  wire [1:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire \$352 ;
+  wire [1:0] \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire \$355 ;
+  wire [1:0] \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
@@ -530,7 +530,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire [4:0] \$376 ;
+  wire \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
@@ -587,7 +587,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
+  wire [4:0] \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
@@ -608,9 +608,9 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire [30:0] \$446 ;
-  wire [30:0] \$447 ;
-  wire [2:0] \$448 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
@@ -626,7 +626,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$46 ;
   wire \$460 ;
   wire \$461 ;
-  wire [2:0] \$462 ;
+  wire \$462 ;
   wire \$463 ;
   wire \$464 ;
   wire \$465 ;
@@ -651,8 +651,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
-  wire [25:0] \$485 ;
-  wire [26:0] \$486 ;
+  wire \$485 ;
+  wire \$486 ;
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
@@ -664,39 +664,39 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire [7:0] \$497 ;
+  wire \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire [7:0] \$501 ;
-  wire [7:0] \$502 ;
-  wire [7:0] \$503 ;
-  wire [8:0] \$504 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
   wire \$505 ;
-  wire [3:0] \$506 ;
-  wire [3:0] \$507 ;
+  wire \$506 ;
+  wire \$507 ;
   wire \$508 ;
-  wire [1:0] \$509 ;
+  wire \$509 ;
   wire \$51 ;
-  wire [2:0] \$510 ;
-  wire [3:0] \$511 ;
-  wire [4:0] \$512 ;
-  wire [5:0] \$513 ;
-  wire [6:0] \$514 ;
-  wire [7:0] \$515 ;
-  wire [8:0] \$516 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire [26:0] \$519 ;
+  wire \$519 ;
   wire \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire \$524 ;
-  wire [6:0] \$525 ;
+  wire [25:0] \$524 ;
+  wire [26:0] \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
@@ -706,41 +706,41 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$531 ;
   wire \$532 ;
   wire \$533 ;
-  wire [1:0] \$534 ;
+  wire \$534 ;
   wire \$535 ;
   wire \$536 ;
-  wire \$537 ;
+  wire [7:0] \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire \$543 ;
-  wire \$544 ;
+  wire [7:0] \$541 ;
+  wire [7:0] \$542 ;
+  wire [7:0] \$543 ;
+  wire [8:0] \$544 ;
   wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
+  wire [3:0] \$546 ;
+  wire [3:0] \$547 ;
   wire \$548 ;
-  wire \$549 ;
-  wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire [25:0] \$555 ;
-  wire \$556 ;
+  wire [1:0] \$549 ;
+  wire [5:0] \$55 ;
+  wire [2:0] \$550 ;
+  wire [3:0] \$551 ;
+  wire [4:0] \$552 ;
+  wire [5:0] \$553 ;
+  wire [6:0] \$554 ;
+  wire [7:0] \$555 ;
+  wire [8:0] \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire \$559 ;
-  wire \$56 ;
+  wire [26:0] \$559 ;
+  wire [5:0] \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire \$565 ;
+  wire [6:0] \$565 ;
   wire \$566 ;
   wire \$567 ;
   wire \$568 ;
@@ -750,37 +750,37 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
-  wire \$574 ;
+  wire [1:0] \$574 ;
   wire \$575 ;
   wire \$576 ;
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire \$58 ;
+  wire [6:0] \$58 ;
   wire \$580 ;
-  wire [4:0] \$581 ;
+  wire \$581 ;
   wire \$582 ;
   wire \$583 ;
   wire \$584 ;
   wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire [64:0] \$588 ;
+  wire \$588 ;
   wire \$589 ;
-  wire [5:0] \$59 ;
+  wire [6:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire [3:0] \$596 ;
-  wire [4:0] \$597 ;
-  wire [24:0] \$598 ;
-  wire [3:0] \$599 ;
+  wire [25:0] \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire \$6 ;
-  wire [5:0] \$60 ;
-  wire [1:0] \$600 ;
+  wire \$60 ;
+  wire \$600 ;
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
@@ -797,35 +797,35 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$613 ;
   wire \$614 ;
   wire \$615 ;
-  wire [24:0] \$616 ;
+  wire \$616 ;
   wire \$617 ;
-  wire [24:0] \$618 ;
+  wire \$618 ;
   wire \$619 ;
-  wire [6:0] \$62 ;
-  wire [24:0] \$620 ;
+  wire \$62 ;
+  wire \$620 ;
   wire \$621 ;
-  wire [24:0] \$622 ;
+  wire [4:0] \$622 ;
   wire \$623 ;
   wire \$624 ;
   wire \$625 ;
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
-  wire \$629 ;
-  wire [6:0] \$63 ;
-  wire [63:0] \$630 ;
-  wire [64:0] \$631 ;
+  wire [64:0] \$629 ;
+  wire \$63 ;
+  wire \$630 ;
+  wire \$631 ;
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
   wire \$635 ;
   wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire [1:0] \$639 ;
+  wire [3:0] \$637 ;
+  wire [4:0] \$638 ;
+  wire [24:0] \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
+  wire [3:0] \$640 ;
+  wire [1:0] \$641 ;
   wire \$642 ;
   wire \$643 ;
   wire \$644 ;
@@ -842,33 +842,33 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
-  wire \$657 ;
+  wire [24:0] \$657 ;
   wire \$658 ;
-  wire \$659 ;
+  wire [24:0] \$659 ;
   wire \$66 ;
   wire \$660 ;
-  wire \$661 ;
+  wire [24:0] \$661 ;
   wire \$662 ;
-  wire \$663 ;
+  wire [24:0] \$663 ;
   wire \$664 ;
   wire \$665 ;
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire \$67 ;
+  wire [5:0] \$67 ;
   wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
+  wire [63:0] \$671 ;
+  wire [64:0] \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire [25:0] \$676 ;
-  wire [5:0] \$677 ;
+  wire \$676 ;
+  wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire \$68 ;
-  wire \$680 ;
+  wire [1:0] \$680 ;
   wire \$681 ;
   wire \$682 ;
   wire \$683 ;
@@ -883,11 +883,11 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire [5:0] \$694 ;
+  wire \$694 ;
   wire \$695 ;
-  wire [15:0] \$696 ;
-  wire [16:0] \$697 ;
-  wire [16:0] \$698 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
   wire \$699 ;
   wire \$7 ;
   wire \$70 ;
@@ -901,7 +901,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$707 ;
   wire \$708 ;
   wire \$709 ;
-  wire [5:0] \$71 ;
+  wire \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
@@ -909,10 +909,10 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$714 ;
   wire \$715 ;
   wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
+  wire [25:0] \$717 ;
+  wire [5:0] \$718 ;
   wire \$719 ;
-  wire \$72 ;
+  wire [4:0] \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
@@ -925,19 +925,19 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$729 ;
   wire \$73 ;
   wire \$730 ;
-  wire [6:0] \$731 ;
-  wire [6:0] \$732 ;
+  wire \$731 ;
+  wire \$732 ;
   wire \$733 ;
   wire \$734 ;
   wire \$735 ;
-  wire [64:0] \$736 ;
+  wire [5:0] \$736 ;
   wire \$737 ;
-  wire \$738 ;
-  wire \$739 ;
+  wire [15:0] \$738 ;
+  wire [16:0] \$739 ;
   wire \$74 ;
-  wire [64:0] \$740 ;
-  wire [64:0] \$741 ;
-  wire [64:0] \$742 ;
+  wire [16:0] \$740 ;
+  wire \$741 ;
+  wire \$742 ;
   wire \$743 ;
   wire \$744 ;
   wire \$745 ;
@@ -947,167 +947,221 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
-  wire [63:0] \$751 ;
+  wire \$751 ;
   wire \$752 ;
-  wire [63:0] \$753 ;
+  wire \$753 ;
   wire \$754 ;
   wire \$755 ;
-  wire [63:0] \$756 ;
+  wire \$756 ;
   wire \$757 ;
   wire \$758 ;
-  reg [24:0] \$759 ;
-  wire [4:0] \$76 ;
-  reg [25:0] \$760 ;
-  reg \$761 ;
-  reg \$762 ;
-  reg \$763 ;
-  reg \$764 ;
-  reg \$765 ;
-  reg [7:0] \$766 ;
-  reg \$767 ;
-  reg \$768 ;
-  reg \$769 ;
+  wire \$759 ;
+  wire \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
   wire \$77 ;
-  reg [5:0] \$770 ;
-  reg [3:0] \$771 ;
-  reg [2:0] \$772 ;
-  reg \$773 ;
-  reg [63:0] \$774 ;
-  reg \$775 ;
-  reg [3:0] \$776 ;
-  reg [24:0] \$777 ;
-  reg [5:0] \$778 ;
-  reg \$779 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire [6:0] \$773 ;
+  wire [6:0] \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire [64:0] \$778 ;
+  wire \$779 ;
   wire \$78 ;
-  reg [2:0] \$780 ;
-  reg [1:0] \$781 ;
-  reg [4:0] \$782 ;
-  reg [2:0] \$783 ;
-  reg [3:0] \$784 ;
-  reg \$785 ;
-  reg [63:0] \$786 ;
-  reg [25:0] \$787 ;
-  reg \$788 ;
-  reg [24:0] \$789 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire [64:0] \$782 ;
+  wire [64:0] \$783 ;
+  wire [64:0] \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
   wire \$79 ;
-  reg [4:0] \$790 ;
-  reg [5:0] \$791 ;
-  reg \$792 ;
-  reg \$793 ;
-  reg [1:0] \$794 ;
-  reg [1:0] \$795 ;
-  reg [1:0] \$796 ;
-  reg \$797 ;
-  reg \$798 ;
-  reg \$799 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire [63:0] \$793 ;
+  wire \$794 ;
+  wire [63:0] \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire [63:0] \$798 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  reg \$800 ;
-  reg \$801 ;
-  reg \$802 ;
-  reg [5:0] \$803 ;
+  wire \$800 ;
+  reg [24:0] \$801 ;
+  reg [25:0] \$802 ;
+  reg \$803 ;
   reg \$804 ;
-  reg [63:0] \$805 ;
-  reg [65:0] \$806 ;
-  reg [24:0] \$807 ;
-  reg [25:0] \$808 ;
-  reg \$809 ;
+  reg \$805 ;
+  reg \$806 ;
+  reg \$807 ;
+  reg \$808 ;
+  reg [7:0] \$809 ;
   wire \$81 ;
   reg \$810 ;
   reg \$811 ;
-  reg [7:0] \$812 ;
-  reg \$813 ;
-  reg \$814 ;
-  reg \$815 ;
+  reg \$812 ;
+  reg [5:0] \$813 ;
+  reg [3:0] \$814 ;
+  reg [2:0] \$815 ;
   reg \$816 ;
-  reg \$817 ;
+  reg [63:0] \$817 ;
   reg \$818 ;
-  reg [4:0] \$819 ;
+  reg [3:0] \$819 ;
   wire \$82 ;
-  reg [65:0] \$820 ;
-  reg [2:0] \$821 ;
-  reg [3:0] \$822 ;
-  reg [23:0] \$823 ;
-  reg [2:0] \$824 ;
-  reg \$825 ;
-  reg \$826 ;
-  reg [3011:0] \$827 ;
+  reg [24:0] \$820 ;
+  reg [5:0] \$821 ;
+  reg \$822 ;
+  reg [2:0] \$823 ;
+  reg [1:0] \$824 ;
+  reg [4:0] \$825 ;
+  reg [2:0] \$826 ;
+  reg [3:0] \$827 ;
   reg \$828 ;
-  reg [5:0] \$829 ;
+  reg [63:0] \$829 ;
   wire \$83 ;
-  reg [65:0] \$830 ;
+  reg [25:0] \$830 ;
   reg \$831 ;
-  reg [65:0] \$832 ;
-  reg \$833 ;
-  reg [65:0] \$834 ;
+  reg [24:0] \$832 ;
+  reg [4:0] \$833 ;
+  reg [5:0] \$834 ;
   reg \$835 ;
-  reg [65:0] \$836 ;
-  reg [2:0] \$837 ;
-  reg \$838 ;
-  reg [65:0] \$839 ;
+  reg \$836 ;
+  reg [1:0] \$837 ;
+  reg [1:0] \$838 ;
+  reg [1:0] \$839 ;
   wire \$84 ;
   reg \$840 ;
-  reg [65:0] \$841 ;
+  reg \$841 ;
   reg \$842 ;
-  reg [279:0] \$843 ;
+  reg \$843 ;
   reg \$844 ;
-  reg [5:0] \$845 ;
+  reg \$845 ;
   reg \$846 ;
-  reg [15:0] \$847 ;
-  reg [7:0] \$848 ;
-  reg [7:0] \$849 ;
+  reg \$847 ;
+  reg \$848 ;
+  reg \$849 ;
   wire \$85 ;
-  reg [7:0] \$850 ;
-  reg [7:0] \$851 ;
-  reg [7:0] \$852 ;
-  reg [7:0] \$853 ;
-  reg [7:0] \$854 ;
-  reg [7:0] \$855 ;
-  reg [7:0] \$856 ;
-  reg [7:0] \$857 ;
-  reg [7:0] \$858 ;
-  reg [7:0] \$859 ;
+  reg \$850 ;
+  reg \$851 ;
+  reg [5:0] \$852 ;
+  reg \$853 ;
+  reg [63:0] \$854 ;
+  reg [65:0] \$855 ;
+  reg [24:0] \$856 ;
+  reg [25:0] \$857 ;
+  reg \$858 ;
+  reg \$859 ;
   wire \$86 ;
-  reg [7:0] \$860 ;
+  reg \$860 ;
   reg [7:0] \$861 ;
-  reg [7:0] \$862 ;
-  reg [7:0] \$863 ;
-  reg [7:0] \$864 ;
-  reg [7:0] \$865 ;
-  reg [7:0] \$866 ;
-  reg [7:0] \$867 ;
-  reg [7:0] \$868 ;
-  reg [7:0] \$869 ;
+  reg \$862 ;
+  reg \$863 ;
+  reg \$864 ;
+  reg \$865 ;
+  reg \$866 ;
+  reg \$867 ;
+  reg \$868 ;
+  reg \$869 ;
   wire \$87 ;
-  reg [7:0] \$870 ;
-  reg [7:0] \$871 ;
-  reg [7:0] \$872 ;
-  reg [7:0] \$873 ;
-  reg [7:0] \$874 ;
-  reg [7:0] \$875 ;
-  reg [7:0] \$876 ;
-  reg [7:0] \$877 ;
-  reg [7:0] \$878 ;
-  reg [7:0] \$879 ;
+  reg \$870 ;
+  reg \$871 ;
+  reg \$872 ;
+  reg [4:0] \$873 ;
+  reg [65:0] \$874 ;
+  reg [2:0] \$875 ;
+  reg [3:0] \$876 ;
+  reg [23:0] \$877 ;
+  reg [2:0] \$878 ;
+  reg \$879 ;
   wire \$88 ;
-  reg [3011:0] \$880 ;
-  reg [1:0] \$881 ;
-  reg [64:0] \$882 ;
-  reg \$883 ;
-  reg [63:0] \$884 ;
-  reg [63:0] \$885 ;
-  reg [63:0] \$886 ;
+  reg \$880 ;
+  reg [3011:0] \$881 ;
+  reg \$882 ;
+  reg [5:0] \$883 ;
+  reg [65:0] \$884 ;
+  reg \$885 ;
+  reg [65:0] \$886 ;
   reg \$887 ;
-  reg \$888 ;
+  reg [65:0] \$888 ;
   reg \$889 ;
   wire \$89 ;
-  wire [6:0] \$890 ;
+  reg [65:0] \$890 ;
+  reg [2:0] \$891 ;
+  reg \$892 ;
+  reg [65:0] \$893 ;
+  reg \$894 ;
+  reg [65:0] \$895 ;
+  reg \$896 ;
+  reg [279:0] \$897 ;
+  reg \$898 ;
+  reg [5:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
+  reg \$900 ;
+  reg [15:0] \$901 ;
+  reg [7:0] \$902 ;
+  reg [7:0] \$903 ;
+  reg [7:0] \$904 ;
+  reg [7:0] \$905 ;
+  reg [7:0] \$906 ;
+  reg [7:0] \$907 ;
+  reg [7:0] \$908 ;
+  reg [7:0] \$909 ;
   wire \$91 ;
+  reg [7:0] \$910 ;
+  reg [7:0] \$911 ;
+  reg [7:0] \$912 ;
+  reg [7:0] \$913 ;
+  reg [7:0] \$914 ;
+  reg [7:0] \$915 ;
+  reg [7:0] \$916 ;
+  reg [7:0] \$917 ;
+  reg [7:0] \$918 ;
+  reg [7:0] \$919 ;
   wire \$92 ;
+  reg [7:0] \$920 ;
+  reg [7:0] \$921 ;
+  reg [7:0] \$922 ;
+  reg [7:0] \$923 ;
+  reg [7:0] \$924 ;
+  reg [7:0] \$925 ;
+  reg [7:0] \$926 ;
+  reg [7:0] \$927 ;
+  reg [7:0] \$928 ;
+  reg [7:0] \$929 ;
   wire \$93 ;
+  reg [7:0] \$930 ;
+  reg [7:0] \$931 ;
+  reg [7:0] \$932 ;
+  reg [7:0] \$933 ;
+  reg [3011:0] \$934 ;
+  reg [1:0] \$935 ;
+  reg [64:0] \$936 ;
+  reg \$937 ;
+  reg [63:0] \$938 ;
+  reg [63:0] \$939 ;
   wire \$94 ;
+  reg [63:0] \$940 ;
+  reg \$941 ;
+  reg \$942 ;
+  reg \$943 ;
+  wire [6:0] \$944 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
@@ -1125,6 +1179,13 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire all_closed;
   reg all_ff = 1'h1;
   wire app;
+  wire app_cf_B;
+  wire app_cf_E;
+  wire app_cf_K;
+  wire app_cf_S;
+  wire app_cf_W;
+  wire [24:0] app_cnt_s;
+  wire [31:0] app_want_sc;
   reg apply_pend = 1'h0;
   reg at_end = 1'h0;
   reg [7:0] b = 8'h00;
@@ -1226,6 +1287,11 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg [7:0] cd_wb8 = 8'h00;
   reg [7:0] cd_wb9 = 8'h00;
   wire cd_wr;
+  reg cl_cf_B = 1'h0;
+  reg cl_cf_E = 1'h0;
+  reg cl_cf_K = 1'h0;
+  reg cl_cf_S = 1'h0;
+  reg cl_cf_W = 1'h0;
   reg cl_end_B = 1'h0;
   reg cl_end_E = 1'h0;
   reg cl_end_K = 1'h0;
@@ -1303,6 +1369,11 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg [65:0] cur_end = 66'h00000000000000000;
   reg [7:0] dec_b = 8'h00;
   reg dec_bad = 1'h0;
+  reg dec_cf_B = 1'h0;
+  reg dec_cf_E = 1'h0;
+  reg dec_cf_K = 1'h0;
+  reg dec_cf_S = 1'h0;
+  reg dec_cf_W = 1'h0;
   reg dec_cmpl = 1'h0;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -1426,6 +1497,12 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire go;
   reg halted = 1'h0;
   reg hdr_bad;
+  wire hdr_cf_B;
+  wire hdr_cf_E;
+  wire hdr_cf_K;
+  wire hdr_cf_S;
+  wire hdr_cf_W;
+  wire [24:0] hdr_cnt_s;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -1459,6 +1536,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg [4:0] hdr_code;
   wire [31:0] hdr_end;
   wire hdr_over;
+  wire [31:0] hdr_want_sc;
   reg hdr_wants_list;
   wire [63:0] \i__payload.data ;
   wire [7:0] \i__payload.keep ;
@@ -1472,11 +1550,6 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg idx_K = 1'h0;
   reg [23:0] idx_S = 24'h000000;
   reg [2:0] idx_W = 3'h0;
-  wire [4:0] idx_eff_B;
-  wire [3:0] idx_eff_E;
-  wire [1:0] idx_eff_K;
-  wire [24:0] idx_eff_S;
-  wire [3:0] idx_eff_W;
   wire in_B;
   wire in_E;
   wire in_K;
@@ -1494,6 +1567,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire [7:0] k_p;
   wire [7:0] lane;
   wire lane_last;
+  reg last1 = 1'h0;
   reg [63:0] len_acc = 64'h0000000000000000;
   reg len_first = 1'h0;
   reg [2:0] li = 3'h0;
@@ -1657,6 +1731,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire pend_inf;
   reg [24:0] pos = 25'h0000000;
   reg [25:0] pos1 = 26'h0000001;
+  reg pos_ok = 1'h1;
   reg pre_bad;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -1810,973 +1885,1097 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg vzero1 = 1'h0;
   reg vzero2 = 1'h0;
   reg vzero3 = 1'h0;
-  wire [31:0] want_sc;
   wire [5:0] wr_at;
   wire [5:0] wr_size;
   reg wrapped = 1'h0;
-  assign \$88  = \$84  & \$87 ;
-  assign \$89  = ! b_ln;
-  assign \$90  = ~ \$89 ;
-  assign \$91  = b_ln != 5'h14;
+  assign ib_free = \$41  | act_beat;
+  assign mv = bb_valid & ib_free;
+  assign \$42  = bb_valid & ib_free;
+  assign \$43  = ! bb_nk;
+  assign \$44  = \$43  | lane_last;
+  assign beat_done = \$42  & \$44 ;
+  assign \$45  = ~ bb_valid;
+  assign i__ready = \$45  | beat_done;
+  assign \$46  = ! mode;
+  assign in_hdr = go & \$46 ;
+  assign \$47  = mode == 1'h1;
+  assign in_len = go & \$47 ;
+  assign \$48  = mode == 2'h2;
+  assign in_content = go & \$48 ;
+  assign \$49  = ~ halted;
+  assign \$50  = mode == 2'h3;
+  assign in_apply = \$49  & \$50 ;
+  assign \$51  = top != 2'h2;
+  assign \$52  = ! sub;
+  assign \$53  = ! idx_E;
+  assign \$54  = idx_E == 1'h1;
+  assign \$55  = \$54  ? 6'h15 : 6'h00;
+  assign \$56  = \$53  ? 6'h14 : \$55 ;
+  assign \$57  = idx_E < 3'h6;
+  assign \$58  = 5'h19 + idx_E;
+  assign \$59  = \$57  ? \$58  : 7'h00;
+  assign \$60  = tx_type == 2'h3;
+  assign \$61  = ! idx_B;
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = \$62  & b_list;
+  assign \$64  = ~ open_W;
+  assign \$65  = \$63  & \$64 ;
+  assign \$66  = idx_W == 1'h1;
+  assign \$67  = b_list ? 6'h21 : 6'h20;
+  assign \$68  = fld_hdr != 6'h20;
+  assign \$69  = b_list != hdr_wants_list;
+  assign \$70  = \$68  & \$69 ;
+  assign \$71  = fld_hdr != 6'h20;
+  assign \$72  = hdr_wants_list ? 5'h09 : 5'h08;
+  assign \$73  = ! b_ln;
+  assign \$74  = b_ln > 6'h20;
+  assign \$75  = b_ln > 4'h8;
+  assign \$76  = b_ln > 6'h20;
+  assign \$77  = b_ln > 6'h20;
+  assign \$78  = b_ln > 6'h20;
+  assign \$79  = b_ln > 4'h8;
+  assign \$80  = ! b_ln;
+  assign \$81  = tx_type == 2'h3;
+  assign \$82  = tx_type == 3'h4;
+  assign \$83  = \$81  | \$82 ;
+  assign \$84  = \$80  & \$83 ;
+  assign \$85  = ! b_ln;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = b_ln != 5'h14;
+  assign \$88  = \$86  & \$87 ;
+  assign \$89  = b_ln > 6'h20;
+  assign \$90  = ~ to_present;
+  assign \$91  = b_ln > 16'hc000;
   assign \$92  = \$90  & \$91 ;
   assign \$93  = b_ln > 6'h20;
-  assign \$94  = ~ to_present;
-  assign \$95  = b_ln > 16'hc000;
-  assign \$96  = \$94  & \$95 ;
-  assign \$97  = b_ln > 6'h20;
-  assign \$98  = ! b_ln;
-  assign \$99  = ! b_ln;
-  assign \$100  = b_ln > 6'h20;
-  assign \$101  = b_ln > 1'h1;
-  assign \$102  = b_ln > 6'h20;
-  assign \$103  = b_ln > 6'h20;
+  assign \$94  = ! b_ln;
+  assign \$95  = ! b_ln;
+  assign \$96  = b_ln > 6'h20;
+  assign \$97  = b_ln > 1'h1;
+  assign \$98  = b_ln > 6'h20;
+  assign \$99  = b_ln > 6'h20;
+  assign \$100  = ! b_ln;
+  assign \$101  = b_ln != 5'h14;
+  assign \$102  = b_ln != 6'h20;
+  assign \$103  = b_ln != 6'h20;
   assign \$104  = ! b_ln;
-  assign \$105  = b_ln != 5'h14;
-  assign \$106  = b_ln != 6'h20;
-  assign \$107  = b_ln != 6'h20;
-  assign \$108  = ! b_ln;
+  assign \$105  = b_ln > 6'h20;
+  assign \$106  = b_ln != 5'h14;
+  assign \$107  = b_ln > 4'h8;
+  assign \$108  = b_ln > 1'h1;
   assign \$109  = b_ln > 6'h20;
-  assign \$110  = b_ln != 5'h14;
-  assign \$111  = b_ln > 4'h8;
-  assign \$112  = b_ln > 1'h1;
-  assign \$113  = b_ln > 6'h20;
-  assign \$114  = b_ln > 6'h20;
-  assign \$115  = ! b_ln;
-  assign \$116  = ! b_ln;
-  assign \$117  = ! b_ln;
-  assign \$118  = ! b_ln;
-  assign \$120  = b_ln != 6'h30;
-  assign \$121  = b_single ? 6'h00 : b_ln;
-  assign \$122  = pos1 + \$121 ;
-  assign \$123  = cur_end[26:0] - pos1;
-  assign \$124  = | cur_end[65:27];
-  assign \$125  = | \$123 [26:6];
-  assign room_big = \$124  | \$125 ;
-  assign \$126  = ~ b_single;
-  assign \$127  = ~ pend_inf;
-  assign \$128  = \$126  & \$127 ;
-  assign \$129  = ~ room_big;
-  assign \$130  = \$128  & \$129 ;
-  assign \$131  = b_ln > \$123 [5:0];
-  assign hdr_over = \$130  & \$131 ;
-  assign \$132  = b_single ? 1'h1 : 1'h0;
-  assign \$133  = b < rec[658:651];
-  assign \$134  = b == rec[658:651];
-  assign \$135  = \$134  ? 2'h1 : 2'h2;
-  assign s_vs_prio = \$133  ? 2'h0 : \$135 ;
-  assign \$136  = \$132  > prio_len;
-  assign \$137  = \$132  < prio_len;
-  assign \$138  = \$137  ? 1'h0 : 1'h1;
-  assign \$139  = \$136  ? 2'h2 : { 1'h0, \$138  };
-  assign \$140  = \$139  == 1'h1;
-  assign \$141  = b_single & \$140 ;
-  assign \$142  = \$132  > prio_len;
-  assign \$143  = \$132  < prio_len;
-  assign \$144  = \$143  ? 1'h0 : 1'h1;
-  assign \$145  = \$142  ? 2'h2 : { 1'h0, \$144  };
-  assign s_pc = \$141  ? s_vs_prio : \$145 ;
-  assign \$146  = fld_hdr == 2'h2;
-  assign \$148  = fld_hdr == 2'h3;
-  assign \$149  = \$147  | \$148 ;
-  assign \$150  = fld_hdr == 3'h4;
-  assign \$151  = \$149  | \$150 ;
-  assign \$152  = fld_hdr == 3'h5;
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = fld_hdr == 3'h6;
-  assign \$155  = \$153  | \$154 ;
-  assign \$156  = fld_hdr == 3'h7;
-  assign \$157  = \$155  | \$156 ;
-  assign \$158  = fld_hdr == 4'h9;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = fld_hdr == 4'hc;
-  assign \$161  = \$159  | \$160 ;
-  assign \$162  = fld_hdr == 4'hf;
-  assign \$163  = \$161  | \$162 ;
-  assign \$164  = fld_hdr == 5'h10;
-  assign \$165  = \$163  | \$164 ;
-  assign \$166  = fld_hdr == 5'h11;
-  assign \$167  = \$165  | \$166 ;
-  assign \$168  = fld_hdr == 5'h12;
-  assign \$169  = \$167  | \$168 ;
-  assign \$170  = fld_hdr == 5'h19;
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = fld_hdr == 5'h1b;
+  assign \$110  = b_ln > 6'h20;
+  assign \$111  = ! b_ln;
+  assign \$112  = ! b_ln;
+  assign \$113  = ! b_ln;
+  assign \$114  = ! b_ln;
+  assign \$116  = b_ln != 6'h30;
+  assign \$117  = sub == 3'h5;
+  assign \$118  = fld_hdr == 6'h20;
+  assign \$119  = versioned | \$118 ;
+  assign \$120  = \$117  & \$119 ;
+  assign \$122  = \$120  ? \$121  : { 7'h00, rec[2722:2699] };
+  assign \$123  = top == 2'h2;
+  assign \$124  = in_S & \$123 ;
+  assign hdr_cnt_s = idx_S + \$124 ;
+  assign \$125  = top == 2'h2;
+  assign \$126  = in_E & \$125 ;
+  assign \$127  = idx_E + \$126 ;
+  assign \$128  = ! sub;
+  assign \$129  = \$128  ? 3'h2 : 3'h6;
+  assign hdr_cf_E = \$127  < \$129 ;
+  assign \$130  = sub == 2'h3;
+  assign \$131  = sub == 3'h4;
+  assign \$132  = \$130  | \$131 ;
+  assign \$133  = sub == 3'h5;
+  assign \$134  = \$132  | \$133 ;
+  assign \$135  = hdr_cnt_s != \$122 ;
+  assign hdr_cf_S = \$134  & \$135 ;
+  assign \$136  = top == 2'h2;
+  assign \$137  = in_B & \$136 ;
+  assign \$138  = idx_B + \$137 ;
+  assign hdr_cf_B = \$138  < n_fields;
+  assign \$139  = top == 2'h2;
+  assign \$140  = in_W & \$139 ;
+  assign \$141  = idx_W + \$140 ;
+  assign \$142  = fld_hdr == 6'h20;
+  assign \$143  = versioned | \$142 ;
+  assign \$144  = \$143  ? 3'h5 : 3'h4;
+  assign hdr_cf_W = \$141  < \$144 ;
+  assign \$145  = b_single ? 6'h00 : b_ln;
+  assign \$146  = pos1 + \$145 ;
+  assign \$147  = cur_end[26:0] - pos1;
+  assign \$148  = | cur_end[65:27];
+  assign \$149  = | \$147 [26:6];
+  assign room_big = \$148  | \$149 ;
+  assign \$150  = ~ b_single;
+  assign \$151  = ~ pend_inf;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = ~ room_big;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = b_ln > \$147 [5:0];
+  assign hdr_over = \$154  & \$155 ;
+  assign \$156  = b_single ? 1'h1 : 1'h0;
+  assign \$157  = b < rec[658:651];
+  assign \$158  = b == rec[658:651];
+  assign \$159  = \$158  ? 2'h1 : 2'h2;
+  assign s_vs_prio = \$157  ? 2'h0 : \$159 ;
+  assign \$160  = \$156  > prio_len;
+  assign \$161  = \$156  < prio_len;
+  assign \$162  = \$161  ? 1'h0 : 1'h1;
+  assign \$163  = \$160  ? 2'h2 : { 1'h0, \$162  };
+  assign \$164  = \$163  == 1'h1;
+  assign \$165  = b_single & \$164 ;
+  assign \$166  = \$156  > prio_len;
+  assign \$167  = \$156  < prio_len;
+  assign \$168  = \$167  ? 1'h0 : 1'h1;
+  assign \$169  = \$166  ? 2'h2 : { 1'h0, \$168  };
+  assign s_pc = \$165  ? s_vs_prio : \$169 ;
+  assign \$170  = fld_hdr == 2'h2;
+  assign \$172  = fld_hdr == 2'h3;
   assign \$173  = \$171  | \$172 ;
-  assign \$174  = fld_hdr == 5'h1c;
+  assign \$174  = fld_hdr == 3'h4;
   assign \$175  = \$173  | \$174 ;
-  assign \$176  = fld_hdr == 5'h1d;
+  assign \$176  = fld_hdr == 3'h5;
   assign \$177  = \$175  | \$176 ;
-  assign \$178  = fld_hdr == 5'h1e;
+  assign \$178  = fld_hdr == 3'h6;
   assign \$179  = \$177  | \$178 ;
-  assign \$180  = fld_hdr == 6'h20;
+  assign \$180  = fld_hdr == 3'h7;
   assign \$181  = \$179  | \$180 ;
-  assign \$182  = b_single & \$181 ;
-  assign \$183  = ! b;
-  assign \$184  = \$182  & \$183 ;
-  assign \$185  = fld_hdr == 5'h17;
-  assign \$186  = b_single & \$185 ;
-  assign \$187  = b != 1'h1;
-  assign \$188  = \$186  & \$187 ;
-  assign \$189  = ~ b_list;
-  assign \$190  = ! s_pc;
-  assign \$191  = b == 5'h1b;
-  assign \$192  = b == 5'h1c;
+  assign \$182  = fld_hdr == 4'h9;
+  assign \$183  = \$181  | \$182 ;
+  assign \$184  = fld_hdr == 4'hc;
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = fld_hdr == 4'hf;
+  assign \$187  = \$185  | \$186 ;
+  assign \$188  = fld_hdr == 5'h10;
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = fld_hdr == 5'h11;
+  assign \$191  = \$189  | \$190 ;
+  assign \$192  = fld_hdr == 5'h12;
   assign \$193  = \$191  | \$192 ;
-  assign \$194  = b >= 6'h25;
+  assign \$194  = fld_hdr == 5'h19;
   assign \$195  = \$193  | \$194 ;
-  assign \$196  = b_single & \$195 ;
-  assign \$197  = ~ \$196 ;
-  assign \$198  = b > 1'h1;
-  assign \$199  = b_single & \$198 ;
-  assign \$200  = ~ b_single;
-  assign \$201  = ~ b_single;
-  assign \$202  = b == 1'h1;
-  assign \$203  = b_single & \$202 ;
-  assign \$204  = ~ \$203 ;
-  assign \$205  = ~ b_list;
-  assign \$206  = ! b_ln;
-  assign \$207  = \$205  & \$206 ;
-  assign s_check = b_single | \$207 ;
-  assign \$208  = top == 2'h3;
-  assign \$209  = ! top;
-  assign \$210  = ~ b_list;
-  assign \$211  = \$209  & \$210 ;
-  assign \$212  = ~ b_single;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = ! top;
-  assign \$215  = \$214  & b_single;
-  assign \$216  = ! fld_hdr;
-  assign \$217  = ! b;
-  assign \$218  = b > 3'h4;
+  assign \$196  = fld_hdr == 5'h1b;
+  assign \$197  = \$195  | \$196 ;
+  assign \$198  = fld_hdr == 5'h1c;
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = fld_hdr == 5'h1d;
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = fld_hdr == 5'h1e;
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = fld_hdr == 6'h20;
+  assign \$205  = \$203  | \$204 ;
+  assign \$206  = b_single & \$205 ;
+  assign \$207  = ! b;
+  assign \$208  = \$206  & \$207 ;
+  assign \$209  = fld_hdr == 5'h17;
+  assign \$210  = b_single & \$209 ;
+  assign \$211  = b != 1'h1;
+  assign \$212  = \$210  & \$211 ;
+  assign \$213  = ~ b_list;
+  assign \$214  = ! s_pc;
+  assign \$215  = b == 5'h1b;
+  assign \$216  = b == 5'h1c;
+  assign \$217  = \$215  | \$216 ;
+  assign \$218  = b >= 6'h25;
   assign \$219  = \$217  | \$218 ;
-  assign \$220  = ! top;
-  assign type_byte = \$220  & b_single;
-  assign \$221  = fld != 6'h20;
-  assign \$222  = it_list != fin_wants_list;
-  assign \$223  = \$221  & \$222 ;
-  assign \$224  = fld != 6'h20;
-  assign \$225  = fin_wants_list ? 5'h09 : 5'h08;
-  assign \$226  = ! len_acc;
-  assign \$227  = len_acc > 6'h20;
-  assign \$228  = len_acc > 4'h8;
-  assign \$229  = len_acc > 6'h20;
-  assign \$230  = len_acc > 6'h20;
-  assign \$231  = len_acc > 6'h20;
-  assign \$232  = len_acc > 4'h8;
-  assign \$233  = ! len_acc;
-  assign \$234  = tx_type == 2'h3;
-  assign \$235  = tx_type == 3'h4;
-  assign \$236  = \$234  | \$235 ;
-  assign \$237  = \$233  & \$236 ;
-  assign \$238  = ! len_acc;
-  assign \$239  = ~ \$238 ;
-  assign \$240  = len_acc != 5'h14;
-  assign \$241  = \$239  & \$240 ;
-  assign \$242  = len_acc > 6'h20;
-  assign \$243  = ~ to_present;
-  assign \$244  = len_acc > 16'hc000;
-  assign \$245  = \$243  & \$244 ;
-  assign \$246  = len_acc > 6'h20;
-  assign \$247  = ! len_acc;
-  assign \$248  = ! len_acc;
-  assign \$249  = len_acc > 6'h20;
-  assign \$250  = len_acc > 1'h1;
+  assign \$220  = b_single & \$219 ;
+  assign \$221  = ~ \$220 ;
+  assign \$222  = b > 1'h1;
+  assign \$223  = b_single & \$222 ;
+  assign \$224  = ~ b_single;
+  assign \$225  = ~ b_single;
+  assign \$226  = b == 1'h1;
+  assign \$227  = b_single & \$226 ;
+  assign \$228  = ~ \$227 ;
+  assign \$229  = ~ b_list;
+  assign \$230  = ! b_ln;
+  assign \$231  = \$229  & \$230 ;
+  assign s_check = b_single | \$231 ;
+  assign \$232  = top == 2'h3;
+  assign \$233  = ! top;
+  assign \$234  = ~ b_list;
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = ~ b_single;
+  assign \$237  = \$235  & \$236 ;
+  assign \$238  = ! top;
+  assign \$239  = \$238  & b_single;
+  assign \$240  = ! fld_hdr;
+  assign \$241  = ! b;
+  assign \$242  = b > 3'h4;
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = ! top;
+  assign type_byte = \$244  & b_single;
+  assign \$245  = fld != 6'h20;
+  assign \$246  = it_list != fin_wants_list;
+  assign \$247  = \$245  & \$246 ;
+  assign \$248  = fld != 6'h20;
+  assign \$249  = fin_wants_list ? 5'h09 : 5'h08;
+  assign \$250  = ! len_acc;
   assign \$251  = len_acc > 6'h20;
-  assign \$252  = len_acc > 6'h20;
-  assign \$253  = ! len_acc;
-  assign \$254  = len_acc != 5'h14;
-  assign \$255  = len_acc != 6'h20;
-  assign \$256  = len_acc != 6'h20;
+  assign \$252  = len_acc > 4'h8;
+  assign \$253  = len_acc > 6'h20;
+  assign \$254  = len_acc > 6'h20;
+  assign \$255  = len_acc > 6'h20;
+  assign \$256  = len_acc > 4'h8;
   assign \$257  = ! len_acc;
-  assign \$258  = len_acc > 6'h20;
-  assign \$259  = len_acc != 5'h14;
-  assign \$260  = len_acc > 4'h8;
-  assign \$261  = len_acc > 1'h1;
-  assign \$262  = len_acc > 6'h20;
-  assign \$263  = len_acc > 6'h20;
-  assign \$264  = ! len_acc;
-  assign \$265  = ! len_acc;
-  assign \$266  = ! len_acc;
-  assign \$267  = ! len_acc;
-  assign \$268  = len_acc != 18'h20000;
-  assign \$269  = len_acc != 6'h30;
-  assign \$270  = ~ halted;
-  assign \$271  = apply_pend & \$270 ;
-  assign app = in_apply | \$271 ;
-  assign \$272  = ~ dec_bad;
-  assign acc = app & \$272 ;
-  assign \$273  = acc & in_W;
-  assign \$274  = top == 2'h2;
-  assign \$275  = \$273  & \$274 ;
-  assign \$276  = dec_fld != 5'h1f;
-  assign acc_at_W = \$275  & \$276 ;
-  assign \$277  = acc & in_B;
-  assign \$278  = top == 2'h2;
-  assign \$279  = \$277  & \$278 ;
-  assign \$280  = dec_fld != 5'h1f;
-  assign acc_at_B = \$279  & \$280 ;
-  assign \$281  = acc & in_S;
-  assign \$282  = top == 2'h2;
-  assign \$283  = \$281  & \$282 ;
-  assign \$284  = dec_fld != 5'h1f;
-  assign acc_at_S = \$283  & \$284 ;
-  assign \$285  = acc & in_E;
-  assign \$286  = top == 2'h2;
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = dec_fld != 5'h1f;
-  assign acc_at_E = \$287  & \$288 ;
-  assign \$289  = acc & in_K;
-  assign \$290  = top == 2'h2;
-  assign \$291  = \$289  & \$290 ;
-  assign \$292  = dec_fld != 5'h1f;
-  assign acc_at_K = \$291  & \$292 ;
-  assign \$293  = dec_ln > 6'h21;
-  assign \$294  = \$293  ? 64'h0000000000000021 : dec_ln;
-  assign \$1220  = jj * 4'h8;
-  assign k_p = rec[906:651] >> \$1220 ;
-  assign \$295  = b < k_n;
-  assign \$296  = b == k_n;
-  assign \$297  = \$296  ? 2'h1 : 2'h2;
-  assign b_vs_n = \$295  ? 2'h0 : \$297 ;
-  assign \$298  = b < k_h;
-  assign \$299  = b == k_h;
-  assign \$300  = \$299  ? 2'h1 : 2'h2;
-  assign b_vs_half_n = \$298  ? 2'h0 : \$300 ;
-  assign \$301  = b < k_p;
-  assign \$302  = b == k_p;
-  assign \$303  = \$302  ? 2'h1 : 2'h2;
-  assign b_vs_prio = \$301  ? 2'h0 : \$303 ;
-  assign \$304  = c_n == 1'h1;
-  assign o_n = \$304  ? b_vs_n : c_n;
-  assign \$305  = c_h == 1'h1;
-  assign o_h = \$305  ? b_vs_half_n : c_h;
-  assign \$306  = c_p == 1'h1;
-  assign o_p = \$306  ? b_vs_prio : c_p;
-  assign \$307  = rem == 1'h1;
-  assign c_last = in_content & \$307 ;
-  assign \$308  = in_content & first;
-  assign \$309  = \$308  & wrapped;
-  assign \$310  = b < 8'h80;
-  assign \$311  = \$309  & \$310 ;
-  assign \$312  = in_content & first;
-  assign \$313  = fld == 2'h2;
-  assign \$315  = fld == 2'h3;
-  assign \$316  = \$314  | \$315 ;
-  assign \$317  = fld == 3'h4;
-  assign \$318  = \$316  | \$317 ;
-  assign \$319  = fld == 3'h5;
-  assign \$320  = \$318  | \$319 ;
-  assign \$321  = fld == 3'h6;
-  assign \$322  = \$320  | \$321 ;
-  assign \$323  = fld == 3'h7;
-  assign \$324  = \$322  | \$323 ;
-  assign \$325  = fld == 4'h9;
-  assign \$326  = \$324  | \$325 ;
-  assign \$327  = fld == 4'hc;
-  assign \$328  = \$326  | \$327 ;
-  assign \$329  = fld == 4'hf;
-  assign \$330  = \$328  | \$329 ;
-  assign \$331  = fld == 5'h10;
-  assign \$332  = \$330  | \$331 ;
-  assign \$333  = fld == 5'h11;
-  assign \$334  = \$332  | \$333 ;
-  assign \$335  = fld == 5'h12;
-  assign \$336  = \$334  | \$335 ;
-  assign \$337  = fld == 5'h19;
-  assign \$338  = \$336  | \$337 ;
-  assign \$339  = fld == 5'h1b;
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = fld == 5'h1c;
-  assign \$342  = \$340  | \$341 ;
-  assign \$343  = fld == 5'h1d;
-  assign \$344  = \$342  | \$343 ;
-  assign \$345  = fld == 5'h1e;
-  assign \$346  = \$344  | \$345 ;
-  assign \$347  = fld == 6'h20;
-  assign \$348  = \$346  | \$347 ;
-  assign \$349  = \$312  & \$348 ;
-  assign \$350  = ! b;
-  assign \$351  = \$349  & \$350 ;
-  assign \$352  = in_content & first;
-  assign \$353  = fld == 5'h17;
-  assign \$354  = \$352  & \$353 ;
-  assign \$355  = b != 1'h1;
-  assign \$356  = \$354  & \$355 ;
-  assign \$357  = ln6 == 4'h8;
-  assign \$358  = \$357  & all_ff;
-  assign \$359  = b == 8'hff;
-  assign \$360  = \$358  & \$359 ;
-  assign \$361  = ! o_p;
-  assign \$362  = ln6 >= 2'h2;
-  assign \$363  = b == 5'h1b;
-  assign \$364  = b == 5'h1c;
-  assign \$365  = \$363  | \$364 ;
-  assign \$366  = b >= 6'h25;
+  assign \$258  = tx_type == 2'h3;
+  assign \$259  = tx_type == 3'h4;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = \$257  & \$260 ;
+  assign \$262  = ! len_acc;
+  assign \$263  = ~ \$262 ;
+  assign \$264  = len_acc != 5'h14;
+  assign \$265  = \$263  & \$264 ;
+  assign \$266  = len_acc > 6'h20;
+  assign \$267  = ~ to_present;
+  assign \$268  = len_acc > 16'hc000;
+  assign \$269  = \$267  & \$268 ;
+  assign \$270  = len_acc > 6'h20;
+  assign \$271  = ! len_acc;
+  assign \$272  = ! len_acc;
+  assign \$273  = len_acc > 6'h20;
+  assign \$274  = len_acc > 1'h1;
+  assign \$275  = len_acc > 6'h20;
+  assign \$276  = len_acc > 6'h20;
+  assign \$277  = ! len_acc;
+  assign \$278  = len_acc != 5'h14;
+  assign \$279  = len_acc != 6'h20;
+  assign \$280  = len_acc != 6'h20;
+  assign \$281  = ! len_acc;
+  assign \$282  = len_acc > 6'h20;
+  assign \$283  = len_acc != 5'h14;
+  assign \$284  = len_acc > 4'h8;
+  assign \$285  = len_acc > 1'h1;
+  assign \$286  = len_acc > 6'h20;
+  assign \$287  = len_acc > 6'h20;
+  assign \$288  = ! len_acc;
+  assign \$289  = ! len_acc;
+  assign \$290  = ! len_acc;
+  assign \$291  = ! len_acc;
+  assign \$292  = len_acc != 18'h20000;
+  assign \$293  = len_acc != 6'h30;
+  assign \$294  = ~ halted;
+  assign \$295  = apply_pend & \$294 ;
+  assign app = in_apply | \$295 ;
+  assign \$296  = ~ dec_bad;
+  assign acc = app & \$296 ;
+  assign \$297  = sub == 3'h5;
+  assign \$298  = dec_fld == 6'h20;
+  assign \$299  = versioned | \$298 ;
+  assign \$300  = \$297  & \$299 ;
+  assign \$302  = \$300  ? \$301  : { 7'h00, rec[2722:2699] };
+  assign \$303  = top == 2'h2;
+  assign \$304  = in_S & \$303 ;
+  assign app_cnt_s = idx_S + \$304 ;
+  assign \$305  = top == 2'h2;
+  assign \$306  = in_E & \$305 ;
+  assign \$307  = idx_E + \$306 ;
+  assign \$308  = ! sub;
+  assign \$309  = \$308  ? 3'h2 : 3'h6;
+  assign app_cf_E = \$307  < \$309 ;
+  assign \$310  = sub == 2'h3;
+  assign \$311  = sub == 3'h4;
+  assign \$312  = \$310  | \$311 ;
+  assign \$313  = sub == 3'h5;
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = app_cnt_s != \$302 ;
+  assign app_cf_S = \$314  & \$315 ;
+  assign \$316  = top == 2'h2;
+  assign \$317  = in_B & \$316 ;
+  assign \$318  = idx_B + \$317 ;
+  assign app_cf_B = \$318  < n_fields;
+  assign \$319  = top == 2'h2;
+  assign \$320  = in_W & \$319 ;
+  assign \$321  = idx_W + \$320 ;
+  assign \$322  = dec_fld == 6'h20;
+  assign \$323  = versioned | \$322 ;
+  assign \$324  = \$323  ? 3'h5 : 3'h4;
+  assign app_cf_W = \$321  < \$324 ;
+  assign \$325  = acc & in_W;
+  assign \$326  = top == 2'h2;
+  assign \$327  = \$325  & \$326 ;
+  assign \$328  = dec_fld != 5'h1f;
+  assign acc_at_W = \$327  & \$328 ;
+  assign \$329  = acc & in_B;
+  assign \$330  = top == 2'h2;
+  assign \$331  = \$329  & \$330 ;
+  assign \$332  = dec_fld != 5'h1f;
+  assign acc_at_B = \$331  & \$332 ;
+  assign \$333  = acc & in_S;
+  assign \$334  = top == 2'h2;
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = dec_fld != 5'h1f;
+  assign acc_at_S = \$335  & \$336 ;
+  assign \$337  = acc & in_E;
+  assign \$338  = top == 2'h2;
+  assign \$339  = \$337  & \$338 ;
+  assign \$340  = dec_fld != 5'h1f;
+  assign acc_at_E = \$339  & \$340 ;
+  assign \$341  = acc & in_K;
+  assign \$342  = top == 2'h2;
+  assign \$343  = \$341  & \$342 ;
+  assign \$344  = dec_fld != 5'h1f;
+  assign acc_at_K = \$343  & \$344 ;
+  assign \$345  = dec_ln > 6'h21;
+  assign \$346  = \$345  ? 64'h0000000000000021 : dec_ln;
+  assign \$1336  = jj * 4'h8;
+  assign k_p = rec[906:651] >> \$1336 ;
+  assign \$347  = b < k_n;
+  assign \$348  = b == k_n;
+  assign \$349  = \$348  ? 2'h1 : 2'h2;
+  assign b_vs_n = \$347  ? 2'h0 : \$349 ;
+  assign \$350  = b < k_h;
+  assign \$351  = b == k_h;
+  assign \$352  = \$351  ? 2'h1 : 2'h2;
+  assign b_vs_half_n = \$350  ? 2'h0 : \$352 ;
+  assign \$353  = b < k_p;
+  assign \$354  = b == k_p;
+  assign \$355  = \$354  ? 2'h1 : 2'h2;
+  assign b_vs_prio = \$353  ? 2'h0 : \$355 ;
+  assign \$356  = c_n == 1'h1;
+  assign o_n = \$356  ? b_vs_n : c_n;
+  assign \$357  = c_h == 1'h1;
+  assign o_h = \$357  ? b_vs_half_n : c_h;
+  assign \$358  = c_p == 1'h1;
+  assign o_p = \$358  ? b_vs_prio : c_p;
+  assign c_last = in_content & last1;
+  assign \$359  = in_content & first;
+  assign \$360  = \$359  & wrapped;
+  assign \$361  = b < 8'h80;
+  assign \$362  = \$360  & \$361 ;
+  assign \$363  = in_content & first;
+  assign \$364  = fld == 2'h2;
+  assign \$366  = fld == 2'h3;
   assign \$367  = \$365  | \$366 ;
-  assign \$368  = \$362  | \$367 ;
-  assign \$369  = ~ \$368 ;
-  assign \$370  = b > 1'h1;
-  assign \$371  = | o_n;
-  assign \$372  = | o_n;
-  assign \$373  = o_h == 2'h2;
-  assign \$374  = \$372  | \$373 ;
-  assign \$375  = | o_n;
-  assign \$376  = \$375  ? 5'h13 : 5'h14;
-  assign \$377  = ln6 == 1'h1;
-  assign \$378  = b == 1'h1;
-  assign \$379  = \$377  & \$378 ;
-  assign \$380  = ~ \$379 ;
+  assign \$368  = fld == 3'h4;
+  assign \$369  = \$367  | \$368 ;
+  assign \$370  = fld == 3'h5;
+  assign \$371  = \$369  | \$370 ;
+  assign \$372  = fld == 3'h6;
+  assign \$373  = \$371  | \$372 ;
+  assign \$374  = fld == 3'h7;
+  assign \$375  = \$373  | \$374 ;
+  assign \$376  = fld == 4'h9;
+  assign \$377  = \$375  | \$376 ;
+  assign \$378  = fld == 4'hc;
+  assign \$379  = \$377  | \$378 ;
+  assign \$380  = fld == 4'hf;
+  assign \$381  = \$379  | \$380 ;
+  assign \$382  = fld == 5'h10;
+  assign \$383  = \$381  | \$382 ;
+  assign \$384  = fld == 5'h11;
+  assign \$385  = \$383  | \$384 ;
+  assign \$386  = fld == 5'h12;
+  assign \$387  = \$385  | \$386 ;
+  assign \$388  = fld == 5'h19;
+  assign \$389  = \$387  | \$388 ;
+  assign \$390  = fld == 5'h1b;
+  assign \$391  = \$389  | \$390 ;
+  assign \$392  = fld == 5'h1c;
+  assign \$393  = \$391  | \$392 ;
+  assign \$394  = fld == 5'h1d;
+  assign \$395  = \$393  | \$394 ;
+  assign \$396  = fld == 5'h1e;
+  assign \$397  = \$395  | \$396 ;
+  assign \$398  = fld == 6'h20;
+  assign \$399  = \$397  | \$398 ;
+  assign \$400  = \$363  & \$399 ;
+  assign \$401  = ! b;
+  assign \$402  = \$400  & \$401 ;
+  assign \$403  = in_content & first;
+  assign \$404  = fld == 5'h17;
+  assign \$405  = \$403  & \$404 ;
+  assign \$406  = b != 1'h1;
+  assign \$407  = \$405  & \$406 ;
+  assign \$408  = ln6 == 4'h8;
+  assign \$409  = \$408  & all_ff;
+  assign \$410  = b == 8'hff;
+  assign \$411  = \$409  & \$410 ;
+  assign \$412  = ! o_p;
+  assign \$413  = ln6 >= 2'h2;
+  assign \$414  = b == 5'h1b;
+  assign \$415  = b == 5'h1c;
+  assign \$416  = \$414  | \$415 ;
+  assign \$417  = b >= 6'h25;
+  assign \$418  = \$416  | \$417 ;
+  assign \$419  = \$413  | \$418 ;
+  assign \$420  = ~ \$419 ;
+  assign \$421  = b > 1'h1;
+  assign \$422  = | o_n;
+  assign \$423  = | o_n;
+  assign \$424  = o_h == 2'h2;
+  assign \$425  = \$423  | \$424 ;
+  assign \$426  = | o_n;
+  assign \$427  = \$426  ? 5'h13 : 5'h14;
+  assign \$428  = ln6 == 1'h1;
+  assign \$429  = b == 1'h1;
+  assign \$430  = \$428  & \$429 ;
+  assign \$431  = ~ \$430 ;
   assign v_b = in_content ? b : dec_b;
   assign v_fld = in_content ? fld : dec_fld;
-  assign \$381  = acc & dec_single;
-  assign v_go = in_content | \$381 ;
+  assign \$432  = acc & dec_single;
+  assign v_go = in_content | \$432 ;
   assign a_cmpl = acc & dec_cmpl;
   assign complete = a_cmpl | c_last;
-  assign idx_eff_W = idx_W + acc_at_W;
-  assign idx_eff_B = idx_B + acc_at_B;
-  assign idx_eff_S = idx_S + acc_at_S;
-  assign idx_eff_E = idx_E + acc_at_E;
-  assign idx_eff_K = idx_K + acc_at_K;
-  assign \$382  = a_cmpl & dec_eq_K;
-  assign \$383  = c_last ? cl_end_K : \$382 ;
-  assign \$384  = open_K & \$383 ;
-  assign \$385  = a_cmpl & dec_eq_E;
-  assign \$386  = c_last ? cl_end_E : \$385 ;
-  assign \$387  = open_E & \$386 ;
-  assign \$388  = ~ open_K;
-  assign \$389  = \$388  | close_K;
-  assign close_E = \$387  & \$390 ;
-  assign \$391  = a_cmpl & dec_eq_S;
-  assign \$392  = c_last ? cl_end_S : \$391 ;
-  assign \$393  = open_S & \$392 ;
-  assign \$394  = ~ open_K;
-  assign \$395  = \$394  | close_K;
-  assign \$397  = ~ open_E;
-  assign \$398  = \$397  | close_E;
-  assign \$399  = \$396  & \$398 ;
-  assign close_S = \$393  & \$399 ;
-  assign \$400  = a_cmpl & dec_eq_B;
-  assign \$401  = c_last ? cl_end_B : \$400 ;
-  assign \$402  = open_B & \$401 ;
-  assign \$403  = ~ open_K;
-  assign \$404  = \$403  | close_K;
-  assign \$406  = ~ open_E;
-  assign \$407  = \$406  | close_E;
-  assign \$408  = \$405  & \$407 ;
-  assign \$409  = ~ open_S;
-  assign \$410  = \$409  | close_S;
-  assign \$411  = \$408  & \$410 ;
-  assign close_B = \$402  & \$411 ;
-  assign \$412  = a_cmpl & dec_eq_W;
-  assign \$413  = c_last ? cl_end_W : \$412 ;
-  assign \$414  = open_W & \$413 ;
-  assign \$415  = ~ open_K;
-  assign \$416  = \$415  | close_K;
-  assign \$418  = ~ open_E;
-  assign \$419  = \$418  | close_E;
-  assign \$420  = \$417  & \$419 ;
-  assign \$421  = ~ open_S;
-  assign \$422  = \$421  | close_S;
-  assign \$423  = \$420  & \$422 ;
-  assign \$424  = ~ open_B;
-  assign \$425  = \$424  | close_B;
-  assign \$426  = \$423  & \$425 ;
-  assign close_W = \$414  & \$426 ;
-  assign \$427  = ~ open_K;
-  assign \$428  = \$427  | close_K;
-  assign \$430  = ~ open_E;
-  assign \$431  = \$430  | close_E;
-  assign \$432  = \$429  & \$431 ;
-  assign \$433  = ~ open_S;
-  assign \$434  = \$433  | close_S;
-  assign \$435  = \$432  & \$434 ;
-  assign \$436  = ~ open_B;
-  assign \$437  = \$436  | close_B;
-  assign \$438  = \$435  & \$437 ;
-  assign \$439  = ~ open_W;
-  assign \$440  = \$439  | close_W;
-  assign \$441  = \$438  & \$440 ;
-  assign \$442  = \$441  & complete;
-  assign \$443  = top == 2'h2;
-  assign all_closed = \$442  & \$443 ;
-  assign \$444  = sub == 3'h5;
-  assign \$445  = \$444  & versioned;
-  assign \$447  = \$445  ? \$446  : { 7'h00, rec[2722:2699] };
-  assign \$448  = versioned ? 3'h5 : 3'h4;
-  assign \$449  = idx_eff_W < \$448 ;
-  assign \$450  = close_W & \$449 ;
-  assign \$451  = idx_eff_B < n_fields;
-  assign \$452  = close_B & \$451 ;
-  assign \$453  = sub == 2'h3;
-  assign \$454  = sub == 3'h4;
-  assign \$455  = \$453  | \$454 ;
-  assign \$456  = sub == 3'h5;
-  assign \$457  = \$455  | \$456 ;
-  assign \$458  = idx_eff_S != \$447 ;
-  assign \$459  = \$457  & \$458 ;
-  assign \$460  = close_S & \$459 ;
-  assign \$461  = ! sub;
-  assign \$462  = \$461  ? 3'h2 : 3'h6;
-  assign \$463  = idx_eff_E < \$462 ;
-  assign \$464  = close_E & \$463 ;
-  assign \$466  = ~ close_W;
-  assign \$467  = open_W & \$466 ;
-  assign \$468  = ~ close_B;
-  assign \$469  = open_B & \$468 ;
-  assign \$470  = ~ close_S;
-  assign \$471  = open_S & \$470 ;
-  assign \$472  = ~ close_E;
-  assign \$473  = open_E & \$472 ;
-  assign \$474  = ~ close_K;
-  assign \$475  = open_K & \$474 ;
-  assign \$476  = ~ cd_ovalid;
-  assign \$477  = \$476  | o_calldata__ready;
-  assign cd_move = cd_full & \$477 ;
-  assign \$478  = v_fld == 4'ha;
-  assign cd_wr = v_go & \$478 ;
+  assign \$433  = a_cmpl & dec_eq_K;
+  assign \$434  = c_last ? cl_end_K : \$433 ;
+  assign \$435  = open_K & \$434 ;
+  assign \$436  = a_cmpl & dec_eq_E;
+  assign \$437  = c_last ? cl_end_E : \$436 ;
+  assign \$438  = open_E & \$437 ;
+  assign \$439  = ~ open_K;
+  assign \$440  = \$439  | close_K;
+  assign close_E = \$438  & \$441 ;
+  assign \$442  = a_cmpl & dec_eq_S;
+  assign \$443  = c_last ? cl_end_S : \$442 ;
+  assign \$444  = open_S & \$443 ;
+  assign \$445  = ~ open_K;
+  assign \$446  = \$445  | close_K;
+  assign \$448  = ~ open_E;
+  assign \$449  = \$448  | close_E;
+  assign \$450  = \$447  & \$449 ;
+  assign close_S = \$444  & \$450 ;
+  assign \$451  = a_cmpl & dec_eq_B;
+  assign \$452  = c_last ? cl_end_B : \$451 ;
+  assign \$453  = open_B & \$452 ;
+  assign \$454  = ~ open_K;
+  assign \$455  = \$454  | close_K;
+  assign \$457  = ~ open_E;
+  assign \$458  = \$457  | close_E;
+  assign \$459  = \$456  & \$458 ;
+  assign \$460  = ~ open_S;
+  assign \$461  = \$460  | close_S;
+  assign \$462  = \$459  & \$461 ;
+  assign close_B = \$453  & \$462 ;
+  assign \$463  = a_cmpl & dec_eq_W;
+  assign \$464  = c_last ? cl_end_W : \$463 ;
+  assign \$465  = open_W & \$464 ;
+  assign \$466  = ~ open_K;
+  assign \$467  = \$466  | close_K;
+  assign \$469  = ~ open_E;
+  assign \$470  = \$469  | close_E;
+  assign \$471  = \$468  & \$470 ;
+  assign \$472  = ~ open_S;
+  assign \$473  = \$472  | close_S;
+  assign \$474  = \$471  & \$473 ;
+  assign \$475  = ~ open_B;
+  assign \$476  = \$475  | close_B;
+  assign \$477  = \$474  & \$476 ;
+  assign close_W = \$465  & \$477 ;
+  assign \$478  = ~ open_K;
+  assign \$479  = \$478  | close_K;
+  assign \$481  = ~ open_E;
+  assign \$482  = \$481  | close_E;
+  assign \$483  = \$480  & \$482 ;
+  assign \$484  = ~ open_S;
+  assign \$485  = \$484  | close_S;
+  assign \$486  = \$483  & \$485 ;
+  assign \$487  = ~ open_B;
+  assign \$488  = \$487  | close_B;
+  assign \$489  = \$486  & \$488 ;
+  assign \$490  = ~ open_W;
+  assign \$491  = \$490  | close_W;
+  assign \$492  = \$489  & \$491 ;
+  assign \$493  = \$492  & complete;
+  assign \$494  = top == 2'h2;
+  assign all_closed = \$493  & \$494 ;
+  assign \$495  = c_last ? cl_cf_W : dec_cf_W;
+  assign \$496  = close_W & \$495 ;
+  assign \$497  = c_last ? cl_cf_B : dec_cf_B;
+  assign \$498  = close_B & \$497 ;
+  assign \$499  = c_last ? cl_cf_S : dec_cf_S;
+  assign \$500  = close_S & \$499 ;
+  assign \$501  = c_last ? cl_cf_E : dec_cf_E;
+  assign \$502  = close_E & \$501 ;
+  assign \$503  = c_last ? cl_cf_K : dec_cf_K;
+  assign \$504  = close_K & \$503 ;
+  assign \$505  = ~ close_W;
+  assign \$506  = open_W & \$505 ;
+  assign \$507  = ~ close_B;
+  assign \$508  = open_B & \$507 ;
+  assign \$509  = ~ close_S;
+  assign \$510  = open_S & \$509 ;
+  assign \$511  = ~ close_E;
+  assign \$512  = open_E & \$511 ;
+  assign \$513  = ~ close_K;
+  assign \$514  = open_K & \$513 ;
+  assign \$515  = ~ cd_ovalid;
+  assign \$516  = \$515  | o_calldata__ready;
+  assign cd_move = cd_full & \$516 ;
+  assign \$517  = v_fld == 4'ha;
+  assign cd_wr = v_go & \$517 ;
   assign wr_at = cd_move ? 6'h00 : cd_fill;
-  assign \$479  = cd_move | cd_arg;
-  assign wr_size = \$479  ? 6'h20 : 6'h04;
-  assign \$480  = pos > 24'hffffff;
-  assign \$481  = ! pos;
-  assign \$482  = top == 2'h3;
+  assign \$518  = cd_move | cd_arg;
+  assign wr_size = \$518  ? 6'h20 : 6'h04;
+  assign \$519  = pos > 24'hffffff;
+  assign \$520  = ! pos;
+  assign \$521  = top == 2'h3;
   assign o__valid = ost == 2'h3;
-  assign \$483  = act_beat & ib_byte;
-  assign \$484  = pos != 25'h1ffffff;
-  assign \$485  = pos + 1'h1;
-  assign \$486  = pos1 + 1'h1;
-  assign \$487  = pos >= 24'hffffff;
-  assign \$488  = | bb_nk;
-  assign \$489  = \$488  | bb_last;
-  assign \$490  = | bb_nk;
-  assign \$491  = ! bb_nk;
-  assign \$492  = \$491  | lane_last;
-  assign \$493  = bb_last & \$492 ;
-  assign \$494  = lane >= 8'hc0;
-  assign \$495  = lane < 8'h80;
-  assign \$496  = lane >= 8'h80;
-  assign \$498  = \$497  >= 6'h38;
-  assign \$499  = \$496  & \$498 ;
-  assign \$500  = lane < 8'h80;
-  assign \$502  = \$500  ? 8'h01 : \$501 ;
-  assign \$504  = \$503  - 6'h37;
-  assign \$505  = | bb_nk;
-  assign \$506  = li + 1'h1;
-  assign \$507  = lane_last ? 4'h0 : \$506 ;
-  assign \$508  = i__valid & i__ready;
-  assign \$509  = 1'h0 + i__payload[64];
-  assign \$510  = \$509  + i__payload[65];
-  assign \$511  = \$510  + i__payload[66];
-  assign \$512  = \$511  + i__payload[67];
-  assign \$513  = \$512  + i__payload[68];
-  assign \$514  = \$513  + i__payload[69];
-  assign \$515  = \$514  + i__payload[70];
-  assign \$516  = \$515  + i__payload[71];
-  assign \$517  = ~ pre_bad;
-  assign \$518  = \$517  & b_long;
-  assign \$519  = pos1 + b_ll;
-  assign \$520  = ~ b_list;
-  assign \$521  = ~ b_single;
-  assign \$522  = \$520  & \$521 ;
-  assign \$523  = | b_ln;
-  assign \$524  = \$522  & \$523 ;
-  assign \$525  = b_ln - 1'h1;
-  assign \$526  = b == 8'h81;
-  assign \$527  = b_ln < 6'h20;
-  assign \$528  = \$527  ? 1'h0 : 1'h1;
-  assign \$529  = b_ln < 6'h20;
-  assign \$530  = \$529  ? 1'h0 : 1'h1;
-  assign \$531  = b_ln > prio_len;
-  assign \$532  = b_ln < prio_len;
-  assign \$533  = \$532  ? 1'h0 : 1'h1;
-  assign \$534  = \$531  ? 2'h2 : { 1'h0, \$533  };
-  assign \$535  = ! end_W[65:32];
-  assign \$536  = end_W[31:0] == \$122 ;
-  assign \$537  = \$535  & \$536 ;
-  assign \$538  = open_W & \$537 ;
-  assign \$539  = ! end_B[65:32];
-  assign \$540  = end_B[31:0] == \$122 ;
-  assign \$541  = \$539  & \$540 ;
-  assign \$542  = open_B & \$541 ;
-  assign \$543  = ! end_S[65:32];
-  assign \$544  = end_S[31:0] == \$122 ;
-  assign \$545  = \$543  & \$544 ;
-  assign \$546  = open_S & \$545 ;
-  assign \$547  = ! end_E[65:32];
-  assign \$548  = end_E[31:0] == \$122 ;
-  assign \$549  = \$547  & \$548 ;
-  assign \$550  = open_E & \$549 ;
-  assign \$551  = ! end_K[65:32];
-  assign \$552  = end_K[31:0] == \$122 ;
-  assign \$553  = \$551  & \$552 ;
-  assign \$554  = open_K & \$553 ;
-  assign \$555  = b_single ? { 1'h0, pos } : pos1;
-  assign \$556  = ! b_ln;
-  assign \$557  = b_single | \$556 ;
-  assign \$558  = b == 8'h81;
-  assign \$559  = ! end_W[65:26];
-  assign \$560  = end_W[25:0] == pos1;
-  assign \$561  = \$559  & \$560 ;
-  assign \$562  = open_W & \$561 ;
-  assign \$563  = ! end_B[65:26];
-  assign \$564  = end_B[25:0] == pos1;
-  assign \$565  = \$563  & \$564 ;
-  assign \$566  = open_B & \$565 ;
-  assign \$567  = ! end_S[65:26];
-  assign \$568  = end_S[25:0] == pos1;
-  assign \$569  = \$567  & \$568 ;
-  assign \$570  = open_S & \$569 ;
-  assign \$571  = ! end_E[65:26];
-  assign \$572  = end_E[25:0] == pos1;
-  assign \$573  = \$571  & \$572 ;
-  assign \$574  = open_E & \$573 ;
-  assign \$575  = ! end_K[65:26];
-  assign \$576  = end_K[25:0] == pos1;
-  assign \$577  = \$575  & \$576 ;
-  assign \$578  = open_K & \$577 ;
-  assign \$579  = s_check & s_bad;
-  assign \$580  = ! top;
-  assign \$581  = ll_rem - 1'h1;
-  assign \$582  = ! b;
-  assign \$583  = len_first & \$582 ;
-  assign \$584  = ll_rem == 1'h1;
-  assign \$585  = ~ halted;
-  assign \$586  = mode == 3'h4;
-  assign \$587  = \$585  & \$586 ;
-  assign \$588  = start + len_acc;
-  assign \$589  = ~ halted;
-  assign \$590  = mode == 3'h5;
-  assign \$591  = \$589  & \$590 ;
-  assign \$592  = len_acc < 6'h38;
-  assign \$593  = ~ pend_inf;
-  assign \$594  = fin_end > cur_end;
-  assign \$595  = \$593  & \$594 ;
-  assign \$596  = idx_W + 1'h1;
-  assign \$597  = idx_B + 1'h1;
-  assign \$598  = idx_S + 1'h1;
-  assign \$599  = idx_E + 1'h1;
-  assign \$600  = idx_K + 1'h1;
-  assign \$601  = dec_fld == 6'h20;
-  assign \$602  = dec_fld == 1'h1;
-  assign \$603  = dec_fld == 5'h1f;
-  assign \$604  = \$602  | \$603 ;
-  assign \$605  = dec_fld == 4'hf;
-  assign \$606  = dec_fld == 5'h10;
-  assign \$607  = \$605  | \$606 ;
-  assign \$608  = dec_fld == 4'h8;
-  assign \$609  = dec_ln == 5'h14;
-  assign \$610  = dec_ln == 5'h14;
-  assign \$611  = dec_fld == 4'ha;
-  assign \$612  = dec_fld == 4'hb;
-  assign \$613  = dec_fld == 4'hd;
-  assign \$614  = dec_fld == 4'he;
-  assign \$615  = dec_fld == 5'h13;
-  assign \$616  = rec[2674:2651] + 1'h1;
-  assign \$617  = dec_fld == 5'h16;
-  assign \$618  = rec[2698:2675] + 1'h1;
-  assign \$619  = dec_fld == 5'h17;
-  assign \$620  = rec[2722:2699] + 1'h1;
-  assign \$621  = dec_fld == 5'h18;
-  assign \$622  = rec[2746:2723] + 1'h1;
-  assign \$623  = dec_fld == 2'h2;
-  assign \$624  = dec_fld == 3'h5;
-  assign \$625  = ~ dec_list;
-  assign \$626  = in_apply & \$625 ;
-  assign \$627  = ~ dec_cmpl;
+  assign \$522  = act_beat & ib_byte;
+  assign \$523  = pos != 25'h1ffffff;
+  assign \$524  = pos + 1'h1;
+  assign \$525  = pos1 + 1'h1;
+  assign \$526  = pos1 < 24'hffffff;
+  assign \$527  = ~ pos_ok;
+  assign \$528  = | bb_nk;
+  assign \$529  = \$528  | bb_last;
+  assign \$530  = | bb_nk;
+  assign \$531  = ! bb_nk;
+  assign \$532  = \$531  | lane_last;
+  assign \$533  = bb_last & \$532 ;
+  assign \$534  = lane >= 8'hc0;
+  assign \$535  = lane < 8'h80;
+  assign \$536  = lane >= 8'h80;
+  assign \$538  = \$537  >= 6'h38;
+  assign \$539  = \$536  & \$538 ;
+  assign \$540  = lane < 8'h80;
+  assign \$542  = \$540  ? 8'h01 : \$541 ;
+  assign \$544  = \$543  - 6'h37;
+  assign \$545  = | bb_nk;
+  assign \$546  = li + 1'h1;
+  assign \$547  = lane_last ? 4'h0 : \$546 ;
+  assign \$548  = i__valid & i__ready;
+  assign \$549  = 1'h0 + i__payload[64];
+  assign \$550  = \$549  + i__payload[65];
+  assign \$551  = \$550  + i__payload[66];
+  assign \$552  = \$551  + i__payload[67];
+  assign \$553  = \$552  + i__payload[68];
+  assign \$554  = \$553  + i__payload[69];
+  assign \$555  = \$554  + i__payload[70];
+  assign \$556  = \$555  + i__payload[71];
+  assign \$557  = ~ pre_bad;
+  assign \$558  = \$557  & b_long;
+  assign \$559  = pos1 + b_ll;
+  assign \$560  = ~ b_list;
+  assign \$561  = ~ b_single;
+  assign \$562  = \$560  & \$561 ;
+  assign \$563  = | b_ln;
+  assign \$564  = \$562  & \$563 ;
+  assign \$565  = b_ln - 1'h1;
+  assign \$566  = b == 8'h81;
+  assign \$567  = b_ln < 6'h20;
+  assign \$568  = \$567  ? 1'h0 : 1'h1;
+  assign \$569  = b_ln < 6'h20;
+  assign \$570  = \$569  ? 1'h0 : 1'h1;
+  assign \$571  = b_ln > prio_len;
+  assign \$572  = b_ln < prio_len;
+  assign \$573  = \$572  ? 1'h0 : 1'h1;
+  assign \$574  = \$571  ? 2'h2 : { 1'h0, \$573  };
+  assign \$575  = b_ln == 1'h1;
+  assign \$576  = ! end_W[65:32];
+  assign \$577  = end_W[31:0] == \$146 ;
+  assign \$578  = \$576  & \$577 ;
+  assign \$579  = open_W & \$578 ;
+  assign \$580  = ! end_B[65:32];
+  assign \$581  = end_B[31:0] == \$146 ;
+  assign \$582  = \$580  & \$581 ;
+  assign \$583  = open_B & \$582 ;
+  assign \$584  = ! end_S[65:32];
+  assign \$585  = end_S[31:0] == \$146 ;
+  assign \$586  = \$584  & \$585 ;
+  assign \$587  = open_S & \$586 ;
+  assign \$588  = ! end_E[65:32];
+  assign \$589  = end_E[31:0] == \$146 ;
+  assign \$590  = \$588  & \$589 ;
+  assign \$591  = open_E & \$590 ;
+  assign \$592  = ! end_K[65:32];
+  assign \$593  = end_K[31:0] == \$146 ;
+  assign \$594  = \$592  & \$593 ;
+  assign \$595  = open_K & \$594 ;
+  assign \$596  = b_single ? { 1'h0, pos } : pos1;
+  assign \$597  = ! b_ln;
+  assign \$598  = b_single | \$597 ;
+  assign \$599  = b == 8'h81;
+  assign \$600  = ! end_W[65:26];
+  assign \$601  = end_W[25:0] == pos1;
+  assign \$602  = \$600  & \$601 ;
+  assign \$603  = open_W & \$602 ;
+  assign \$604  = ! end_B[65:26];
+  assign \$605  = end_B[25:0] == pos1;
+  assign \$606  = \$604  & \$605 ;
+  assign \$607  = open_B & \$606 ;
+  assign \$608  = ! end_S[65:26];
+  assign \$609  = end_S[25:0] == pos1;
+  assign \$610  = \$608  & \$609 ;
+  assign \$611  = open_S & \$610 ;
+  assign \$612  = ! end_E[65:26];
+  assign \$613  = end_E[25:0] == pos1;
+  assign \$614  = \$612  & \$613 ;
+  assign \$615  = open_E & \$614 ;
+  assign \$616  = ! end_K[65:26];
+  assign \$617  = end_K[25:0] == pos1;
+  assign \$618  = \$616  & \$617 ;
+  assign \$619  = open_K & \$618 ;
+  assign \$620  = s_check & s_bad;
+  assign \$621  = ! top;
+  assign \$622  = ll_rem - 1'h1;
+  assign \$623  = ! b;
+  assign \$624  = len_first & \$623 ;
+  assign \$625  = ll_rem == 1'h1;
+  assign \$626  = ~ halted;
+  assign \$627  = mode == 3'h4;
   assign \$628  = \$626  & \$627 ;
-  assign \$629  = dec_ln >= 25'h1ffffff;
-  assign \$630  = \$629  ? 64'h0000000001ffffff : dec_ln;
-  assign \$631  = dec_ln - 1'h1;
-  assign \$632  = \$294 [5:0] < 6'h20;
-  assign \$633  = \$632  ? 1'h0 : 1'h1;
-  assign \$634  = \$294 [5:0] < 6'h20;
-  assign \$635  = \$634  ? 1'h0 : 1'h1;
-  assign \$636  = \$294 [5:0] > prio_len;
-  assign \$637  = \$294 [5:0] < prio_len;
-  assign \$638  = \$637  ? 1'h0 : 1'h1;
-  assign \$639  = \$636  ? 2'h2 : { 1'h0, \$638  };
-  assign \$640  = end_W == dec_end;
-  assign \$641  = open_W & \$640 ;
-  assign \$642  = end_B == dec_end;
-  assign \$643  = open_B & \$642 ;
-  assign \$644  = end_S == dec_end;
-  assign \$645  = open_S & \$644 ;
-  assign \$646  = end_E == dec_end;
-  assign \$647  = open_E & \$646 ;
-  assign \$648  = end_K == dec_end;
-  assign \$649  = open_K & \$648 ;
-  assign \$650  = | dec_ln;
-  assign \$651  = dec_list & \$650 ;
-  assign \$652  = dec_fld == 1'h1;
-  assign \$653  = dec_fld == 5'h1f;
-  assign \$654  = dec_fld == 4'hb;
-  assign \$656  = dec_fld == 4'hd;
-  assign \$657  = \$655  | \$656 ;
-  assign \$658  = dec_fld == 4'he;
-  assign \$659  = \$657  | \$658 ;
-  assign \$660  = dec_fld == 6'h21;
-  assign \$661  = \$659  | \$660 ;
-  assign \$662  = dec_fld == 6'h22;
-  assign \$663  = \$661  | \$662 ;
-  assign \$664  = dec_fld == 6'h23;
-  assign \$665  = \$663  | \$664 ;
-  assign \$666  = dec_fld == 5'h13;
-  assign \$667  = dec_fld == 5'h18;
-  assign \$668  = \$666  | \$667 ;
-  assign \$669  = dec_fld == 5'h15;
-  assign \$670  = dec_fld == 4'hb;
-  assign \$671  = dec_fld == 4'hd;
-  assign \$672  = dec_fld == 4'he;
-  assign \$673  = dec_fld == 6'h21;
-  assign \$674  = dec_fld == 6'h22;
-  assign \$675  = dec_fld == 6'h23;
-  assign \$676  = rem - 1'h1;
-  assign \$677  = jj - 1'h1;
-  assign \$678  = b == 8'hff;
-  assign \$679  = all_ff & \$678 ;
-  assign \$680  = v_fld == 2'h2;
-  assign \$681  = v_fld == 2'h3;
-  assign \$682  = v_fld == 3'h4;
-  assign \$683  = v_fld == 3'h5;
-  assign \$684  = v_fld == 3'h6;
-  assign \$685  = v_fld == 3'h7;
-  assign \$686  = v_fld == 4'h9;
-  assign \$687  = v_fld == 4'hc;
-  assign \$688  = v_fld == 4'hf;
-  assign \$689  = v_fld == 5'h10;
-  assign \$690  = v_fld == 5'h11;
-  assign \$691  = v_fld == 5'h12;
-  assign \$692  = v_fld == 4'h8;
-  assign \$693  = app & dec_bad;
-  assign \$694  = cd_arg ? 6'h20 : 6'h04;
-  assign \$695  = cd_arg ? 1'h1 : 1'h0;
-  assign \$696  = cd_arg ? cd_index : 16'h0000;
-  assign \$697  = cd_index + 1'h1;
-  assign \$698  = cd_arg ? \$697  : 17'h00000;
-  assign \$699  = ! wr_at;
-  assign \$700  = wr_at == 1'h1;
-  assign \$701  = wr_at == 2'h2;
-  assign \$702  = wr_at == 2'h3;
-  assign \$703  = wr_at == 3'h4;
-  assign \$704  = wr_at == 3'h5;
-  assign \$705  = wr_at == 3'h6;
-  assign \$706  = wr_at == 3'h7;
-  assign \$707  = wr_at == 4'h8;
-  assign \$708  = wr_at == 4'h9;
-  assign \$709  = wr_at == 4'ha;
-  assign \$710  = wr_at == 4'hb;
-  assign \$711  = wr_at == 4'hc;
-  assign \$712  = wr_at == 4'hd;
-  assign \$713  = wr_at == 4'he;
-  assign \$714  = wr_at == 4'hf;
-  assign \$715  = wr_at == 5'h10;
-  assign \$716  = wr_at == 5'h11;
-  assign \$717  = wr_at == 5'h12;
-  assign \$718  = wr_at == 5'h13;
-  assign \$719  = wr_at == 5'h14;
-  assign \$720  = wr_at == 5'h15;
-  assign \$721  = wr_at == 5'h16;
-  assign \$722  = wr_at == 5'h17;
-  assign \$723  = wr_at == 5'h18;
-  assign \$724  = wr_at == 5'h19;
-  assign \$725  = wr_at == 5'h1a;
-  assign \$726  = wr_at == 5'h1b;
-  assign \$727  = wr_at == 5'h1c;
-  assign \$728  = wr_at == 5'h1d;
-  assign \$729  = wr_at == 5'h1e;
-  assign \$730  = wr_at == 5'h1f;
-  assign \$731  = wr_at + 1'h1;
-  assign \$732  = wr_at + 1'h1;
-  assign \$733  = \$732  == wr_size;
-  assign \$734  = cd_arg ? 1'h1 : 1'h0;
-  assign \$735  = ost == 1'h1;
-  assign \$736  = o__payload[1738:1675] - 6'h23;
-  assign \$737  = | o__payload[1930:1739];
-  assign \$738  = o__payload[1738:1675] >= 6'h25;
-  assign \$739  = \$737  | \$738 ;
-  assign \$740  = o__payload[1802:1739] - 1'h1;
-  assign \$741  = o__payload[1866:1803] - 1'h1;
-  assign \$742  = o__payload[1930:1867] - 1'h1;
-  assign \$743  = ! o__payload[1802:1739];
-  assign \$744  = ! o__payload[1866:1803];
-  assign \$745  = ! o__payload[1930:1867];
-  assign \$746  = ost == 2'h2;
-  assign \$747  = ! o__payload[4:0];
-  assign \$748  = ! o__payload[7:5];
-  assign \$749  = \$747  & \$748 ;
-  assign \$750  = \$749  & ge37;
-  assign \$751  = lo[64] ? vdec1 : o__payload[1802:1739];
-  assign \$752  = lo[64] & vzero1;
-  assign \$753  = \$752  ? vdec2 : o__payload[1866:1803];
-  assign \$754  = lo[64] & vzero1;
-  assign \$755  = \$754  & vzero2;
-  assign \$756  = \$755  ? vdec3 : o__payload[1930:1867];
-  assign \$757  = ost == 2'h3;
-  assign \$758  = \$757  & o__ready;
+  assign \$629  = start + len_acc;
+  assign \$630  = ~ halted;
+  assign \$631  = mode == 3'h5;
+  assign \$632  = \$630  & \$631 ;
+  assign \$633  = len_acc < 6'h38;
+  assign \$634  = ~ pend_inf;
+  assign \$635  = fin_end > cur_end;
+  assign \$636  = \$634  & \$635 ;
+  assign \$637  = idx_W + 1'h1;
+  assign \$638  = idx_B + 1'h1;
+  assign \$639  = idx_S + 1'h1;
+  assign \$640  = idx_E + 1'h1;
+  assign \$641  = idx_K + 1'h1;
+  assign \$642  = dec_fld == 6'h20;
+  assign \$643  = dec_fld == 1'h1;
+  assign \$644  = dec_fld == 5'h1f;
+  assign \$645  = \$643  | \$644 ;
+  assign \$646  = dec_fld == 4'hf;
+  assign \$647  = dec_fld == 5'h10;
+  assign \$648  = \$646  | \$647 ;
+  assign \$649  = dec_fld == 4'h8;
+  assign \$650  = dec_ln == 5'h14;
+  assign \$651  = dec_ln == 5'h14;
+  assign \$652  = dec_fld == 4'ha;
+  assign \$653  = dec_fld == 4'hb;
+  assign \$654  = dec_fld == 4'hd;
+  assign \$655  = dec_fld == 4'he;
+  assign \$656  = dec_fld == 5'h13;
+  assign \$657  = rec[2674:2651] + 1'h1;
+  assign \$658  = dec_fld == 5'h16;
+  assign \$659  = rec[2698:2675] + 1'h1;
+  assign \$660  = dec_fld == 5'h17;
+  assign \$661  = rec[2722:2699] + 1'h1;
+  assign \$662  = dec_fld == 5'h18;
+  assign \$663  = rec[2746:2723] + 1'h1;
+  assign \$664  = dec_fld == 2'h2;
+  assign \$665  = dec_fld == 3'h5;
+  assign \$666  = ~ dec_list;
+  assign \$667  = in_apply & \$666 ;
+  assign \$668  = ~ dec_cmpl;
+  assign \$669  = \$667  & \$668 ;
+  assign \$670  = dec_ln >= 25'h1ffffff;
+  assign \$671  = \$670  ? 64'h0000000001ffffff : dec_ln;
+  assign \$672  = dec_ln - 1'h1;
+  assign \$673  = \$346 [5:0] < 6'h20;
+  assign \$674  = \$673  ? 1'h0 : 1'h1;
+  assign \$675  = \$346 [5:0] < 6'h20;
+  assign \$676  = \$675  ? 1'h0 : 1'h1;
+  assign \$677  = \$346 [5:0] > prio_len;
+  assign \$678  = \$346 [5:0] < prio_len;
+  assign \$679  = \$678  ? 1'h0 : 1'h1;
+  assign \$680  = \$677  ? 2'h2 : { 1'h0, \$679  };
+  assign \$681  = end_W == dec_end;
+  assign \$682  = open_W & \$681 ;
+  assign \$683  = end_B == dec_end;
+  assign \$684  = open_B & \$683 ;
+  assign \$685  = end_S == dec_end;
+  assign \$686  = open_S & \$685 ;
+  assign \$687  = end_E == dec_end;
+  assign \$688  = open_E & \$687 ;
+  assign \$689  = end_K == dec_end;
+  assign \$690  = open_K & \$689 ;
+  assign \$691  = | dec_ln;
+  assign \$692  = dec_list & \$691 ;
+  assign \$693  = dec_fld == 1'h1;
+  assign \$694  = dec_fld == 5'h1f;
+  assign \$695  = dec_fld == 4'hb;
+  assign \$697  = dec_fld == 4'hd;
+  assign \$698  = \$696  | \$697 ;
+  assign \$699  = dec_fld == 4'he;
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = dec_fld == 6'h21;
+  assign \$702  = \$700  | \$701 ;
+  assign \$703  = dec_fld == 6'h22;
+  assign \$704  = \$702  | \$703 ;
+  assign \$705  = dec_fld == 6'h23;
+  assign \$706  = \$704  | \$705 ;
+  assign \$707  = dec_fld == 5'h13;
+  assign \$708  = dec_fld == 5'h18;
+  assign \$709  = \$707  | \$708 ;
+  assign \$710  = dec_fld == 5'h15;
+  assign \$711  = dec_fld == 4'hb;
+  assign \$712  = dec_fld == 4'hd;
+  assign \$713  = dec_fld == 4'he;
+  assign \$714  = dec_fld == 6'h21;
+  assign \$715  = dec_fld == 6'h22;
+  assign \$716  = dec_fld == 6'h23;
+  assign \$717  = rem - 1'h1;
+  assign \$718  = jj - 1'h1;
+  assign \$719  = b == 8'hff;
+  assign \$720  = all_ff & \$719 ;
+  assign \$721  = rem == 2'h2;
+  assign \$722  = v_fld == 2'h2;
+  assign \$723  = v_fld == 2'h3;
+  assign \$724  = v_fld == 3'h4;
+  assign \$725  = v_fld == 3'h5;
+  assign \$726  = v_fld == 3'h6;
+  assign \$727  = v_fld == 3'h7;
+  assign \$728  = v_fld == 4'h9;
+  assign \$729  = v_fld == 4'hc;
+  assign \$730  = v_fld == 4'hf;
+  assign \$731  = v_fld == 5'h10;
+  assign \$732  = v_fld == 5'h11;
+  assign \$733  = v_fld == 5'h12;
+  assign \$734  = v_fld == 4'h8;
+  assign \$735  = app & dec_bad;
+  assign \$736  = cd_arg ? 6'h20 : 6'h04;
+  assign \$737  = cd_arg ? 1'h1 : 1'h0;
+  assign \$738  = cd_arg ? cd_index : 16'h0000;
+  assign \$739  = cd_index + 1'h1;
+  assign \$740  = cd_arg ? \$739  : 17'h00000;
+  assign \$741  = ! wr_at;
+  assign \$742  = wr_at == 1'h1;
+  assign \$743  = wr_at == 2'h2;
+  assign \$744  = wr_at == 2'h3;
+  assign \$745  = wr_at == 3'h4;
+  assign \$746  = wr_at == 3'h5;
+  assign \$747  = wr_at == 3'h6;
+  assign \$748  = wr_at == 3'h7;
+  assign \$749  = wr_at == 4'h8;
+  assign \$750  = wr_at == 4'h9;
+  assign \$751  = wr_at == 4'ha;
+  assign \$752  = wr_at == 4'hb;
+  assign \$753  = wr_at == 4'hc;
+  assign \$754  = wr_at == 4'hd;
+  assign \$755  = wr_at == 4'he;
+  assign \$756  = wr_at == 4'hf;
+  assign \$757  = wr_at == 5'h10;
+  assign \$758  = wr_at == 5'h11;
+  assign \$759  = wr_at == 5'h12;
+  assign \$760  = wr_at == 5'h13;
+  assign \$761  = wr_at == 5'h14;
+  assign \$762  = wr_at == 5'h15;
+  assign \$763  = wr_at == 5'h16;
+  assign \$764  = wr_at == 5'h17;
+  assign \$765  = wr_at == 5'h18;
+  assign \$766  = wr_at == 5'h19;
+  assign \$767  = wr_at == 5'h1a;
+  assign \$768  = wr_at == 5'h1b;
+  assign \$769  = wr_at == 5'h1c;
+  assign \$770  = wr_at == 5'h1d;
+  assign \$771  = wr_at == 5'h1e;
+  assign \$772  = wr_at == 5'h1f;
+  assign \$773  = wr_at + 1'h1;
+  assign \$774  = wr_at + 1'h1;
+  assign \$775  = \$774  == wr_size;
+  assign \$776  = cd_arg ? 1'h1 : 1'h0;
+  assign \$777  = ost == 1'h1;
+  assign \$778  = o__payload[1738:1675] - 6'h23;
+  assign \$779  = | o__payload[1930:1739];
+  assign \$780  = o__payload[1738:1675] >= 6'h25;
+  assign \$781  = \$779  | \$780 ;
+  assign \$782  = o__payload[1802:1739] - 1'h1;
+  assign \$783  = o__payload[1866:1803] - 1'h1;
+  assign \$784  = o__payload[1930:1867] - 1'h1;
+  assign \$785  = ! o__payload[1802:1739];
+  assign \$786  = ! o__payload[1866:1803];
+  assign \$787  = ! o__payload[1930:1867];
+  assign \$788  = ost == 2'h2;
+  assign \$789  = ! o__payload[4:0];
+  assign \$790  = ! o__payload[7:5];
+  assign \$791  = \$789  & \$790 ;
+  assign \$792  = \$791  & ge37;
+  assign \$793  = lo[64] ? vdec1 : o__payload[1802:1739];
+  assign \$794  = lo[64] & vzero1;
+  assign \$795  = \$794  ? vdec2 : o__payload[1866:1803];
+  assign \$796  = lo[64] & vzero1;
+  assign \$797  = \$796  & vzero2;
+  assign \$798  = \$797  ? vdec3 : o__payload[1930:1867];
+  assign \$799  = ost == 2'h3;
+  assign \$800  = \$799  & o__ready;
   always @(posedge clk)
-    pos <= \$759 ;
+    pos <= \$801 ;
   always @(posedge clk)
-    pos1 <= \$760 ;
+    pos1 <= \$802 ;
   always @(posedge clk)
-    halted <= \$761 ;
+    pos_ok <= \$803 ;
   always @(posedge clk)
-    ib_valid <= \$762 ;
+    halted <= \$804 ;
   always @(posedge clk)
-    at_end <= \$763 ;
+    ib_valid <= \$805 ;
   always @(posedge clk)
-    ib_byte <= \$764 ;
+    at_end <= \$806 ;
   always @(posedge clk)
-    ib_last <= \$765 ;
+    ib_byte <= \$807 ;
   always @(posedge clk)
-    b <= \$766 ;
+    ib_last <= \$808 ;
   always @(posedge clk)
-    b_list <= \$767 ;
+    b <= \$809 ;
   always @(posedge clk)
-    b_single <= \$768 ;
+    b_list <= \$810 ;
   always @(posedge clk)
-    b_long <= \$769 ;
+    b_single <= \$811 ;
   always @(posedge clk)
-    b_ln <= \$770 ;
+    b_long <= \$812 ;
   always @(posedge clk)
-    b_ll <= \$771 ;
+    b_ln <= \$813 ;
   always @(posedge clk)
-    li <= \$772 ;
+    b_ll <= \$814 ;
   always @(posedge clk)
-    bb_valid <= \$773 ;
+    li <= \$815 ;
   always @(posedge clk)
-    bb_data <= \$774 ;
+    bb_valid <= \$816 ;
   always @(posedge clk)
-    bb_last <= \$775 ;
+    bb_data <= \$817 ;
   always @(posedge clk)
-    bb_nk <= \$776 ;
+    bb_last <= \$818 ;
   always @(posedge clk)
-    it_pos <= \$777 ;
+    bb_nk <= \$819 ;
   always @(posedge clk)
-    fld <= \$778 ;
+    it_pos <= \$820 ;
   always @(posedge clk)
-    it_list <= \$779 ;
+    fld <= \$821 ;
   always @(posedge clk)
-    tx_type <= \$780 ;
+    it_list <= \$822 ;
   always @(posedge clk)
-    top <= \$781 ;
+    tx_type <= \$823 ;
   always @(posedge clk)
-    err <= \$782 ;
+    top <= \$824 ;
   always @(posedge clk)
-    mode <= \$783 ;
+    err <= \$825 ;
   always @(posedge clk)
-    ll_rem <= \$784 ;
+    mode <= \$826 ;
   always @(posedge clk)
-    len_first <= \$785 ;
+    ll_rem <= \$827 ;
   always @(posedge clk)
-    len_acc <= \$786 ;
+    len_first <= \$828 ;
   always @(posedge clk)
-    start <= \$787 ;
+    len_acc <= \$829 ;
   always @(posedge clk)
-    apply_pend <= \$788 ;
+    start <= \$830 ;
   always @(posedge clk)
-    rem <= \$789 ;
+    apply_pend <= \$831 ;
   always @(posedge clk)
-    jj <= \$790 ;
+    rem <= \$832 ;
   always @(posedge clk)
-    ln6 <= \$791 ;
+    jj <= \$833 ;
   always @(posedge clk)
-    first <= \$792 ;
+    ln6 <= \$834 ;
   always @(posedge clk)
-    wrapped <= \$793 ;
+    first <= \$835 ;
   always @(posedge clk)
-    c_n <= \$794 ;
+    wrapped <= \$836 ;
   always @(posedge clk)
-    c_h <= \$795 ;
+    c_n <= \$837 ;
   always @(posedge clk)
-    c_p <= \$796 ;
+    c_h <= \$838 ;
   always @(posedge clk)
-    all_ff <= \$797 ;
+    c_p <= \$839 ;
   always @(posedge clk)
-    cl_end_W <= \$798 ;
+    all_ff <= \$840 ;
   always @(posedge clk)
-    cl_end_B <= \$799 ;
+    last1 <= \$841 ;
   always @(posedge clk)
-    cl_end_S <= \$800 ;
+    cl_end_W <= \$842 ;
   always @(posedge clk)
-    cl_end_E <= \$801 ;
+    cl_end_B <= \$843 ;
   always @(posedge clk)
-    cl_end_K <= \$802 ;
+    cl_end_S <= \$844 ;
   always @(posedge clk)
-    dec_fld <= \$803 ;
+    cl_end_E <= \$845 ;
   always @(posedge clk)
-    dec_list <= \$804 ;
+    cl_end_K <= \$846 ;
   always @(posedge clk)
-    dec_ln <= \$805 ;
+    cl_cf_W <= \$847 ;
   always @(posedge clk)
-    dec_end <= \$806 ;
+    cl_cf_B <= \$848 ;
   always @(posedge clk)
-    dec_pos <= \$807 ;
+    cl_cf_S <= \$849 ;
   always @(posedge clk)
-    dec_start <= \$808 ;
+    cl_cf_E <= \$850 ;
   always @(posedge clk)
-    dec_single <= \$809 ;
+    cl_cf_K <= \$851 ;
   always @(posedge clk)
-    dec_cmpl <= \$810 ;
+    dec_fld <= \$852 ;
   always @(posedge clk)
-    dec_wrapped <= \$811 ;
+    dec_list <= \$853 ;
   always @(posedge clk)
-    dec_b <= \$812 ;
+    dec_ln <= \$854 ;
   always @(posedge clk)
-    dec_eq_W <= \$813 ;
+    dec_end <= \$855 ;
   always @(posedge clk)
-    dec_eq_B <= \$814 ;
+    dec_pos <= \$856 ;
   always @(posedge clk)
-    dec_eq_S <= \$815 ;
+    dec_start <= \$857 ;
   always @(posedge clk)
-    dec_eq_E <= \$816 ;
+    dec_single <= \$858 ;
   always @(posedge clk)
-    dec_eq_K <= \$817 ;
+    dec_cmpl <= \$859 ;
   always @(posedge clk)
-    dec_bad <= \$818 ;
+    dec_wrapped <= \$860 ;
   always @(posedge clk)
-    dec_code <= \$819 ;
+    dec_b <= \$861 ;
   always @(posedge clk)
-    fin_end <= \$820 ;
+    dec_eq_W <= \$862 ;
   always @(posedge clk)
-    idx_W <= \$821 ;
+    dec_eq_B <= \$863 ;
   always @(posedge clk)
-    idx_B <= \$822 ;
+    dec_eq_S <= \$864 ;
   always @(posedge clk)
-    idx_S <= \$823 ;
+    dec_eq_E <= \$865 ;
   always @(posedge clk)
-    idx_E <= \$824 ;
+    dec_eq_K <= \$866 ;
   always @(posedge clk)
-    idx_K <= \$825 ;
+    dec_cf_W <= \$867 ;
   always @(posedge clk)
-    versioned <= \$826 ;
+    dec_cf_B <= \$868 ;
   always @(posedge clk)
-    rec <= \$827 ;
+    dec_cf_S <= \$869 ;
   always @(posedge clk)
-    to_present <= \$828 ;
+    dec_cf_E <= \$870 ;
   always @(posedge clk)
-    prio_len <= \$829 ;
+    dec_cf_K <= \$871 ;
   always @(posedge clk)
-    cur_end <= \$830 ;
+    dec_bad <= \$872 ;
   always @(posedge clk)
-    open_B <= \$831 ;
+    dec_code <= \$873 ;
   always @(posedge clk)
-    end_B <= \$832 ;
+    fin_end <= \$874 ;
   always @(posedge clk)
-    open_W <= \$833 ;
+    idx_W <= \$875 ;
   always @(posedge clk)
-    end_W <= \$834 ;
+    idx_B <= \$876 ;
   always @(posedge clk)
-    open_S <= \$835 ;
+    idx_S <= \$877 ;
   always @(posedge clk)
-    end_S <= \$836 ;
+    idx_E <= \$878 ;
   always @(posedge clk)
-    sub <= \$837 ;
+    idx_K <= \$879 ;
   always @(posedge clk)
-    open_E <= \$838 ;
+    versioned <= \$880 ;
   always @(posedge clk)
-    end_E <= \$839 ;
+    rec <= \$881 ;
   always @(posedge clk)
-    open_K <= \$840 ;
+    to_present <= \$882 ;
   always @(posedge clk)
-    end_K <= \$841 ;
+    prio_len <= \$883 ;
   always @(posedge clk)
-    cd_ovalid <= \$842 ;
+    cur_end <= \$884 ;
   always @(posedge clk)
-    o_calldata__payload <= \$843 ;
+    open_B <= \$885 ;
   always @(posedge clk)
-    cd_full <= \$844 ;
+    end_B <= \$886 ;
   always @(posedge clk)
-    cd_fill <= \$845 ;
+    open_W <= \$887 ;
   always @(posedge clk)
-    cd_arg <= \$846 ;
+    end_W <= \$888 ;
   always @(posedge clk)
-    cd_index <= \$847 ;
+    open_S <= \$889 ;
   always @(posedge clk)
-    cd_wb0 <= \$848 ;
+    end_S <= \$890 ;
   always @(posedge clk)
-    cd_wb1 <= \$849 ;
+    sub <= \$891 ;
   always @(posedge clk)
-    cd_wb2 <= \$850 ;
+    open_E <= \$892 ;
   always @(posedge clk)
-    cd_wb3 <= \$851 ;
+    end_E <= \$893 ;
   always @(posedge clk)
-    cd_wb4 <= \$852 ;
+    open_K <= \$894 ;
   always @(posedge clk)
-    cd_wb5 <= \$853 ;
+    end_K <= \$895 ;
   always @(posedge clk)
-    cd_wb6 <= \$854 ;
+    cd_ovalid <= \$896 ;
   always @(posedge clk)
-    cd_wb7 <= \$855 ;
+    o_calldata__payload <= \$897 ;
   always @(posedge clk)
-    cd_wb8 <= \$856 ;
+    cd_full <= \$898 ;
   always @(posedge clk)
-    cd_wb9 <= \$857 ;
+    cd_fill <= \$899 ;
   always @(posedge clk)
-    cd_wb10 <= \$858 ;
+    cd_arg <= \$900 ;
   always @(posedge clk)
-    cd_wb11 <= \$859 ;
+    cd_index <= \$901 ;
   always @(posedge clk)
-    cd_wb12 <= \$860 ;
+    cd_wb0 <= \$902 ;
   always @(posedge clk)
-    cd_wb13 <= \$861 ;
+    cd_wb1 <= \$903 ;
   always @(posedge clk)
-    cd_wb14 <= \$862 ;
+    cd_wb2 <= \$904 ;
   always @(posedge clk)
-    cd_wb15 <= \$863 ;
+    cd_wb3 <= \$905 ;
   always @(posedge clk)
-    cd_wb16 <= \$864 ;
+    cd_wb4 <= \$906 ;
   always @(posedge clk)
-    cd_wb17 <= \$865 ;
+    cd_wb5 <= \$907 ;
   always @(posedge clk)
-    cd_wb18 <= \$866 ;
+    cd_wb6 <= \$908 ;
   always @(posedge clk)
-    cd_wb19 <= \$867 ;
+    cd_wb7 <= \$909 ;
   always @(posedge clk)
-    cd_wb20 <= \$868 ;
+    cd_wb8 <= \$910 ;
   always @(posedge clk)
-    cd_wb21 <= \$869 ;
+    cd_wb9 <= \$911 ;
   always @(posedge clk)
-    cd_wb22 <= \$870 ;
+    cd_wb10 <= \$912 ;
   always @(posedge clk)
-    cd_wb23 <= \$871 ;
+    cd_wb11 <= \$913 ;
   always @(posedge clk)
-    cd_wb24 <= \$872 ;
+    cd_wb12 <= \$914 ;
   always @(posedge clk)
-    cd_wb25 <= \$873 ;
+    cd_wb13 <= \$915 ;
   always @(posedge clk)
-    cd_wb26 <= \$874 ;
+    cd_wb14 <= \$916 ;
   always @(posedge clk)
-    cd_wb27 <= \$875 ;
+    cd_wb15 <= \$917 ;
   always @(posedge clk)
-    cd_wb28 <= \$876 ;
+    cd_wb16 <= \$918 ;
   always @(posedge clk)
-    cd_wb29 <= \$877 ;
+    cd_wb17 <= \$919 ;
   always @(posedge clk)
-    cd_wb30 <= \$878 ;
+    cd_wb18 <= \$920 ;
   always @(posedge clk)
-    cd_wb31 <= \$879 ;
+    cd_wb19 <= \$921 ;
   always @(posedge clk)
-    o__payload <= \$880 ;
+    cd_wb20 <= \$922 ;
   always @(posedge clk)
-    ost <= \$881 ;
+    cd_wb21 <= \$923 ;
   always @(posedge clk)
-    lo <= \$882 ;
+    cd_wb22 <= \$924 ;
   always @(posedge clk)
-    ge37 <= \$883 ;
+    cd_wb23 <= \$925 ;
   always @(posedge clk)
-    vdec1 <= \$884 ;
+    cd_wb24 <= \$926 ;
   always @(posedge clk)
-    vdec2 <= \$885 ;
+    cd_wb25 <= \$927 ;
   always @(posedge clk)
-    vdec3 <= \$886 ;
+    cd_wb26 <= \$928 ;
   always @(posedge clk)
-    vzero1 <= \$887 ;
+    cd_wb27 <= \$929 ;
   always @(posedge clk)
-    vzero2 <= \$888 ;
+    cd_wb28 <= \$930 ;
   always @(posedge clk)
-    vzero3 <= \$889 ;
-  assign \$890  = li * 4'h8;
-  assign lane = bb_data >> \$890 ;
+    cd_wb29 <= \$931 ;
+  always @(posedge clk)
+    cd_wb30 <= \$932 ;
+  always @(posedge clk)
+    cd_wb31 <= \$933 ;
+  always @(posedge clk)
+    o__payload <= \$934 ;
+  always @(posedge clk)
+    ost <= \$935 ;
+  always @(posedge clk)
+    lo <= \$936 ;
+  always @(posedge clk)
+    ge37 <= \$937 ;
+  always @(posedge clk)
+    vdec1 <= \$938 ;
+  always @(posedge clk)
+    vdec2 <= \$939 ;
+  always @(posedge clk)
+    vdec3 <= \$940 ;
+  always @(posedge clk)
+    vzero1 <= \$941 ;
+  always @(posedge clk)
+    vzero2 <= \$942 ;
+  always @(posedge clk)
+    vzero3 <= \$943 ;
+  assign \$944  = li * 4'h8;
+  assign lane = bb_data >> \$944 ;
   assign \$1  = bb_nk - 1'h1;
   assign lane_last = li == \$1 ;
   assign \$4  = ~ \$3 ;
@@ -2822,76 +3021,22 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   assign \$38  = act_beat & ib_byte;
   assign \$39  = ~ halted;
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = pos < 24'hffffff;
-  assign go = \$40  & \$41 ;
-  assign \$42  = ~ ib_valid;
-  assign ib_free = \$42  | act_beat;
-  assign mv = bb_valid & ib_free;
-  assign \$43  = bb_valid & ib_free;
-  assign \$44  = ! bb_nk;
-  assign \$45  = \$44  | lane_last;
-  assign beat_done = \$43  & \$45 ;
-  assign \$46  = ~ bb_valid;
-  assign i__ready = \$46  | beat_done;
-  assign \$47  = ! mode;
-  assign in_hdr = go & \$47 ;
-  assign \$48  = mode == 1'h1;
-  assign in_len = go & \$48 ;
-  assign \$49  = mode == 2'h2;
-  assign in_content = go & \$49 ;
-  assign \$50  = ~ halted;
-  assign \$51  = mode == 2'h3;
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = cd_full & cd_ovalid;
-  assign \$54  = ~ \$53 ;
-  assign in_apply = \$52  & \$54 ;
-  assign \$55  = top != 2'h2;
-  assign \$56  = ! sub;
-  assign \$57  = ! idx_E;
-  assign \$58  = idx_E == 1'h1;
-  assign \$59  = \$58  ? 6'h15 : 6'h00;
-  assign \$60  = \$57  ? 6'h14 : \$59 ;
-  assign \$61  = idx_E < 3'h6;
-  assign \$62  = 5'h19 + idx_E;
-  assign \$63  = \$61  ? \$62  : 7'h00;
-  assign \$64  = tx_type == 2'h3;
-  assign \$65  = ! idx_B;
-  assign \$66  = \$64  & \$65 ;
-  assign \$67  = \$66  & b_list;
-  assign \$68  = ~ open_W;
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = idx_W == 1'h1;
-  assign \$71  = b_list ? 6'h21 : 6'h20;
-  assign \$72  = fld_hdr != 6'h20;
-  assign \$73  = b_list != hdr_wants_list;
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = fld_hdr != 6'h20;
-  assign \$76  = hdr_wants_list ? 5'h09 : 5'h08;
-  assign \$77  = ! b_ln;
-  assign \$78  = b_ln > 6'h20;
-  assign \$79  = b_ln > 4'h8;
-  assign \$80  = b_ln > 6'h20;
-  assign \$81  = b_ln > 6'h20;
-  assign \$82  = b_ln > 6'h20;
-  assign \$83  = b_ln > 4'h8;
-  assign \$84  = ! b_ln;
-  assign \$85  = tx_type == 2'h3;
-  assign \$86  = tx_type == 3'h4;
-  assign \$87  = \$85  | \$86 ;
+  assign go = \$40  & pos_ok;
+  assign \$41  = ~ ib_valid;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fld_hdr = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$55 ) begin
+    if (\$51 ) begin
       fld_hdr = 6'h01;
     end else if (in_K) begin
       fld_hdr = 6'h16;
     end else if (in_E) begin
       (* full_case = 32'd1 *)
-      if (\$56 ) begin
-        fld_hdr = \$60 ;
+      if (\$52 ) begin
+        fld_hdr = \$56 ;
       end else begin
-        fld_hdr = \$63 [5:0];
+        fld_hdr = \$59 [5:0];
       end
     end else if (in_S) begin
       casez (sub)
@@ -2910,7 +3055,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
       endcase
     end else if (in_B) begin
       (* full_case = 32'd1 *)
-      if (\$69 ) begin
+      if (\$65 ) begin
         fld_hdr = 6'h1f;
       end else begin
         fld_hdr = 6'h00;
@@ -3038,8 +3183,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
     end else begin
       fld_hdr = 6'h00;
       (* full_case = 32'd1 *)
-      if (\$70 ) begin
-        fld_hdr = \$71 ;
+      if (\$66 ) begin
+        fld_hdr = \$67 ;
       end else if (versioned) begin
         casez (idx_W)
           3'h2:
@@ -3058,6 +3203,22 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
         endcase
       end
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    n_fields = 4'h0;
+    casez (tx_type)
+      3'h0:
+          n_fields = 4'h9;
+      3'h1:
+          n_fields = 4'hb;
+      3'h2:
+          n_fields = 4'hc;
+      3'h3:
+          n_fields = 4'he;
+      3'h4:
+          n_fields = 4'hd;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
@@ -3090,155 +3251,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     hdr_bad = 1'h0;
-    if (\$74 ) begin
+    if (\$70 ) begin
       hdr_bad = 1'h1;
-    end else if (\$75 ) begin
+    end else if (\$71 ) begin
       casez (fld_hdr)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$77 ) begin
+            if (\$73 ) begin
               hdr_bad = 1'h1;
             end
         6'h02:
-            if (\$78 ) begin
+            if (\$74 ) begin
               hdr_bad = 1'h1;
             end
         6'h03:
-            if (\$79 ) begin
+            if (\$75 ) begin
               hdr_bad = 1'h1;
             end
         6'h04:
-            if (\$80 ) begin
+            if (\$76 ) begin
               hdr_bad = 1'h1;
             end
         6'h05:
-            if (\$81 ) begin
+            if (\$77 ) begin
               hdr_bad = 1'h1;
             end
         6'h06:
-            if (\$82 ) begin
+            if (\$78 ) begin
               hdr_bad = 1'h1;
             end
         6'h07:
-            if (\$83 ) begin
+            if (\$79 ) begin
               hdr_bad = 1'h1;
             end
         6'h08:
           begin
-            if (\$88 ) begin
+            if (\$84 ) begin
               hdr_bad = 1'h1;
             end
-            if (\$92 ) begin
+            if (\$88 ) begin
               hdr_bad = 1'h1;
             end
           end
         6'h09:
-            if (\$93 ) begin
+            if (\$89 ) begin
               hdr_bad = 1'h1;
             end
         6'h0a:
-            if (\$96 ) begin
+            if (\$92 ) begin
               hdr_bad = 1'h1;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$97 ) begin
+            if (\$93 ) begin
               hdr_bad = 1'h1;
             end
         6'h0d:
-            if (\$98 ) begin
+            if (\$94 ) begin
               hdr_bad = 1'h1;
             end
         6'h0e:
-            if (\$99 ) begin
+            if (\$95 ) begin
               hdr_bad = 1'h1;
             end
         6'h0f:
-            if (\$100 ) begin
+            if (\$96 ) begin
               hdr_bad = 1'h1;
             end
         6'h10:
-            if (\$101 ) begin
+            if (\$97 ) begin
               hdr_bad = 1'h1;
             end
         6'h11:
-            if (\$102 ) begin
+            if (\$98 ) begin
               hdr_bad = 1'h1;
             end
         6'h12:
-            if (\$103 ) begin
+            if (\$99 ) begin
               hdr_bad = 1'h1;
             end
         6'h13:
-            if (\$104 ) begin
+            if (\$100 ) begin
               hdr_bad = 1'h1;
             end
         6'h14:
-            if (\$105 ) begin
+            if (\$101 ) begin
               hdr_bad = 1'h1;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$106 ) begin
+            if (\$102 ) begin
               hdr_bad = 1'h1;
             end
         6'h17:
-            if (\$107 ) begin
+            if (\$103 ) begin
               hdr_bad = 1'h1;
             end
         6'h18:
-            if (\$108 ) begin
+            if (\$104 ) begin
               hdr_bad = 1'h1;
             end
         6'h19:
-            if (\$109 ) begin
+            if (\$105 ) begin
               hdr_bad = 1'h1;
             end
         6'h1a:
-            if (\$110 ) begin
+            if (\$106 ) begin
               hdr_bad = 1'h1;
             end
         6'h1b:
-            if (\$111 ) begin
+            if (\$107 ) begin
               hdr_bad = 1'h1;
             end
         6'h1c:
-            if (\$112 ) begin
+            if (\$108 ) begin
               hdr_bad = 1'h1;
             end
         6'h1d:
-            if (\$113 ) begin
+            if (\$109 ) begin
               hdr_bad = 1'h1;
             end
         6'h1e:
-            if (\$114 ) begin
+            if (\$110 ) begin
               hdr_bad = 1'h1;
             end
         6'h1f:
-            if (\$115 ) begin
+            if (\$111 ) begin
               hdr_bad = 1'h1;
             end
         6'h21:
-            if (\$116 ) begin
+            if (\$112 ) begin
               hdr_bad = 1'h1;
             end
         6'h22:
-            if (\$117 ) begin
+            if (\$113 ) begin
               hdr_bad = 1'h1;
             end
         6'h23:
-            if (\$118 ) begin
+            if (\$114 ) begin
               hdr_bad = 1'h1;
             end
         6'h24:
-            if (\$119 ) begin
+            if (\$115 ) begin
               hdr_bad = 1'h1;
             end
         6'h25:
-            if (\$120 ) begin
+            if (\$116 ) begin
               hdr_bad = 1'h1;
             end
       endcase
@@ -3247,155 +3408,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     hdr_code = 5'h00;
-    if (\$74 ) begin
-      hdr_code = \$76 ;
-    end else if (\$75 ) begin
+    if (\$70 ) begin
+      hdr_code = \$72 ;
+    end else if (\$71 ) begin
       casez (fld_hdr)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$77 ) begin
+            if (\$73 ) begin
               hdr_code = 5'h0a;
             end
         6'h02:
-            if (\$78 ) begin
+            if (\$74 ) begin
               hdr_code = 5'h0c;
             end
         6'h03:
-            if (\$79 ) begin
+            if (\$75 ) begin
               hdr_code = 5'h0c;
             end
         6'h04:
-            if (\$80 ) begin
+            if (\$76 ) begin
               hdr_code = 5'h0c;
             end
         6'h05:
-            if (\$81 ) begin
+            if (\$77 ) begin
               hdr_code = 5'h0c;
             end
         6'h06:
-            if (\$82 ) begin
+            if (\$78 ) begin
               hdr_code = 5'h0c;
             end
         6'h07:
-            if (\$83 ) begin
+            if (\$79 ) begin
               hdr_code = 5'h0c;
             end
         6'h08:
           begin
-            if (\$88 ) begin
+            if (\$84 ) begin
               hdr_code = 5'h0f;
             end
-            if (\$92 ) begin
+            if (\$88 ) begin
               hdr_code = 5'h0d;
             end
           end
         6'h09:
-            if (\$93 ) begin
+            if (\$89 ) begin
               hdr_code = 5'h0c;
             end
         6'h0a:
-            if (\$96 ) begin
+            if (\$92 ) begin
               hdr_code = 5'h19;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$97 ) begin
+            if (\$93 ) begin
               hdr_code = 5'h0c;
             end
         6'h0d:
-            if (\$98 ) begin
+            if (\$94 ) begin
               hdr_code = 5'h15;
             end
         6'h0e:
-            if (\$99 ) begin
+            if (\$95 ) begin
               hdr_code = 5'h17;
             end
         6'h0f:
-            if (\$100 ) begin
+            if (\$96 ) begin
               hdr_code = 5'h0c;
             end
         6'h10:
-            if (\$101 ) begin
+            if (\$97 ) begin
               hdr_code = 5'h11;
             end
         6'h11:
-            if (\$102 ) begin
+            if (\$98 ) begin
               hdr_code = 5'h0c;
             end
         6'h12:
-            if (\$103 ) begin
+            if (\$99 ) begin
               hdr_code = 5'h0c;
             end
         6'h13:
-            if (\$104 ) begin
+            if (\$100 ) begin
               hdr_code = 5'h0a;
             end
         6'h14:
-            if (\$105 ) begin
+            if (\$101 ) begin
               hdr_code = 5'h0d;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$106 ) begin
+            if (\$102 ) begin
               hdr_code = 5'h0e;
             end
         6'h17:
-            if (\$107 ) begin
+            if (\$103 ) begin
               hdr_code = 5'h16;
             end
         6'h18:
-            if (\$108 ) begin
+            if (\$104 ) begin
               hdr_code = 5'h0a;
             end
         6'h19:
-            if (\$109 ) begin
+            if (\$105 ) begin
               hdr_code = 5'h0c;
             end
         6'h1a:
-            if (\$110 ) begin
+            if (\$106 ) begin
               hdr_code = 5'h0d;
             end
         6'h1b:
-            if (\$111 ) begin
+            if (\$107 ) begin
               hdr_code = 5'h0c;
             end
         6'h1c:
-            if (\$112 ) begin
+            if (\$108 ) begin
               hdr_code = 5'h0c;
             end
         6'h1d:
-            if (\$113 ) begin
+            if (\$109 ) begin
               hdr_code = 5'h0c;
             end
         6'h1e:
-            if (\$114 ) begin
+            if (\$110 ) begin
               hdr_code = 5'h0c;
             end
         6'h1f:
-            if (\$115 ) begin
+            if (\$111 ) begin
               hdr_code = 5'h0a;
             end
         6'h21:
-            if (\$116 ) begin
+            if (\$112 ) begin
               hdr_code = 5'h1a;
             end
         6'h22:
-            if (\$117 ) begin
+            if (\$113 ) begin
               hdr_code = 5'h1a;
             end
         6'h23:
-            if (\$118 ) begin
+            if (\$114 ) begin
               hdr_code = 5'h1a;
             end
         6'h24:
-            if (\$119 ) begin
+            if (\$115 ) begin
               hdr_code = 5'h1a;
             end
         6'h25:
-            if (\$120 ) begin
+            if (\$116 ) begin
               hdr_code = 5'h1a;
             end
       endcase
@@ -3404,35 +3565,35 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     s_bad = 1'h0;
-    if (\$184 ) begin
+    if (\$208 ) begin
       s_bad = 1'h1;
-    end else if (\$188 ) begin
+    end else if (\$212 ) begin
       s_bad = 1'h1;
-    end else if (\$189 ) begin
+    end else if (\$213 ) begin
       casez (fld_hdr)
         6'h06:
-            s_bad = \$190 ;
+            s_bad = \$214 ;
         6'h0f:
-            s_bad = \$197 ;
+            s_bad = \$221 ;
         6'h10:
-            s_bad = \$199 ;
+            s_bad = \$223 ;
         6'h11:
-            s_bad = \$200 ;
+            s_bad = \$224 ;
         6'h12:
-            s_bad = \$201 ;
+            s_bad = \$225 ;
         6'h20:
-            s_bad = \$204 ;
+            s_bad = \$228 ;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     s_code = 5'h00;
-    if (\$184 ) begin
+    if (\$208 ) begin
       s_code = 5'h06;
-    end else if (\$188 ) begin
+    end else if (\$212 ) begin
       s_code = 5'h16;
-    end else if (\$189 ) begin
+    end else if (\$213 ) begin
       casez (fld_hdr)
         6'h06:
             s_code = 5'h18;
@@ -3452,26 +3613,26 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     pre_bad = 1'h0;
-    if (\$208 ) begin
+    if (\$232 ) begin
       pre_bad = 1'h1;
-    end else if (\$213 ) begin
+    end else if (\$237 ) begin
       pre_bad = 1'h1;
-    end else if (\$215 ) begin
-      pre_bad = \$219 ;
-    end else if (\$216 ) begin
+    end else if (\$239 ) begin
+      pre_bad = \$243 ;
+    end else if (\$240 ) begin
       pre_bad = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     pre_code = 5'h00;
-    if (\$208 ) begin
+    if (\$232 ) begin
       pre_code = 5'h04;
-    end else if (\$213 ) begin
+    end else if (\$237 ) begin
       pre_code = 5'h09;
-    end else if (\$215 ) begin
+    end else if (\$239 ) begin
       pre_code = 5'h02;
-    end else if (\$216 ) begin
+    end else if (\$240 ) begin
       pre_code = 5'h0b;
     end
   end
@@ -3506,155 +3667,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fin_bad = 1'h0;
-    if (\$223 ) begin
+    if (\$247 ) begin
       fin_bad = 1'h1;
-    end else if (\$224 ) begin
+    end else if (\$248 ) begin
       casez (fld)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$226 ) begin
+            if (\$250 ) begin
               fin_bad = 1'h1;
             end
         6'h02:
-            if (\$227 ) begin
+            if (\$251 ) begin
               fin_bad = 1'h1;
             end
         6'h03:
-            if (\$228 ) begin
+            if (\$252 ) begin
               fin_bad = 1'h1;
             end
         6'h04:
-            if (\$229 ) begin
+            if (\$253 ) begin
               fin_bad = 1'h1;
             end
         6'h05:
-            if (\$230 ) begin
+            if (\$254 ) begin
               fin_bad = 1'h1;
             end
         6'h06:
-            if (\$231 ) begin
+            if (\$255 ) begin
               fin_bad = 1'h1;
             end
         6'h07:
-            if (\$232 ) begin
+            if (\$256 ) begin
               fin_bad = 1'h1;
             end
         6'h08:
           begin
-            if (\$237 ) begin
+            if (\$261 ) begin
               fin_bad = 1'h1;
             end
-            if (\$241 ) begin
+            if (\$265 ) begin
               fin_bad = 1'h1;
             end
           end
         6'h09:
-            if (\$242 ) begin
+            if (\$266 ) begin
               fin_bad = 1'h1;
             end
         6'h0a:
-            if (\$245 ) begin
+            if (\$269 ) begin
               fin_bad = 1'h1;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$246 ) begin
+            if (\$270 ) begin
               fin_bad = 1'h1;
             end
         6'h0d:
-            if (\$247 ) begin
+            if (\$271 ) begin
               fin_bad = 1'h1;
             end
         6'h0e:
-            if (\$248 ) begin
+            if (\$272 ) begin
               fin_bad = 1'h1;
             end
         6'h0f:
-            if (\$249 ) begin
+            if (\$273 ) begin
               fin_bad = 1'h1;
             end
         6'h10:
-            if (\$250 ) begin
+            if (\$274 ) begin
               fin_bad = 1'h1;
             end
         6'h11:
-            if (\$251 ) begin
+            if (\$275 ) begin
               fin_bad = 1'h1;
             end
         6'h12:
-            if (\$252 ) begin
+            if (\$276 ) begin
               fin_bad = 1'h1;
             end
         6'h13:
-            if (\$253 ) begin
+            if (\$277 ) begin
               fin_bad = 1'h1;
             end
         6'h14:
-            if (\$254 ) begin
+            if (\$278 ) begin
               fin_bad = 1'h1;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$255 ) begin
+            if (\$279 ) begin
               fin_bad = 1'h1;
             end
         6'h17:
-            if (\$256 ) begin
+            if (\$280 ) begin
               fin_bad = 1'h1;
             end
         6'h18:
-            if (\$257 ) begin
+            if (\$281 ) begin
               fin_bad = 1'h1;
             end
         6'h19:
-            if (\$258 ) begin
+            if (\$282 ) begin
               fin_bad = 1'h1;
             end
         6'h1a:
-            if (\$259 ) begin
+            if (\$283 ) begin
               fin_bad = 1'h1;
             end
         6'h1b:
-            if (\$260 ) begin
+            if (\$284 ) begin
               fin_bad = 1'h1;
             end
         6'h1c:
-            if (\$261 ) begin
+            if (\$285 ) begin
               fin_bad = 1'h1;
             end
         6'h1d:
-            if (\$262 ) begin
+            if (\$286 ) begin
               fin_bad = 1'h1;
             end
         6'h1e:
-            if (\$263 ) begin
+            if (\$287 ) begin
               fin_bad = 1'h1;
             end
         6'h1f:
-            if (\$264 ) begin
+            if (\$288 ) begin
               fin_bad = 1'h1;
             end
         6'h21:
-            if (\$265 ) begin
+            if (\$289 ) begin
               fin_bad = 1'h1;
             end
         6'h22:
-            if (\$266 ) begin
+            if (\$290 ) begin
               fin_bad = 1'h1;
             end
         6'h23:
-            if (\$267 ) begin
+            if (\$291 ) begin
               fin_bad = 1'h1;
             end
         6'h24:
-            if (\$268 ) begin
+            if (\$292 ) begin
               fin_bad = 1'h1;
             end
         6'h25:
-            if (\$269 ) begin
+            if (\$293 ) begin
               fin_bad = 1'h1;
             end
       endcase
@@ -3663,155 +3824,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fin_code = 5'h00;
-    if (\$223 ) begin
-      fin_code = \$225 ;
-    end else if (\$224 ) begin
+    if (\$247 ) begin
+      fin_code = \$249 ;
+    end else if (\$248 ) begin
       casez (fld)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$226 ) begin
+            if (\$250 ) begin
               fin_code = 5'h0a;
             end
         6'h02:
-            if (\$227 ) begin
+            if (\$251 ) begin
               fin_code = 5'h0c;
             end
         6'h03:
-            if (\$228 ) begin
+            if (\$252 ) begin
               fin_code = 5'h0c;
             end
         6'h04:
-            if (\$229 ) begin
+            if (\$253 ) begin
               fin_code = 5'h0c;
             end
         6'h05:
-            if (\$230 ) begin
+            if (\$254 ) begin
               fin_code = 5'h0c;
             end
         6'h06:
-            if (\$231 ) begin
+            if (\$255 ) begin
               fin_code = 5'h0c;
             end
         6'h07:
-            if (\$232 ) begin
+            if (\$256 ) begin
               fin_code = 5'h0c;
             end
         6'h08:
           begin
-            if (\$237 ) begin
+            if (\$261 ) begin
               fin_code = 5'h0f;
             end
-            if (\$241 ) begin
+            if (\$265 ) begin
               fin_code = 5'h0d;
             end
           end
         6'h09:
-            if (\$242 ) begin
+            if (\$266 ) begin
               fin_code = 5'h0c;
             end
         6'h0a:
-            if (\$245 ) begin
+            if (\$269 ) begin
               fin_code = 5'h19;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$246 ) begin
+            if (\$270 ) begin
               fin_code = 5'h0c;
             end
         6'h0d:
-            if (\$247 ) begin
+            if (\$271 ) begin
               fin_code = 5'h15;
             end
         6'h0e:
-            if (\$248 ) begin
+            if (\$272 ) begin
               fin_code = 5'h17;
             end
         6'h0f:
-            if (\$249 ) begin
+            if (\$273 ) begin
               fin_code = 5'h0c;
             end
         6'h10:
-            if (\$250 ) begin
+            if (\$274 ) begin
               fin_code = 5'h11;
             end
         6'h11:
-            if (\$251 ) begin
+            if (\$275 ) begin
               fin_code = 5'h0c;
             end
         6'h12:
-            if (\$252 ) begin
+            if (\$276 ) begin
               fin_code = 5'h0c;
             end
         6'h13:
-            if (\$253 ) begin
+            if (\$277 ) begin
               fin_code = 5'h0a;
             end
         6'h14:
-            if (\$254 ) begin
+            if (\$278 ) begin
               fin_code = 5'h0d;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$255 ) begin
+            if (\$279 ) begin
               fin_code = 5'h0e;
             end
         6'h17:
-            if (\$256 ) begin
+            if (\$280 ) begin
               fin_code = 5'h16;
             end
         6'h18:
-            if (\$257 ) begin
+            if (\$281 ) begin
               fin_code = 5'h0a;
             end
         6'h19:
-            if (\$258 ) begin
+            if (\$282 ) begin
               fin_code = 5'h0c;
             end
         6'h1a:
-            if (\$259 ) begin
+            if (\$283 ) begin
               fin_code = 5'h0d;
             end
         6'h1b:
-            if (\$260 ) begin
+            if (\$284 ) begin
               fin_code = 5'h0c;
             end
         6'h1c:
-            if (\$261 ) begin
+            if (\$285 ) begin
               fin_code = 5'h0c;
             end
         6'h1d:
-            if (\$262 ) begin
+            if (\$286 ) begin
               fin_code = 5'h0c;
             end
         6'h1e:
-            if (\$263 ) begin
+            if (\$287 ) begin
               fin_code = 5'h0c;
             end
         6'h1f:
-            if (\$264 ) begin
+            if (\$288 ) begin
               fin_code = 5'h0a;
             end
         6'h21:
-            if (\$265 ) begin
+            if (\$289 ) begin
               fin_code = 5'h1a;
             end
         6'h22:
-            if (\$266 ) begin
+            if (\$290 ) begin
               fin_code = 5'h1a;
             end
         6'h23:
-            if (\$267 ) begin
+            if (\$291 ) begin
               fin_code = 5'h1a;
             end
         6'h24:
-            if (\$268 ) begin
+            if (\$292 ) begin
               fin_code = 5'h1a;
             end
         6'h25:
-            if (\$269 ) begin
+            if (\$293 ) begin
               fin_code = 5'h1a;
             end
       endcase
@@ -3960,39 +4121,39 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     c_bad = 1'h0;
-    if (\$311 ) begin
+    if (\$362 ) begin
       c_bad = 1'h1;
-    end else if (\$351 ) begin
+    end else if (\$402 ) begin
       c_bad = 1'h1;
-    end else if (\$356 ) begin
+    end else if (\$407 ) begin
       c_bad = 1'h1;
     end else if (c_last) begin
       casez (fld)
         6'h03:
-            c_bad = \$360 ;
+            c_bad = \$411 ;
         6'h06:
-            c_bad = \$361 ;
+            c_bad = \$412 ;
         6'h0f:
-            c_bad = \$369 ;
+            c_bad = \$420 ;
         6'h10:
-            c_bad = \$370 ;
+            c_bad = \$421 ;
         6'h11:
-            c_bad = \$371 ;
+            c_bad = \$422 ;
         6'h12:
-            c_bad = \$374 ;
+            c_bad = \$425 ;
         6'h20:
-            c_bad = \$380 ;
+            c_bad = \$431 ;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     c_code = 5'h00;
-    if (\$311 ) begin
+    if (\$362 ) begin
       c_code = 5'h05;
-    end else if (\$351 ) begin
+    end else if (\$402 ) begin
       c_code = 5'h06;
-    end else if (\$356 ) begin
+    end else if (\$407 ) begin
       c_code = 5'h16;
     end else if (c_last) begin
       casez (fld)
@@ -4007,7 +4168,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
         6'h11:
             c_code = 5'h12;
         6'h12:
-            c_code = \$376 ;
+            c_code = \$427 ;
         6'h20:
             c_code = 5'h1a;
       endcase
@@ -4015,87 +4176,71 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    n_fields = 4'h0;
-    casez (tx_type)
-      3'h0:
-          n_fields = 4'h9;
-      3'h1:
-          n_fields = 4'hb;
-      3'h2:
-          n_fields = 4'hc;
-      3'h3:
-          n_fields = 4'he;
-      3'h4:
-          n_fields = 4'hd;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     close_bad = 1'h0;
-    if (\$450 ) begin
+    if (\$496 ) begin
       close_bad = 1'h1;
     end
-    if (\$452 ) begin
+    if (\$498 ) begin
       close_bad = 1'h1;
     end
-    if (\$460 ) begin
+    if (\$500 ) begin
       close_bad = 1'h1;
     end
-    if (\$464 ) begin
+    if (\$502 ) begin
       close_bad = 1'h1;
     end
-    if (\$465 ) begin
+    if (\$504 ) begin
       close_bad = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     close_code = 5'h00;
-    if (\$450 ) begin
+    if (\$496 ) begin
       close_code = 5'h0a;
     end
-    if (\$452 ) begin
+    if (\$498 ) begin
       close_code = 5'h0a;
     end
-    if (\$460 ) begin
+    if (\$500 ) begin
       close_code = 5'h1a;
     end
-    if (\$464 ) begin
+    if (\$502 ) begin
       close_code = 5'h0a;
     end
-    if (\$465 ) begin
+    if (\$504 ) begin
       close_code = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     new_end = cur_end;
-    if (\$467 ) begin
+    if (\$506 ) begin
       new_end = end_W;
     end
-    if (\$469 ) begin
+    if (\$508 ) begin
       new_end = end_B;
     end
-    if (\$471 ) begin
+    if (\$510 ) begin
       new_end = end_S;
     end
-    if (\$473 ) begin
+    if (\$512 ) begin
       new_end = end_E;
     end
-    if (\$475 ) begin
+    if (\$514 ) begin
       new_end = end_K;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$480 ) begin
+    if (\$519 ) begin
       code = 5'h1b;
     end else if (halted) begin
       code = err;
-    end else if (\$481 ) begin
+    end else if (\$520 ) begin
       code = 5'h01;
-    end else if (\$482 ) begin
+    end else if (\$521 ) begin
       code = 5'h00;
     end else begin
       code = 5'h03;
@@ -4103,1496 +4248,467 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$759  = pos;
-    if (\$483 ) begin
-      if (\$484 ) begin
-        \$759  = \$485 [24:0];
+    \$801  = pos;
+    if (\$522 ) begin
+      if (\$523 ) begin
+        \$801  = \$524 [24:0];
       end
     end
     if (act_end) begin
-      \$759  = 25'h0000000;
+      \$801  = 25'h0000000;
     end
     if (rst) begin
-      \$759  = 25'h0000000;
+      \$801  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$760  = pos1;
-    if (\$483 ) begin
-      if (\$484 ) begin
-        \$760  = \$486 [25:0];
+    \$802  = pos1;
+    if (\$522 ) begin
+      if (\$523 ) begin
+        \$802  = \$525 [25:0];
       end
     end
     if (act_end) begin
-      \$760  = 26'h0000001;
+      \$802  = 26'h0000001;
     end
     if (rst) begin
-      \$760  = 26'h0000001;
+      \$802  = 26'h0000001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$761  = halted;
-    if (\$483 ) begin
-      if (\$487 ) begin
-        \$761  = 1'h1;
+    \$803  = pos_ok;
+    if (\$522 ) begin
+      if (\$523 ) begin
+        \$803  = \$526 ;
+      end
+    end
+    if (act_end) begin
+      \$803  = 1'h1;
+    end
+    if (rst) begin
+      \$803  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$804  = halted;
+    if (\$522 ) begin
+      if (\$527 ) begin
+        \$804  = 1'h1;
       end
     end
     if (in_hdr) begin
       if (type_byte) begin
         if (pre_bad) begin
-          \$761  = 1'h1;
+          \$804  = 1'h1;
         end
-      end else if (\$518 ) begin
+      end else if (\$558 ) begin
         if (pend_at_next) begin
-          \$761  = 1'h1;
+          \$804  = 1'h1;
         end
       end
     end
     if (in_len) begin
-      if (\$583 ) begin
-        \$761  = 1'h1;
-      end else if (\$584 ) begin
+      if (\$624 ) begin
+        \$804  = 1'h1;
+      end else if (\$625 ) begin
       end else if (pend_at_next) begin
-        \$761  = 1'h1;
+        \$804  = 1'h1;
       end
     end
     if (c_bad) begin
-      \$761  = 1'h1;
+      \$804  = 1'h1;
     end else if (close_bad) begin
-      \$761  = 1'h1;
+      \$804  = 1'h1;
     end
-    if (\$693 ) begin
-      \$761  = 1'h1;
-    end
-    if (act_end) begin
-      \$761  = 1'h0;
-    end
-    if (rst) begin
-      \$761  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$762  = ib_valid;
-    if (act_beat) begin
-      \$762  = 1'h0;
-    end
-    if (mv) begin
-      \$762  = \$489 ;
-    end
-    if (rst) begin
-      \$762  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$763  = at_end;
-    if (act_beat) begin
-      \$763  = ib_last;
+    if (\$735 ) begin
+      \$804  = 1'h1;
     end
     if (act_end) begin
-      \$763  = 1'h0;
+      \$804  = 1'h0;
     end
     if (rst) begin
-      \$763  = 1'h0;
+      \$804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$764  = ib_byte;
+    \$805  = ib_valid;
+    if (act_beat) begin
+      \$805  = 1'h0;
+    end
     if (mv) begin
-      \$764  = \$490 ;
+      \$805  = \$529 ;
     end
     if (rst) begin
-      \$764  = 1'h0;
+      \$805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$765  = ib_last;
-    if (mv) begin
-      \$765  = \$493 ;
+    \$806  = at_end;
+    if (act_beat) begin
+      \$806  = ib_last;
+    end
+    if (act_end) begin
+      \$806  = 1'h0;
     end
     if (rst) begin
-      \$765  = 1'h0;
+      \$806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$766  = b;
+    \$807  = ib_byte;
     if (mv) begin
-      \$766  = lane;
+      \$807  = \$530 ;
     end
     if (rst) begin
-      \$766  = 8'h00;
+      \$807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$767  = b_list;
+    \$808  = ib_last;
     if (mv) begin
-      \$767  = \$494 ;
+      \$808  = \$533 ;
     end
     if (rst) begin
-      \$767  = 1'h0;
+      \$808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$768  = b_single;
+    \$809  = b;
     if (mv) begin
-      \$768  = \$495 ;
+      \$809  = lane;
     end
     if (rst) begin
-      \$768  = 1'h0;
+      \$809  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$769  = b_long;
+    \$810  = b_list;
     if (mv) begin
-      \$769  = \$499 ;
+      \$810  = \$534 ;
     end
     if (rst) begin
-      \$769  = 1'h0;
+      \$810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$770  = b_ln;
+    \$811  = b_single;
     if (mv) begin
-      \$770  = \$502 [5:0];
+      \$811  = \$535 ;
     end
     if (rst) begin
-      \$770  = 6'h00;
+      \$811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$771  = b_ll;
+    \$812  = b_long;
     if (mv) begin
-      \$771  = \$504 [3:0];
+      \$812  = \$539 ;
     end
     if (rst) begin
-      \$771  = 4'h0;
+      \$812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$772  = li;
+    \$813  = b_ln;
     if (mv) begin
-      if (\$505 ) begin
-        \$772  = \$507 [2:0];
+      \$813  = \$542 [5:0];
+    end
+    if (rst) begin
+      \$813  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$814  = b_ll;
+    if (mv) begin
+      \$814  = \$544 [3:0];
+    end
+    if (rst) begin
+      \$814  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$815  = li;
+    if (mv) begin
+      if (\$545 ) begin
+        \$815  = \$547 [2:0];
       end
     end
-    if (\$508 ) begin
-      \$772  = 3'h0;
+    if (\$548 ) begin
+      \$815  = 3'h0;
     end
     if (rst) begin
-      \$772  = 3'h0;
+      \$815  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$773  = bb_valid;
+    \$816  = bb_valid;
     if (beat_done) begin
-      \$773  = 1'h0;
+      \$816  = 1'h0;
     end
-    if (\$508 ) begin
-      \$773  = 1'h1;
+    if (\$548 ) begin
+      \$816  = 1'h1;
     end
     if (rst) begin
-      \$773  = 1'h0;
+      \$816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$774  = bb_data;
-    if (\$508 ) begin
-      \$774  = i__payload[63:0];
+    \$817  = bb_data;
+    if (\$548 ) begin
+      \$817  = i__payload[63:0];
     end
     if (rst) begin
-      \$774  = 64'h0000000000000000;
+      \$817  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$775  = bb_last;
-    if (\$508 ) begin
-      \$775  = i__payload[72];
+    \$818  = bb_last;
+    if (\$548 ) begin
+      \$818  = i__payload[72];
     end
     if (rst) begin
-      \$775  = 1'h0;
+      \$818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$776  = bb_nk;
-    if (\$508 ) begin
-      \$776  = \$516 [3:0];
+    \$819  = bb_nk;
+    if (\$548 ) begin
+      \$819  = \$556 [3:0];
     end
     if (rst) begin
-      \$776  = 4'h0;
+      \$819  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$777  = it_pos;
+    \$820  = it_pos;
     if (in_hdr) begin
-      \$777  = pos;
+      \$820  = pos;
     end
     if (act_end) begin
-      \$777  = 25'h0000000;
+      \$820  = 25'h0000000;
     end
     if (rst) begin
-      \$777  = 25'h0000000;
+      \$820  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$778  = fld;
+    \$821  = fld;
     if (in_hdr) begin
-      \$778  = fld_hdr;
+      \$821  = fld_hdr;
       (* full_case = 32'd1 *)
       if (type_byte) begin
-      end else if (\$518 ) begin
+      end else if (\$558 ) begin
       end else begin
-        if (\$524 ) begin
-          \$778  = fld_hdr;
+        if (\$564 ) begin
+          \$821  = fld_hdr;
         end
       end
     end
     if (acc) begin
-      \$778  = dec_fld;
+      \$821  = dec_fld;
     end
     if (act_end) begin
-      \$778  = 6'h00;
+      \$821  = 6'h00;
     end
     if (rst) begin
-      \$778  = 6'h00;
+      \$821  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$779  = it_list;
+    \$822  = it_list;
     if (in_hdr) begin
-      \$779  = b_list;
+      \$822  = b_list;
     end
     if (act_end) begin
-      \$779  = 1'h0;
+      \$822  = 1'h0;
     end
     if (rst) begin
-      \$779  = 1'h0;
+      \$822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$780  = tx_type;
+    \$823  = tx_type;
     if (in_hdr) begin
       (* full_case = 32'd1 *)
       if (type_byte) begin
-        \$780  = b[2:0];
-      end else if (\$518 ) begin
+        \$823  = b[2:0];
+      end else if (\$558 ) begin
       end else begin
-        if (\$580 ) begin
-          \$780  = 3'h0;
+        if (\$621 ) begin
+          \$823  = 3'h0;
         end
       end
     end
     if (act_end) begin
-      \$780  = 3'h0;
+      \$823  = 3'h0;
     end
     if (rst) begin
-      \$780  = 3'h0;
+      \$823  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$781  = top;
+    \$824  = top;
     if (in_hdr) begin
       if (type_byte) begin
-        \$781  = 2'h1;
+        \$824  = 2'h1;
       end
     end
     if (acc) begin
-      if (\$651 ) begin
-        if (\$652 ) begin
-          \$781  = 2'h2;
+      if (\$692 ) begin
+        if (\$693 ) begin
+          \$824  = 2'h2;
         end
       end
     end
     if (all_closed) begin
-      \$781  = 2'h3;
+      \$824  = 2'h3;
     end
     if (act_end) begin
-      \$781  = 2'h0;
+      \$824  = 2'h0;
     end
     if (rst) begin
-      \$781  = 2'h0;
+      \$824  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$782  = err;
+    \$825  = err;
     if (in_hdr) begin
       if (type_byte) begin
         if (pre_bad) begin
-          \$782  = pre_code;
+          \$825  = pre_code;
         end
-      end else if (\$518 ) begin
+      end else if (\$558 ) begin
         if (pend_at_next) begin
-          \$782  = 5'h07;
+          \$825  = 5'h07;
         end
       end
     end
     if (in_len) begin
-      if (\$583 ) begin
-        \$782  = 5'h05;
-      end else if (\$584 ) begin
+      if (\$624 ) begin
+        \$825  = 5'h05;
+      end else if (\$625 ) begin
       end else if (pend_at_next) begin
-        \$782  = 5'h07;
+        \$825  = 5'h07;
       end
     end
     if (c_bad) begin
-      \$782  = c_code;
+      \$825  = c_code;
     end else if (close_bad) begin
-      \$782  = close_code;
+      \$825  = close_code;
     end
-    if (\$693 ) begin
-      \$782  = dec_code;
+    if (\$735 ) begin
+      \$825  = dec_code;
     end
     if (act_end) begin
-      \$782  = 5'h00;
+      \$825  = 5'h00;
     end
     if (rst) begin
-      \$782  = 5'h00;
+      \$825  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$783  = mode;
+    \$826  = mode;
     if (in_hdr) begin
       (* full_case = 32'd1 *)
       if (type_byte) begin
-      end else if (\$518 ) begin
-        \$783  = 3'h1;
+      end else if (\$558 ) begin
+        \$826  = 3'h1;
       end else begin
         (* full_case = 32'd1 *)
-        if (\$524 ) begin
-          \$783  = 3'h2;
+        if (\$564 ) begin
+          \$826  = 3'h2;
         end else begin
-          \$783  = 3'h3;
+          \$826  = 3'h3;
         end
       end
     end
     if (in_len) begin
-      if (\$583 ) begin
-      end else if (\$584 ) begin
-        \$783  = 3'h4;
+      if (\$624 ) begin
+      end else if (\$625 ) begin
+        \$826  = 3'h4;
       end
     end
-    if (\$587 ) begin
-      \$783  = 3'h5;
+    if (\$628 ) begin
+      \$826  = 3'h5;
     end
-    if (\$591 ) begin
-      \$783  = 3'h3;
+    if (\$632 ) begin
+      \$826  = 3'h3;
     end
     if (in_apply) begin
-      \$783  = 3'h0;
+      \$826  = 3'h0;
     end
     if (acc) begin
-      if (\$628 ) begin
-        \$783  = 3'h2;
+      if (\$669 ) begin
+        \$826  = 3'h2;
       end
     end
     if (in_content) begin
       if (c_last) begin
-        \$783  = 3'h0;
+        \$826  = 3'h0;
       end
     end
     if (act_end) begin
-      \$783  = 3'h0;
+      \$826  = 3'h0;
     end
     if (rst) begin
-      \$783  = 3'h0;
+      \$826  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$784  = ll_rem;
+    \$827  = ll_rem;
     if (in_hdr) begin
       if (type_byte) begin
-      end else if (\$518 ) begin
-        \$784  = b_ll;
+      end else if (\$558 ) begin
+        \$827  = b_ll;
       end
     end
     if (in_len) begin
-      \$784  = \$581 [3:0];
+      \$827  = \$622 [3:0];
     end
     if (act_end) begin
-      \$784  = 4'h0;
+      \$827  = 4'h0;
     end
     if (rst) begin
-      \$784  = 4'h0;
+      \$827  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$785  = len_first;
+    \$828  = len_first;
     if (in_hdr) begin
       if (type_byte) begin
-      end else if (\$518 ) begin
-        \$785  = 1'h1;
+      end else if (\$558 ) begin
+        \$828  = 1'h1;
       end
     end
     if (in_len) begin
-      \$785  = 1'h0;
-    end
-    if (act_end) begin
-      \$785  = 1'h0;
-    end
-    if (rst) begin
-      \$785  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$786  = len_acc;
-    if (in_hdr) begin
-      if (type_byte) begin
-      end else if (\$518 ) begin
-        \$786  = 64'h0000000000000000;
-      end
-    end
-    if (in_len) begin
-      \$786  = { len_acc[55:0], b };
-    end
-    if (act_end) begin
-      \$786  = 64'h0000000000000000;
-    end
-    if (rst) begin
-      \$786  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$787  = start;
-    if (in_hdr) begin
-      if (type_byte) begin
-      end else if (\$518 ) begin
-        \$787  = \$519 [25:0];
-      end
-    end
-    if (act_end) begin
-      \$787  = 26'h0000000;
-    end
-    if (rst) begin
-      \$787  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$788  = apply_pend;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$788  = 1'h1;
-        end
-      end
-    end
-    if (apply_pend) begin
-      \$788  = 1'h0;
-    end
-    if (act_end) begin
-      \$788  = 1'h0;
-    end
-    if (rst) begin
-      \$788  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$789  = rem;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$789  = { 19'h00000, b_ln };
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$789  = \$630 [24:0];
-      end
-    end
-    if (in_content) begin
-      \$789  = \$676 [24:0];
-    end
-    if (act_end) begin
-      \$789  = 25'h0000000;
-    end
-    if (rst) begin
-      \$789  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$790  = jj;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$790  = \$525 [4:0];
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$790  = \$631 [4:0];
-      end
-    end
-    if (in_content) begin
-      \$790  = \$677 [4:0];
-    end
-    if (act_end) begin
-      \$790  = 5'h00;
-    end
-    if (rst) begin
-      \$790  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$791  = ln6;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$791  = b_ln;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$791  = \$294 [5:0];
-      end
-    end
-    if (act_end) begin
-      \$791  = 6'h00;
-    end
-    if (rst) begin
-      \$791  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$792  = first;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$792  = 1'h1;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$792  = 1'h1;
-      end
-    end
-    if (in_content) begin
-      \$792  = 1'h0;
-    end
-    if (act_end) begin
-      \$792  = 1'h0;
-    end
-    if (rst) begin
-      \$792  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$793  = wrapped;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$793  = \$526 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$793  = dec_wrapped;
-      end
-    end
-    if (act_end) begin
-      \$793  = 1'h0;
-    end
-    if (rst) begin
-      \$793  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$794  = c_n;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$794  = { 1'h0, \$528  };
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$794  = { 1'h0, \$633  };
-      end
-    end
-    if (in_content) begin
-      \$794  = o_n;
-    end
-    if (act_end) begin
-      \$794  = 2'h1;
-    end
-    if (rst) begin
-      \$794  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$795  = c_h;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$795  = { 1'h0, \$530  };
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$795  = { 1'h0, \$635  };
-      end
-    end
-    if (in_content) begin
-      \$795  = o_h;
-    end
-    if (act_end) begin
-      \$795  = 2'h1;
-    end
-    if (rst) begin
-      \$795  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$796  = c_p;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$796  = \$534 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$796  = \$639 ;
-      end
-    end
-    if (in_content) begin
-      \$796  = o_p;
-    end
-    if (act_end) begin
-      \$796  = 2'h1;
-    end
-    if (rst) begin
-      \$796  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$797  = all_ff;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$797  = 1'h1;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$797  = 1'h1;
-      end
-    end
-    if (in_content) begin
-      \$797  = \$679 ;
-    end
-    if (act_end) begin
-      \$797  = 1'h1;
-    end
-    if (rst) begin
-      \$797  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$798  = cl_end_W;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$798  = \$538 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$798  = \$641 ;
-      end
-    end
-    if (act_end) begin
-      \$798  = 1'h0;
-    end
-    if (rst) begin
-      \$798  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$799  = cl_end_B;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$799  = \$542 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$799  = \$643 ;
-      end
-    end
-    if (act_end) begin
-      \$799  = 1'h0;
-    end
-    if (rst) begin
-      \$799  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$800  = cl_end_S;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$800  = \$546 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$800  = \$645 ;
-      end
-    end
-    if (act_end) begin
-      \$800  = 1'h0;
-    end
-    if (rst) begin
-      \$800  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$801  = cl_end_E;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$801  = \$550 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$801  = \$647 ;
-      end
-    end
-    if (act_end) begin
-      \$801  = 1'h0;
-    end
-    if (rst) begin
-      \$801  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$802  = cl_end_K;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (\$524 ) begin
-          \$802  = \$554 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$628 ) begin
-        \$802  = \$649 ;
-      end
-    end
-    if (act_end) begin
-      \$802  = 1'h0;
-    end
-    if (rst) begin
-      \$802  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$803  = dec_fld;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$803  = fld_hdr;
-      end
-    end
-    if (\$591 ) begin
-      \$803  = fld;
-    end
-    if (act_end) begin
-      \$803  = 6'h00;
-    end
-    if (rst) begin
-      \$803  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$804  = dec_list;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$804  = b_list;
-      end
-    end
-    if (\$591 ) begin
-      \$804  = it_list;
-    end
-    if (act_end) begin
-      \$804  = 1'h0;
-    end
-    if (rst) begin
-      \$804  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$805  = dec_ln;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$805  = { 58'h000000000000000, b_ln };
-      end
-    end
-    if (\$591 ) begin
-      \$805  = len_acc;
-    end
-    if (act_end) begin
-      \$805  = 64'h0000000000000000;
-    end
-    if (rst) begin
-      \$805  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$806  = dec_end;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$806  = { 39'h0000000000, \$122  };
-      end
-    end
-    if (\$591 ) begin
-      \$806  = fin_end;
-    end
-    if (act_end) begin
-      \$806  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$806  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$807  = dec_pos;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$807  = pos;
-      end
-    end
-    if (\$591 ) begin
-      \$807  = it_pos;
-    end
-    if (act_end) begin
-      \$807  = 25'h0000000;
-    end
-    if (rst) begin
-      \$807  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$808  = dec_start;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$808  = \$555 ;
-      end
-    end
-    if (\$591 ) begin
-      \$808  = start;
-    end
-    if (act_end) begin
-      \$808  = 26'h0000000;
-    end
-    if (rst) begin
-      \$808  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$809  = dec_single;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$809  = b_single;
-      end
-    end
-    if (\$591 ) begin
-      \$809  = 1'h0;
-    end
-    if (act_end) begin
-      \$809  = 1'h0;
-    end
-    if (rst) begin
-      \$809  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$810  = dec_cmpl;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$810  = \$557 ;
-      end
-    end
-    if (\$591 ) begin
-      \$810  = 1'h0;
-    end
-    if (act_end) begin
-      \$810  = 1'h0;
-    end
-    if (rst) begin
-      \$810  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$811  = dec_wrapped;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$811  = \$558 ;
-      end
-    end
-    if (\$591 ) begin
-      \$811  = 1'h0;
-    end
-    if (act_end) begin
-      \$811  = 1'h0;
-    end
-    if (rst) begin
-      \$811  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$812  = dec_b;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$812  = b;
-      end
-    end
-    if (act_end) begin
-      \$812  = 8'h00;
-    end
-    if (rst) begin
-      \$812  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$813  = dec_eq_W;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$813  = \$562 ;
-      end
-    end
-    if (act_end) begin
-      \$813  = 1'h0;
-    end
-    if (rst) begin
-      \$813  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$814  = dec_eq_B;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$814  = \$566 ;
-      end
-    end
-    if (act_end) begin
-      \$814  = 1'h0;
-    end
-    if (rst) begin
-      \$814  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$815  = dec_eq_S;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$815  = \$570 ;
-      end
-    end
-    if (act_end) begin
-      \$815  = 1'h0;
-    end
-    if (rst) begin
-      \$815  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$816  = dec_eq_E;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$816  = \$574 ;
-      end
-    end
-    if (act_end) begin
-      \$816  = 1'h0;
-    end
-    if (rst) begin
-      \$816  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$817  = dec_eq_K;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$817  = \$578 ;
-      end
-    end
-    if (act_end) begin
-      \$817  = 1'h0;
-    end
-    if (rst) begin
-      \$817  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$818  = dec_bad;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        \$818  = 1'h1;
-        (* full_case = 32'd1 *)
-        if (pre_bad) begin
-        end else if (hdr_over) begin
-        end else if (hdr_bad) begin
-        end else if (\$579 ) begin
-        end else begin
-          \$818  = 1'h0;
-        end
-      end
-    end
-    if (\$591 ) begin
-      \$818  = 1'h1;
-      (* full_case = 32'd1 *)
-      if (\$592 ) begin
-      end else if (\$595 ) begin
-      end else if (fin_bad) begin
-      end else begin
-        \$818  = 1'h0;
-      end
-    end
-    if (act_end) begin
-      \$818  = 1'h0;
-    end
-    if (rst) begin
-      \$818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$819  = dec_code;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$518 ) begin
-      end else begin
-        if (pre_bad) begin
-          \$819  = pre_code;
-        end else if (hdr_over) begin
-          \$819  = 5'h07;
-        end else if (hdr_bad) begin
-          \$819  = hdr_code;
-        end else if (\$579 ) begin
-          \$819  = s_code;
-        end
-      end
-    end
-    if (\$591 ) begin
-      if (\$592 ) begin
-        \$819  = 5'h05;
-      end else if (\$595 ) begin
-        \$819  = 5'h07;
-      end else if (fin_bad) begin
-        \$819  = fin_code;
-      end
-    end
-    if (act_end) begin
-      \$819  = 5'h00;
-    end
-    if (rst) begin
-      \$819  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$820  = fin_end;
-    if (\$587 ) begin
-      \$820  = { 1'h0, \$588  };
-    end
-    if (act_end) begin
-      \$820  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$820  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$821  = idx_W;
-    if (acc) begin
-      if (acc_at_W) begin
-        \$821  = \$596 [2:0];
-      end
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-          \$821  = 3'h1;
-        end
-      end
-    end
-    if (act_end) begin
-      \$821  = 3'h0;
-    end
-    if (rst) begin
-      \$821  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$822  = idx_B;
-    if (acc) begin
-      if (acc_at_B) begin
-        \$822  = \$597 [3:0];
-      end
-      if (\$651 ) begin
-        if (\$652 ) begin
-          \$822  = 4'h0;
-        end else if (\$653 ) begin
-          \$822  = 4'h0;
-        end
-      end
-    end
-    if (act_end) begin
-      \$822  = 4'h0;
-    end
-    if (rst) begin
-      \$822  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$823  = idx_S;
-    if (acc) begin
-      if (acc_at_S) begin
-        \$823  = \$598 [23:0];
-      end
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-        end else if (\$665 ) begin
-          \$823  = 24'h000000;
-        end
-      end
-    end
-    if (act_end) begin
-      \$823  = 24'h000000;
-    end
-    if (rst) begin
-      \$823  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$824  = idx_E;
-    if (acc) begin
-      if (acc_at_E) begin
-        \$824  = \$599 [2:0];
-      end
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-        end else if (\$665 ) begin
-        end else if (\$668 ) begin
-          \$824  = 3'h0;
-        end
-      end
-    end
-    if (act_end) begin
-      \$824  = 3'h0;
-    end
-    if (rst) begin
-      \$824  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$825  = idx_K;
-    if (acc) begin
-      if (acc_at_K) begin
-        \$825  = \$600 [0];
-      end
-    end
-    if (act_end) begin
-      \$825  = 1'h0;
-    end
-    if (rst) begin
-      \$825  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$826  = versioned;
-    if (acc) begin
-      if (\$601 ) begin
-        \$826  = 1'h1;
-      end
-    end
-    if (act_end) begin
-      \$826  = 1'h0;
-    end
-    if (rst) begin
-      \$826  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$827  = rec;
-    if (acc) begin
-      if (\$604 ) begin
-        \$827 [2914:2891] = dec_pos[23:0];
-        \$827 [2938:2915] = dec_start[23:0];
-        \$827 [2986:2963] = dec_end[23:0];
-      end
-      if (\$607 ) begin
-        \$827 [2962:2939] = dec_pos[23:0];
-      end
-      if (\$608 ) begin
-        \$827 [10] = \$609 ;
-      end
-      if (\$611 ) begin
-        \$827 [2626:2603] = dec_start[23:0];
-        \$827 [2650:2627] = dec_ln[23:0];
-      end
-      if (\$612 ) begin
-        \$827 [2770:2747] = dec_pos[23:0];
-        \$827 [2794:2771] = dec_end[23:0];
-      end
-      if (\$613 ) begin
-        \$827 [2818:2795] = dec_pos[23:0];
-        \$827 [2842:2819] = dec_end[23:0];
-      end
-      if (\$614 ) begin
-        \$827 [2866:2843] = dec_pos[23:0];
-        \$827 [2890:2867] = dec_end[23:0];
-      end
-      if (\$615 ) begin
-        \$827 [2674:2651] = \$616 [23:0];
-      end
-      if (\$617 ) begin
-        \$827 [2698:2675] = \$618 [23:0];
-      end
-      if (\$619 ) begin
-        \$827 [2722:2699] = \$620 [23:0];
-      end
-      if (\$621 ) begin
-        \$827 [2746:2723] = \$622 [23:0];
-      end
-      if (\$623 ) begin
-        \$827 [9] = 1'h1;
-      end
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-          \$827 [8] = 1'h1;
-        end
-      end
-    end
-    if (v_go) begin
-      if (\$680 ) begin
-        \$827 [394:139] = { rec[386:139], v_b };
-      end
-      if (\$681 ) begin
-        \$827 [74:11] = { rec[66:11], v_b };
-      end
-      if (\$682 ) begin
-        \$827 [650:395] = { rec[642:395], v_b };
-      end
-      if (\$683 ) begin
-        \$827 [906:651] = { rec[898:651], v_b };
-      end
-      if (\$684 ) begin
-        \$827 [1162:907] = { rec[1154:907], v_b };
-      end
-      if (\$685 ) begin
-        \$827 [138:75] = { rec[130:75], v_b };
-      end
-      if (\$686 ) begin
-        \$827 [1674:1419] = { rec[1666:1419], v_b };
-      end
-      if (\$687 ) begin
-        \$827 [1418:1163] = { rec[1410:1163], v_b };
-      end
-      if (\$688 ) begin
-        \$827 [1930:1675] = { rec[1922:1675], v_b };
-      end
-      if (\$689 ) begin
-        \$827 [1930:1675] = { rec[1922:1675], v_b };
-      end
-      if (\$690 ) begin
-        \$827 [2186:1931] = { rec[2178:1931], v_b };
-      end
-      if (\$691 ) begin
-        \$827 [2442:2187] = { rec[2434:2187], v_b };
-      end
-      if (\$692 ) begin
-        \$827 [2602:2443] = { rec[2594:2443], v_b };
-      end
-    end
-    if (act_end) begin
-      \$827  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$827  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$828  = to_present;
-    if (acc) begin
-      if (\$608 ) begin
-        \$828  = \$610 ;
-      end
+      \$828  = 1'h0;
     end
     if (act_end) begin
       \$828  = 1'h0;
@@ -5603,48 +4719,53 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$829  = prio_len;
-    if (acc) begin
-      if (\$624 ) begin
-        \$829  = \$294 [5:0];
+    \$829  = len_acc;
+    if (in_hdr) begin
+      if (type_byte) begin
+      end else if (\$558 ) begin
+        \$829  = 64'h0000000000000000;
       end
     end
+    if (in_len) begin
+      \$829  = { len_acc[55:0], b };
+    end
     if (act_end) begin
-      \$829  = 6'h00;
+      \$829  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$829  = 6'h00;
+      \$829  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$830  = cur_end;
-    if (acc) begin
-      if (\$651 ) begin
-        \$830  = dec_end;
+    \$830  = start;
+    if (in_hdr) begin
+      if (type_byte) begin
+      end else if (\$558 ) begin
+        \$830  = \$559 [25:0];
       end
     end
-    if (complete) begin
-      \$830  = new_end;
-    end
     if (act_end) begin
-      \$830  = 66'h00000000000000000;
+      \$830  = 26'h0000000;
     end
     if (rst) begin
-      \$830  = 66'h00000000000000000;
+      \$830  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$831  = open_B;
-    if (acc) begin
-      if (\$651 ) begin
-        if (\$652 ) begin
+    \$831  = apply_pend;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
           \$831  = 1'h1;
         end
       end
     end
-    if (close_B) begin
+    if (apply_pend) begin
       \$831  = 1'h0;
     end
     if (act_end) begin
@@ -5656,75 +4777,104 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$832  = end_B;
-    if (acc) begin
-      if (\$651 ) begin
-        if (\$652 ) begin
-          \$832  = dec_end;
-        end else if (\$653 ) begin
-          \$832  = dec_end;
+    \$832  = rem;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$832  = { 19'h00000, b_ln };
         end
       end
     end
+    if (acc) begin
+      if (\$669 ) begin
+        \$832  = \$671 [24:0];
+      end
+    end
+    if (in_content) begin
+      \$832  = \$717 [24:0];
+    end
     if (act_end) begin
-      \$832  = 66'h00000000000000000;
+      \$832  = 25'h0000000;
     end
     if (rst) begin
-      \$832  = 66'h00000000000000000;
+      \$832  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$833  = open_W;
-    if (acc) begin
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-          \$833  = 1'h1;
+    \$833  = jj;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$833  = \$565 [4:0];
         end
       end
     end
-    if (close_W) begin
-      \$833  = 1'h0;
+    if (acc) begin
+      if (\$669 ) begin
+        \$833  = \$672 [4:0];
+      end
+    end
+    if (in_content) begin
+      \$833  = \$718 [4:0];
     end
     if (act_end) begin
-      \$833  = 1'h0;
+      \$833  = 5'h00;
     end
     if (rst) begin
-      \$833  = 1'h0;
+      \$833  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$834  = end_W;
-    if (acc) begin
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-          \$834  = end_B;
+    \$834  = ln6;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$834  = b_ln;
         end
       end
     end
+    if (acc) begin
+      if (\$669 ) begin
+        \$834  = \$346 [5:0];
+      end
+    end
     if (act_end) begin
-      \$834  = 66'h00000000000000000;
+      \$834  = 6'h00;
     end
     if (rst) begin
-      \$834  = 66'h00000000000000000;
+      \$834  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$835  = open_S;
-    if (acc) begin
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-        end else if (\$665 ) begin
+    \$835  = first;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
           \$835  = 1'h1;
         end
       end
     end
-    if (close_S) begin
+    if (acc) begin
+      if (\$669 ) begin
+        \$835  = 1'h1;
+      end
+    end
+    if (in_content) begin
       \$835  = 1'h0;
     end
     if (act_end) begin
@@ -5736,910 +4886,1212 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$836  = end_S;
-    if (acc) begin
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-        end else if (\$665 ) begin
-          \$836  = dec_end;
+    \$836  = wrapped;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$836  = \$566 ;
         end
       end
     end
+    if (acc) begin
+      if (\$669 ) begin
+        \$836  = dec_wrapped;
+      end
+    end
     if (act_end) begin
-      \$836  = 66'h00000000000000000;
+      \$836  = 1'h0;
     end
     if (rst) begin
-      \$836  = 66'h00000000000000000;
+      \$836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$837  = sub;
-    if (acc) begin
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-        end else if (\$665 ) begin
-          if (\$670 ) begin
-            \$837  = 3'h0;
-          end
-          if (\$671 ) begin
-            \$837  = 3'h1;
-          end
-          if (\$672 ) begin
-            \$837  = 3'h2;
-          end
-          if (\$673 ) begin
-            \$837  = 3'h3;
-          end
-          if (\$674 ) begin
-            \$837  = 3'h4;
-          end
-          if (\$675 ) begin
-            \$837  = 3'h5;
-          end
+    \$837  = c_n;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$837  = { 1'h0, \$568  };
         end
       end
     end
+    if (acc) begin
+      if (\$669 ) begin
+        \$837  = { 1'h0, \$674  };
+      end
+    end
+    if (in_content) begin
+      \$837  = o_n;
+    end
     if (act_end) begin
-      \$837  = 3'h0;
+      \$837  = 2'h1;
     end
     if (rst) begin
-      \$837  = 3'h0;
+      \$837  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$838  = open_E;
-    if (acc) begin
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-        end else if (\$665 ) begin
-        end else if (\$668 ) begin
-          \$838  = 1'h1;
+    \$838  = c_h;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$838  = { 1'h0, \$570  };
         end
       end
     end
-    if (close_E) begin
-      \$838  = 1'h0;
+    if (acc) begin
+      if (\$669 ) begin
+        \$838  = { 1'h0, \$676  };
+      end
+    end
+    if (in_content) begin
+      \$838  = o_h;
     end
     if (act_end) begin
-      \$838  = 1'h0;
+      \$838  = 2'h1;
     end
     if (rst) begin
-      \$838  = 1'h0;
+      \$838  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$839  = end_E;
-    if (acc) begin
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-        end else if (\$665 ) begin
-        end else if (\$668 ) begin
-          \$839  = dec_end;
+    \$839  = c_p;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$839  = \$574 ;
         end
       end
     end
+    if (acc) begin
+      if (\$669 ) begin
+        \$839  = \$680 ;
+      end
+    end
+    if (in_content) begin
+      \$839  = o_p;
+    end
     if (act_end) begin
-      \$839  = 66'h00000000000000000;
+      \$839  = 2'h1;
     end
     if (rst) begin
-      \$839  = 66'h00000000000000000;
+      \$839  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$840  = open_K;
-    if (acc) begin
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-        end else if (\$665 ) begin
-        end else if (\$668 ) begin
-        end else if (\$669 ) begin
+    \$840  = all_ff;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
           \$840  = 1'h1;
         end
       end
     end
-    if (close_K) begin
-      \$840  = 1'h0;
+    if (acc) begin
+      if (\$669 ) begin
+        \$840  = 1'h1;
+      end
+    end
+    if (in_content) begin
+      \$840  = \$720 ;
     end
     if (act_end) begin
-      \$840  = 1'h0;
+      \$840  = 1'h1;
     end
     if (rst) begin
-      \$840  = 1'h0;
+      \$840  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$841  = end_K;
+    \$841  = last1;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$841  = \$575 ;
+        end
+      end
+    end
     if (acc) begin
-      if (\$651 ) begin
-        if (\$652 ) begin
-        end else if (\$653 ) begin
-        end else if (\$665 ) begin
-        end else if (\$668 ) begin
-        end else if (\$669 ) begin
-          \$841  = dec_end;
+      if (\$669 ) begin
+        \$841  = 1'h0;
+      end
+    end
+    if (in_content) begin
+      \$841  = \$721 ;
+    end
+    if (act_end) begin
+      \$841  = 1'h0;
+    end
+    if (rst) begin
+      \$841  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$842  = cl_end_W;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$842  = \$579 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$669 ) begin
+        \$842  = \$682 ;
+      end
+    end
+    if (act_end) begin
+      \$842  = 1'h0;
+    end
+    if (rst) begin
+      \$842  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$843  = cl_end_B;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$843  = \$583 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$669 ) begin
+        \$843  = \$684 ;
+      end
+    end
+    if (act_end) begin
+      \$843  = 1'h0;
+    end
+    if (rst) begin
+      \$843  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$844  = cl_end_S;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$844  = \$587 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$669 ) begin
+        \$844  = \$686 ;
+      end
+    end
+    if (act_end) begin
+      \$844  = 1'h0;
+    end
+    if (rst) begin
+      \$844  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$845  = cl_end_E;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$845  = \$591 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$669 ) begin
+        \$845  = \$688 ;
+      end
+    end
+    if (act_end) begin
+      \$845  = 1'h0;
+    end
+    if (rst) begin
+      \$845  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$846  = cl_end_K;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$846  = \$595 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$669 ) begin
+        \$846  = \$690 ;
+      end
+    end
+    if (act_end) begin
+      \$846  = 1'h0;
+    end
+    if (rst) begin
+      \$846  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$847  = cl_cf_W;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$847  = hdr_cf_W;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$669 ) begin
+        \$847  = app_cf_W;
+      end
+    end
+    if (act_end) begin
+      \$847  = 1'h0;
+    end
+    if (rst) begin
+      \$847  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$848  = cl_cf_B;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$848  = hdr_cf_B;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$669 ) begin
+        \$848  = app_cf_B;
+      end
+    end
+    if (act_end) begin
+      \$848  = 1'h0;
+    end
+    if (rst) begin
+      \$848  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$849  = cl_cf_S;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$849  = hdr_cf_S;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$669 ) begin
+        \$849  = app_cf_S;
+      end
+    end
+    if (act_end) begin
+      \$849  = 1'h0;
+    end
+    if (rst) begin
+      \$849  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$850  = cl_cf_E;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$850  = hdr_cf_E;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$669 ) begin
+        \$850  = app_cf_E;
+      end
+    end
+    if (act_end) begin
+      \$850  = 1'h0;
+    end
+    if (rst) begin
+      \$850  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$851  = cl_cf_K;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (\$564 ) begin
+          \$851  = 1'h0;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$669 ) begin
+        \$851  = 1'h0;
+      end
+    end
+    if (act_end) begin
+      \$851  = 1'h0;
+    end
+    if (rst) begin
+      \$851  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$852  = dec_fld;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$852  = fld_hdr;
+      end
+    end
+    if (\$632 ) begin
+      \$852  = fld;
+    end
+    if (act_end) begin
+      \$852  = 6'h00;
+    end
+    if (rst) begin
+      \$852  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$853  = dec_list;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$853  = b_list;
+      end
+    end
+    if (\$632 ) begin
+      \$853  = it_list;
+    end
+    if (act_end) begin
+      \$853  = 1'h0;
+    end
+    if (rst) begin
+      \$853  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$854  = dec_ln;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$854  = { 58'h000000000000000, b_ln };
+      end
+    end
+    if (\$632 ) begin
+      \$854  = len_acc;
+    end
+    if (act_end) begin
+      \$854  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$854  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$855  = dec_end;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$855  = { 39'h0000000000, \$146  };
+      end
+    end
+    if (\$632 ) begin
+      \$855  = fin_end;
+    end
+    if (act_end) begin
+      \$855  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$855  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$856  = dec_pos;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$856  = pos;
+      end
+    end
+    if (\$632 ) begin
+      \$856  = it_pos;
+    end
+    if (act_end) begin
+      \$856  = 25'h0000000;
+    end
+    if (rst) begin
+      \$856  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$857  = dec_start;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$857  = \$596 ;
+      end
+    end
+    if (\$632 ) begin
+      \$857  = start;
+    end
+    if (act_end) begin
+      \$857  = 26'h0000000;
+    end
+    if (rst) begin
+      \$857  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$858  = dec_single;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$858  = b_single;
+      end
+    end
+    if (\$632 ) begin
+      \$858  = 1'h0;
+    end
+    if (act_end) begin
+      \$858  = 1'h0;
+    end
+    if (rst) begin
+      \$858  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$859  = dec_cmpl;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$859  = \$598 ;
+      end
+    end
+    if (\$632 ) begin
+      \$859  = 1'h0;
+    end
+    if (act_end) begin
+      \$859  = 1'h0;
+    end
+    if (rst) begin
+      \$859  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$860  = dec_wrapped;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$860  = \$599 ;
+      end
+    end
+    if (\$632 ) begin
+      \$860  = 1'h0;
+    end
+    if (act_end) begin
+      \$860  = 1'h0;
+    end
+    if (rst) begin
+      \$860  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$861  = dec_b;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$861  = b;
+      end
+    end
+    if (act_end) begin
+      \$861  = 8'h00;
+    end
+    if (rst) begin
+      \$861  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$862  = dec_eq_W;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$862  = \$603 ;
+      end
+    end
+    if (act_end) begin
+      \$862  = 1'h0;
+    end
+    if (rst) begin
+      \$862  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$863  = dec_eq_B;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$863  = \$607 ;
+      end
+    end
+    if (act_end) begin
+      \$863  = 1'h0;
+    end
+    if (rst) begin
+      \$863  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$864  = dec_eq_S;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$864  = \$611 ;
+      end
+    end
+    if (act_end) begin
+      \$864  = 1'h0;
+    end
+    if (rst) begin
+      \$864  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$865  = dec_eq_E;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$865  = \$615 ;
+      end
+    end
+    if (act_end) begin
+      \$865  = 1'h0;
+    end
+    if (rst) begin
+      \$865  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$866  = dec_eq_K;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$866  = \$619 ;
+      end
+    end
+    if (act_end) begin
+      \$866  = 1'h0;
+    end
+    if (rst) begin
+      \$866  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$867  = dec_cf_W;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$867  = hdr_cf_W;
+      end
+    end
+    if (act_end) begin
+      \$867  = 1'h0;
+    end
+    if (rst) begin
+      \$867  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$868  = dec_cf_B;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$868  = hdr_cf_B;
+      end
+    end
+    if (act_end) begin
+      \$868  = 1'h0;
+    end
+    if (rst) begin
+      \$868  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$869  = dec_cf_S;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$869  = hdr_cf_S;
+      end
+    end
+    if (act_end) begin
+      \$869  = 1'h0;
+    end
+    if (rst) begin
+      \$869  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$870  = dec_cf_E;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$870  = hdr_cf_E;
+      end
+    end
+    if (act_end) begin
+      \$870  = 1'h0;
+    end
+    if (rst) begin
+      \$870  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$871  = dec_cf_K;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$871  = 1'h0;
+      end
+    end
+    if (act_end) begin
+      \$871  = 1'h0;
+    end
+    if (rst) begin
+      \$871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$872  = dec_bad;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        \$872  = 1'h1;
+        (* full_case = 32'd1 *)
+        if (pre_bad) begin
+        end else if (hdr_over) begin
+        end else if (hdr_bad) begin
+        end else if (\$620 ) begin
+        end else begin
+          \$872  = 1'h0;
+        end
+      end
+    end
+    if (\$632 ) begin
+      \$872  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (\$633 ) begin
+      end else if (\$636 ) begin
+      end else if (fin_bad) begin
+      end else begin
+        \$872  = 1'h0;
+      end
+    end
+    if (act_end) begin
+      \$872  = 1'h0;
+    end
+    if (rst) begin
+      \$872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$873  = dec_code;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$558 ) begin
+      end else begin
+        if (pre_bad) begin
+          \$873  = pre_code;
+        end else if (hdr_over) begin
+          \$873  = 5'h07;
+        end else if (hdr_bad) begin
+          \$873  = hdr_code;
+        end else if (\$620 ) begin
+          \$873  = s_code;
+        end
+      end
+    end
+    if (\$632 ) begin
+      if (\$633 ) begin
+        \$873  = 5'h05;
+      end else if (\$636 ) begin
+        \$873  = 5'h07;
+      end else if (fin_bad) begin
+        \$873  = fin_code;
+      end
+    end
+    if (act_end) begin
+      \$873  = 5'h00;
+    end
+    if (rst) begin
+      \$873  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$874  = fin_end;
+    if (\$628 ) begin
+      \$874  = { 1'h0, \$629  };
+    end
+    if (act_end) begin
+      \$874  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$874  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$875  = idx_W;
+    if (acc) begin
+      if (acc_at_W) begin
+        \$875  = \$637 [2:0];
+      end
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+          \$875  = 3'h1;
         end
       end
     end
     if (act_end) begin
-      \$841  = 66'h00000000000000000;
+      \$875  = 3'h0;
     end
     if (rst) begin
-      \$841  = 66'h00000000000000000;
+      \$875  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$842  = cd_ovalid;
-    if (o_calldata__ready) begin
-      \$842  = 1'h0;
-    end
-    if (cd_move) begin
-      \$842  = 1'h1;
-    end
-    if (act_end) begin
-      \$842  = 1'h1;
-    end
-    if (rst) begin
-      \$842  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$843  = o_calldata__payload;
-    if (cd_move) begin
-      \$843 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
-      \$843 [261:256] = \$694 ;
-      \$843 [262] = \$695 ;
-      \$843 [278:263] = \$696 ;
-      \$843 [279] = 1'h0;
-    end
-    if (act_end) begin
-      \$843 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
-      \$843 [261:256] = cd_fill;
-      \$843 [262] = \$734 ;
-      \$843 [278:263] = cd_index;
-      \$843 [279] = 1'h1;
-    end
-    if (rst) begin
-      \$843  = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$844  = cd_full;
-    if (cd_move) begin
-      \$844  = 1'h0;
-    end
-    if (cd_wr) begin
-      if (\$733 ) begin
-        \$844  = 1'h1;
+    \$876  = idx_B;
+    if (acc) begin
+      if (acc_at_B) begin
+        \$876  = \$638 [3:0];
       end
-    end
-    if (rst) begin
-      \$844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$845  = cd_fill;
-    if (cd_move) begin
-      \$845  = 6'h00;
-    end
-    if (cd_wr) begin
-      \$845  = \$731 [5:0];
-    end
-    if (act_end) begin
-      \$845  = 6'h00;
-    end
-    if (rst) begin
-      \$845  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$846  = cd_arg;
-    if (cd_move) begin
-      \$846  = 1'h1;
-    end
-    if (act_end) begin
-      \$846  = 1'h0;
-    end
-    if (rst) begin
-      \$846  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$847  = cd_index;
-    if (cd_move) begin
-      \$847  = \$698 [15:0];
-    end
-    if (act_end) begin
-      \$847  = 16'h0000;
-    end
-    if (rst) begin
-      \$847  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$848  = cd_wb0;
-    if (cd_move) begin
-      \$848  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$699 ) begin
-        \$848  = v_b;
+      if (\$692 ) begin
+        if (\$693 ) begin
+          \$876  = 4'h0;
+        end else if (\$694 ) begin
+          \$876  = 4'h0;
+        end
       end
     end
     if (act_end) begin
-      \$848  = 8'h00;
+      \$876  = 4'h0;
     end
     if (rst) begin
-      \$848  = 8'h00;
+      \$876  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$849  = cd_wb1;
-    if (cd_move) begin
-      \$849  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$700 ) begin
-        \$849  = v_b;
+    \$877  = idx_S;
+    if (acc) begin
+      if (acc_at_S) begin
+        \$877  = \$639 [23:0];
+      end
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+        end else if (\$706 ) begin
+          \$877  = 24'h000000;
+        end
       end
     end
     if (act_end) begin
-      \$849  = 8'h00;
+      \$877  = 24'h000000;
     end
     if (rst) begin
-      \$849  = 8'h00;
+      \$877  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$850  = cd_wb2;
-    if (cd_move) begin
-      \$850  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$701 ) begin
-        \$850  = v_b;
+    \$878  = idx_E;
+    if (acc) begin
+      if (acc_at_E) begin
+        \$878  = \$640 [2:0];
+      end
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+        end else if (\$706 ) begin
+        end else if (\$709 ) begin
+          \$878  = 3'h0;
+        end
       end
     end
     if (act_end) begin
-      \$850  = 8'h00;
+      \$878  = 3'h0;
     end
     if (rst) begin
-      \$850  = 8'h00;
+      \$878  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$851  = cd_wb3;
-    if (cd_move) begin
-      \$851  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$702 ) begin
-        \$851  = v_b;
+    \$879  = idx_K;
+    if (acc) begin
+      if (acc_at_K) begin
+        \$879  = \$641 [0];
       end
     end
     if (act_end) begin
-      \$851  = 8'h00;
+      \$879  = 1'h0;
     end
     if (rst) begin
-      \$851  = 8'h00;
+      \$879  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$852  = cd_wb4;
-    if (cd_move) begin
-      \$852  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$703 ) begin
-        \$852  = v_b;
+    \$880  = versioned;
+    if (acc) begin
+      if (\$642 ) begin
+        \$880  = 1'h1;
       end
     end
     if (act_end) begin
-      \$852  = 8'h00;
+      \$880  = 1'h0;
     end
     if (rst) begin
-      \$852  = 8'h00;
+      \$880  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$853  = cd_wb5;
-    if (cd_move) begin
-      \$853  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$704 ) begin
-        \$853  = v_b;
+    \$881  = rec;
+    if (acc) begin
+      if (\$645 ) begin
+        \$881 [2914:2891] = dec_pos[23:0];
+        \$881 [2938:2915] = dec_start[23:0];
+        \$881 [2986:2963] = dec_end[23:0];
+      end
+      if (\$648 ) begin
+        \$881 [2962:2939] = dec_pos[23:0];
+      end
+      if (\$649 ) begin
+        \$881 [10] = \$650 ;
+      end
+      if (\$652 ) begin
+        \$881 [2626:2603] = dec_start[23:0];
+        \$881 [2650:2627] = dec_ln[23:0];
+      end
+      if (\$653 ) begin
+        \$881 [2770:2747] = dec_pos[23:0];
+        \$881 [2794:2771] = dec_end[23:0];
+      end
+      if (\$654 ) begin
+        \$881 [2818:2795] = dec_pos[23:0];
+        \$881 [2842:2819] = dec_end[23:0];
+      end
+      if (\$655 ) begin
+        \$881 [2866:2843] = dec_pos[23:0];
+        \$881 [2890:2867] = dec_end[23:0];
+      end
+      if (\$656 ) begin
+        \$881 [2674:2651] = \$657 [23:0];
+      end
+      if (\$658 ) begin
+        \$881 [2698:2675] = \$659 [23:0];
+      end
+      if (\$660 ) begin
+        \$881 [2722:2699] = \$661 [23:0];
+      end
+      if (\$662 ) begin
+        \$881 [2746:2723] = \$663 [23:0];
+      end
+      if (\$664 ) begin
+        \$881 [9] = 1'h1;
+      end
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+          \$881 [8] = 1'h1;
+        end
       end
     end
-    if (act_end) begin
-      \$853  = 8'h00;
-    end
-    if (rst) begin
-      \$853  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$854  = cd_wb6;
-    if (cd_move) begin
-      \$854  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$705 ) begin
-        \$854  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$854  = 8'h00;
-    end
-    if (rst) begin
-      \$854  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$855  = cd_wb7;
-    if (cd_move) begin
-      \$855  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$706 ) begin
-        \$855  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$855  = 8'h00;
-    end
-    if (rst) begin
-      \$855  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$856  = cd_wb8;
-    if (cd_move) begin
-      \$856  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$707 ) begin
-        \$856  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$856  = 8'h00;
-    end
-    if (rst) begin
-      \$856  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$857  = cd_wb9;
-    if (cd_move) begin
-      \$857  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$708 ) begin
-        \$857  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$857  = 8'h00;
-    end
-    if (rst) begin
-      \$857  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$858  = cd_wb10;
-    if (cd_move) begin
-      \$858  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$709 ) begin
-        \$858  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$858  = 8'h00;
-    end
-    if (rst) begin
-      \$858  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$859  = cd_wb11;
-    if (cd_move) begin
-      \$859  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$710 ) begin
-        \$859  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$859  = 8'h00;
-    end
-    if (rst) begin
-      \$859  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$860  = cd_wb12;
-    if (cd_move) begin
-      \$860  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$711 ) begin
-        \$860  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$860  = 8'h00;
-    end
-    if (rst) begin
-      \$860  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$861  = cd_wb13;
-    if (cd_move) begin
-      \$861  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$712 ) begin
-        \$861  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$861  = 8'h00;
-    end
-    if (rst) begin
-      \$861  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$862  = cd_wb14;
-    if (cd_move) begin
-      \$862  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$713 ) begin
-        \$862  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$862  = 8'h00;
-    end
-    if (rst) begin
-      \$862  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$863  = cd_wb15;
-    if (cd_move) begin
-      \$863  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$714 ) begin
-        \$863  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$863  = 8'h00;
-    end
-    if (rst) begin
-      \$863  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$864  = cd_wb16;
-    if (cd_move) begin
-      \$864  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$715 ) begin
-        \$864  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$864  = 8'h00;
-    end
-    if (rst) begin
-      \$864  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$865  = cd_wb17;
-    if (cd_move) begin
-      \$865  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$716 ) begin
-        \$865  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$865  = 8'h00;
-    end
-    if (rst) begin
-      \$865  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$866  = cd_wb18;
-    if (cd_move) begin
-      \$866  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$717 ) begin
-        \$866  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$866  = 8'h00;
-    end
-    if (rst) begin
-      \$866  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$867  = cd_wb19;
-    if (cd_move) begin
-      \$867  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$718 ) begin
-        \$867  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$867  = 8'h00;
-    end
-    if (rst) begin
-      \$867  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$868  = cd_wb20;
-    if (cd_move) begin
-      \$868  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$719 ) begin
-        \$868  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$868  = 8'h00;
-    end
-    if (rst) begin
-      \$868  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$869  = cd_wb21;
-    if (cd_move) begin
-      \$869  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$720 ) begin
-        \$869  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$869  = 8'h00;
-    end
-    if (rst) begin
-      \$869  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$870  = cd_wb22;
-    if (cd_move) begin
-      \$870  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$721 ) begin
-        \$870  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$870  = 8'h00;
-    end
-    if (rst) begin
-      \$870  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$871  = cd_wb23;
-    if (cd_move) begin
-      \$871  = 8'h00;
-    end
-    if (cd_wr) begin
+    if (v_go) begin
       if (\$722 ) begin
-        \$871  = v_b;
+        \$881 [394:139] = { rec[386:139], v_b };
       end
-    end
-    if (act_end) begin
-      \$871  = 8'h00;
-    end
-    if (rst) begin
-      \$871  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$872  = cd_wb24;
-    if (cd_move) begin
-      \$872  = 8'h00;
-    end
-    if (cd_wr) begin
       if (\$723 ) begin
-        \$872  = v_b;
+        \$881 [74:11] = { rec[66:11], v_b };
       end
-    end
-    if (act_end) begin
-      \$872  = 8'h00;
-    end
-    if (rst) begin
-      \$872  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$873  = cd_wb25;
-    if (cd_move) begin
-      \$873  = 8'h00;
-    end
-    if (cd_wr) begin
       if (\$724 ) begin
-        \$873  = v_b;
+        \$881 [650:395] = { rec[642:395], v_b };
       end
-    end
-    if (act_end) begin
-      \$873  = 8'h00;
-    end
-    if (rst) begin
-      \$873  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$874  = cd_wb26;
-    if (cd_move) begin
-      \$874  = 8'h00;
-    end
-    if (cd_wr) begin
       if (\$725 ) begin
-        \$874  = v_b;
+        \$881 [906:651] = { rec[898:651], v_b };
       end
-    end
-    if (act_end) begin
-      \$874  = 8'h00;
-    end
-    if (rst) begin
-      \$874  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$875  = cd_wb27;
-    if (cd_move) begin
-      \$875  = 8'h00;
-    end
-    if (cd_wr) begin
       if (\$726 ) begin
-        \$875  = v_b;
+        \$881 [1162:907] = { rec[1154:907], v_b };
       end
-    end
-    if (act_end) begin
-      \$875  = 8'h00;
-    end
-    if (rst) begin
-      \$875  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$876  = cd_wb28;
-    if (cd_move) begin
-      \$876  = 8'h00;
-    end
-    if (cd_wr) begin
       if (\$727 ) begin
-        \$876  = v_b;
+        \$881 [138:75] = { rec[130:75], v_b };
       end
-    end
-    if (act_end) begin
-      \$876  = 8'h00;
-    end
-    if (rst) begin
-      \$876  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$877  = cd_wb29;
-    if (cd_move) begin
-      \$877  = 8'h00;
-    end
-    if (cd_wr) begin
       if (\$728 ) begin
-        \$877  = v_b;
+        \$881 [1674:1419] = { rec[1666:1419], v_b };
       end
-    end
-    if (act_end) begin
-      \$877  = 8'h00;
-    end
-    if (rst) begin
-      \$877  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$878  = cd_wb30;
-    if (cd_move) begin
-      \$878  = 8'h00;
-    end
-    if (cd_wr) begin
       if (\$729 ) begin
-        \$878  = v_b;
+        \$881 [1418:1163] = { rec[1410:1163], v_b };
       end
-    end
-    if (act_end) begin
-      \$878  = 8'h00;
-    end
-    if (rst) begin
-      \$878  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$879  = cd_wb31;
-    if (cd_move) begin
-      \$879  = 8'h00;
-    end
-    if (cd_wr) begin
       if (\$730 ) begin
-        \$879  = v_b;
+        \$881 [1930:1675] = { rec[1922:1675], v_b };
+      end
+      if (\$731 ) begin
+        \$881 [1930:1675] = { rec[1922:1675], v_b };
+      end
+      if (\$732 ) begin
+        \$881 [2186:1931] = { rec[2178:1931], v_b };
+      end
+      if (\$733 ) begin
+        \$881 [2442:2187] = { rec[2434:2187], v_b };
+      end
+      if (\$734 ) begin
+        \$881 [2602:2443] = { rec[2594:2443], v_b };
       end
     end
     if (act_end) begin
-      \$879  = 8'h00;
+      \$881  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$879  = 8'h00;
+      \$881  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$880  = o__payload;
-    if (act_end) begin
-      \$880 [2986:8] = rec[2986:8];
-      \$880 [4:0] = code;
-      \$880 [3011:2987] = pos;
-      \$880 [7:5] = tx_type;
-    end
-    if (\$746 ) begin
-      if (\$750 ) begin
-        \$880 [9] = 1'h1;
-        \$880 [394:139] = { 1'h0, \$756 , \$753 , \$751 , lo[63:1] };
+    \$882  = to_present;
+    if (acc) begin
+      if (\$649 ) begin
+        \$882  = \$651 ;
       end
     end
-    if (rst) begin
-      \$880  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$881  = ost;
     if (act_end) begin
-      \$881  = 2'h1;
-    end
-    if (\$735 ) begin
-      \$881  = 2'h2;
-    end
-    if (\$746 ) begin
-      \$881  = 2'h3;
-    end
-    if (\$758 ) begin
-      \$881  = 2'h0;
+      \$882  = 1'h0;
     end
     if (rst) begin
-      \$881  = 2'h0;
+      \$882  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$882  = lo;
-    if (\$735 ) begin
-      \$882  = \$736 ;
+    \$883  = prio_len;
+    if (acc) begin
+      if (\$665 ) begin
+        \$883  = \$346 [5:0];
+      end
+    end
+    if (act_end) begin
+      \$883  = 6'h00;
     end
     if (rst) begin
-      \$882  = 65'h00000000000000000;
+      \$883  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$883  = ge37;
-    if (\$735 ) begin
-      \$883  = \$739 ;
+    \$884  = cur_end;
+    if (acc) begin
+      if (\$692 ) begin
+        \$884  = dec_end;
+      end
+    end
+    if (complete) begin
+      \$884  = new_end;
+    end
+    if (act_end) begin
+      \$884  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$883  = 1'h0;
+      \$884  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$884  = vdec1;
-    if (\$735 ) begin
-      \$884  = \$740 [63:0];
+    \$885  = open_B;
+    if (acc) begin
+      if (\$692 ) begin
+        if (\$693 ) begin
+          \$885  = 1'h1;
+        end
+      end
+    end
+    if (close_B) begin
+      \$885  = 1'h0;
+    end
+    if (act_end) begin
+      \$885  = 1'h0;
     end
     if (rst) begin
-      \$884  = 64'h0000000000000000;
+      \$885  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$885  = vdec2;
-    if (\$735 ) begin
-      \$885  = \$741 [63:0];
+    \$886  = end_B;
+    if (acc) begin
+      if (\$692 ) begin
+        if (\$693 ) begin
+          \$886  = dec_end;
+        end else if (\$694 ) begin
+          \$886  = dec_end;
+        end
+      end
+    end
+    if (act_end) begin
+      \$886  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$885  = 64'h0000000000000000;
+      \$886  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$886  = vdec3;
-    if (\$735 ) begin
-      \$886  = \$742 [63:0];
+    \$887  = open_W;
+    if (acc) begin
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+          \$887  = 1'h1;
+        end
+      end
     end
-    if (rst) begin
-      \$886  = 64'h0000000000000000;
+    if (close_W) begin
+      \$887  = 1'h0;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$887  = vzero1;
-    if (\$735 ) begin
-      \$887  = \$743 ;
+    if (act_end) begin
+      \$887  = 1'h0;
     end
     if (rst) begin
       \$887  = 1'h0;
@@ -6647,29 +6099,983 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$888  = vzero2;
-    if (\$735 ) begin
-      \$888  = \$744 ;
+    \$888  = end_W;
+    if (acc) begin
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+          \$888  = end_B;
+        end
+      end
+    end
+    if (act_end) begin
+      \$888  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$888  = 1'h0;
+      \$888  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$889  = vzero3;
-    if (\$735 ) begin
-      \$889  = \$745 ;
+    \$889  = open_S;
+    if (acc) begin
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+        end else if (\$706 ) begin
+          \$889  = 1'h1;
+        end
+      end
+    end
+    if (close_S) begin
+      \$889  = 1'h0;
+    end
+    if (act_end) begin
+      \$889  = 1'h0;
     end
     if (rst) begin
       \$889  = 1'h0;
     end
   end
-  assign hdr_end = { 5'h00, \$122  };
-  assign room = \$123 [26:0];
-  assign s_ln = { 5'h00, \$132  };
-  assign dec_ln6 = \$294 [5:0];
-  assign want_sc = { 1'h0, \$447  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$890  = end_S;
+    if (acc) begin
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+        end else if (\$706 ) begin
+          \$890  = dec_end;
+        end
+      end
+    end
+    if (act_end) begin
+      \$890  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$890  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$891  = sub;
+    if (acc) begin
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+        end else if (\$706 ) begin
+          if (\$711 ) begin
+            \$891  = 3'h0;
+          end
+          if (\$712 ) begin
+            \$891  = 3'h1;
+          end
+          if (\$713 ) begin
+            \$891  = 3'h2;
+          end
+          if (\$714 ) begin
+            \$891  = 3'h3;
+          end
+          if (\$715 ) begin
+            \$891  = 3'h4;
+          end
+          if (\$716 ) begin
+            \$891  = 3'h5;
+          end
+        end
+      end
+    end
+    if (act_end) begin
+      \$891  = 3'h0;
+    end
+    if (rst) begin
+      \$891  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$892  = open_E;
+    if (acc) begin
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+        end else if (\$706 ) begin
+        end else if (\$709 ) begin
+          \$892  = 1'h1;
+        end
+      end
+    end
+    if (close_E) begin
+      \$892  = 1'h0;
+    end
+    if (act_end) begin
+      \$892  = 1'h0;
+    end
+    if (rst) begin
+      \$892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$893  = end_E;
+    if (acc) begin
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+        end else if (\$706 ) begin
+        end else if (\$709 ) begin
+          \$893  = dec_end;
+        end
+      end
+    end
+    if (act_end) begin
+      \$893  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$893  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$894  = open_K;
+    if (acc) begin
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+        end else if (\$706 ) begin
+        end else if (\$709 ) begin
+        end else if (\$710 ) begin
+          \$894  = 1'h1;
+        end
+      end
+    end
+    if (close_K) begin
+      \$894  = 1'h0;
+    end
+    if (act_end) begin
+      \$894  = 1'h0;
+    end
+    if (rst) begin
+      \$894  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$895  = end_K;
+    if (acc) begin
+      if (\$692 ) begin
+        if (\$693 ) begin
+        end else if (\$694 ) begin
+        end else if (\$706 ) begin
+        end else if (\$709 ) begin
+        end else if (\$710 ) begin
+          \$895  = dec_end;
+        end
+      end
+    end
+    if (act_end) begin
+      \$895  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$895  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$896  = cd_ovalid;
+    if (o_calldata__ready) begin
+      \$896  = 1'h0;
+    end
+    if (cd_move) begin
+      \$896  = 1'h1;
+    end
+    if (act_end) begin
+      \$896  = 1'h1;
+    end
+    if (rst) begin
+      \$896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$897  = o_calldata__payload;
+    if (cd_move) begin
+      \$897 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
+      \$897 [261:256] = \$736 ;
+      \$897 [262] = \$737 ;
+      \$897 [278:263] = \$738 ;
+      \$897 [279] = 1'h0;
+    end
+    if (act_end) begin
+      \$897 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
+      \$897 [261:256] = cd_fill;
+      \$897 [262] = \$776 ;
+      \$897 [278:263] = cd_index;
+      \$897 [279] = 1'h1;
+    end
+    if (rst) begin
+      \$897  = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$898  = cd_full;
+    if (cd_move) begin
+      \$898  = 1'h0;
+    end
+    if (cd_wr) begin
+      if (\$775 ) begin
+        \$898  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$898  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$899  = cd_fill;
+    if (cd_move) begin
+      \$899  = 6'h00;
+    end
+    if (cd_wr) begin
+      \$899  = \$773 [5:0];
+    end
+    if (act_end) begin
+      \$899  = 6'h00;
+    end
+    if (rst) begin
+      \$899  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$900  = cd_arg;
+    if (cd_move) begin
+      \$900  = 1'h1;
+    end
+    if (act_end) begin
+      \$900  = 1'h0;
+    end
+    if (rst) begin
+      \$900  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$901  = cd_index;
+    if (cd_move) begin
+      \$901  = \$740 [15:0];
+    end
+    if (act_end) begin
+      \$901  = 16'h0000;
+    end
+    if (rst) begin
+      \$901  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$902  = cd_wb0;
+    if (cd_move) begin
+      \$902  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$741 ) begin
+        \$902  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$902  = 8'h00;
+    end
+    if (rst) begin
+      \$902  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$903  = cd_wb1;
+    if (cd_move) begin
+      \$903  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$742 ) begin
+        \$903  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$903  = 8'h00;
+    end
+    if (rst) begin
+      \$903  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$904  = cd_wb2;
+    if (cd_move) begin
+      \$904  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$743 ) begin
+        \$904  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$904  = 8'h00;
+    end
+    if (rst) begin
+      \$904  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$905  = cd_wb3;
+    if (cd_move) begin
+      \$905  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$744 ) begin
+        \$905  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$905  = 8'h00;
+    end
+    if (rst) begin
+      \$905  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$906  = cd_wb4;
+    if (cd_move) begin
+      \$906  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$745 ) begin
+        \$906  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$906  = 8'h00;
+    end
+    if (rst) begin
+      \$906  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$907  = cd_wb5;
+    if (cd_move) begin
+      \$907  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$746 ) begin
+        \$907  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$907  = 8'h00;
+    end
+    if (rst) begin
+      \$907  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$908  = cd_wb6;
+    if (cd_move) begin
+      \$908  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$747 ) begin
+        \$908  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$908  = 8'h00;
+    end
+    if (rst) begin
+      \$908  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$909  = cd_wb7;
+    if (cd_move) begin
+      \$909  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$748 ) begin
+        \$909  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$909  = 8'h00;
+    end
+    if (rst) begin
+      \$909  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$910  = cd_wb8;
+    if (cd_move) begin
+      \$910  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$749 ) begin
+        \$910  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$910  = 8'h00;
+    end
+    if (rst) begin
+      \$910  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$911  = cd_wb9;
+    if (cd_move) begin
+      \$911  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$750 ) begin
+        \$911  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$911  = 8'h00;
+    end
+    if (rst) begin
+      \$911  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$912  = cd_wb10;
+    if (cd_move) begin
+      \$912  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$751 ) begin
+        \$912  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$912  = 8'h00;
+    end
+    if (rst) begin
+      \$912  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$913  = cd_wb11;
+    if (cd_move) begin
+      \$913  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$752 ) begin
+        \$913  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$913  = 8'h00;
+    end
+    if (rst) begin
+      \$913  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$914  = cd_wb12;
+    if (cd_move) begin
+      \$914  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$753 ) begin
+        \$914  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$914  = 8'h00;
+    end
+    if (rst) begin
+      \$914  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$915  = cd_wb13;
+    if (cd_move) begin
+      \$915  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$754 ) begin
+        \$915  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$915  = 8'h00;
+    end
+    if (rst) begin
+      \$915  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$916  = cd_wb14;
+    if (cd_move) begin
+      \$916  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$755 ) begin
+        \$916  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$916  = 8'h00;
+    end
+    if (rst) begin
+      \$916  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$917  = cd_wb15;
+    if (cd_move) begin
+      \$917  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$756 ) begin
+        \$917  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$917  = 8'h00;
+    end
+    if (rst) begin
+      \$917  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$918  = cd_wb16;
+    if (cd_move) begin
+      \$918  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$757 ) begin
+        \$918  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$918  = 8'h00;
+    end
+    if (rst) begin
+      \$918  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$919  = cd_wb17;
+    if (cd_move) begin
+      \$919  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$758 ) begin
+        \$919  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$919  = 8'h00;
+    end
+    if (rst) begin
+      \$919  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$920  = cd_wb18;
+    if (cd_move) begin
+      \$920  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$759 ) begin
+        \$920  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$920  = 8'h00;
+    end
+    if (rst) begin
+      \$920  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$921  = cd_wb19;
+    if (cd_move) begin
+      \$921  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$760 ) begin
+        \$921  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$921  = 8'h00;
+    end
+    if (rst) begin
+      \$921  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$922  = cd_wb20;
+    if (cd_move) begin
+      \$922  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$761 ) begin
+        \$922  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$922  = 8'h00;
+    end
+    if (rst) begin
+      \$922  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$923  = cd_wb21;
+    if (cd_move) begin
+      \$923  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$762 ) begin
+        \$923  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$923  = 8'h00;
+    end
+    if (rst) begin
+      \$923  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$924  = cd_wb22;
+    if (cd_move) begin
+      \$924  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$763 ) begin
+        \$924  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$924  = 8'h00;
+    end
+    if (rst) begin
+      \$924  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$925  = cd_wb23;
+    if (cd_move) begin
+      \$925  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$764 ) begin
+        \$925  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$925  = 8'h00;
+    end
+    if (rst) begin
+      \$925  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$926  = cd_wb24;
+    if (cd_move) begin
+      \$926  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$765 ) begin
+        \$926  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$926  = 8'h00;
+    end
+    if (rst) begin
+      \$926  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$927  = cd_wb25;
+    if (cd_move) begin
+      \$927  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$766 ) begin
+        \$927  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$927  = 8'h00;
+    end
+    if (rst) begin
+      \$927  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$928  = cd_wb26;
+    if (cd_move) begin
+      \$928  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$767 ) begin
+        \$928  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$928  = 8'h00;
+    end
+    if (rst) begin
+      \$928  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$929  = cd_wb27;
+    if (cd_move) begin
+      \$929  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$768 ) begin
+        \$929  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$929  = 8'h00;
+    end
+    if (rst) begin
+      \$929  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$930  = cd_wb28;
+    if (cd_move) begin
+      \$930  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$769 ) begin
+        \$930  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$930  = 8'h00;
+    end
+    if (rst) begin
+      \$930  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$931  = cd_wb29;
+    if (cd_move) begin
+      \$931  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$770 ) begin
+        \$931  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$931  = 8'h00;
+    end
+    if (rst) begin
+      \$931  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$932  = cd_wb30;
+    if (cd_move) begin
+      \$932  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$771 ) begin
+        \$932  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$932  = 8'h00;
+    end
+    if (rst) begin
+      \$932  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$933  = cd_wb31;
+    if (cd_move) begin
+      \$933  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$772 ) begin
+        \$933  = v_b;
+      end
+    end
+    if (act_end) begin
+      \$933  = 8'h00;
+    end
+    if (rst) begin
+      \$933  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$934  = o__payload;
+    if (act_end) begin
+      \$934 [2986:8] = rec[2986:8];
+      \$934 [4:0] = code;
+      \$934 [3011:2987] = pos;
+      \$934 [7:5] = tx_type;
+    end
+    if (\$788 ) begin
+      if (\$792 ) begin
+        \$934 [9] = 1'h1;
+        \$934 [394:139] = { 1'h0, \$798 , \$795 , \$793 , lo[63:1] };
+      end
+    end
+    if (rst) begin
+      \$934  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$935  = ost;
+    if (act_end) begin
+      \$935  = 2'h1;
+    end
+    if (\$777 ) begin
+      \$935  = 2'h2;
+    end
+    if (\$788 ) begin
+      \$935  = 2'h3;
+    end
+    if (\$800 ) begin
+      \$935  = 2'h0;
+    end
+    if (rst) begin
+      \$935  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$936  = lo;
+    if (\$777 ) begin
+      \$936  = \$778 ;
+    end
+    if (rst) begin
+      \$936  = 65'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$937  = ge37;
+    if (\$777 ) begin
+      \$937  = \$781 ;
+    end
+    if (rst) begin
+      \$937  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$938  = vdec1;
+    if (\$777 ) begin
+      \$938  = \$782 [63:0];
+    end
+    if (rst) begin
+      \$938  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$939  = vdec2;
+    if (\$777 ) begin
+      \$939  = \$783 [63:0];
+    end
+    if (rst) begin
+      \$939  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$940  = vdec3;
+    if (\$777 ) begin
+      \$940  = \$784 [63:0];
+    end
+    if (rst) begin
+      \$940  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$941  = vzero1;
+    if (\$777 ) begin
+      \$941  = \$785 ;
+    end
+    if (rst) begin
+      \$941  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$942  = vzero2;
+    if (\$777 ) begin
+      \$942  = \$786 ;
+    end
+    if (rst) begin
+      \$942  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$943  = vzero3;
+    if (\$777 ) begin
+      \$943  = \$787 ;
+    end
+    if (rst) begin
+      \$943  = 1'h0;
+    end
+  end
+  assign hdr_want_sc = { 1'h0, \$122  };
+  assign hdr_cf_K = 1'h0;
+  assign hdr_end = { 5'h00, \$146  };
+  assign room = \$147 [26:0];
+  assign s_ln = { 5'h00, \$156  };
+  assign app_want_sc = { 1'h0, \$302  };
+  assign app_cf_K = 1'h0;
+  assign dec_ln6 = \$346 [5:0];
   assign cd_o = o_calldata__payload;
   assign o_calldata__valid = cd_ovalid;
   assign o_rec = o__payload;
@@ -6794,22 +7200,22 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   assign \$5  = open_K;
   assign \$8  = open_K;
   assign \$12  = open_K;
-  assign \$119  = 1'h1;
-  assign \$147  = \$146 ;
-  assign \$314  = \$313 ;
-  assign close_K = \$384 ;
-  assign \$390  = \$389 ;
-  assign \$396  = \$395 ;
-  assign \$405  = \$404 ;
-  assign \$417  = \$416 ;
-  assign \$429  = \$428 ;
-  assign \$446  = { rec[2722:2699], 7'h00 };
-  assign \$465  = 1'h0;
-  assign \$497 [7:6] = 2'h0;
-  assign \$497 [5:0] = lane[5:0];
-  assign \$501 [7:6] = 2'h0;
-  assign \$501 [5:0] = lane[5:0];
-  assign \$503 [7:6] = 2'h0;
-  assign \$503 [5:0] = lane[5:0];
-  assign \$655  = \$654 ;
+  assign \$115  = 1'h1;
+  assign \$121  = { rec[2722:2699], 7'h00 };
+  assign \$171  = \$170 ;
+  assign \$301  = { rec[2722:2699], 7'h00 };
+  assign \$365  = \$364 ;
+  assign close_K = \$435 ;
+  assign \$441  = \$440 ;
+  assign \$447  = \$446 ;
+  assign \$456  = \$455 ;
+  assign \$468  = \$467 ;
+  assign \$480  = \$479 ;
+  assign \$537 [7:6] = 2'h0;
+  assign \$537 [5:0] = lane[5:0];
+  assign \$541 [7:6] = 2'h0;
+  assign \$541 [5:0] = lane[5:0];
+  assign \$543 [7:6] = 2'h0;
+  assign \$543 [5:0] = lane[5:0];
+  assign \$696  = \$695 ;
 endmodule
