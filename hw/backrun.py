@@ -273,7 +273,8 @@ class Backrun(wiring.Component):
     session 10's fetch stage, then about 14 % fewer with session 11's radix-4 divider and microcode
     (interpreter, realistic p50 417.5 → 357.5); 235–275 in session 8 at 2.2× the clock period;
     ``eval_program.run`` gives the exact count, see its docstring; ``EvalSerial``: exactly
-    :func:`~mevblade.hw.eval_serial.run_serial`'s cycles, realistic p50 ≈ 1,650, session 14) and 1 cycle
+    :func:`~mevblade.hw.eval_serial.run_serial`'s cycles, realistic p50 ≈ 1,556 since session 17;
+    1,656 in session 14) and 1 cycle
     per opportunity record taken. The evaluator is the only part whose latency differs between the two
     builds; the records are the same.
     ``mevblade bench top-rtl -o only=opportunities`` measures the total in the appliance top.
