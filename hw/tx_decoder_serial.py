@@ -66,8 +66,8 @@ def _cmp(a, b, name: str, m):
 class TxDecoderSerial(wiring.Component):
     """Raw transactions in (one per packet), header records and aligned calldata out — one byte per cycle.
 
-    Same ports, records and calldata words as :class:`~mevblade.hw.tx_decoder2.TxDecoder2`, a quarter
-    of its area or less: the bytes are walked one per cycle in the order the software engine reads them,
+    Same ports, records and calldata words as :class:`~mevblade.hw.tx_decoder2.TxDecoder2`, a seventh
+    of its area: the bytes are walked one per cycle in the order the software engine reads them,
     so every check is made at the byte where ``decode_tx`` makes it and the first one that fails is the
     record's error (see the model's docstring for the rules at the packet end). The list structure is
     five frames, one per level of the transaction grammar (wrapper, body, sub-list, entry, keys), each
@@ -90,15 +90,18 @@ class TxDecoderSerial(wiring.Component):
         :class:`~mevblade.hw.tx_calldata.TxCalldataAligner` forms them; exactly one ``last`` beat per
         packet, in packet order (partial for a rejected record).
 
-    Throughput: **one byte per cycle** — a beat of *n* bytes is taken in *n* cycles — plus one cycle per
-    long-form item header (an item of ≥ 56 bytes: the whole length is checked in a cycle of its own)
-    and one cycle per packet (its end); 0.99 bytes per cycle on the mainnet block back to back.
+    Throughput: **one byte per cycle** — a beat of *n* bytes is taken in *n* cycles — plus cycles without
+    a byte: one (APPLY) per single-byte or empty item and per list header, three (FIN1, FIN2, APPLY) per
+    long-form header (an item of ≥ 56 bytes), one or two per packet (its end); a short string's header
+    costs nothing extra. **0.9705 bytes per cycle** on the mainnet block back to back (122,167 cycles for
+    its 100 transactions × 3; the model's cycle model gives 122,160, the 7 more are the input registers).
+    Area (yosys ``synth_ecp5 -abc9`` + nextpnr, alone): ≈ 5.9 k TRELLIS_COMB, 7.9 k FF, no block RAM —
+    ``docs/PERFORMANCE.md``, "Session 17: the board-sized decoder".
     Back-pressure: honoured on both outputs; the input stalls while the record register is full at a
     packet end or a completed calldata word cannot leave. Every ``ready`` is a function of registers.
 
     Latency: the handshake of a packet's last beat in cycle *t* → its record's handshake by *t +*
-    :data:`LATENCY_MAX_CYCLES` (the beat's ≤ 8 bytes, a FIN, the END cycle, two cycles for the EIP-155
-    chain id, the output register), outputs ready.
+    :data:`LATENCY_MAX_CYCLES` (16; 7–14 measured on the mainnet block), outputs ready.
     """
 
     i: In(stream.Signature(InputBeat))
@@ -189,6 +192,13 @@ class TxDecoderSerial(wiring.Component):
         apply_pend = Signal()                  # the decision of the string header before is applied now
 
         rec = Signal(TxHeader)                 # the record being built (error, size, chain id: at END)
+        cap_go = Signal()                      # a value byte to shift into its record field
+        cap_fld = Signal(_FB)
+        cap_b = Signal(8)
+        fee_chk = Signal()                     # a max fee's last content byte was taken: judge the fee order
+        k_n = Signal(8)                        # secp256k1's n and n/2: the content byte's byte, registered
+        k_h = Signal(8)
+        prio_lsb = Signal(8)                   # the priority fee's last byte (before its capture is done)
 
         inner = {}
         seen = Const(0, 1)
@@ -209,6 +219,7 @@ class TxDecoderSerial(wiring.Component):
 
         # ================================================================ the cycle's action
         cd_full = Signal()                     # the calldata word register holds a complete word
+        cdw_go = Signal()                      # a calldata byte waits to be written
         cd_ovalid = Signal()
         ost = Signal(2)                        # record output: 0 idle, 1 and 2 chain id, 3 valid
         busy = Signal()                        # a cycle without a byte: APPLY, FIN1, FIN2
@@ -216,7 +227,8 @@ class TxDecoderSerial(wiring.Component):
         act_end = Signal()
         act_beat = Signal()                    # a beat's lane (a byte) or its empty last is taken
         m.d.comb += [
-            act_end.eq(~busy & ~apply_pend & at_end & (ost == 0) & ~cd_full & ~cd_ovalid),
+            act_end.eq(~busy & ~apply_pend & ~cap_go & ~cdw_go & ~fee_chk & at_end & (ost == 0)
+                       & ~cd_full & ~cd_ovalid),
             act_beat.eq(~busy & ~at_end & ib_valid & ~(cd_full & cd_ovalid)),
         ]
         go = Signal()                          # a byte is processed by the walker
@@ -390,6 +402,12 @@ class TxDecoderSerial(wiring.Component):
             ]
             return out
 
+        def rom_n(j, name: str):
+            return _rom_byte(m, SECP256K1_N, j[:5], f"rom_n_{name}")
+
+        def rom_h(j, name: str):
+            return _rom_byte(m, model.HALF_N, j[:5], f"rom_h_{name}")
+
         # ============================================================ DECIDE: a short / single header byte
         hdr_bad, hdr_code = field_code("hdr", fld_hdr, b_list, b_ln)
         hdr_cf = close_fails("hdr", fld_hdr)
@@ -407,7 +425,7 @@ class TxDecoderSerial(wiring.Component):
         m.d.comb += s_ln.eq(Mux(b_single, 1, 0))
         s_n, s_h, s_p = init_states(s_ln)
         s_pc = Signal(2)
-        s_vs_prio = _cmp(b, rec.max_priority_fee_per_gas[:8], "s_vs_prio", m)
+        s_vs_prio = _cmp(b, prio_lsb, "s_vs_prio", m)
         m.d.comb += s_pc.eq(Mux(b_single & (s_p == _EQ), s_vs_prio, s_p))
         del s_n, s_h
         s_bad = Signal()
@@ -465,7 +483,8 @@ class TxDecoderSerial(wiring.Component):
                 with m.If(~b_list & ~b_single & (b_ln != 0)):
                     n_i, h_i, p_i = init_states(b_ln)
                     m.d.sync += [mode.eq(_M_CONTENT), apply_pend.eq(1), fld.eq(fld_hdr), rem.eq(b_ln),
-                                 jj.eq(b_ln - 1), ln6.eq(b_ln), first.eq(1), wrapped.eq(b == 0x81),
+                                 jj.eq(b_ln - 1), k_n.eq(rom_n(b_ln - 1, "d")), k_h.eq(rom_h(b_ln - 1, "d")),
+                                 ln6.eq(b_ln), first.eq(1), wrapped.eq(b == 0x81),
                                  c_n.eq(n_i), c_h.eq(h_i), c_p.eq(p_i), all_ff.eq(1), last1.eq(b_ln == 1)]
                     m.d.sync += [cl_end[k].eq(opn[k] & end_eq(end[k], hdr_end)) for k in _LEVELS]
                     m.d.sync += [cl_cf[k].eq(hdr_cf[k]) for k in _LEVELS]
@@ -565,7 +584,9 @@ class TxDecoderSerial(wiring.Component):
             with m.If(in_apply & ~dec_list & ~dec_cmpl):
                 n_i, h_i, p_i = init_states(dec_ln6)
                 m.d.sync += [mode.eq(_M_CONTENT), rem.eq(Mux(dec_ln >= _SIZE_MAX, _SIZE_MAX, dec_ln)),
-                             jj.eq(dec_ln - 1), ln6.eq(dec_ln6), first.eq(1), wrapped.eq(dec_wrapped),
+                             jj.eq(dec_ln - 1), k_n.eq(rom_n(dec_ln - 1, "a")),
+                             k_h.eq(rom_h(dec_ln - 1, "a")), ln6.eq(dec_ln6), first.eq(1),
+                             wrapped.eq(dec_wrapped),
                              c_n.eq(n_i), c_h.eq(h_i), c_p.eq(p_i), all_ff.eq(1), last1.eq(0)]
                 m.d.sync += [cl_end[k].eq(opn[k] & (end[k] == dec_end)) for k in _LEVELS]
                 m.d.sync += [cl_cf[k].eq(app_cf[k]) for k in _LEVELS]
@@ -590,8 +611,6 @@ class TxDecoderSerial(wiring.Component):
                     m.d.sync += [opn["K"].eq(1), end["K"].eq(dec_end)]
 
         # ================================================================ CONTENT: a string's bytes
-        k_n = _rom_byte(m, SECP256K1_N, jj, "k_n")
-        k_h = _rom_byte(m, model.HALF_N, jj, "k_h")
         k_p = Signal(8)
         m.d.comb += k_p.eq(rec.max_priority_fee_per_gas.word_select(jj, 8))
         o_n = Signal(2)
@@ -616,8 +635,6 @@ class TxDecoderSerial(wiring.Component):
             with m.Switch(fld):
                 with m.Case(F.NONCE):
                     m.d.comb += [c_bad.eq((ln6 == 8) & all_ff & (b == 0xFF)), c_code.eq(E.INT_OUT_OF_RANGE)]
-                with m.Case(F.MAXFEE):
-                    m.d.comb += [c_bad.eq(o_p == _LT), c_code.eq(E.PRIORITY_FEE_ABOVE_MAX)]
                 with m.Case(F.V):
                     ok = (ln6 >= 2) | ((b == 27) | (b == 28) | (b >= 37))
                     m.d.comb += [c_bad.eq(~ok), c_code.eq(E.BAD_V)]
@@ -632,6 +649,8 @@ class TxDecoderSerial(wiring.Component):
                     m.d.comb += [c_bad.eq(~((ln6 == 1) & (b == 1))), c_code.eq(E.BAD_SIDECAR)]
         with m.If(in_content):
             m.d.sync += [first.eq(0), rem.eq(rem - 1), jj.eq(jj - 1), c_n.eq(o_n), c_h.eq(o_h), c_p.eq(o_p),
+                         k_n.eq(rom_n(jj - 1, "c")), k_h.eq(rom_h(jj - 1, "c")),
+                         fee_chk.eq(c_last & (fld == F.MAXFEE) & ~c_bad),
                          all_ff.eq(all_ff & (b == 0xFF)), last1.eq(rem == 2)]
             with m.If(c_last):
                 m.d.sync += mode.eq(_M_HDR)
@@ -641,45 +660,67 @@ class TxDecoderSerial(wiring.Component):
         v_go = Signal()
         m.d.comb += [v_b.eq(Mux(in_content, b, dec_b)), v_fld.eq(Mux(in_content, fld, dec_fld)),
                      v_go.eq(in_content | (acc & dec_single))]
-        with m.If(v_go):
+        # the capture is registered and done a cycle later: the record fields' wide clock enables then
+        # come from three registers, not from the cycle's action
+        m.d.sync += [cap_go.eq(v_go & is_field(v_fld, model.CAPTURE)), cap_fld.eq(v_fld), cap_b.eq(v_b)]
+        with m.If(v_go & (v_fld == F.PRIO)):    # its last byte at once, for a one-byte max fee after it
+            m.d.sync += prio_lsb.eq(v_b)
+        with m.If(cap_go):
             for ff, name in model.CAPTURE.items():
-                with m.If(v_fld == ff):
+                with m.If(cap_fld == ff):
                     field = getattr(rec, name)
-                    m.d.sync += field.eq(Cat(v_b, field[:-8]))
+                    m.d.sync += field.eq(Cat(cap_b, field[:-8]))
 
         # ================================================================ list closes after a complete item
         # (at APPLY for a single byte / empty item: frames ending after its byte; at a string's last
         # byte: the frames registered at APPLY as ending where it ends)
         a_cmpl = Signal()
         m.d.comb += a_cmpl.eq(acc & dec_cmpl)
-        complete = Signal()
-        m.d.comb += complete.eq(a_cmpl | c_last)
-        closing = {}
-        inner_ok = Const(1, 1)
-        for k in reversed(_LEVELS):
-            c = Signal(name=f"close_{k}")
-            m.d.comb += c.eq(opn[k] & Mux(c_last, cl_end[k], a_cmpl & dec_eq[k]) & inner_ok)
-            closing[k] = c
-            inner_ok = inner_ok & (~opn[k] | c)
-        all_closed = Signal()
-        m.d.comb += all_closed.eq(inner_ok & complete & (top == model.LISTS))
+        # Everything about which frames close and whether a check fails is a function of registers, once for
+        # a string's last byte (``cl_*``, registered with the string) and once for an item complete at its
+        # header (``dec_*``); the cycle only picks one (``c_last`` / ``a_cmpl``), at the end of the paths.
+        def chain(name: str, flag, cf):
+            cl = {}
+            ok = Const(1, 1)
+            for k in reversed(_LEVELS):
+                c = Signal(name=f"{name}_close_{k}")
+                m.d.comb += c.eq(opn[k] & flag[k] & ok)
+                cl[k] = c
+                ok = ok & (~opn[k] | c)
+            bad = Signal(name=f"{name}_close_bad")
+            code = Signal(TxError, name=f"{name}_close_code")
+            for k in _LEVELS:                   # W first, so that the innermost failing one stays
+                with m.If(cl[k] & cf[k]):
+                    m.d.comb += [bad.eq(1), code.eq(close_code_of[k])]
+            left = Signal(_END_BITS, name=f"{name}_new_end")   # the end of the innermost frame left open
+            m.d.comb += left.eq(cur_end)
+            for k in _LEVELS:                   # outermost first: the innermost left open wins
+                with m.If(opn[k] & ~cl[k]):
+                    m.d.comb += left.eq(end[k])
+            return cl, bad, code, ok, left
+
         close_code_of = {"K": E.TOO_FEW_FIELDS, "E": E.TOO_FEW_FIELDS, "S": E.BAD_SIDECAR,
                          "B": E.TOO_FEW_FIELDS, "W": E.TOO_FEW_FIELDS}
+        ccl, cbad, ccode, call, cleft = chain("c", cl_end, cl_cf)
+        acl, abad, acode, aall, aleft = chain("a", dec_eq, dec_cf)
+        closing = {}
+        for k in _LEVELS:
+            c = Signal(name=f"close_{k}")
+            m.d.comb += c.eq((c_last & ccl[k]) | (a_cmpl & acl[k]))
+            closing[k] = c
+        all_closed = Signal()
+        m.d.comb += all_closed.eq(((c_last & call) | (a_cmpl & aall)) & (top == model.LISTS))
         close_bad = Signal()
         close_code = Signal(TxError)
-        for k in _LEVELS:                       # W first, so that the innermost failing one stays
-            with m.If(closing[k] & Mux(c_last, cl_cf[k], dec_cf[k])):
-                m.d.comb += [close_bad.eq(1), close_code.eq(close_code_of[k])]
+        m.d.comb += [close_bad.eq((c_last & cbad) | (a_cmpl & abad)),
+                     close_code.eq(Mux(c_last, ccode, acode))]
         for k in _LEVELS:
             with m.If(closing[k]):
                 m.d.sync += opn[k].eq(0)
-        new_end = Signal(_END_BITS)            # the end of the innermost frame left open
-        m.d.comb += new_end.eq(cur_end)
-        for k in _LEVELS:                       # outermost first: the innermost left open wins
-            with m.If(opn[k] & ~closing[k]):
-                m.d.comb += new_end.eq(end[k])
-        with m.If(complete):
-            m.d.sync += cur_end.eq(new_end)
+        with m.If(c_last):
+            m.d.sync += cur_end.eq(cleft)
+        with m.If(a_cmpl):
+            m.d.sync += cur_end.eq(aleft)
         with m.If(all_closed):
             m.d.sync += top.eq(model.DONE)
         # the content byte's error, then the closes' (APPLY's own error is dec_code, above)
@@ -689,6 +730,13 @@ class TxDecoderSerial(wiring.Component):
             m.d.sync += [halted.eq(1), err.eq(close_code)]
         with m.If(app & dec_bad):               # the header's decision comes first (after: it wins)
             m.d.sync += [halted.eq(1), err.eq(dec_code)]
+        # the fee order of a max fee read as content, judged a cycle after its last byte (from the registered
+        # compare state): nothing between that byte and this check could have failed before it, so it wins
+        # over what the cycle after found (the next header's direct errors)
+        with m.If(fee_chk):
+            m.d.sync += fee_chk.eq(0)
+            with m.If(~halted & (c_p == _LT)):
+                m.d.sync += [halted.eq(1), err.eq(E.PRIORITY_FEE_ABOVE_MAX)]
 
         # ================================================================ calldata words
         cd_wb = [Signal(8, name=f"cd_wb{k}") for k in range(32)]
@@ -712,15 +760,21 @@ class TxDecoderSerial(wiring.Component):
                          cd_full.eq(0), cd_fill.eq(0), cd_arg.eq(1),
                          cd_index.eq(Mux(cd_arg, cd_index + 1, 0))]
             m.d.sync += [w.eq(0) for w in cd_wb]
+        # a calldata byte is registered (``cdw``) and written a cycle later, when the word register has room
+        cdw_b = Signal(8)
         cd_wr = Signal()
-        m.d.comb += cd_wr.eq(v_go & (v_fld == F.DATA))
+        m.d.comb += cd_wr.eq(cdw_go & (~cd_full | cd_move))
+        with m.If(v_go & (v_fld == F.DATA)):
+            m.d.sync += [cdw_go.eq(1), cdw_b.eq(v_b)]
+        with m.Elif(cd_wr):
+            m.d.sync += cdw_go.eq(0)
         wr_at = Signal(range(33))
         wr_size = Signal(6)
         m.d.comb += [wr_at.eq(Mux(cd_move, 0, cd_fill)), wr_size.eq(Mux(cd_move | cd_arg, 32, 4))]
         with m.If(cd_wr):
             for k in range(32):
                 with m.If(wr_at == k):
-                    m.d.sync += cd_wb[k].eq(v_b)
+                    m.d.sync += cd_wb[k].eq(cdw_b)
             m.d.sync += cd_fill.eq(wr_at + 1)
             with m.If(wr_at + 1 == wr_size):
                 m.d.sync += cd_full.eq(1)
@@ -757,7 +811,7 @@ class TxDecoderSerial(wiring.Component):
                         len_acc, start, fin_end, rem, jj, ln6, first, wrapped, c_n, c_h, c_p, all_ff,
                         prio_len, tx_type, to_present, versioned, sub, cur_end, dec_bad, dec_fld, dec_list,
                         dec_ln, dec_end, dec_pos, dec_start, dec_single, dec_cmpl, dec_wrapped, dec_b,
-                        apply_pend, last1, *dec_cf.values(), *cl_cf.values(),
+                        apply_pend, last1, prio_lsb, fee_chk, k_n, k_h, *dec_cf.values(), *cl_cf.values(),
                         *opn.values(), *end.values(), *idx.values(), *cl_end.values(), *dec_eq.values()):
                 m.d.sync += sig.eq(sig.init)
             m.d.sync += pos_ok.eq(1)
@@ -782,6 +836,7 @@ class TxDecoderSerial(wiring.Component):
         return m
 
 #: Upper bound (cycles) from the handshake of a packet's last input beat to the handshake of its record,
-#: outputs ready and the decoder idle before it (the cocotb latency test checks it): the beat's ≤ 8 bytes,
-#: a FIN, the END cycle, two chain-id cycles, the output register.
-LATENCY_MAX_CYCLES = 14
+#: outputs ready and the decoder idle before it (the cocotb latency test checks it; 7–14 measured on the
+#: mainnet block, each transaction alone): the byte register, the beat's ≤ 8 bytes, an APPLY or FIN, the
+#: last value byte's capture, the END cycle, two chain-id cycles, the output register.
+LATENCY_MAX_CYCLES = 16

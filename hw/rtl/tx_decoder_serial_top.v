@@ -225,13 +225,92 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire [4:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
+  reg [4:0] \$1000 ;
+  reg [65:0] \$1001 ;
+  reg [2:0] \$1002 ;
+  reg [3:0] \$1003 ;
+  reg [23:0] \$1004 ;
+  reg [2:0] \$1005 ;
+  reg \$1006 ;
+  reg \$1007 ;
+  reg [3011:0] \$1008 ;
+  reg \$1009 ;
   wire \$101 ;
+  reg [5:0] \$1010 ;
+  reg [65:0] \$1011 ;
+  reg \$1012 ;
+  reg [65:0] \$1013 ;
+  reg \$1014 ;
+  reg [65:0] \$1015 ;
+  reg \$1016 ;
+  reg [65:0] \$1017 ;
+  reg [2:0] \$1018 ;
+  reg \$1019 ;
   wire \$102 ;
+  reg [65:0] \$1020 ;
+  reg \$1021 ;
+  reg [65:0] \$1022 ;
+  reg \$1023 ;
+  reg \$1024 ;
+  reg [5:0] \$1025 ;
+  reg [7:0] \$1026 ;
+  reg [7:0] \$1027 ;
+  reg \$1028 ;
+  reg [279:0] \$1029 ;
   wire \$103 ;
+  reg \$1030 ;
+  reg [5:0] \$1031 ;
+  reg \$1032 ;
+  reg [15:0] \$1033 ;
+  reg [7:0] \$1034 ;
+  reg [7:0] \$1035 ;
+  reg [7:0] \$1036 ;
+  reg [7:0] \$1037 ;
+  reg [7:0] \$1038 ;
+  reg [7:0] \$1039 ;
   wire \$104 ;
+  reg [7:0] \$1040 ;
+  reg [7:0] \$1041 ;
+  reg [7:0] \$1042 ;
+  reg [7:0] \$1043 ;
+  reg [7:0] \$1044 ;
+  reg [7:0] \$1045 ;
+  reg [7:0] \$1046 ;
+  reg [7:0] \$1047 ;
+  reg [7:0] \$1048 ;
+  reg [7:0] \$1049 ;
   wire \$105 ;
+  reg [7:0] \$1050 ;
+  reg [7:0] \$1051 ;
+  reg [7:0] \$1052 ;
+  reg [7:0] \$1053 ;
+  reg [7:0] \$1054 ;
+  reg [7:0] \$1055 ;
+  reg [7:0] \$1056 ;
+  reg [7:0] \$1057 ;
+  reg [7:0] \$1058 ;
+  reg [7:0] \$1059 ;
   wire \$106 ;
+  reg [7:0] \$1060 ;
+  reg [7:0] \$1061 ;
+  reg [7:0] \$1062 ;
+  reg [7:0] \$1063 ;
+  reg [7:0] \$1064 ;
+  reg [7:0] \$1065 ;
+  reg \$1066 ;
+  reg [7:0] \$1067 ;
+  reg [3011:0] \$1068 ;
+  reg [1:0] \$1069 ;
   wire \$107 ;
+  reg [64:0] \$1070 ;
+  reg \$1071 ;
+  reg [63:0] \$1072 ;
+  reg [63:0] \$1073 ;
+  reg [63:0] \$1074 ;
+  reg \$1075 ;
+  reg \$1076 ;
+  reg \$1077 ;
+  wire [6:0] \$1078 ;
   wire \$108 ;
   wire \$109 ;
   wire \$11 ;
@@ -247,56 +326,56 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$119 ;
   wire \$12 ;
   wire \$120 ;
-  wire [30:0] \$121 ;
-  wire [30:0] \$122 ;
+  wire \$121 ;
+  wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire [3:0] \$127 ;
-  wire \$128 ;
-  wire [2:0] \$129 ;
+  wire [30:0] \$127 ;
+  wire [30:0] \$128 ;
+  wire \$129 ;
   wire \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire \$133 ;
-  wire [8:0] \$1336 ;
+  wire [3:0] \$133 ;
   wire \$134 ;
-  wire \$135 ;
+  wire [2:0] \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire [4:0] \$138 ;
+  wire \$138 ;
   wire \$139 ;
   wire \$14 ;
   wire \$140 ;
-  wire [3:0] \$141 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire [2:0] \$144 ;
-  wire [5:0] \$145 ;
-  wire [26:0] \$146 ;
-  wire [27:0] \$147 ;
+  wire [4:0] \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire [3:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
+  wire [8:0] \$1491 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
+  wire [2:0] \$150 ;
+  wire [5:0] \$151 ;
+  wire [26:0] \$152 ;
+  wire [27:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
   wire \$157 ;
   wire \$158 ;
-  wire [1:0] \$159 ;
+  wire \$159 ;
   wire \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
-  wire [1:0] \$163 ;
+  wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
+  wire [1:0] \$165 ;
   wire \$166 ;
   wire \$167 ;
   wire \$168 ;
@@ -307,7 +386,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
-  wire \$175 ;
+  wire [1:0] \$175 ;
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
@@ -389,7 +468,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$246 ;
   wire \$247 ;
   wire \$248 ;
-  wire [4:0] \$249 ;
+  wire \$249 ;
   wire \$25 ;
   wire \$250 ;
   wire \$251 ;
@@ -399,14 +478,14 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [6:0] \$258 ;
+  wire [6:0] \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire \$264 ;
+  wire [4:0] \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
@@ -448,15 +527,15 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$3 ;
   wire \$30 ;
   wire \$300 ;
-  wire [30:0] \$301 ;
-  wire [30:0] \$302 ;
+  wire \$301 ;
+  wire \$302 ;
   wire \$303 ;
   wire \$304 ;
   wire \$305 ;
   wire \$306 ;
-  wire [3:0] \$307 ;
+  wire \$307 ;
   wire \$308 ;
-  wire [2:0] \$309 ;
+  wire \$309 ;
   wire \$31 ;
   wire \$310 ;
   wire \$311 ;
@@ -464,14 +543,14 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire \$316 ;
-  wire \$317 ;
-  wire [4:0] \$318 ;
+  wire [30:0] \$316 ;
+  wire [30:0] \$317 ;
+  wire \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
-  wire [3:0] \$321 ;
-  wire \$322 ;
+  wire \$321 ;
+  wire [3:0] \$322 ;
   wire \$323 ;
   wire [2:0] \$324 ;
   wire \$325 ;
@@ -483,13 +562,13 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
-  wire \$333 ;
+  wire [4:0] \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire \$336 ;
+  wire [3:0] \$336 ;
   wire \$337 ;
   wire \$338 ;
-  wire \$339 ;
+  wire [2:0] \$339 ;
   wire \$34 ;
   wire \$340 ;
   wire \$341 ;
@@ -497,40 +576,40 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire [63:0] \$346 ;
+  wire \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire [1:0] \$349 ;
+  wire \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire [1:0] \$352 ;
+  wire \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire [1:0] \$355 ;
+  wire \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
   wire \$360 ;
-  wire \$361 ;
+  wire [63:0] \$361 ;
   wire \$362 ;
   wire \$363 ;
   wire \$364 ;
   wire \$365 ;
-  wire \$366 ;
-  wire \$367 ;
+  wire [64:0] \$366 ;
+  wire [64:0] \$367 ;
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire \$370 ;
+  wire [1:0] \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire \$373 ;
+  wire [1:0] \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire \$376 ;
+  wire [1:0] \$376 ;
   wire \$377 ;
   wire \$378 ;
   wire \$379 ;
@@ -587,7 +666,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire [4:0] \$427 ;
+  wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
@@ -609,14 +688,14 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire \$447 ;
+  wire [4:0] \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
+  wire [5:0] \$452 ;
+  wire [5:0] \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
@@ -695,8 +774,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$521 ;
   wire \$522 ;
   wire \$523 ;
-  wire [25:0] \$524 ;
-  wire [26:0] \$525 ;
+  wire \$524 ;
+  wire \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
@@ -709,38 +788,38 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$534 ;
   wire \$535 ;
   wire \$536 ;
-  wire [7:0] \$537 ;
+  wire \$537 ;
   wire \$538 ;
   wire \$539 ;
   wire \$54 ;
   wire \$540 ;
-  wire [7:0] \$541 ;
-  wire [7:0] \$542 ;
-  wire [7:0] \$543 ;
-  wire [8:0] \$544 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
   wire \$545 ;
-  wire [3:0] \$546 ;
-  wire [3:0] \$547 ;
+  wire \$546 ;
+  wire \$547 ;
   wire \$548 ;
-  wire [1:0] \$549 ;
-  wire [5:0] \$55 ;
-  wire [2:0] \$550 ;
-  wire [3:0] \$551 ;
-  wire [4:0] \$552 ;
-  wire [5:0] \$553 ;
-  wire [6:0] \$554 ;
-  wire [7:0] \$555 ;
-  wire [8:0] \$556 ;
+  wire \$549 ;
+  wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
   wire \$557 ;
   wire \$558 ;
-  wire [26:0] \$559 ;
-  wire [5:0] \$56 ;
+  wire \$559 ;
+  wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
   wire \$564 ;
-  wire [6:0] \$565 ;
+  wire \$565 ;
   wire \$566 ;
   wire \$567 ;
   wire \$568 ;
@@ -750,13 +829,13 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$571 ;
   wire \$572 ;
   wire \$573 ;
-  wire [1:0] \$574 ;
+  wire \$574 ;
   wire \$575 ;
   wire \$576 ;
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire [6:0] \$58 ;
+  wire \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -767,14 +846,14 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire [6:0] \$59 ;
+  wire \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
   wire \$594 ;
   wire \$595 ;
-  wire [25:0] \$596 ;
+  wire \$596 ;
   wire \$597 ;
   wire \$598 ;
   wire \$599 ;
@@ -790,10 +869,10 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire \$61 ;
+  wire [5:0] \$61 ;
   wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
+  wire [25:0] \$611 ;
+  wire [26:0] \$612 ;
   wire \$613 ;
   wire \$614 ;
   wire \$615 ;
@@ -801,65 +880,65 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire \$62 ;
+  wire [5:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
-  wire [4:0] \$622 ;
+  wire \$622 ;
   wire \$623 ;
-  wire \$624 ;
+  wire [7:0] \$624 ;
   wire \$625 ;
   wire \$626 ;
   wire \$627 ;
-  wire \$628 ;
-  wire [64:0] \$629 ;
+  wire [7:0] \$628 ;
+  wire [7:0] \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
+  wire [7:0] \$630 ;
+  wire [8:0] \$631 ;
   wire \$632 ;
-  wire \$633 ;
-  wire \$634 ;
+  wire [3:0] \$633 ;
+  wire [3:0] \$634 ;
   wire \$635 ;
-  wire \$636 ;
-  wire [3:0] \$637 ;
-  wire [4:0] \$638 ;
-  wire [24:0] \$639 ;
-  wire \$64 ;
-  wire [3:0] \$640 ;
-  wire [1:0] \$641 ;
-  wire \$642 ;
-  wire \$643 ;
+  wire [1:0] \$636 ;
+  wire [2:0] \$637 ;
+  wire [3:0] \$638 ;
+  wire [4:0] \$639 ;
+  wire [6:0] \$64 ;
+  wire [5:0] \$640 ;
+  wire [6:0] \$641 ;
+  wire [7:0] \$642 ;
+  wire [8:0] \$643 ;
   wire \$644 ;
   wire \$645 ;
-  wire \$646 ;
+  wire [26:0] \$646 ;
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
-  wire \$65 ;
+  wire [6:0] \$65 ;
   wire \$650 ;
   wire \$651 ;
-  wire \$652 ;
+  wire [6:0] \$652 ;
   wire \$653 ;
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
-  wire [24:0] \$657 ;
+  wire \$657 ;
   wire \$658 ;
-  wire [24:0] \$659 ;
+  wire \$659 ;
   wire \$66 ;
   wire \$660 ;
-  wire [24:0] \$661 ;
+  wire [1:0] \$661 ;
   wire \$662 ;
-  wire [24:0] \$663 ;
+  wire \$663 ;
   wire \$664 ;
   wire \$665 ;
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire [5:0] \$67 ;
+  wire \$67 ;
   wire \$670 ;
-  wire [63:0] \$671 ;
-  wire [64:0] \$672 ;
+  wire \$671 ;
+  wire \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
@@ -868,10 +947,10 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$678 ;
   wire \$679 ;
   wire \$68 ;
-  wire [1:0] \$680 ;
+  wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire \$683 ;
+  wire [25:0] \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
@@ -900,7 +979,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire \$709 ;
+  wire [4:0] \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
@@ -908,45 +987,45 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$713 ;
   wire \$714 ;
   wire \$715 ;
-  wire \$716 ;
-  wire [25:0] \$717 ;
-  wire [5:0] \$718 ;
+  wire [64:0] \$716 ;
+  wire \$717 ;
+  wire \$718 ;
   wire \$719 ;
-  wire [4:0] \$72 ;
+  wire \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
+  wire [3:0] \$724 ;
+  wire [4:0] \$725 ;
+  wire [24:0] \$726 ;
+  wire [3:0] \$727 ;
+  wire [1:0] \$728 ;
   wire \$729 ;
-  wire \$73 ;
+  wire [5:0] \$73 ;
   wire \$730 ;
   wire \$731 ;
   wire \$732 ;
   wire \$733 ;
   wire \$734 ;
   wire \$735 ;
-  wire [5:0] \$736 ;
+  wire \$736 ;
   wire \$737 ;
-  wire [15:0] \$738 ;
-  wire [16:0] \$739 ;
+  wire \$738 ;
+  wire \$739 ;
   wire \$74 ;
-  wire [16:0] \$740 ;
+  wire \$740 ;
   wire \$741 ;
   wire \$742 ;
   wire \$743 ;
-  wire \$744 ;
+  wire [24:0] \$744 ;
   wire \$745 ;
-  wire \$746 ;
+  wire [24:0] \$746 ;
   wire \$747 ;
-  wire \$748 ;
+  wire [24:0] \$748 ;
   wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
+  wire [24:0] \$750 ;
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
@@ -954,8 +1033,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
-  wire \$758 ;
-  wire \$759 ;
+  wire [63:0] \$758 ;
+  wire [64:0] \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
@@ -964,26 +1043,26 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$764 ;
   wire \$765 ;
   wire \$766 ;
-  wire \$767 ;
+  wire [1:0] \$767 ;
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
-  wire [6:0] \$773 ;
-  wire [6:0] \$774 ;
+  wire \$773 ;
+  wire \$774 ;
   wire \$775 ;
   wire \$776 ;
   wire \$777 ;
-  wire [64:0] \$778 ;
+  wire \$778 ;
   wire \$779 ;
-  wire \$78 ;
+  wire [4:0] \$78 ;
   wire \$780 ;
   wire \$781 ;
-  wire [64:0] \$782 ;
-  wire [64:0] \$783 ;
-  wire [64:0] \$784 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
   wire \$785 ;
   wire \$786 ;
   wire \$787 ;
@@ -993,181 +1072,274 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
-  wire [63:0] \$793 ;
+  wire \$793 ;
   wire \$794 ;
-  wire [63:0] \$795 ;
+  wire \$795 ;
   wire \$796 ;
   wire \$797 ;
-  wire [63:0] \$798 ;
+  wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
-  reg [24:0] \$801 ;
-  reg [25:0] \$802 ;
-  reg \$803 ;
-  reg \$804 ;
-  reg \$805 ;
-  reg \$806 ;
-  reg \$807 ;
-  reg \$808 ;
-  reg [7:0] \$809 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire [25:0] \$804 ;
+  wire [5:0] \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
   wire \$81 ;
-  reg \$810 ;
-  reg \$811 ;
-  reg \$812 ;
-  reg [5:0] \$813 ;
-  reg [3:0] \$814 ;
-  reg [2:0] \$815 ;
-  reg \$816 ;
-  reg [63:0] \$817 ;
-  reg \$818 ;
-  reg [3:0] \$819 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
   wire \$82 ;
-  reg [24:0] \$820 ;
-  reg [5:0] \$821 ;
-  reg \$822 ;
-  reg [2:0] \$823 ;
-  reg [1:0] \$824 ;
-  reg [4:0] \$825 ;
-  reg [2:0] \$826 ;
-  reg [3:0] \$827 ;
-  reg \$828 ;
-  reg [63:0] \$829 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
   wire \$83 ;
-  reg [25:0] \$830 ;
-  reg \$831 ;
-  reg [24:0] \$832 ;
-  reg [4:0] \$833 ;
-  reg [5:0] \$834 ;
-  reg \$835 ;
-  reg \$836 ;
-  reg [1:0] \$837 ;
-  reg [1:0] \$838 ;
-  reg [1:0] \$839 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
   wire \$84 ;
-  reg \$840 ;
-  reg \$841 ;
-  reg \$842 ;
-  reg \$843 ;
-  reg \$844 ;
-  reg \$845 ;
-  reg \$846 ;
-  reg \$847 ;
-  reg \$848 ;
-  reg \$849 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
   wire \$85 ;
-  reg \$850 ;
-  reg \$851 ;
-  reg [5:0] \$852 ;
-  reg \$853 ;
-  reg [63:0] \$854 ;
-  reg [65:0] \$855 ;
-  reg [24:0] \$856 ;
-  reg [25:0] \$857 ;
-  reg \$858 ;
-  reg \$859 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire [5:0] \$859 ;
   wire \$86 ;
-  reg \$860 ;
-  reg [7:0] \$861 ;
-  reg \$862 ;
-  reg \$863 ;
-  reg \$864 ;
-  reg \$865 ;
-  reg \$866 ;
-  reg \$867 ;
-  reg \$868 ;
-  reg \$869 ;
+  wire \$860 ;
+  wire [15:0] \$861 ;
+  wire [16:0] \$862 ;
+  wire [16:0] \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
   wire \$87 ;
-  reg \$870 ;
-  reg \$871 ;
-  reg \$872 ;
-  reg [4:0] \$873 ;
-  reg [65:0] \$874 ;
-  reg [2:0] \$875 ;
-  reg [3:0] \$876 ;
-  reg [23:0] \$877 ;
-  reg [2:0] \$878 ;
-  reg \$879 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
   wire \$88 ;
-  reg \$880 ;
-  reg [3011:0] \$881 ;
-  reg \$882 ;
-  reg [5:0] \$883 ;
-  reg [65:0] \$884 ;
-  reg \$885 ;
-  reg [65:0] \$886 ;
-  reg \$887 ;
-  reg [65:0] \$888 ;
-  reg \$889 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
   wire \$89 ;
-  reg [65:0] \$890 ;
-  reg [2:0] \$891 ;
-  reg \$892 ;
-  reg [65:0] \$893 ;
-  reg \$894 ;
-  reg [65:0] \$895 ;
-  reg \$896 ;
-  reg [279:0] \$897 ;
-  reg \$898 ;
-  reg [5:0] \$899 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire [6:0] \$898 ;
+  wire [6:0] \$899 ;
   wire \$9 ;
   wire \$90 ;
-  reg \$900 ;
-  reg [15:0] \$901 ;
-  reg [7:0] \$902 ;
-  reg [7:0] \$903 ;
-  reg [7:0] \$904 ;
-  reg [7:0] \$905 ;
-  reg [7:0] \$906 ;
-  reg [7:0] \$907 ;
-  reg [7:0] \$908 ;
-  reg [7:0] \$909 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire [64:0] \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire [64:0] \$907 ;
+  wire [64:0] \$908 ;
+  wire [64:0] \$909 ;
   wire \$91 ;
-  reg [7:0] \$910 ;
-  reg [7:0] \$911 ;
-  reg [7:0] \$912 ;
-  reg [7:0] \$913 ;
-  reg [7:0] \$914 ;
-  reg [7:0] \$915 ;
-  reg [7:0] \$916 ;
-  reg [7:0] \$917 ;
-  reg [7:0] \$918 ;
-  reg [7:0] \$919 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire [63:0] \$918 ;
+  wire \$919 ;
   wire \$92 ;
-  reg [7:0] \$920 ;
-  reg [7:0] \$921 ;
-  reg [7:0] \$922 ;
-  reg [7:0] \$923 ;
-  reg [7:0] \$924 ;
-  reg [7:0] \$925 ;
-  reg [7:0] \$926 ;
-  reg [7:0] \$927 ;
-  reg [7:0] \$928 ;
-  reg [7:0] \$929 ;
+  wire [63:0] \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire [63:0] \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  reg [24:0] \$926 ;
+  reg [25:0] \$927 ;
+  reg \$928 ;
+  reg \$929 ;
   wire \$93 ;
-  reg [7:0] \$930 ;
-  reg [7:0] \$931 ;
-  reg [7:0] \$932 ;
-  reg [7:0] \$933 ;
-  reg [3011:0] \$934 ;
-  reg [1:0] \$935 ;
-  reg [64:0] \$936 ;
+  reg \$930 ;
+  reg \$931 ;
+  reg \$932 ;
+  reg \$933 ;
+  reg [7:0] \$934 ;
+  reg \$935 ;
+  reg \$936 ;
   reg \$937 ;
-  reg [63:0] \$938 ;
-  reg [63:0] \$939 ;
+  reg [5:0] \$938 ;
+  reg [3:0] \$939 ;
   wire \$94 ;
-  reg [63:0] \$940 ;
+  reg [2:0] \$940 ;
   reg \$941 ;
-  reg \$942 ;
+  reg [63:0] \$942 ;
   reg \$943 ;
-  wire [6:0] \$944 ;
+  reg [3:0] \$944 ;
+  reg [24:0] \$945 ;
+  reg [5:0] \$946 ;
+  reg \$947 ;
+  reg [2:0] \$948 ;
+  reg [1:0] \$949 ;
   wire \$95 ;
+  reg [4:0] \$950 ;
+  reg [2:0] \$951 ;
+  reg [3:0] \$952 ;
+  reg \$953 ;
+  reg [63:0] \$954 ;
+  reg [25:0] \$955 ;
+  reg \$956 ;
+  reg [24:0] \$957 ;
+  reg [4:0] \$958 ;
+  reg [7:0] \$959 ;
   wire \$96 ;
+  reg [7:0] \$960 ;
+  reg [5:0] \$961 ;
+  reg \$962 ;
+  reg \$963 ;
+  reg [1:0] \$964 ;
+  reg [1:0] \$965 ;
+  reg [1:0] \$966 ;
+  reg \$967 ;
+  reg \$968 ;
+  reg \$969 ;
   wire \$97 ;
+  reg \$970 ;
+  reg \$971 ;
+  reg \$972 ;
+  reg \$973 ;
+  reg \$974 ;
+  reg \$975 ;
+  reg \$976 ;
+  reg \$977 ;
+  reg \$978 ;
+  reg [5:0] \$979 ;
   wire \$98 ;
+  reg \$980 ;
+  reg [63:0] \$981 ;
+  reg [65:0] \$982 ;
+  reg [24:0] \$983 ;
+  reg [25:0] \$984 ;
+  reg \$985 ;
+  reg \$986 ;
+  reg \$987 ;
+  reg [7:0] \$988 ;
+  reg \$989 ;
   wire \$99 ;
+  reg \$990 ;
+  reg \$991 ;
+  reg \$992 ;
+  reg \$993 ;
+  reg \$994 ;
+  reg \$995 ;
+  reg \$996 ;
+  reg \$997 ;
+  reg \$998 ;
+  reg \$999 ;
+  wire a_close_B;
+  wire a_close_E;
+  wire a_close_K;
+  wire a_close_S;
+  wire a_close_W;
+  reg a_close_bad;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  reg [4:0] a_close_code;
   wire a_cmpl;
+  reg [65:0] a_new_end;
   wire acc;
   wire acc_at_B;
   wire acc_at_E;
@@ -1204,6 +1376,43 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire beat_done;
   wire busy;
   reg c_bad;
+  wire c_close_B;
+  wire c_close_E;
+  wire c_close_K;
+  wire c_close_S;
+  wire c_close_W;
+  reg c_close_bad;
+  (* enum_base_type = "TxError" *)
+  (* enum_value_00000 = "OK" *)
+  (* enum_value_00001 = "EMPTY" *)
+  (* enum_value_00010 = "UNKNOWN_TYPE" *)
+  (* enum_value_00011 = "TRUNCATED" *)
+  (* enum_value_00100 = "TRAILING_BYTES" *)
+  (* enum_value_00101 = "NON_CANONICAL_SIZE" *)
+  (* enum_value_00110 = "LEADING_ZERO" *)
+  (* enum_value_00111 = "OVERRUNS_PARENT" *)
+  (* enum_value_01000 = "EXPECTED_STRING" *)
+  (* enum_value_01001 = "EXPECTED_LIST" *)
+  (* enum_value_01010 = "TOO_FEW_FIELDS" *)
+  (* enum_value_01011 = "TOO_MANY_FIELDS" *)
+  (* enum_value_01100 = "INT_OUT_OF_RANGE" *)
+  (* enum_value_01101 = "BAD_ADDRESS" *)
+  (* enum_value_01110 = "BAD_STORAGE_KEY" *)
+  (* enum_value_01111 = "MISSING_TO" *)
+  (* enum_value_10000 = "BAD_V" *)
+  (* enum_value_10001 = "BAD_Y_PARITY" *)
+  (* enum_value_10010 = "BAD_R" *)
+  (* enum_value_10011 = "BAD_S" *)
+  (* enum_value_10100 = "HIGH_S" *)
+  (* enum_value_10101 = "NO_BLOB_HASHES" *)
+  (* enum_value_10110 = "BAD_BLOB_HASH" *)
+  (* enum_value_10111 = "EMPTY_AUTHORIZATION_LIST" *)
+  (* enum_value_11000 = "PRIORITY_FEE_ABOVE_MAX" *)
+  (* enum_value_11001 = "INITCODE_TOO_LARGE" *)
+  (* enum_value_11010 = "BAD_SIDECAR" *)
+  (* enum_value_11011 = "TOO_LARGE" *)
+  (* enum_value_11100 = "RECOVERY_FAILED" *)
+  reg [4:0] c_close_code;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -1238,7 +1447,11 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg [1:0] c_h = 2'h1;
   wire c_last;
   reg [1:0] c_n = 2'h1;
+  reg [65:0] c_new_end;
   reg [1:0] c_p = 2'h1;
+  reg [7:0] cap_b = 8'h00;
+  reg [5:0] cap_fld = 6'h00;
+  reg cap_go = 1'h0;
   reg cd_arg = 1'h0;
   reg [5:0] cd_fill = 6'h00;
   reg cd_full = 1'h0;
@@ -1287,6 +1500,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg [7:0] cd_wb8 = 8'h00;
   reg [7:0] cd_wb9 = 8'h00;
   wire cd_wr;
+  reg [7:0] cdw_b = 8'h00;
+  reg cdw_go = 1'h0;
   reg cl_cf_B = 1'h0;
   reg cl_cf_E = 1'h0;
   reg cl_cf_K = 1'h0;
@@ -1302,7 +1517,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire close_K;
   wire close_S;
   wire close_W;
-  reg close_bad;
+  wire close_bad;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -1333,7 +1548,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  reg [4:0] close_code;
+  wire [4:0] close_code;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -1365,7 +1580,6 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] code;
-  wire complete;
   reg [65:0] cur_end = 66'h00000000000000000;
   reg [7:0] dec_b = 8'h00;
   reg dec_bad = 1'h0;
@@ -1456,6 +1670,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] err = 5'h00;
+  reg fee_chk = 1'h0;
   reg fin_bad;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
@@ -1562,8 +1777,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg it_list = 1'h0;
   reg [24:0] it_pos = 25'h0000000;
   reg [4:0] jj = 5'h00;
-  reg [7:0] k_h;
-  reg [7:0] k_n;
+  reg [7:0] k_h = 8'h00;
+  reg [7:0] k_n = 8'h00;
   wire [7:0] k_p;
   wire [7:0] lane;
   wire lane_last;
@@ -1577,7 +1792,6 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg [2:0] mode = 3'h0;
   wire mv;
   reg [3:0] n_fields;
-  reg [65:0] new_end;
   wire [23:0] \o__payload.access_list_count ;
   wire [23:0] \o__payload.access_list_end ;
   wire [23:0] \o__payload.access_list_offset ;
@@ -1765,6 +1979,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] pre_code;
   reg [5:0] prio_len = 6'h00;
+  reg [7:0] prio_lsb = 8'h00;
   reg [3011:0] rec = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire [23:0] \rec.access_list_count ;
   wire [23:0] \rec.access_list_end ;
@@ -1831,6 +2046,12 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire [255:0] \rec.v ;
   wire [255:0] \rec.value ;
   reg [24:0] rem = 25'h0000000;
+  reg [7:0] rom_h_a;
+  reg [7:0] rom_h_c;
+  reg [7:0] rom_h_d;
+  reg [7:0] rom_n_a;
+  reg [7:0] rom_n_c;
+  reg [7:0] rom_n_d;
   wire [26:0] room;
   wire room_big;
   reg s_bad;
@@ -1888,1094 +2109,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire [5:0] wr_at;
   wire [5:0] wr_size;
   reg wrapped = 1'h0;
-  assign ib_free = \$41  | act_beat;
-  assign mv = bb_valid & ib_free;
-  assign \$42  = bb_valid & ib_free;
-  assign \$43  = ! bb_nk;
-  assign \$44  = \$43  | lane_last;
-  assign beat_done = \$42  & \$44 ;
-  assign \$45  = ~ bb_valid;
-  assign i__ready = \$45  | beat_done;
-  assign \$46  = ! mode;
-  assign in_hdr = go & \$46 ;
-  assign \$47  = mode == 1'h1;
-  assign in_len = go & \$47 ;
-  assign \$48  = mode == 2'h2;
-  assign in_content = go & \$48 ;
-  assign \$49  = ~ halted;
-  assign \$50  = mode == 2'h3;
-  assign in_apply = \$49  & \$50 ;
-  assign \$51  = top != 2'h2;
-  assign \$52  = ! sub;
-  assign \$53  = ! idx_E;
-  assign \$54  = idx_E == 1'h1;
-  assign \$55  = \$54  ? 6'h15 : 6'h00;
-  assign \$56  = \$53  ? 6'h14 : \$55 ;
-  assign \$57  = idx_E < 3'h6;
-  assign \$58  = 5'h19 + idx_E;
-  assign \$59  = \$57  ? \$58  : 7'h00;
-  assign \$60  = tx_type == 2'h3;
-  assign \$61  = ! idx_B;
-  assign \$62  = \$60  & \$61 ;
-  assign \$63  = \$62  & b_list;
-  assign \$64  = ~ open_W;
-  assign \$65  = \$63  & \$64 ;
-  assign \$66  = idx_W == 1'h1;
-  assign \$67  = b_list ? 6'h21 : 6'h20;
-  assign \$68  = fld_hdr != 6'h20;
-  assign \$69  = b_list != hdr_wants_list;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = fld_hdr != 6'h20;
-  assign \$72  = hdr_wants_list ? 5'h09 : 5'h08;
-  assign \$73  = ! b_ln;
-  assign \$74  = b_ln > 6'h20;
-  assign \$75  = b_ln > 4'h8;
-  assign \$76  = b_ln > 6'h20;
-  assign \$77  = b_ln > 6'h20;
-  assign \$78  = b_ln > 6'h20;
-  assign \$79  = b_ln > 4'h8;
-  assign \$80  = ! b_ln;
-  assign \$81  = tx_type == 2'h3;
-  assign \$82  = tx_type == 3'h4;
-  assign \$83  = \$81  | \$82 ;
-  assign \$84  = \$80  & \$83 ;
-  assign \$85  = ! b_ln;
-  assign \$86  = ~ \$85 ;
-  assign \$87  = b_ln != 5'h14;
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = b_ln > 6'h20;
-  assign \$90  = ~ to_present;
-  assign \$91  = b_ln > 16'hc000;
-  assign \$92  = \$90  & \$91 ;
-  assign \$93  = b_ln > 6'h20;
-  assign \$94  = ! b_ln;
-  assign \$95  = ! b_ln;
-  assign \$96  = b_ln > 6'h20;
-  assign \$97  = b_ln > 1'h1;
-  assign \$98  = b_ln > 6'h20;
-  assign \$99  = b_ln > 6'h20;
-  assign \$100  = ! b_ln;
-  assign \$101  = b_ln != 5'h14;
-  assign \$102  = b_ln != 6'h20;
-  assign \$103  = b_ln != 6'h20;
-  assign \$104  = ! b_ln;
-  assign \$105  = b_ln > 6'h20;
-  assign \$106  = b_ln != 5'h14;
-  assign \$107  = b_ln > 4'h8;
-  assign \$108  = b_ln > 1'h1;
-  assign \$109  = b_ln > 6'h20;
-  assign \$110  = b_ln > 6'h20;
-  assign \$111  = ! b_ln;
-  assign \$112  = ! b_ln;
-  assign \$113  = ! b_ln;
-  assign \$114  = ! b_ln;
-  assign \$116  = b_ln != 6'h30;
-  assign \$117  = sub == 3'h5;
-  assign \$118  = fld_hdr == 6'h20;
-  assign \$119  = versioned | \$118 ;
-  assign \$120  = \$117  & \$119 ;
-  assign \$122  = \$120  ? \$121  : { 7'h00, rec[2722:2699] };
-  assign \$123  = top == 2'h2;
-  assign \$124  = in_S & \$123 ;
-  assign hdr_cnt_s = idx_S + \$124 ;
-  assign \$125  = top == 2'h2;
-  assign \$126  = in_E & \$125 ;
-  assign \$127  = idx_E + \$126 ;
-  assign \$128  = ! sub;
-  assign \$129  = \$128  ? 3'h2 : 3'h6;
-  assign hdr_cf_E = \$127  < \$129 ;
-  assign \$130  = sub == 2'h3;
-  assign \$131  = sub == 3'h4;
-  assign \$132  = \$130  | \$131 ;
-  assign \$133  = sub == 3'h5;
-  assign \$134  = \$132  | \$133 ;
-  assign \$135  = hdr_cnt_s != \$122 ;
-  assign hdr_cf_S = \$134  & \$135 ;
-  assign \$136  = top == 2'h2;
-  assign \$137  = in_B & \$136 ;
-  assign \$138  = idx_B + \$137 ;
-  assign hdr_cf_B = \$138  < n_fields;
-  assign \$139  = top == 2'h2;
-  assign \$140  = in_W & \$139 ;
-  assign \$141  = idx_W + \$140 ;
-  assign \$142  = fld_hdr == 6'h20;
-  assign \$143  = versioned | \$142 ;
-  assign \$144  = \$143  ? 3'h5 : 3'h4;
-  assign hdr_cf_W = \$141  < \$144 ;
-  assign \$145  = b_single ? 6'h00 : b_ln;
-  assign \$146  = pos1 + \$145 ;
-  assign \$147  = cur_end[26:0] - pos1;
-  assign \$148  = | cur_end[65:27];
-  assign \$149  = | \$147 [26:6];
-  assign room_big = \$148  | \$149 ;
-  assign \$150  = ~ b_single;
-  assign \$151  = ~ pend_inf;
-  assign \$152  = \$150  & \$151 ;
-  assign \$153  = ~ room_big;
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = b_ln > \$147 [5:0];
-  assign hdr_over = \$154  & \$155 ;
-  assign \$156  = b_single ? 1'h1 : 1'h0;
-  assign \$157  = b < rec[658:651];
-  assign \$158  = b == rec[658:651];
-  assign \$159  = \$158  ? 2'h1 : 2'h2;
-  assign s_vs_prio = \$157  ? 2'h0 : \$159 ;
-  assign \$160  = \$156  > prio_len;
-  assign \$161  = \$156  < prio_len;
-  assign \$162  = \$161  ? 1'h0 : 1'h1;
-  assign \$163  = \$160  ? 2'h2 : { 1'h0, \$162  };
-  assign \$164  = \$163  == 1'h1;
-  assign \$165  = b_single & \$164 ;
-  assign \$166  = \$156  > prio_len;
-  assign \$167  = \$156  < prio_len;
-  assign \$168  = \$167  ? 1'h0 : 1'h1;
-  assign \$169  = \$166  ? 2'h2 : { 1'h0, \$168  };
-  assign s_pc = \$165  ? s_vs_prio : \$169 ;
-  assign \$170  = fld_hdr == 2'h2;
-  assign \$172  = fld_hdr == 2'h3;
-  assign \$173  = \$171  | \$172 ;
-  assign \$174  = fld_hdr == 3'h4;
-  assign \$175  = \$173  | \$174 ;
-  assign \$176  = fld_hdr == 3'h5;
-  assign \$177  = \$175  | \$176 ;
-  assign \$178  = fld_hdr == 3'h6;
-  assign \$179  = \$177  | \$178 ;
-  assign \$180  = fld_hdr == 3'h7;
-  assign \$181  = \$179  | \$180 ;
-  assign \$182  = fld_hdr == 4'h9;
-  assign \$183  = \$181  | \$182 ;
-  assign \$184  = fld_hdr == 4'hc;
-  assign \$185  = \$183  | \$184 ;
-  assign \$186  = fld_hdr == 4'hf;
-  assign \$187  = \$185  | \$186 ;
-  assign \$188  = fld_hdr == 5'h10;
-  assign \$189  = \$187  | \$188 ;
-  assign \$190  = fld_hdr == 5'h11;
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = fld_hdr == 5'h12;
-  assign \$193  = \$191  | \$192 ;
-  assign \$194  = fld_hdr == 5'h19;
-  assign \$195  = \$193  | \$194 ;
-  assign \$196  = fld_hdr == 5'h1b;
-  assign \$197  = \$195  | \$196 ;
-  assign \$198  = fld_hdr == 5'h1c;
-  assign \$199  = \$197  | \$198 ;
-  assign \$200  = fld_hdr == 5'h1d;
-  assign \$201  = \$199  | \$200 ;
-  assign \$202  = fld_hdr == 5'h1e;
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = fld_hdr == 6'h20;
-  assign \$205  = \$203  | \$204 ;
-  assign \$206  = b_single & \$205 ;
-  assign \$207  = ! b;
-  assign \$208  = \$206  & \$207 ;
-  assign \$209  = fld_hdr == 5'h17;
-  assign \$210  = b_single & \$209 ;
-  assign \$211  = b != 1'h1;
-  assign \$212  = \$210  & \$211 ;
-  assign \$213  = ~ b_list;
-  assign \$214  = ! s_pc;
-  assign \$215  = b == 5'h1b;
-  assign \$216  = b == 5'h1c;
-  assign \$217  = \$215  | \$216 ;
-  assign \$218  = b >= 6'h25;
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = b_single & \$219 ;
-  assign \$221  = ~ \$220 ;
-  assign \$222  = b > 1'h1;
-  assign \$223  = b_single & \$222 ;
-  assign \$224  = ~ b_single;
-  assign \$225  = ~ b_single;
-  assign \$226  = b == 1'h1;
-  assign \$227  = b_single & \$226 ;
-  assign \$228  = ~ \$227 ;
-  assign \$229  = ~ b_list;
-  assign \$230  = ! b_ln;
-  assign \$231  = \$229  & \$230 ;
-  assign s_check = b_single | \$231 ;
-  assign \$232  = top == 2'h3;
-  assign \$233  = ! top;
-  assign \$234  = ~ b_list;
-  assign \$235  = \$233  & \$234 ;
-  assign \$236  = ~ b_single;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = ! top;
-  assign \$239  = \$238  & b_single;
-  assign \$240  = ! fld_hdr;
-  assign \$241  = ! b;
-  assign \$242  = b > 3'h4;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = ! top;
-  assign type_byte = \$244  & b_single;
-  assign \$245  = fld != 6'h20;
-  assign \$246  = it_list != fin_wants_list;
-  assign \$247  = \$245  & \$246 ;
-  assign \$248  = fld != 6'h20;
-  assign \$249  = fin_wants_list ? 5'h09 : 5'h08;
-  assign \$250  = ! len_acc;
-  assign \$251  = len_acc > 6'h20;
-  assign \$252  = len_acc > 4'h8;
-  assign \$253  = len_acc > 6'h20;
-  assign \$254  = len_acc > 6'h20;
-  assign \$255  = len_acc > 6'h20;
-  assign \$256  = len_acc > 4'h8;
-  assign \$257  = ! len_acc;
-  assign \$258  = tx_type == 2'h3;
-  assign \$259  = tx_type == 3'h4;
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = \$257  & \$260 ;
-  assign \$262  = ! len_acc;
-  assign \$263  = ~ \$262 ;
-  assign \$264  = len_acc != 5'h14;
-  assign \$265  = \$263  & \$264 ;
-  assign \$266  = len_acc > 6'h20;
-  assign \$267  = ~ to_present;
-  assign \$268  = len_acc > 16'hc000;
-  assign \$269  = \$267  & \$268 ;
-  assign \$270  = len_acc > 6'h20;
-  assign \$271  = ! len_acc;
-  assign \$272  = ! len_acc;
-  assign \$273  = len_acc > 6'h20;
-  assign \$274  = len_acc > 1'h1;
-  assign \$275  = len_acc > 6'h20;
-  assign \$276  = len_acc > 6'h20;
-  assign \$277  = ! len_acc;
-  assign \$278  = len_acc != 5'h14;
-  assign \$279  = len_acc != 6'h20;
-  assign \$280  = len_acc != 6'h20;
-  assign \$281  = ! len_acc;
-  assign \$282  = len_acc > 6'h20;
-  assign \$283  = len_acc != 5'h14;
-  assign \$284  = len_acc > 4'h8;
-  assign \$285  = len_acc > 1'h1;
-  assign \$286  = len_acc > 6'h20;
-  assign \$287  = len_acc > 6'h20;
-  assign \$288  = ! len_acc;
-  assign \$289  = ! len_acc;
-  assign \$290  = ! len_acc;
-  assign \$291  = ! len_acc;
-  assign \$292  = len_acc != 18'h20000;
-  assign \$293  = len_acc != 6'h30;
-  assign \$294  = ~ halted;
-  assign \$295  = apply_pend & \$294 ;
-  assign app = in_apply | \$295 ;
-  assign \$296  = ~ dec_bad;
-  assign acc = app & \$296 ;
-  assign \$297  = sub == 3'h5;
-  assign \$298  = dec_fld == 6'h20;
-  assign \$299  = versioned | \$298 ;
-  assign \$300  = \$297  & \$299 ;
-  assign \$302  = \$300  ? \$301  : { 7'h00, rec[2722:2699] };
-  assign \$303  = top == 2'h2;
-  assign \$304  = in_S & \$303 ;
-  assign app_cnt_s = idx_S + \$304 ;
-  assign \$305  = top == 2'h2;
-  assign \$306  = in_E & \$305 ;
-  assign \$307  = idx_E + \$306 ;
-  assign \$308  = ! sub;
-  assign \$309  = \$308  ? 3'h2 : 3'h6;
-  assign app_cf_E = \$307  < \$309 ;
-  assign \$310  = sub == 2'h3;
-  assign \$311  = sub == 3'h4;
-  assign \$312  = \$310  | \$311 ;
-  assign \$313  = sub == 3'h5;
-  assign \$314  = \$312  | \$313 ;
-  assign \$315  = app_cnt_s != \$302 ;
-  assign app_cf_S = \$314  & \$315 ;
-  assign \$316  = top == 2'h2;
-  assign \$317  = in_B & \$316 ;
-  assign \$318  = idx_B + \$317 ;
-  assign app_cf_B = \$318  < n_fields;
-  assign \$319  = top == 2'h2;
-  assign \$320  = in_W & \$319 ;
-  assign \$321  = idx_W + \$320 ;
-  assign \$322  = dec_fld == 6'h20;
-  assign \$323  = versioned | \$322 ;
-  assign \$324  = \$323  ? 3'h5 : 3'h4;
-  assign app_cf_W = \$321  < \$324 ;
-  assign \$325  = acc & in_W;
-  assign \$326  = top == 2'h2;
-  assign \$327  = \$325  & \$326 ;
-  assign \$328  = dec_fld != 5'h1f;
-  assign acc_at_W = \$327  & \$328 ;
-  assign \$329  = acc & in_B;
-  assign \$330  = top == 2'h2;
-  assign \$331  = \$329  & \$330 ;
-  assign \$332  = dec_fld != 5'h1f;
-  assign acc_at_B = \$331  & \$332 ;
-  assign \$333  = acc & in_S;
-  assign \$334  = top == 2'h2;
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = dec_fld != 5'h1f;
-  assign acc_at_S = \$335  & \$336 ;
-  assign \$337  = acc & in_E;
-  assign \$338  = top == 2'h2;
-  assign \$339  = \$337  & \$338 ;
-  assign \$340  = dec_fld != 5'h1f;
-  assign acc_at_E = \$339  & \$340 ;
-  assign \$341  = acc & in_K;
-  assign \$342  = top == 2'h2;
-  assign \$343  = \$341  & \$342 ;
-  assign \$344  = dec_fld != 5'h1f;
-  assign acc_at_K = \$343  & \$344 ;
-  assign \$345  = dec_ln > 6'h21;
-  assign \$346  = \$345  ? 64'h0000000000000021 : dec_ln;
-  assign \$1336  = jj * 4'h8;
-  assign k_p = rec[906:651] >> \$1336 ;
-  assign \$347  = b < k_n;
-  assign \$348  = b == k_n;
-  assign \$349  = \$348  ? 2'h1 : 2'h2;
-  assign b_vs_n = \$347  ? 2'h0 : \$349 ;
-  assign \$350  = b < k_h;
-  assign \$351  = b == k_h;
-  assign \$352  = \$351  ? 2'h1 : 2'h2;
-  assign b_vs_half_n = \$350  ? 2'h0 : \$352 ;
-  assign \$353  = b < k_p;
-  assign \$354  = b == k_p;
-  assign \$355  = \$354  ? 2'h1 : 2'h2;
-  assign b_vs_prio = \$353  ? 2'h0 : \$355 ;
-  assign \$356  = c_n == 1'h1;
-  assign o_n = \$356  ? b_vs_n : c_n;
-  assign \$357  = c_h == 1'h1;
-  assign o_h = \$357  ? b_vs_half_n : c_h;
-  assign \$358  = c_p == 1'h1;
-  assign o_p = \$358  ? b_vs_prio : c_p;
-  assign c_last = in_content & last1;
-  assign \$359  = in_content & first;
-  assign \$360  = \$359  & wrapped;
-  assign \$361  = b < 8'h80;
-  assign \$362  = \$360  & \$361 ;
-  assign \$363  = in_content & first;
-  assign \$364  = fld == 2'h2;
-  assign \$366  = fld == 2'h3;
-  assign \$367  = \$365  | \$366 ;
-  assign \$368  = fld == 3'h4;
-  assign \$369  = \$367  | \$368 ;
-  assign \$370  = fld == 3'h5;
-  assign \$371  = \$369  | \$370 ;
-  assign \$372  = fld == 3'h6;
-  assign \$373  = \$371  | \$372 ;
-  assign \$374  = fld == 3'h7;
-  assign \$375  = \$373  | \$374 ;
-  assign \$376  = fld == 4'h9;
-  assign \$377  = \$375  | \$376 ;
-  assign \$378  = fld == 4'hc;
-  assign \$379  = \$377  | \$378 ;
-  assign \$380  = fld == 4'hf;
-  assign \$381  = \$379  | \$380 ;
-  assign \$382  = fld == 5'h10;
-  assign \$383  = \$381  | \$382 ;
-  assign \$384  = fld == 5'h11;
-  assign \$385  = \$383  | \$384 ;
-  assign \$386  = fld == 5'h12;
-  assign \$387  = \$385  | \$386 ;
-  assign \$388  = fld == 5'h19;
-  assign \$389  = \$387  | \$388 ;
-  assign \$390  = fld == 5'h1b;
-  assign \$391  = \$389  | \$390 ;
-  assign \$392  = fld == 5'h1c;
-  assign \$393  = \$391  | \$392 ;
-  assign \$394  = fld == 5'h1d;
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = fld == 5'h1e;
-  assign \$397  = \$395  | \$396 ;
-  assign \$398  = fld == 6'h20;
-  assign \$399  = \$397  | \$398 ;
-  assign \$400  = \$363  & \$399 ;
-  assign \$401  = ! b;
-  assign \$402  = \$400  & \$401 ;
-  assign \$403  = in_content & first;
-  assign \$404  = fld == 5'h17;
-  assign \$405  = \$403  & \$404 ;
-  assign \$406  = b != 1'h1;
-  assign \$407  = \$405  & \$406 ;
-  assign \$408  = ln6 == 4'h8;
-  assign \$409  = \$408  & all_ff;
-  assign \$410  = b == 8'hff;
-  assign \$411  = \$409  & \$410 ;
-  assign \$412  = ! o_p;
-  assign \$413  = ln6 >= 2'h2;
-  assign \$414  = b == 5'h1b;
-  assign \$415  = b == 5'h1c;
-  assign \$416  = \$414  | \$415 ;
-  assign \$417  = b >= 6'h25;
-  assign \$418  = \$416  | \$417 ;
-  assign \$419  = \$413  | \$418 ;
-  assign \$420  = ~ \$419 ;
-  assign \$421  = b > 1'h1;
-  assign \$422  = | o_n;
-  assign \$423  = | o_n;
-  assign \$424  = o_h == 2'h2;
-  assign \$425  = \$423  | \$424 ;
-  assign \$426  = | o_n;
-  assign \$427  = \$426  ? 5'h13 : 5'h14;
-  assign \$428  = ln6 == 1'h1;
-  assign \$429  = b == 1'h1;
-  assign \$430  = \$428  & \$429 ;
-  assign \$431  = ~ \$430 ;
-  assign v_b = in_content ? b : dec_b;
-  assign v_fld = in_content ? fld : dec_fld;
-  assign \$432  = acc & dec_single;
-  assign v_go = in_content | \$432 ;
-  assign a_cmpl = acc & dec_cmpl;
-  assign complete = a_cmpl | c_last;
-  assign \$433  = a_cmpl & dec_eq_K;
-  assign \$434  = c_last ? cl_end_K : \$433 ;
-  assign \$435  = open_K & \$434 ;
-  assign \$436  = a_cmpl & dec_eq_E;
-  assign \$437  = c_last ? cl_end_E : \$436 ;
-  assign \$438  = open_E & \$437 ;
-  assign \$439  = ~ open_K;
-  assign \$440  = \$439  | close_K;
-  assign close_E = \$438  & \$441 ;
-  assign \$442  = a_cmpl & dec_eq_S;
-  assign \$443  = c_last ? cl_end_S : \$442 ;
-  assign \$444  = open_S & \$443 ;
-  assign \$445  = ~ open_K;
-  assign \$446  = \$445  | close_K;
-  assign \$448  = ~ open_E;
-  assign \$449  = \$448  | close_E;
-  assign \$450  = \$447  & \$449 ;
-  assign close_S = \$444  & \$450 ;
-  assign \$451  = a_cmpl & dec_eq_B;
-  assign \$452  = c_last ? cl_end_B : \$451 ;
-  assign \$453  = open_B & \$452 ;
-  assign \$454  = ~ open_K;
-  assign \$455  = \$454  | close_K;
-  assign \$457  = ~ open_E;
-  assign \$458  = \$457  | close_E;
-  assign \$459  = \$456  & \$458 ;
-  assign \$460  = ~ open_S;
-  assign \$461  = \$460  | close_S;
-  assign \$462  = \$459  & \$461 ;
-  assign close_B = \$453  & \$462 ;
-  assign \$463  = a_cmpl & dec_eq_W;
-  assign \$464  = c_last ? cl_end_W : \$463 ;
-  assign \$465  = open_W & \$464 ;
-  assign \$466  = ~ open_K;
-  assign \$467  = \$466  | close_K;
-  assign \$469  = ~ open_E;
-  assign \$470  = \$469  | close_E;
-  assign \$471  = \$468  & \$470 ;
-  assign \$472  = ~ open_S;
-  assign \$473  = \$472  | close_S;
-  assign \$474  = \$471  & \$473 ;
-  assign \$475  = ~ open_B;
-  assign \$476  = \$475  | close_B;
-  assign \$477  = \$474  & \$476 ;
-  assign close_W = \$465  & \$477 ;
-  assign \$478  = ~ open_K;
-  assign \$479  = \$478  | close_K;
-  assign \$481  = ~ open_E;
-  assign \$482  = \$481  | close_E;
-  assign \$483  = \$480  & \$482 ;
-  assign \$484  = ~ open_S;
-  assign \$485  = \$484  | close_S;
-  assign \$486  = \$483  & \$485 ;
-  assign \$487  = ~ open_B;
-  assign \$488  = \$487  | close_B;
-  assign \$489  = \$486  & \$488 ;
-  assign \$490  = ~ open_W;
-  assign \$491  = \$490  | close_W;
-  assign \$492  = \$489  & \$491 ;
-  assign \$493  = \$492  & complete;
-  assign \$494  = top == 2'h2;
-  assign all_closed = \$493  & \$494 ;
-  assign \$495  = c_last ? cl_cf_W : dec_cf_W;
-  assign \$496  = close_W & \$495 ;
-  assign \$497  = c_last ? cl_cf_B : dec_cf_B;
-  assign \$498  = close_B & \$497 ;
-  assign \$499  = c_last ? cl_cf_S : dec_cf_S;
-  assign \$500  = close_S & \$499 ;
-  assign \$501  = c_last ? cl_cf_E : dec_cf_E;
-  assign \$502  = close_E & \$501 ;
-  assign \$503  = c_last ? cl_cf_K : dec_cf_K;
-  assign \$504  = close_K & \$503 ;
-  assign \$505  = ~ close_W;
-  assign \$506  = open_W & \$505 ;
-  assign \$507  = ~ close_B;
-  assign \$508  = open_B & \$507 ;
-  assign \$509  = ~ close_S;
-  assign \$510  = open_S & \$509 ;
-  assign \$511  = ~ close_E;
-  assign \$512  = open_E & \$511 ;
-  assign \$513  = ~ close_K;
-  assign \$514  = open_K & \$513 ;
-  assign \$515  = ~ cd_ovalid;
-  assign \$516  = \$515  | o_calldata__ready;
-  assign cd_move = cd_full & \$516 ;
-  assign \$517  = v_fld == 4'ha;
-  assign cd_wr = v_go & \$517 ;
-  assign wr_at = cd_move ? 6'h00 : cd_fill;
-  assign \$518  = cd_move | cd_arg;
-  assign wr_size = \$518  ? 6'h20 : 6'h04;
-  assign \$519  = pos > 24'hffffff;
-  assign \$520  = ! pos;
-  assign \$521  = top == 2'h3;
-  assign o__valid = ost == 2'h3;
-  assign \$522  = act_beat & ib_byte;
-  assign \$523  = pos != 25'h1ffffff;
-  assign \$524  = pos + 1'h1;
-  assign \$525  = pos1 + 1'h1;
-  assign \$526  = pos1 < 24'hffffff;
-  assign \$527  = ~ pos_ok;
-  assign \$528  = | bb_nk;
-  assign \$529  = \$528  | bb_last;
-  assign \$530  = | bb_nk;
-  assign \$531  = ! bb_nk;
-  assign \$532  = \$531  | lane_last;
-  assign \$533  = bb_last & \$532 ;
-  assign \$534  = lane >= 8'hc0;
-  assign \$535  = lane < 8'h80;
-  assign \$536  = lane >= 8'h80;
-  assign \$538  = \$537  >= 6'h38;
-  assign \$539  = \$536  & \$538 ;
-  assign \$540  = lane < 8'h80;
-  assign \$542  = \$540  ? 8'h01 : \$541 ;
-  assign \$544  = \$543  - 6'h37;
-  assign \$545  = | bb_nk;
-  assign \$546  = li + 1'h1;
-  assign \$547  = lane_last ? 4'h0 : \$546 ;
-  assign \$548  = i__valid & i__ready;
-  assign \$549  = 1'h0 + i__payload[64];
-  assign \$550  = \$549  + i__payload[65];
-  assign \$551  = \$550  + i__payload[66];
-  assign \$552  = \$551  + i__payload[67];
-  assign \$553  = \$552  + i__payload[68];
-  assign \$554  = \$553  + i__payload[69];
-  assign \$555  = \$554  + i__payload[70];
-  assign \$556  = \$555  + i__payload[71];
-  assign \$557  = ~ pre_bad;
-  assign \$558  = \$557  & b_long;
-  assign \$559  = pos1 + b_ll;
-  assign \$560  = ~ b_list;
-  assign \$561  = ~ b_single;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = | b_ln;
-  assign \$564  = \$562  & \$563 ;
-  assign \$565  = b_ln - 1'h1;
-  assign \$566  = b == 8'h81;
-  assign \$567  = b_ln < 6'h20;
-  assign \$568  = \$567  ? 1'h0 : 1'h1;
-  assign \$569  = b_ln < 6'h20;
-  assign \$570  = \$569  ? 1'h0 : 1'h1;
-  assign \$571  = b_ln > prio_len;
-  assign \$572  = b_ln < prio_len;
-  assign \$573  = \$572  ? 1'h0 : 1'h1;
-  assign \$574  = \$571  ? 2'h2 : { 1'h0, \$573  };
-  assign \$575  = b_ln == 1'h1;
-  assign \$576  = ! end_W[65:32];
-  assign \$577  = end_W[31:0] == \$146 ;
-  assign \$578  = \$576  & \$577 ;
-  assign \$579  = open_W & \$578 ;
-  assign \$580  = ! end_B[65:32];
-  assign \$581  = end_B[31:0] == \$146 ;
-  assign \$582  = \$580  & \$581 ;
-  assign \$583  = open_B & \$582 ;
-  assign \$584  = ! end_S[65:32];
-  assign \$585  = end_S[31:0] == \$146 ;
-  assign \$586  = \$584  & \$585 ;
-  assign \$587  = open_S & \$586 ;
-  assign \$588  = ! end_E[65:32];
-  assign \$589  = end_E[31:0] == \$146 ;
-  assign \$590  = \$588  & \$589 ;
-  assign \$591  = open_E & \$590 ;
-  assign \$592  = ! end_K[65:32];
-  assign \$593  = end_K[31:0] == \$146 ;
-  assign \$594  = \$592  & \$593 ;
-  assign \$595  = open_K & \$594 ;
-  assign \$596  = b_single ? { 1'h0, pos } : pos1;
-  assign \$597  = ! b_ln;
-  assign \$598  = b_single | \$597 ;
-  assign \$599  = b == 8'h81;
-  assign \$600  = ! end_W[65:26];
-  assign \$601  = end_W[25:0] == pos1;
-  assign \$602  = \$600  & \$601 ;
-  assign \$603  = open_W & \$602 ;
-  assign \$604  = ! end_B[65:26];
-  assign \$605  = end_B[25:0] == pos1;
-  assign \$606  = \$604  & \$605 ;
-  assign \$607  = open_B & \$606 ;
-  assign \$608  = ! end_S[65:26];
-  assign \$609  = end_S[25:0] == pos1;
-  assign \$610  = \$608  & \$609 ;
-  assign \$611  = open_S & \$610 ;
-  assign \$612  = ! end_E[65:26];
-  assign \$613  = end_E[25:0] == pos1;
-  assign \$614  = \$612  & \$613 ;
-  assign \$615  = open_E & \$614 ;
-  assign \$616  = ! end_K[65:26];
-  assign \$617  = end_K[25:0] == pos1;
-  assign \$618  = \$616  & \$617 ;
-  assign \$619  = open_K & \$618 ;
-  assign \$620  = s_check & s_bad;
-  assign \$621  = ! top;
-  assign \$622  = ll_rem - 1'h1;
-  assign \$623  = ! b;
-  assign \$624  = len_first & \$623 ;
-  assign \$625  = ll_rem == 1'h1;
-  assign \$626  = ~ halted;
-  assign \$627  = mode == 3'h4;
-  assign \$628  = \$626  & \$627 ;
-  assign \$629  = start + len_acc;
-  assign \$630  = ~ halted;
-  assign \$631  = mode == 3'h5;
-  assign \$632  = \$630  & \$631 ;
-  assign \$633  = len_acc < 6'h38;
-  assign \$634  = ~ pend_inf;
-  assign \$635  = fin_end > cur_end;
-  assign \$636  = \$634  & \$635 ;
-  assign \$637  = idx_W + 1'h1;
-  assign \$638  = idx_B + 1'h1;
-  assign \$639  = idx_S + 1'h1;
-  assign \$640  = idx_E + 1'h1;
-  assign \$641  = idx_K + 1'h1;
-  assign \$642  = dec_fld == 6'h20;
-  assign \$643  = dec_fld == 1'h1;
-  assign \$644  = dec_fld == 5'h1f;
-  assign \$645  = \$643  | \$644 ;
-  assign \$646  = dec_fld == 4'hf;
-  assign \$647  = dec_fld == 5'h10;
-  assign \$648  = \$646  | \$647 ;
-  assign \$649  = dec_fld == 4'h8;
-  assign \$650  = dec_ln == 5'h14;
-  assign \$651  = dec_ln == 5'h14;
-  assign \$652  = dec_fld == 4'ha;
-  assign \$653  = dec_fld == 4'hb;
-  assign \$654  = dec_fld == 4'hd;
-  assign \$655  = dec_fld == 4'he;
-  assign \$656  = dec_fld == 5'h13;
-  assign \$657  = rec[2674:2651] + 1'h1;
-  assign \$658  = dec_fld == 5'h16;
-  assign \$659  = rec[2698:2675] + 1'h1;
-  assign \$660  = dec_fld == 5'h17;
-  assign \$661  = rec[2722:2699] + 1'h1;
-  assign \$662  = dec_fld == 5'h18;
-  assign \$663  = rec[2746:2723] + 1'h1;
-  assign \$664  = dec_fld == 2'h2;
-  assign \$665  = dec_fld == 3'h5;
-  assign \$666  = ~ dec_list;
-  assign \$667  = in_apply & \$666 ;
-  assign \$668  = ~ dec_cmpl;
-  assign \$669  = \$667  & \$668 ;
-  assign \$670  = dec_ln >= 25'h1ffffff;
-  assign \$671  = \$670  ? 64'h0000000001ffffff : dec_ln;
-  assign \$672  = dec_ln - 1'h1;
-  assign \$673  = \$346 [5:0] < 6'h20;
-  assign \$674  = \$673  ? 1'h0 : 1'h1;
-  assign \$675  = \$346 [5:0] < 6'h20;
-  assign \$676  = \$675  ? 1'h0 : 1'h1;
-  assign \$677  = \$346 [5:0] > prio_len;
-  assign \$678  = \$346 [5:0] < prio_len;
-  assign \$679  = \$678  ? 1'h0 : 1'h1;
-  assign \$680  = \$677  ? 2'h2 : { 1'h0, \$679  };
-  assign \$681  = end_W == dec_end;
-  assign \$682  = open_W & \$681 ;
-  assign \$683  = end_B == dec_end;
-  assign \$684  = open_B & \$683 ;
-  assign \$685  = end_S == dec_end;
-  assign \$686  = open_S & \$685 ;
-  assign \$687  = end_E == dec_end;
-  assign \$688  = open_E & \$687 ;
-  assign \$689  = end_K == dec_end;
-  assign \$690  = open_K & \$689 ;
-  assign \$691  = | dec_ln;
-  assign \$692  = dec_list & \$691 ;
-  assign \$693  = dec_fld == 1'h1;
-  assign \$694  = dec_fld == 5'h1f;
-  assign \$695  = dec_fld == 4'hb;
-  assign \$697  = dec_fld == 4'hd;
-  assign \$698  = \$696  | \$697 ;
-  assign \$699  = dec_fld == 4'he;
-  assign \$700  = \$698  | \$699 ;
-  assign \$701  = dec_fld == 6'h21;
-  assign \$702  = \$700  | \$701 ;
-  assign \$703  = dec_fld == 6'h22;
-  assign \$704  = \$702  | \$703 ;
-  assign \$705  = dec_fld == 6'h23;
-  assign \$706  = \$704  | \$705 ;
-  assign \$707  = dec_fld == 5'h13;
-  assign \$708  = dec_fld == 5'h18;
-  assign \$709  = \$707  | \$708 ;
-  assign \$710  = dec_fld == 5'h15;
-  assign \$711  = dec_fld == 4'hb;
-  assign \$712  = dec_fld == 4'hd;
-  assign \$713  = dec_fld == 4'he;
-  assign \$714  = dec_fld == 6'h21;
-  assign \$715  = dec_fld == 6'h22;
-  assign \$716  = dec_fld == 6'h23;
-  assign \$717  = rem - 1'h1;
-  assign \$718  = jj - 1'h1;
-  assign \$719  = b == 8'hff;
-  assign \$720  = all_ff & \$719 ;
-  assign \$721  = rem == 2'h2;
-  assign \$722  = v_fld == 2'h2;
-  assign \$723  = v_fld == 2'h3;
-  assign \$724  = v_fld == 3'h4;
-  assign \$725  = v_fld == 3'h5;
-  assign \$726  = v_fld == 3'h6;
-  assign \$727  = v_fld == 3'h7;
-  assign \$728  = v_fld == 4'h9;
-  assign \$729  = v_fld == 4'hc;
-  assign \$730  = v_fld == 4'hf;
-  assign \$731  = v_fld == 5'h10;
-  assign \$732  = v_fld == 5'h11;
-  assign \$733  = v_fld == 5'h12;
-  assign \$734  = v_fld == 4'h8;
-  assign \$735  = app & dec_bad;
-  assign \$736  = cd_arg ? 6'h20 : 6'h04;
-  assign \$737  = cd_arg ? 1'h1 : 1'h0;
-  assign \$738  = cd_arg ? cd_index : 16'h0000;
-  assign \$739  = cd_index + 1'h1;
-  assign \$740  = cd_arg ? \$739  : 17'h00000;
-  assign \$741  = ! wr_at;
-  assign \$742  = wr_at == 1'h1;
-  assign \$743  = wr_at == 2'h2;
-  assign \$744  = wr_at == 2'h3;
-  assign \$745  = wr_at == 3'h4;
-  assign \$746  = wr_at == 3'h5;
-  assign \$747  = wr_at == 3'h6;
-  assign \$748  = wr_at == 3'h7;
-  assign \$749  = wr_at == 4'h8;
-  assign \$750  = wr_at == 4'h9;
-  assign \$751  = wr_at == 4'ha;
-  assign \$752  = wr_at == 4'hb;
-  assign \$753  = wr_at == 4'hc;
-  assign \$754  = wr_at == 4'hd;
-  assign \$755  = wr_at == 4'he;
-  assign \$756  = wr_at == 4'hf;
-  assign \$757  = wr_at == 5'h10;
-  assign \$758  = wr_at == 5'h11;
-  assign \$759  = wr_at == 5'h12;
-  assign \$760  = wr_at == 5'h13;
-  assign \$761  = wr_at == 5'h14;
-  assign \$762  = wr_at == 5'h15;
-  assign \$763  = wr_at == 5'h16;
-  assign \$764  = wr_at == 5'h17;
-  assign \$765  = wr_at == 5'h18;
-  assign \$766  = wr_at == 5'h19;
-  assign \$767  = wr_at == 5'h1a;
-  assign \$768  = wr_at == 5'h1b;
-  assign \$769  = wr_at == 5'h1c;
-  assign \$770  = wr_at == 5'h1d;
-  assign \$771  = wr_at == 5'h1e;
-  assign \$772  = wr_at == 5'h1f;
-  assign \$773  = wr_at + 1'h1;
-  assign \$774  = wr_at + 1'h1;
-  assign \$775  = \$774  == wr_size;
-  assign \$776  = cd_arg ? 1'h1 : 1'h0;
-  assign \$777  = ost == 1'h1;
-  assign \$778  = o__payload[1738:1675] - 6'h23;
-  assign \$779  = | o__payload[1930:1739];
-  assign \$780  = o__payload[1738:1675] >= 6'h25;
-  assign \$781  = \$779  | \$780 ;
-  assign \$782  = o__payload[1802:1739] - 1'h1;
-  assign \$783  = o__payload[1866:1803] - 1'h1;
-  assign \$784  = o__payload[1930:1867] - 1'h1;
-  assign \$785  = ! o__payload[1802:1739];
-  assign \$786  = ! o__payload[1866:1803];
-  assign \$787  = ! o__payload[1930:1867];
-  assign \$788  = ost == 2'h2;
-  assign \$789  = ! o__payload[4:0];
-  assign \$790  = ! o__payload[7:5];
-  assign \$791  = \$789  & \$790 ;
-  assign \$792  = \$791  & ge37;
-  assign \$793  = lo[64] ? vdec1 : o__payload[1802:1739];
-  assign \$794  = lo[64] & vzero1;
-  assign \$795  = \$794  ? vdec2 : o__payload[1866:1803];
-  assign \$796  = lo[64] & vzero1;
-  assign \$797  = \$796  & vzero2;
-  assign \$798  = \$797  ? vdec3 : o__payload[1930:1867];
-  assign \$799  = ost == 2'h3;
-  assign \$800  = \$799  & o__ready;
-  always @(posedge clk)
-    pos <= \$801 ;
-  always @(posedge clk)
-    pos1 <= \$802 ;
-  always @(posedge clk)
-    pos_ok <= \$803 ;
-  always @(posedge clk)
-    halted <= \$804 ;
-  always @(posedge clk)
-    ib_valid <= \$805 ;
-  always @(posedge clk)
-    at_end <= \$806 ;
-  always @(posedge clk)
-    ib_byte <= \$807 ;
-  always @(posedge clk)
-    ib_last <= \$808 ;
-  always @(posedge clk)
-    b <= \$809 ;
-  always @(posedge clk)
-    b_list <= \$810 ;
-  always @(posedge clk)
-    b_single <= \$811 ;
-  always @(posedge clk)
-    b_long <= \$812 ;
-  always @(posedge clk)
-    b_ln <= \$813 ;
-  always @(posedge clk)
-    b_ll <= \$814 ;
-  always @(posedge clk)
-    li <= \$815 ;
-  always @(posedge clk)
-    bb_valid <= \$816 ;
-  always @(posedge clk)
-    bb_data <= \$817 ;
-  always @(posedge clk)
-    bb_last <= \$818 ;
-  always @(posedge clk)
-    bb_nk <= \$819 ;
-  always @(posedge clk)
-    it_pos <= \$820 ;
-  always @(posedge clk)
-    fld <= \$821 ;
-  always @(posedge clk)
-    it_list <= \$822 ;
-  always @(posedge clk)
-    tx_type <= \$823 ;
-  always @(posedge clk)
-    top <= \$824 ;
-  always @(posedge clk)
-    err <= \$825 ;
-  always @(posedge clk)
-    mode <= \$826 ;
-  always @(posedge clk)
-    ll_rem <= \$827 ;
-  always @(posedge clk)
-    len_first <= \$828 ;
-  always @(posedge clk)
-    len_acc <= \$829 ;
-  always @(posedge clk)
-    start <= \$830 ;
-  always @(posedge clk)
-    apply_pend <= \$831 ;
-  always @(posedge clk)
-    rem <= \$832 ;
-  always @(posedge clk)
-    jj <= \$833 ;
-  always @(posedge clk)
-    ln6 <= \$834 ;
-  always @(posedge clk)
-    first <= \$835 ;
-  always @(posedge clk)
-    wrapped <= \$836 ;
-  always @(posedge clk)
-    c_n <= \$837 ;
-  always @(posedge clk)
-    c_h <= \$838 ;
-  always @(posedge clk)
-    c_p <= \$839 ;
-  always @(posedge clk)
-    all_ff <= \$840 ;
-  always @(posedge clk)
-    last1 <= \$841 ;
-  always @(posedge clk)
-    cl_end_W <= \$842 ;
-  always @(posedge clk)
-    cl_end_B <= \$843 ;
-  always @(posedge clk)
-    cl_end_S <= \$844 ;
-  always @(posedge clk)
-    cl_end_E <= \$845 ;
-  always @(posedge clk)
-    cl_end_K <= \$846 ;
-  always @(posedge clk)
-    cl_cf_W <= \$847 ;
-  always @(posedge clk)
-    cl_cf_B <= \$848 ;
-  always @(posedge clk)
-    cl_cf_S <= \$849 ;
-  always @(posedge clk)
-    cl_cf_E <= \$850 ;
-  always @(posedge clk)
-    cl_cf_K <= \$851 ;
-  always @(posedge clk)
-    dec_fld <= \$852 ;
-  always @(posedge clk)
-    dec_list <= \$853 ;
-  always @(posedge clk)
-    dec_ln <= \$854 ;
-  always @(posedge clk)
-    dec_end <= \$855 ;
-  always @(posedge clk)
-    dec_pos <= \$856 ;
-  always @(posedge clk)
-    dec_start <= \$857 ;
-  always @(posedge clk)
-    dec_single <= \$858 ;
-  always @(posedge clk)
-    dec_cmpl <= \$859 ;
-  always @(posedge clk)
-    dec_wrapped <= \$860 ;
-  always @(posedge clk)
-    dec_b <= \$861 ;
-  always @(posedge clk)
-    dec_eq_W <= \$862 ;
-  always @(posedge clk)
-    dec_eq_B <= \$863 ;
-  always @(posedge clk)
-    dec_eq_S <= \$864 ;
-  always @(posedge clk)
-    dec_eq_E <= \$865 ;
-  always @(posedge clk)
-    dec_eq_K <= \$866 ;
-  always @(posedge clk)
-    dec_cf_W <= \$867 ;
-  always @(posedge clk)
-    dec_cf_B <= \$868 ;
-  always @(posedge clk)
-    dec_cf_S <= \$869 ;
-  always @(posedge clk)
-    dec_cf_E <= \$870 ;
-  always @(posedge clk)
-    dec_cf_K <= \$871 ;
-  always @(posedge clk)
-    dec_bad <= \$872 ;
-  always @(posedge clk)
-    dec_code <= \$873 ;
-  always @(posedge clk)
-    fin_end <= \$874 ;
-  always @(posedge clk)
-    idx_W <= \$875 ;
-  always @(posedge clk)
-    idx_B <= \$876 ;
-  always @(posedge clk)
-    idx_S <= \$877 ;
-  always @(posedge clk)
-    idx_E <= \$878 ;
-  always @(posedge clk)
-    idx_K <= \$879 ;
-  always @(posedge clk)
-    versioned <= \$880 ;
-  always @(posedge clk)
-    rec <= \$881 ;
-  always @(posedge clk)
-    to_present <= \$882 ;
-  always @(posedge clk)
-    prio_len <= \$883 ;
-  always @(posedge clk)
-    cur_end <= \$884 ;
-  always @(posedge clk)
-    open_B <= \$885 ;
-  always @(posedge clk)
-    end_B <= \$886 ;
-  always @(posedge clk)
-    open_W <= \$887 ;
-  always @(posedge clk)
-    end_W <= \$888 ;
-  always @(posedge clk)
-    open_S <= \$889 ;
-  always @(posedge clk)
-    end_S <= \$890 ;
-  always @(posedge clk)
-    sub <= \$891 ;
-  always @(posedge clk)
-    open_E <= \$892 ;
-  always @(posedge clk)
-    end_E <= \$893 ;
-  always @(posedge clk)
-    open_K <= \$894 ;
-  always @(posedge clk)
-    end_K <= \$895 ;
-  always @(posedge clk)
-    cd_ovalid <= \$896 ;
-  always @(posedge clk)
-    o_calldata__payload <= \$897 ;
-  always @(posedge clk)
-    cd_full <= \$898 ;
-  always @(posedge clk)
-    cd_fill <= \$899 ;
-  always @(posedge clk)
-    cd_arg <= \$900 ;
-  always @(posedge clk)
-    cd_index <= \$901 ;
-  always @(posedge clk)
-    cd_wb0 <= \$902 ;
-  always @(posedge clk)
-    cd_wb1 <= \$903 ;
-  always @(posedge clk)
-    cd_wb2 <= \$904 ;
-  always @(posedge clk)
-    cd_wb3 <= \$905 ;
-  always @(posedge clk)
-    cd_wb4 <= \$906 ;
-  always @(posedge clk)
-    cd_wb5 <= \$907 ;
-  always @(posedge clk)
-    cd_wb6 <= \$908 ;
-  always @(posedge clk)
-    cd_wb7 <= \$909 ;
-  always @(posedge clk)
-    cd_wb8 <= \$910 ;
-  always @(posedge clk)
-    cd_wb9 <= \$911 ;
-  always @(posedge clk)
-    cd_wb10 <= \$912 ;
-  always @(posedge clk)
-    cd_wb11 <= \$913 ;
-  always @(posedge clk)
-    cd_wb12 <= \$914 ;
-  always @(posedge clk)
-    cd_wb13 <= \$915 ;
-  always @(posedge clk)
-    cd_wb14 <= \$916 ;
-  always @(posedge clk)
-    cd_wb15 <= \$917 ;
-  always @(posedge clk)
-    cd_wb16 <= \$918 ;
-  always @(posedge clk)
-    cd_wb17 <= \$919 ;
-  always @(posedge clk)
-    cd_wb18 <= \$920 ;
-  always @(posedge clk)
-    cd_wb19 <= \$921 ;
-  always @(posedge clk)
-    cd_wb20 <= \$922 ;
-  always @(posedge clk)
-    cd_wb21 <= \$923 ;
-  always @(posedge clk)
-    cd_wb22 <= \$924 ;
-  always @(posedge clk)
-    cd_wb23 <= \$925 ;
-  always @(posedge clk)
-    cd_wb24 <= \$926 ;
-  always @(posedge clk)
-    cd_wb25 <= \$927 ;
-  always @(posedge clk)
-    cd_wb26 <= \$928 ;
-  always @(posedge clk)
-    cd_wb27 <= \$929 ;
-  always @(posedge clk)
-    cd_wb28 <= \$930 ;
-  always @(posedge clk)
-    cd_wb29 <= \$931 ;
-  always @(posedge clk)
-    cd_wb30 <= \$932 ;
-  always @(posedge clk)
-    cd_wb31 <= \$933 ;
-  always @(posedge clk)
-    o__payload <= \$934 ;
-  always @(posedge clk)
-    ost <= \$935 ;
-  always @(posedge clk)
-    lo <= \$936 ;
-  always @(posedge clk)
-    ge37 <= \$937 ;
-  always @(posedge clk)
-    vdec1 <= \$938 ;
-  always @(posedge clk)
-    vdec2 <= \$939 ;
-  always @(posedge clk)
-    vdec3 <= \$940 ;
-  always @(posedge clk)
-    vzero1 <= \$941 ;
-  always @(posedge clk)
-    vzero2 <= \$942 ;
-  always @(posedge clk)
-    vzero3 <= \$943 ;
-  assign \$944  = li * 4'h8;
-  assign lane = bb_data >> \$944 ;
+  assign \$1078  = li * 4'h8;
+  assign lane = bb_data >> \$1078 ;
   assign \$1  = bb_nk - 1'h1;
   assign lane_last = li == \$1 ;
   assign \$4  = ~ \$3 ;
@@ -3004,39 +2139,1272 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   assign \$23  = ~ busy;
   assign \$24  = ~ apply_pend;
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \$25  & at_end;
-  assign \$27  = ! ost;
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = ~ cd_full;
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = ~ cd_ovalid;
-  assign act_end = \$30  & \$31 ;
-  assign \$32  = ~ busy;
-  assign \$33  = ~ at_end;
+  assign \$26  = ~ cap_go;
+  assign \$27  = \$25  & \$26 ;
+  assign \$28  = ~ cdw_go;
+  assign \$29  = \$27  & \$28 ;
+  assign \$30  = ~ fee_chk;
+  assign \$31  = \$29  & \$30 ;
+  assign \$32  = \$31  & at_end;
+  assign \$33  = ! ost;
   assign \$34  = \$32  & \$33 ;
-  assign \$35  = \$34  & ib_valid;
-  assign \$36  = cd_full & cd_ovalid;
-  assign \$37  = ~ \$36 ;
-  assign act_beat = \$35  & \$37 ;
-  assign \$38  = act_beat & ib_byte;
-  assign \$39  = ~ halted;
+  assign \$35  = ~ cd_full;
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = ~ cd_ovalid;
+  assign act_end = \$36  & \$37 ;
+  assign \$38  = ~ busy;
+  assign \$39  = ~ at_end;
   assign \$40  = \$38  & \$39 ;
-  assign go = \$40  & pos_ok;
-  assign \$41  = ~ ib_valid;
+  assign \$41  = \$40  & ib_valid;
+  assign \$42  = cd_full & cd_ovalid;
+  assign \$43  = ~ \$42 ;
+  assign act_beat = \$41  & \$43 ;
+  assign \$44  = act_beat & ib_byte;
+  assign \$45  = ~ halted;
+  assign \$46  = \$44  & \$45 ;
+  assign go = \$46  & pos_ok;
+  assign \$47  = ~ ib_valid;
+  assign ib_free = \$47  | act_beat;
+  assign mv = bb_valid & ib_free;
+  assign \$48  = bb_valid & ib_free;
+  assign \$49  = ! bb_nk;
+  assign \$50  = \$49  | lane_last;
+  assign beat_done = \$48  & \$50 ;
+  assign \$51  = ~ bb_valid;
+  assign i__ready = \$51  | beat_done;
+  assign \$52  = ! mode;
+  assign in_hdr = go & \$52 ;
+  assign \$53  = mode == 1'h1;
+  assign in_len = go & \$53 ;
+  assign \$54  = mode == 2'h2;
+  assign in_content = go & \$54 ;
+  assign \$55  = ~ halted;
+  assign \$56  = mode == 2'h3;
+  assign in_apply = \$55  & \$56 ;
+  assign \$57  = top != 2'h2;
+  assign \$58  = ! sub;
+  assign \$59  = ! idx_E;
+  assign \$60  = idx_E == 1'h1;
+  assign \$61  = \$60  ? 6'h15 : 6'h00;
+  assign \$62  = \$59  ? 6'h14 : \$61 ;
+  assign \$63  = idx_E < 3'h6;
+  assign \$64  = 5'h19 + idx_E;
+  assign \$65  = \$63  ? \$64  : 7'h00;
+  assign \$66  = tx_type == 2'h3;
+  assign \$67  = ! idx_B;
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = \$68  & b_list;
+  assign \$70  = ~ open_W;
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = idx_W == 1'h1;
+  assign \$73  = b_list ? 6'h21 : 6'h20;
+  assign \$74  = fld_hdr != 6'h20;
+  assign \$75  = b_list != hdr_wants_list;
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = fld_hdr != 6'h20;
+  assign \$78  = hdr_wants_list ? 5'h09 : 5'h08;
+  assign \$79  = ! b_ln;
+  assign \$80  = b_ln > 6'h20;
+  assign \$81  = b_ln > 4'h8;
+  assign \$82  = b_ln > 6'h20;
+  assign \$83  = b_ln > 6'h20;
+  assign \$84  = b_ln > 6'h20;
+  assign \$85  = b_ln > 4'h8;
+  assign \$86  = ! b_ln;
+  assign \$87  = tx_type == 2'h3;
+  assign \$88  = tx_type == 3'h4;
+  assign \$89  = \$87  | \$88 ;
+  assign \$90  = \$86  & \$89 ;
+  assign \$91  = ! b_ln;
+  assign \$92  = ~ \$91 ;
+  assign \$93  = b_ln != 5'h14;
+  assign \$94  = \$92  & \$93 ;
+  assign \$95  = b_ln > 6'h20;
+  assign \$96  = ~ to_present;
+  assign \$97  = b_ln > 16'hc000;
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = b_ln > 6'h20;
+  assign \$100  = ! b_ln;
+  assign \$101  = ! b_ln;
+  assign \$102  = b_ln > 6'h20;
+  assign \$103  = b_ln > 1'h1;
+  assign \$104  = b_ln > 6'h20;
+  assign \$105  = b_ln > 6'h20;
+  assign \$106  = ! b_ln;
+  assign \$107  = b_ln != 5'h14;
+  assign \$108  = b_ln != 6'h20;
+  assign \$109  = b_ln != 6'h20;
+  assign \$110  = ! b_ln;
+  assign \$111  = b_ln > 6'h20;
+  assign \$112  = b_ln != 5'h14;
+  assign \$113  = b_ln > 4'h8;
+  assign \$114  = b_ln > 1'h1;
+  assign \$115  = b_ln > 6'h20;
+  assign \$116  = b_ln > 6'h20;
+  assign \$117  = ! b_ln;
+  assign \$118  = ! b_ln;
+  assign \$119  = ! b_ln;
+  assign \$120  = ! b_ln;
+  assign \$122  = b_ln != 6'h30;
+  assign \$123  = sub == 3'h5;
+  assign \$124  = fld_hdr == 6'h20;
+  assign \$125  = versioned | \$124 ;
+  assign \$126  = \$123  & \$125 ;
+  assign \$128  = \$126  ? \$127  : { 7'h00, rec[2722:2699] };
+  assign \$129  = top == 2'h2;
+  assign \$130  = in_S & \$129 ;
+  assign hdr_cnt_s = idx_S + \$130 ;
+  assign \$131  = top == 2'h2;
+  assign \$132  = in_E & \$131 ;
+  assign \$133  = idx_E + \$132 ;
+  assign \$134  = ! sub;
+  assign \$135  = \$134  ? 3'h2 : 3'h6;
+  assign hdr_cf_E = \$133  < \$135 ;
+  assign \$136  = sub == 2'h3;
+  assign \$137  = sub == 3'h4;
+  assign \$138  = \$136  | \$137 ;
+  assign \$139  = sub == 3'h5;
+  assign \$140  = \$138  | \$139 ;
+  assign \$141  = hdr_cnt_s != \$128 ;
+  assign hdr_cf_S = \$140  & \$141 ;
+  assign \$142  = top == 2'h2;
+  assign \$143  = in_B & \$142 ;
+  assign \$144  = idx_B + \$143 ;
+  assign hdr_cf_B = \$144  < n_fields;
+  assign \$145  = top == 2'h2;
+  assign \$146  = in_W & \$145 ;
+  assign \$147  = idx_W + \$146 ;
+  assign \$148  = fld_hdr == 6'h20;
+  assign \$149  = versioned | \$148 ;
+  assign \$150  = \$149  ? 3'h5 : 3'h4;
+  assign hdr_cf_W = \$147  < \$150 ;
+  assign \$151  = b_single ? 6'h00 : b_ln;
+  assign \$152  = pos1 + \$151 ;
+  assign \$153  = cur_end[26:0] - pos1;
+  assign \$154  = | cur_end[65:27];
+  assign \$155  = | \$153 [26:6];
+  assign room_big = \$154  | \$155 ;
+  assign \$156  = ~ b_single;
+  assign \$157  = ~ pend_inf;
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = ~ room_big;
+  assign \$160  = \$158  & \$159 ;
+  assign \$161  = b_ln > \$153 [5:0];
+  assign hdr_over = \$160  & \$161 ;
+  assign \$162  = b_single ? 1'h1 : 1'h0;
+  assign \$163  = b < prio_lsb;
+  assign \$164  = b == prio_lsb;
+  assign \$165  = \$164  ? 2'h1 : 2'h2;
+  assign s_vs_prio = \$163  ? 2'h0 : \$165 ;
+  assign \$166  = \$162  > prio_len;
+  assign \$167  = \$162  < prio_len;
+  assign \$168  = \$167  ? 1'h0 : 1'h1;
+  assign \$169  = \$166  ? 2'h2 : { 1'h0, \$168  };
+  assign \$170  = \$169  == 1'h1;
+  assign \$171  = b_single & \$170 ;
+  assign \$172  = \$162  > prio_len;
+  assign \$173  = \$162  < prio_len;
+  assign \$174  = \$173  ? 1'h0 : 1'h1;
+  assign \$175  = \$172  ? 2'h2 : { 1'h0, \$174  };
+  assign s_pc = \$171  ? s_vs_prio : \$175 ;
+  assign \$176  = fld_hdr == 2'h2;
+  assign \$178  = fld_hdr == 2'h3;
+  assign \$179  = \$177  | \$178 ;
+  assign \$180  = fld_hdr == 3'h4;
+  assign \$181  = \$179  | \$180 ;
+  assign \$182  = fld_hdr == 3'h5;
+  assign \$183  = \$181  | \$182 ;
+  assign \$184  = fld_hdr == 3'h6;
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = fld_hdr == 3'h7;
+  assign \$187  = \$185  | \$186 ;
+  assign \$188  = fld_hdr == 4'h9;
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = fld_hdr == 4'hc;
+  assign \$191  = \$189  | \$190 ;
+  assign \$192  = fld_hdr == 4'hf;
+  assign \$193  = \$191  | \$192 ;
+  assign \$194  = fld_hdr == 5'h10;
+  assign \$195  = \$193  | \$194 ;
+  assign \$196  = fld_hdr == 5'h11;
+  assign \$197  = \$195  | \$196 ;
+  assign \$198  = fld_hdr == 5'h12;
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = fld_hdr == 5'h19;
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = fld_hdr == 5'h1b;
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = fld_hdr == 5'h1c;
+  assign \$205  = \$203  | \$204 ;
+  assign \$206  = fld_hdr == 5'h1d;
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = fld_hdr == 5'h1e;
+  assign \$209  = \$207  | \$208 ;
+  assign \$210  = fld_hdr == 6'h20;
+  assign \$211  = \$209  | \$210 ;
+  assign \$212  = b_single & \$211 ;
+  assign \$213  = ! b;
+  assign \$214  = \$212  & \$213 ;
+  assign \$215  = fld_hdr == 5'h17;
+  assign \$216  = b_single & \$215 ;
+  assign \$217  = b != 1'h1;
+  assign \$218  = \$216  & \$217 ;
+  assign \$219  = ~ b_list;
+  assign \$220  = ! s_pc;
+  assign \$221  = b == 5'h1b;
+  assign \$222  = b == 5'h1c;
+  assign \$223  = \$221  | \$222 ;
+  assign \$224  = b >= 6'h25;
+  assign \$225  = \$223  | \$224 ;
+  assign \$226  = b_single & \$225 ;
+  assign \$227  = ~ \$226 ;
+  assign \$228  = b > 1'h1;
+  assign \$229  = b_single & \$228 ;
+  assign \$230  = ~ b_single;
+  assign \$231  = ~ b_single;
+  assign \$232  = b == 1'h1;
+  assign \$233  = b_single & \$232 ;
+  assign \$234  = ~ \$233 ;
+  assign \$235  = ~ b_list;
+  assign \$236  = ! b_ln;
+  assign \$237  = \$235  & \$236 ;
+  assign s_check = b_single | \$237 ;
+  assign \$238  = top == 2'h3;
+  assign \$239  = ! top;
+  assign \$240  = ~ b_list;
+  assign \$241  = \$239  & \$240 ;
+  assign \$242  = ~ b_single;
+  assign \$243  = \$241  & \$242 ;
+  assign \$244  = ! top;
+  assign \$245  = \$244  & b_single;
+  assign \$246  = ! fld_hdr;
+  assign \$247  = ! b;
+  assign \$248  = b > 3'h4;
+  assign \$249  = \$247  | \$248 ;
+  assign \$250  = ! top;
+  assign type_byte = \$250  & b_single;
+  assign \$251  = ~ pre_bad;
+  assign \$252  = \$251  & b_long;
+  assign \$253  = ~ b_list;
+  assign \$254  = ~ b_single;
+  assign \$255  = \$253  & \$254 ;
+  assign \$256  = | b_ln;
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = b_ln - 1'h1;
+  assign \$259  = b_ln - 1'h1;
+  assign \$260  = fld != 6'h20;
+  assign \$261  = it_list != fin_wants_list;
+  assign \$262  = \$260  & \$261 ;
+  assign \$263  = fld != 6'h20;
+  assign \$264  = fin_wants_list ? 5'h09 : 5'h08;
+  assign \$265  = ! len_acc;
+  assign \$266  = len_acc > 6'h20;
+  assign \$267  = len_acc > 4'h8;
+  assign \$268  = len_acc > 6'h20;
+  assign \$269  = len_acc > 6'h20;
+  assign \$270  = len_acc > 6'h20;
+  assign \$271  = len_acc > 4'h8;
+  assign \$272  = ! len_acc;
+  assign \$273  = tx_type == 2'h3;
+  assign \$274  = tx_type == 3'h4;
+  assign \$275  = \$273  | \$274 ;
+  assign \$276  = \$272  & \$275 ;
+  assign \$277  = ! len_acc;
+  assign \$278  = ~ \$277 ;
+  assign \$279  = len_acc != 5'h14;
+  assign \$280  = \$278  & \$279 ;
+  assign \$281  = len_acc > 6'h20;
+  assign \$282  = ~ to_present;
+  assign \$283  = len_acc > 16'hc000;
+  assign \$284  = \$282  & \$283 ;
+  assign \$285  = len_acc > 6'h20;
+  assign \$286  = ! len_acc;
+  assign \$287  = ! len_acc;
+  assign \$288  = len_acc > 6'h20;
+  assign \$289  = len_acc > 1'h1;
+  assign \$290  = len_acc > 6'h20;
+  assign \$291  = len_acc > 6'h20;
+  assign \$292  = ! len_acc;
+  assign \$293  = len_acc != 5'h14;
+  assign \$294  = len_acc != 6'h20;
+  assign \$295  = len_acc != 6'h20;
+  assign \$296  = ! len_acc;
+  assign \$297  = len_acc > 6'h20;
+  assign \$298  = len_acc != 5'h14;
+  assign \$299  = len_acc > 4'h8;
+  assign \$300  = len_acc > 1'h1;
+  assign \$301  = len_acc > 6'h20;
+  assign \$302  = len_acc > 6'h20;
+  assign \$303  = ! len_acc;
+  assign \$304  = ! len_acc;
+  assign \$305  = ! len_acc;
+  assign \$306  = ! len_acc;
+  assign \$307  = len_acc != 18'h20000;
+  assign \$308  = len_acc != 6'h30;
+  assign \$309  = ~ halted;
+  assign \$310  = apply_pend & \$309 ;
+  assign app = in_apply | \$310 ;
+  assign \$311  = ~ dec_bad;
+  assign acc = app & \$311 ;
+  assign \$312  = sub == 3'h5;
+  assign \$313  = dec_fld == 6'h20;
+  assign \$314  = versioned | \$313 ;
+  assign \$315  = \$312  & \$314 ;
+  assign \$317  = \$315  ? \$316  : { 7'h00, rec[2722:2699] };
+  assign \$318  = top == 2'h2;
+  assign \$319  = in_S & \$318 ;
+  assign app_cnt_s = idx_S + \$319 ;
+  assign \$320  = top == 2'h2;
+  assign \$321  = in_E & \$320 ;
+  assign \$322  = idx_E + \$321 ;
+  assign \$323  = ! sub;
+  assign \$324  = \$323  ? 3'h2 : 3'h6;
+  assign app_cf_E = \$322  < \$324 ;
+  assign \$325  = sub == 2'h3;
+  assign \$326  = sub == 3'h4;
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = sub == 3'h5;
+  assign \$329  = \$327  | \$328 ;
+  assign \$330  = app_cnt_s != \$317 ;
+  assign app_cf_S = \$329  & \$330 ;
+  assign \$331  = top == 2'h2;
+  assign \$332  = in_B & \$331 ;
+  assign \$333  = idx_B + \$332 ;
+  assign app_cf_B = \$333  < n_fields;
+  assign \$334  = top == 2'h2;
+  assign \$335  = in_W & \$334 ;
+  assign \$336  = idx_W + \$335 ;
+  assign \$337  = dec_fld == 6'h20;
+  assign \$338  = versioned | \$337 ;
+  assign \$339  = \$338  ? 3'h5 : 3'h4;
+  assign app_cf_W = \$336  < \$339 ;
+  assign \$340  = acc & in_W;
+  assign \$341  = top == 2'h2;
+  assign \$342  = \$340  & \$341 ;
+  assign \$343  = dec_fld != 5'h1f;
+  assign acc_at_W = \$342  & \$343 ;
+  assign \$344  = acc & in_B;
+  assign \$345  = top == 2'h2;
+  assign \$346  = \$344  & \$345 ;
+  assign \$347  = dec_fld != 5'h1f;
+  assign acc_at_B = \$346  & \$347 ;
+  assign \$348  = acc & in_S;
+  assign \$349  = top == 2'h2;
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = dec_fld != 5'h1f;
+  assign acc_at_S = \$350  & \$351 ;
+  assign \$352  = acc & in_E;
+  assign \$353  = top == 2'h2;
+  assign \$354  = \$352  & \$353 ;
+  assign \$355  = dec_fld != 5'h1f;
+  assign acc_at_E = \$354  & \$355 ;
+  assign \$356  = acc & in_K;
+  assign \$357  = top == 2'h2;
+  assign \$358  = \$356  & \$357 ;
+  assign \$359  = dec_fld != 5'h1f;
+  assign acc_at_K = \$358  & \$359 ;
+  assign \$360  = dec_ln > 6'h21;
+  assign \$361  = \$360  ? 64'h0000000000000021 : dec_ln;
+  assign \$362  = ~ dec_list;
+  assign \$363  = in_apply & \$362 ;
+  assign \$364  = ~ dec_cmpl;
+  assign \$365  = \$363  & \$364 ;
+  assign \$366  = dec_ln - 1'h1;
+  assign \$367  = dec_ln - 1'h1;
+  assign \$1491  = jj * 4'h8;
+  assign k_p = rec[906:651] >> \$1491 ;
+  assign \$368  = b < k_n;
+  assign \$369  = b == k_n;
+  assign \$370  = \$369  ? 2'h1 : 2'h2;
+  assign b_vs_n = \$368  ? 2'h0 : \$370 ;
+  assign \$371  = b < k_h;
+  assign \$372  = b == k_h;
+  assign \$373  = \$372  ? 2'h1 : 2'h2;
+  assign b_vs_half_n = \$371  ? 2'h0 : \$373 ;
+  assign \$374  = b < k_p;
+  assign \$375  = b == k_p;
+  assign \$376  = \$375  ? 2'h1 : 2'h2;
+  assign b_vs_prio = \$374  ? 2'h0 : \$376 ;
+  assign \$377  = c_n == 1'h1;
+  assign o_n = \$377  ? b_vs_n : c_n;
+  assign \$378  = c_h == 1'h1;
+  assign o_h = \$378  ? b_vs_half_n : c_h;
+  assign \$379  = c_p == 1'h1;
+  assign o_p = \$379  ? b_vs_prio : c_p;
+  assign c_last = in_content & last1;
+  assign \$380  = in_content & first;
+  assign \$381  = \$380  & wrapped;
+  assign \$382  = b < 8'h80;
+  assign \$383  = \$381  & \$382 ;
+  assign \$384  = in_content & first;
+  assign \$385  = fld == 2'h2;
+  assign \$387  = fld == 2'h3;
+  assign \$388  = \$386  | \$387 ;
+  assign \$389  = fld == 3'h4;
+  assign \$390  = \$388  | \$389 ;
+  assign \$391  = fld == 3'h5;
+  assign \$392  = \$390  | \$391 ;
+  assign \$393  = fld == 3'h6;
+  assign \$394  = \$392  | \$393 ;
+  assign \$395  = fld == 3'h7;
+  assign \$396  = \$394  | \$395 ;
+  assign \$397  = fld == 4'h9;
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = fld == 4'hc;
+  assign \$400  = \$398  | \$399 ;
+  assign \$401  = fld == 4'hf;
+  assign \$402  = \$400  | \$401 ;
+  assign \$403  = fld == 5'h10;
+  assign \$404  = \$402  | \$403 ;
+  assign \$405  = fld == 5'h11;
+  assign \$406  = \$404  | \$405 ;
+  assign \$407  = fld == 5'h12;
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = fld == 5'h19;
+  assign \$410  = \$408  | \$409 ;
+  assign \$411  = fld == 5'h1b;
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = fld == 5'h1c;
+  assign \$414  = \$412  | \$413 ;
+  assign \$415  = fld == 5'h1d;
+  assign \$416  = \$414  | \$415 ;
+  assign \$417  = fld == 5'h1e;
+  assign \$418  = \$416  | \$417 ;
+  assign \$419  = fld == 6'h20;
+  assign \$420  = \$418  | \$419 ;
+  assign \$421  = \$384  & \$420 ;
+  assign \$422  = ! b;
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = in_content & first;
+  assign \$425  = fld == 5'h17;
+  assign \$426  = \$424  & \$425 ;
+  assign \$427  = b != 1'h1;
+  assign \$428  = \$426  & \$427 ;
+  assign \$429  = ln6 == 4'h8;
+  assign \$430  = \$429  & all_ff;
+  assign \$431  = b == 8'hff;
+  assign \$432  = \$430  & \$431 ;
+  assign \$433  = ln6 >= 2'h2;
+  assign \$434  = b == 5'h1b;
+  assign \$435  = b == 5'h1c;
+  assign \$436  = \$434  | \$435 ;
+  assign \$437  = b >= 6'h25;
+  assign \$438  = \$436  | \$437 ;
+  assign \$439  = \$433  | \$438 ;
+  assign \$440  = ~ \$439 ;
+  assign \$441  = b > 1'h1;
+  assign \$442  = | o_n;
+  assign \$443  = | o_n;
+  assign \$444  = o_h == 2'h2;
+  assign \$445  = \$443  | \$444 ;
+  assign \$446  = | o_n;
+  assign \$447  = \$446  ? 5'h13 : 5'h14;
+  assign \$448  = ln6 == 1'h1;
+  assign \$449  = b == 1'h1;
+  assign \$450  = \$448  & \$449 ;
+  assign \$451  = ~ \$450 ;
+  assign \$452  = jj - 1'h1;
+  assign \$453  = jj - 1'h1;
+  assign v_b = in_content ? b : dec_b;
+  assign v_fld = in_content ? fld : dec_fld;
+  assign \$454  = acc & dec_single;
+  assign v_go = in_content | \$454 ;
+  assign a_cmpl = acc & dec_cmpl;
+  assign \$455  = open_K & cl_end_K;
+  assign \$456  = open_E & cl_end_E;
+  assign \$457  = ~ open_K;
+  assign \$458  = \$457  | c_close_K;
+  assign c_close_E = \$456  & \$459 ;
+  assign \$460  = open_S & cl_end_S;
+  assign \$461  = ~ open_K;
+  assign \$462  = \$461  | c_close_K;
+  assign \$464  = ~ open_E;
+  assign \$465  = \$464  | c_close_E;
+  assign \$466  = \$463  & \$465 ;
+  assign c_close_S = \$460  & \$466 ;
+  assign \$467  = open_B & cl_end_B;
+  assign \$468  = ~ open_K;
+  assign \$469  = \$468  | c_close_K;
+  assign \$471  = ~ open_E;
+  assign \$472  = \$471  | c_close_E;
+  assign \$473  = \$470  & \$472 ;
+  assign \$474  = ~ open_S;
+  assign \$475  = \$474  | c_close_S;
+  assign \$476  = \$473  & \$475 ;
+  assign c_close_B = \$467  & \$476 ;
+  assign \$477  = open_W & cl_end_W;
+  assign \$478  = ~ open_K;
+  assign \$479  = \$478  | c_close_K;
+  assign \$481  = ~ open_E;
+  assign \$482  = \$481  | c_close_E;
+  assign \$483  = \$480  & \$482 ;
+  assign \$484  = ~ open_S;
+  assign \$485  = \$484  | c_close_S;
+  assign \$486  = \$483  & \$485 ;
+  assign \$487  = ~ open_B;
+  assign \$488  = \$487  | c_close_B;
+  assign \$489  = \$486  & \$488 ;
+  assign c_close_W = \$477  & \$489 ;
+  assign \$490  = c_close_W & cl_cf_W;
+  assign \$491  = c_close_B & cl_cf_B;
+  assign \$492  = c_close_S & cl_cf_S;
+  assign \$493  = c_close_E & cl_cf_E;
+  assign \$494  = c_close_K & cl_cf_K;
+  assign \$495  = ~ c_close_W;
+  assign \$496  = open_W & \$495 ;
+  assign \$497  = ~ c_close_B;
+  assign \$498  = open_B & \$497 ;
+  assign \$499  = ~ c_close_S;
+  assign \$500  = open_S & \$499 ;
+  assign \$501  = ~ c_close_E;
+  assign \$502  = open_E & \$501 ;
+  assign \$503  = ~ c_close_K;
+  assign \$504  = open_K & \$503 ;
+  assign \$505  = open_K & dec_eq_K;
+  assign \$506  = open_E & dec_eq_E;
+  assign \$507  = ~ open_K;
+  assign \$508  = \$507  | a_close_K;
+  assign a_close_E = \$506  & \$509 ;
+  assign \$510  = open_S & dec_eq_S;
+  assign \$511  = ~ open_K;
+  assign \$512  = \$511  | a_close_K;
+  assign \$514  = ~ open_E;
+  assign \$515  = \$514  | a_close_E;
+  assign \$516  = \$513  & \$515 ;
+  assign a_close_S = \$510  & \$516 ;
+  assign \$517  = open_B & dec_eq_B;
+  assign \$518  = ~ open_K;
+  assign \$519  = \$518  | a_close_K;
+  assign \$521  = ~ open_E;
+  assign \$522  = \$521  | a_close_E;
+  assign \$523  = \$520  & \$522 ;
+  assign \$524  = ~ open_S;
+  assign \$525  = \$524  | a_close_S;
+  assign \$526  = \$523  & \$525 ;
+  assign a_close_B = \$517  & \$526 ;
+  assign \$527  = open_W & dec_eq_W;
+  assign \$528  = ~ open_K;
+  assign \$529  = \$528  | a_close_K;
+  assign \$531  = ~ open_E;
+  assign \$532  = \$531  | a_close_E;
+  assign \$533  = \$530  & \$532 ;
+  assign \$534  = ~ open_S;
+  assign \$535  = \$534  | a_close_S;
+  assign \$536  = \$533  & \$535 ;
+  assign \$537  = ~ open_B;
+  assign \$538  = \$537  | a_close_B;
+  assign \$539  = \$536  & \$538 ;
+  assign a_close_W = \$527  & \$539 ;
+  assign \$540  = a_close_W & dec_cf_W;
+  assign \$541  = a_close_B & dec_cf_B;
+  assign \$542  = a_close_S & dec_cf_S;
+  assign \$543  = a_close_E & dec_cf_E;
+  assign \$544  = a_close_K & dec_cf_K;
+  assign \$545  = ~ a_close_W;
+  assign \$546  = open_W & \$545 ;
+  assign \$547  = ~ a_close_B;
+  assign \$548  = open_B & \$547 ;
+  assign \$549  = ~ a_close_S;
+  assign \$550  = open_S & \$549 ;
+  assign \$551  = ~ a_close_E;
+  assign \$552  = open_E & \$551 ;
+  assign \$553  = ~ a_close_K;
+  assign \$554  = open_K & \$553 ;
+  assign \$555  = c_last & c_close_W;
+  assign \$556  = a_cmpl & a_close_W;
+  assign close_W = \$555  | \$556 ;
+  assign \$557  = c_last & c_close_B;
+  assign \$558  = a_cmpl & a_close_B;
+  assign close_B = \$557  | \$558 ;
+  assign \$559  = c_last & c_close_S;
+  assign \$560  = a_cmpl & a_close_S;
+  assign close_S = \$559  | \$560 ;
+  assign \$561  = c_last & c_close_E;
+  assign \$562  = a_cmpl & a_close_E;
+  assign close_E = \$561  | \$562 ;
+  assign \$563  = c_last & c_close_K;
+  assign \$564  = a_cmpl & a_close_K;
+  assign close_K = \$563  | \$564 ;
+  assign \$565  = ~ open_K;
+  assign \$566  = \$565  | c_close_K;
+  assign \$568  = ~ open_E;
+  assign \$569  = \$568  | c_close_E;
+  assign \$570  = \$567  & \$569 ;
+  assign \$571  = ~ open_S;
+  assign \$572  = \$571  | c_close_S;
+  assign \$573  = \$570  & \$572 ;
+  assign \$574  = ~ open_B;
+  assign \$575  = \$574  | c_close_B;
+  assign \$576  = \$573  & \$575 ;
+  assign \$577  = ~ open_W;
+  assign \$578  = \$577  | c_close_W;
+  assign \$579  = \$576  & \$578 ;
+  assign \$580  = c_last & \$579 ;
+  assign \$581  = ~ open_K;
+  assign \$582  = \$581  | a_close_K;
+  assign \$584  = ~ open_E;
+  assign \$585  = \$584  | a_close_E;
+  assign \$586  = \$583  & \$585 ;
+  assign \$587  = ~ open_S;
+  assign \$588  = \$587  | a_close_S;
+  assign \$589  = \$586  & \$588 ;
+  assign \$590  = ~ open_B;
+  assign \$591  = \$590  | a_close_B;
+  assign \$592  = \$589  & \$591 ;
+  assign \$593  = ~ open_W;
+  assign \$594  = \$593  | a_close_W;
+  assign \$595  = \$592  & \$594 ;
+  assign \$596  = a_cmpl & \$595 ;
+  assign \$597  = \$580  | \$596 ;
+  assign \$598  = top == 2'h2;
+  assign all_closed = \$597  & \$598 ;
+  assign \$599  = c_last & c_close_bad;
+  assign \$600  = a_cmpl & a_close_bad;
+  assign close_bad = \$599  | \$600 ;
+  assign close_code = c_last ? c_close_code : a_close_code;
+  assign \$601  = ~ cd_ovalid;
+  assign \$602  = \$601  | o_calldata__ready;
+  assign cd_move = cd_full & \$602 ;
+  assign \$603  = ~ cd_full;
+  assign \$604  = \$603  | cd_move;
+  assign cd_wr = cdw_go & \$604 ;
+  assign wr_at = cd_move ? 6'h00 : cd_fill;
+  assign \$605  = cd_move | cd_arg;
+  assign wr_size = \$605  ? 6'h20 : 6'h04;
+  assign \$606  = pos > 24'hffffff;
+  assign \$607  = ! pos;
+  assign \$608  = top == 2'h3;
+  assign o__valid = ost == 2'h3;
+  assign \$609  = act_beat & ib_byte;
+  assign \$610  = pos != 25'h1ffffff;
+  assign \$611  = pos + 1'h1;
+  assign \$612  = pos1 + 1'h1;
+  assign \$613  = pos1 < 24'hffffff;
+  assign \$614  = ~ pos_ok;
+  assign \$615  = | bb_nk;
+  assign \$616  = \$615  | bb_last;
+  assign \$617  = | bb_nk;
+  assign \$618  = ! bb_nk;
+  assign \$619  = \$618  | lane_last;
+  assign \$620  = bb_last & \$619 ;
+  assign \$621  = lane >= 8'hc0;
+  assign \$622  = lane < 8'h80;
+  assign \$623  = lane >= 8'h80;
+  assign \$625  = \$624  >= 6'h38;
+  assign \$626  = \$623  & \$625 ;
+  assign \$627  = lane < 8'h80;
+  assign \$629  = \$627  ? 8'h01 : \$628 ;
+  assign \$631  = \$630  - 6'h37;
+  assign \$632  = | bb_nk;
+  assign \$633  = li + 1'h1;
+  assign \$634  = lane_last ? 4'h0 : \$633 ;
+  assign \$635  = i__valid & i__ready;
+  assign \$636  = 1'h0 + i__payload[64];
+  assign \$637  = \$636  + i__payload[65];
+  assign \$638  = \$637  + i__payload[66];
+  assign \$639  = \$638  + i__payload[67];
+  assign \$640  = \$639  + i__payload[68];
+  assign \$641  = \$640  + i__payload[69];
+  assign \$642  = \$641  + i__payload[70];
+  assign \$643  = \$642  + i__payload[71];
+  assign \$644  = ~ pre_bad;
+  assign \$645  = \$644  & b_long;
+  assign \$646  = pos1 + b_ll;
+  assign \$647  = ~ b_list;
+  assign \$648  = ~ b_single;
+  assign \$649  = \$647  & \$648 ;
+  assign \$650  = | b_ln;
+  assign \$651  = \$649  & \$650 ;
+  assign \$652  = b_ln - 1'h1;
+  assign \$653  = b == 8'h81;
+  assign \$654  = b_ln < 6'h20;
+  assign \$655  = \$654  ? 1'h0 : 1'h1;
+  assign \$656  = b_ln < 6'h20;
+  assign \$657  = \$656  ? 1'h0 : 1'h1;
+  assign \$658  = b_ln > prio_len;
+  assign \$659  = b_ln < prio_len;
+  assign \$660  = \$659  ? 1'h0 : 1'h1;
+  assign \$661  = \$658  ? 2'h2 : { 1'h0, \$660  };
+  assign \$662  = b_ln == 1'h1;
+  assign \$663  = ! end_W[65:32];
+  assign \$664  = end_W[31:0] == \$152 ;
+  assign \$665  = \$663  & \$664 ;
+  assign \$666  = open_W & \$665 ;
+  assign \$667  = ! end_B[65:32];
+  assign \$668  = end_B[31:0] == \$152 ;
+  assign \$669  = \$667  & \$668 ;
+  assign \$670  = open_B & \$669 ;
+  assign \$671  = ! end_S[65:32];
+  assign \$672  = end_S[31:0] == \$152 ;
+  assign \$673  = \$671  & \$672 ;
+  assign \$674  = open_S & \$673 ;
+  assign \$675  = ! end_E[65:32];
+  assign \$676  = end_E[31:0] == \$152 ;
+  assign \$677  = \$675  & \$676 ;
+  assign \$678  = open_E & \$677 ;
+  assign \$679  = ! end_K[65:32];
+  assign \$680  = end_K[31:0] == \$152 ;
+  assign \$681  = \$679  & \$680 ;
+  assign \$682  = open_K & \$681 ;
+  assign \$683  = b_single ? { 1'h0, pos } : pos1;
+  assign \$684  = ! b_ln;
+  assign \$685  = b_single | \$684 ;
+  assign \$686  = b == 8'h81;
+  assign \$687  = ! end_W[65:26];
+  assign \$688  = end_W[25:0] == pos1;
+  assign \$689  = \$687  & \$688 ;
+  assign \$690  = open_W & \$689 ;
+  assign \$691  = ! end_B[65:26];
+  assign \$692  = end_B[25:0] == pos1;
+  assign \$693  = \$691  & \$692 ;
+  assign \$694  = open_B & \$693 ;
+  assign \$695  = ! end_S[65:26];
+  assign \$696  = end_S[25:0] == pos1;
+  assign \$697  = \$695  & \$696 ;
+  assign \$698  = open_S & \$697 ;
+  assign \$699  = ! end_E[65:26];
+  assign \$700  = end_E[25:0] == pos1;
+  assign \$701  = \$699  & \$700 ;
+  assign \$702  = open_E & \$701 ;
+  assign \$703  = ! end_K[65:26];
+  assign \$704  = end_K[25:0] == pos1;
+  assign \$705  = \$703  & \$704 ;
+  assign \$706  = open_K & \$705 ;
+  assign \$707  = s_check & s_bad;
+  assign \$708  = ! top;
+  assign \$709  = ll_rem - 1'h1;
+  assign \$710  = ! b;
+  assign \$711  = len_first & \$710 ;
+  assign \$712  = ll_rem == 1'h1;
+  assign \$713  = ~ halted;
+  assign \$714  = mode == 3'h4;
+  assign \$715  = \$713  & \$714 ;
+  assign \$716  = start + len_acc;
+  assign \$717  = ~ halted;
+  assign \$718  = mode == 3'h5;
+  assign \$719  = \$717  & \$718 ;
+  assign \$720  = len_acc < 6'h38;
+  assign \$721  = ~ pend_inf;
+  assign \$722  = fin_end > cur_end;
+  assign \$723  = \$721  & \$722 ;
+  assign \$724  = idx_W + 1'h1;
+  assign \$725  = idx_B + 1'h1;
+  assign \$726  = idx_S + 1'h1;
+  assign \$727  = idx_E + 1'h1;
+  assign \$728  = idx_K + 1'h1;
+  assign \$729  = dec_fld == 6'h20;
+  assign \$730  = dec_fld == 1'h1;
+  assign \$731  = dec_fld == 5'h1f;
+  assign \$732  = \$730  | \$731 ;
+  assign \$733  = dec_fld == 4'hf;
+  assign \$734  = dec_fld == 5'h10;
+  assign \$735  = \$733  | \$734 ;
+  assign \$736  = dec_fld == 4'h8;
+  assign \$737  = dec_ln == 5'h14;
+  assign \$738  = dec_ln == 5'h14;
+  assign \$739  = dec_fld == 4'ha;
+  assign \$740  = dec_fld == 4'hb;
+  assign \$741  = dec_fld == 4'hd;
+  assign \$742  = dec_fld == 4'he;
+  assign \$743  = dec_fld == 5'h13;
+  assign \$744  = rec[2674:2651] + 1'h1;
+  assign \$745  = dec_fld == 5'h16;
+  assign \$746  = rec[2698:2675] + 1'h1;
+  assign \$747  = dec_fld == 5'h17;
+  assign \$748  = rec[2722:2699] + 1'h1;
+  assign \$749  = dec_fld == 5'h18;
+  assign \$750  = rec[2746:2723] + 1'h1;
+  assign \$751  = dec_fld == 2'h2;
+  assign \$752  = dec_fld == 3'h5;
+  assign \$753  = ~ dec_list;
+  assign \$754  = in_apply & \$753 ;
+  assign \$755  = ~ dec_cmpl;
+  assign \$756  = \$754  & \$755 ;
+  assign \$757  = dec_ln >= 25'h1ffffff;
+  assign \$758  = \$757  ? 64'h0000000001ffffff : dec_ln;
+  assign \$759  = dec_ln - 1'h1;
+  assign \$760  = \$361 [5:0] < 6'h20;
+  assign \$761  = \$760  ? 1'h0 : 1'h1;
+  assign \$762  = \$361 [5:0] < 6'h20;
+  assign \$763  = \$762  ? 1'h0 : 1'h1;
+  assign \$764  = \$361 [5:0] > prio_len;
+  assign \$765  = \$361 [5:0] < prio_len;
+  assign \$766  = \$765  ? 1'h0 : 1'h1;
+  assign \$767  = \$764  ? 2'h2 : { 1'h0, \$766  };
+  assign \$768  = end_W == dec_end;
+  assign \$769  = open_W & \$768 ;
+  assign \$770  = end_B == dec_end;
+  assign \$771  = open_B & \$770 ;
+  assign \$772  = end_S == dec_end;
+  assign \$773  = open_S & \$772 ;
+  assign \$774  = end_E == dec_end;
+  assign \$775  = open_E & \$774 ;
+  assign \$776  = end_K == dec_end;
+  assign \$777  = open_K & \$776 ;
+  assign \$778  = | dec_ln;
+  assign \$779  = dec_list & \$778 ;
+  assign \$780  = dec_fld == 1'h1;
+  assign \$781  = dec_fld == 5'h1f;
+  assign \$782  = dec_fld == 4'hb;
+  assign \$784  = dec_fld == 4'hd;
+  assign \$785  = \$783  | \$784 ;
+  assign \$786  = dec_fld == 4'he;
+  assign \$787  = \$785  | \$786 ;
+  assign \$788  = dec_fld == 6'h21;
+  assign \$789  = \$787  | \$788 ;
+  assign \$790  = dec_fld == 6'h22;
+  assign \$791  = \$789  | \$790 ;
+  assign \$792  = dec_fld == 6'h23;
+  assign \$793  = \$791  | \$792 ;
+  assign \$794  = dec_fld == 5'h13;
+  assign \$795  = dec_fld == 5'h18;
+  assign \$796  = \$794  | \$795 ;
+  assign \$797  = dec_fld == 5'h15;
+  assign \$798  = dec_fld == 4'hb;
+  assign \$799  = dec_fld == 4'hd;
+  assign \$800  = dec_fld == 4'he;
+  assign \$801  = dec_fld == 6'h21;
+  assign \$802  = dec_fld == 6'h22;
+  assign \$803  = dec_fld == 6'h23;
+  assign \$804  = rem - 1'h1;
+  assign \$805  = jj - 1'h1;
+  assign \$806  = fld == 3'h6;
+  assign \$807  = c_last & \$806 ;
+  assign \$808  = ~ c_bad;
+  assign \$809  = \$807  & \$808 ;
+  assign \$810  = b == 8'hff;
+  assign \$811  = all_ff & \$810 ;
+  assign \$812  = rem == 2'h2;
+  assign \$813  = v_fld == 2'h2;
+  assign \$815  = v_fld == 2'h3;
+  assign \$816  = \$814  | \$815 ;
+  assign \$817  = v_fld == 3'h4;
+  assign \$818  = \$816  | \$817 ;
+  assign \$819  = v_fld == 3'h5;
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = v_fld == 3'h6;
+  assign \$822  = \$820  | \$821 ;
+  assign \$823  = v_fld == 3'h7;
+  assign \$824  = \$822  | \$823 ;
+  assign \$825  = v_fld == 4'h9;
+  assign \$826  = \$824  | \$825 ;
+  assign \$827  = v_fld == 4'hc;
+  assign \$828  = \$826  | \$827 ;
+  assign \$829  = v_fld == 4'hf;
+  assign \$830  = \$828  | \$829 ;
+  assign \$831  = v_fld == 5'h10;
+  assign \$832  = \$830  | \$831 ;
+  assign \$833  = v_fld == 5'h11;
+  assign \$834  = \$832  | \$833 ;
+  assign \$835  = v_fld == 5'h12;
+  assign \$836  = \$834  | \$835 ;
+  assign \$837  = v_fld == 4'h8;
+  assign \$838  = \$836  | \$837 ;
+  assign \$839  = v_go & \$838 ;
+  assign \$840  = v_fld == 3'h5;
+  assign \$841  = v_go & \$840 ;
+  assign \$842  = cap_fld == 2'h2;
+  assign \$843  = cap_fld == 2'h3;
+  assign \$844  = cap_fld == 3'h4;
+  assign \$845  = cap_fld == 3'h5;
+  assign \$846  = cap_fld == 3'h6;
+  assign \$847  = cap_fld == 3'h7;
+  assign \$848  = cap_fld == 4'h9;
+  assign \$849  = cap_fld == 4'hc;
+  assign \$850  = cap_fld == 4'hf;
+  assign \$851  = cap_fld == 5'h10;
+  assign \$852  = cap_fld == 5'h11;
+  assign \$853  = cap_fld == 5'h12;
+  assign \$854  = cap_fld == 4'h8;
+  assign \$855  = app & dec_bad;
+  assign \$856  = ~ halted;
+  assign \$857  = ! c_p;
+  assign \$858  = \$856  & \$857 ;
+  assign \$859  = cd_arg ? 6'h20 : 6'h04;
+  assign \$860  = cd_arg ? 1'h1 : 1'h0;
+  assign \$861  = cd_arg ? cd_index : 16'h0000;
+  assign \$862  = cd_index + 1'h1;
+  assign \$863  = cd_arg ? \$862  : 17'h00000;
+  assign \$864  = v_fld == 4'ha;
+  assign \$865  = v_go & \$864 ;
+  assign \$866  = ! wr_at;
+  assign \$867  = wr_at == 1'h1;
+  assign \$868  = wr_at == 2'h2;
+  assign \$869  = wr_at == 2'h3;
+  assign \$870  = wr_at == 3'h4;
+  assign \$871  = wr_at == 3'h5;
+  assign \$872  = wr_at == 3'h6;
+  assign \$873  = wr_at == 3'h7;
+  assign \$874  = wr_at == 4'h8;
+  assign \$875  = wr_at == 4'h9;
+  assign \$876  = wr_at == 4'ha;
+  assign \$877  = wr_at == 4'hb;
+  assign \$878  = wr_at == 4'hc;
+  assign \$879  = wr_at == 4'hd;
+  assign \$880  = wr_at == 4'he;
+  assign \$881  = wr_at == 4'hf;
+  assign \$882  = wr_at == 5'h10;
+  assign \$883  = wr_at == 5'h11;
+  assign \$884  = wr_at == 5'h12;
+  assign \$885  = wr_at == 5'h13;
+  assign \$886  = wr_at == 5'h14;
+  assign \$887  = wr_at == 5'h15;
+  assign \$888  = wr_at == 5'h16;
+  assign \$889  = wr_at == 5'h17;
+  assign \$890  = wr_at == 5'h18;
+  assign \$891  = wr_at == 5'h19;
+  assign \$892  = wr_at == 5'h1a;
+  assign \$893  = wr_at == 5'h1b;
+  assign \$894  = wr_at == 5'h1c;
+  assign \$895  = wr_at == 5'h1d;
+  assign \$896  = wr_at == 5'h1e;
+  assign \$897  = wr_at == 5'h1f;
+  assign \$898  = wr_at + 1'h1;
+  assign \$899  = wr_at + 1'h1;
+  assign \$900  = \$899  == wr_size;
+  assign \$901  = cd_arg ? 1'h1 : 1'h0;
+  assign \$902  = ost == 1'h1;
+  assign \$903  = o__payload[1738:1675] - 6'h23;
+  assign \$904  = | o__payload[1930:1739];
+  assign \$905  = o__payload[1738:1675] >= 6'h25;
+  assign \$906  = \$904  | \$905 ;
+  assign \$907  = o__payload[1802:1739] - 1'h1;
+  assign \$908  = o__payload[1866:1803] - 1'h1;
+  assign \$909  = o__payload[1930:1867] - 1'h1;
+  assign \$910  = ! o__payload[1802:1739];
+  assign \$911  = ! o__payload[1866:1803];
+  assign \$912  = ! o__payload[1930:1867];
+  assign \$913  = ost == 2'h2;
+  assign \$914  = ! o__payload[4:0];
+  assign \$915  = ! o__payload[7:5];
+  assign \$916  = \$914  & \$915 ;
+  assign \$917  = \$916  & ge37;
+  assign \$918  = lo[64] ? vdec1 : o__payload[1802:1739];
+  assign \$919  = lo[64] & vzero1;
+  assign \$920  = \$919  ? vdec2 : o__payload[1866:1803];
+  assign \$921  = lo[64] & vzero1;
+  assign \$922  = \$921  & vzero2;
+  assign \$923  = \$922  ? vdec3 : o__payload[1930:1867];
+  assign \$924  = ost == 2'h3;
+  assign \$925  = \$924  & o__ready;
+  always @(posedge clk)
+    pos <= \$926 ;
+  always @(posedge clk)
+    pos1 <= \$927 ;
+  always @(posedge clk)
+    pos_ok <= \$928 ;
+  always @(posedge clk)
+    halted <= \$929 ;
+  always @(posedge clk)
+    ib_valid <= \$930 ;
+  always @(posedge clk)
+    at_end <= \$931 ;
+  always @(posedge clk)
+    ib_byte <= \$932 ;
+  always @(posedge clk)
+    ib_last <= \$933 ;
+  always @(posedge clk)
+    b <= \$934 ;
+  always @(posedge clk)
+    b_list <= \$935 ;
+  always @(posedge clk)
+    b_single <= \$936 ;
+  always @(posedge clk)
+    b_long <= \$937 ;
+  always @(posedge clk)
+    b_ln <= \$938 ;
+  always @(posedge clk)
+    b_ll <= \$939 ;
+  always @(posedge clk)
+    li <= \$940 ;
+  always @(posedge clk)
+    bb_valid <= \$941 ;
+  always @(posedge clk)
+    bb_data <= \$942 ;
+  always @(posedge clk)
+    bb_last <= \$943 ;
+  always @(posedge clk)
+    bb_nk <= \$944 ;
+  always @(posedge clk)
+    it_pos <= \$945 ;
+  always @(posedge clk)
+    fld <= \$946 ;
+  always @(posedge clk)
+    it_list <= \$947 ;
+  always @(posedge clk)
+    tx_type <= \$948 ;
+  always @(posedge clk)
+    top <= \$949 ;
+  always @(posedge clk)
+    err <= \$950 ;
+  always @(posedge clk)
+    mode <= \$951 ;
+  always @(posedge clk)
+    ll_rem <= \$952 ;
+  always @(posedge clk)
+    len_first <= \$953 ;
+  always @(posedge clk)
+    len_acc <= \$954 ;
+  always @(posedge clk)
+    start <= \$955 ;
+  always @(posedge clk)
+    apply_pend <= \$956 ;
+  always @(posedge clk)
+    rem <= \$957 ;
+  always @(posedge clk)
+    jj <= \$958 ;
+  always @(posedge clk)
+    k_n <= \$959 ;
+  always @(posedge clk)
+    k_h <= \$960 ;
+  always @(posedge clk)
+    ln6 <= \$961 ;
+  always @(posedge clk)
+    first <= \$962 ;
+  always @(posedge clk)
+    wrapped <= \$963 ;
+  always @(posedge clk)
+    c_n <= \$964 ;
+  always @(posedge clk)
+    c_h <= \$965 ;
+  always @(posedge clk)
+    c_p <= \$966 ;
+  always @(posedge clk)
+    all_ff <= \$967 ;
+  always @(posedge clk)
+    last1 <= \$968 ;
+  always @(posedge clk)
+    cl_end_W <= \$969 ;
+  always @(posedge clk)
+    cl_end_B <= \$970 ;
+  always @(posedge clk)
+    cl_end_S <= \$971 ;
+  always @(posedge clk)
+    cl_end_E <= \$972 ;
+  always @(posedge clk)
+    cl_end_K <= \$973 ;
+  always @(posedge clk)
+    cl_cf_W <= \$974 ;
+  always @(posedge clk)
+    cl_cf_B <= \$975 ;
+  always @(posedge clk)
+    cl_cf_S <= \$976 ;
+  always @(posedge clk)
+    cl_cf_E <= \$977 ;
+  always @(posedge clk)
+    cl_cf_K <= \$978 ;
+  always @(posedge clk)
+    dec_fld <= \$979 ;
+  always @(posedge clk)
+    dec_list <= \$980 ;
+  always @(posedge clk)
+    dec_ln <= \$981 ;
+  always @(posedge clk)
+    dec_end <= \$982 ;
+  always @(posedge clk)
+    dec_pos <= \$983 ;
+  always @(posedge clk)
+    dec_start <= \$984 ;
+  always @(posedge clk)
+    dec_single <= \$985 ;
+  always @(posedge clk)
+    dec_cmpl <= \$986 ;
+  always @(posedge clk)
+    dec_wrapped <= \$987 ;
+  always @(posedge clk)
+    dec_b <= \$988 ;
+  always @(posedge clk)
+    dec_eq_W <= \$989 ;
+  always @(posedge clk)
+    dec_eq_B <= \$990 ;
+  always @(posedge clk)
+    dec_eq_S <= \$991 ;
+  always @(posedge clk)
+    dec_eq_E <= \$992 ;
+  always @(posedge clk)
+    dec_eq_K <= \$993 ;
+  always @(posedge clk)
+    dec_cf_W <= \$994 ;
+  always @(posedge clk)
+    dec_cf_B <= \$995 ;
+  always @(posedge clk)
+    dec_cf_S <= \$996 ;
+  always @(posedge clk)
+    dec_cf_E <= \$997 ;
+  always @(posedge clk)
+    dec_cf_K <= \$998 ;
+  always @(posedge clk)
+    dec_bad <= \$999 ;
+  always @(posedge clk)
+    dec_code <= \$1000 ;
+  always @(posedge clk)
+    fin_end <= \$1001 ;
+  always @(posedge clk)
+    idx_W <= \$1002 ;
+  always @(posedge clk)
+    idx_B <= \$1003 ;
+  always @(posedge clk)
+    idx_S <= \$1004 ;
+  always @(posedge clk)
+    idx_E <= \$1005 ;
+  always @(posedge clk)
+    idx_K <= \$1006 ;
+  always @(posedge clk)
+    versioned <= \$1007 ;
+  always @(posedge clk)
+    rec <= \$1008 ;
+  always @(posedge clk)
+    to_present <= \$1009 ;
+  always @(posedge clk)
+    prio_len <= \$1010 ;
+  always @(posedge clk)
+    cur_end <= \$1011 ;
+  always @(posedge clk)
+    open_B <= \$1012 ;
+  always @(posedge clk)
+    end_B <= \$1013 ;
+  always @(posedge clk)
+    open_W <= \$1014 ;
+  always @(posedge clk)
+    end_W <= \$1015 ;
+  always @(posedge clk)
+    open_S <= \$1016 ;
+  always @(posedge clk)
+    end_S <= \$1017 ;
+  always @(posedge clk)
+    sub <= \$1018 ;
+  always @(posedge clk)
+    open_E <= \$1019 ;
+  always @(posedge clk)
+    end_E <= \$1020 ;
+  always @(posedge clk)
+    open_K <= \$1021 ;
+  always @(posedge clk)
+    end_K <= \$1022 ;
+  always @(posedge clk)
+    fee_chk <= \$1023 ;
+  always @(posedge clk)
+    cap_go <= \$1024 ;
+  always @(posedge clk)
+    cap_fld <= \$1025 ;
+  always @(posedge clk)
+    cap_b <= \$1026 ;
+  always @(posedge clk)
+    prio_lsb <= \$1027 ;
+  always @(posedge clk)
+    cd_ovalid <= \$1028 ;
+  always @(posedge clk)
+    o_calldata__payload <= \$1029 ;
+  always @(posedge clk)
+    cd_full <= \$1030 ;
+  always @(posedge clk)
+    cd_fill <= \$1031 ;
+  always @(posedge clk)
+    cd_arg <= \$1032 ;
+  always @(posedge clk)
+    cd_index <= \$1033 ;
+  always @(posedge clk)
+    cd_wb0 <= \$1034 ;
+  always @(posedge clk)
+    cd_wb1 <= \$1035 ;
+  always @(posedge clk)
+    cd_wb2 <= \$1036 ;
+  always @(posedge clk)
+    cd_wb3 <= \$1037 ;
+  always @(posedge clk)
+    cd_wb4 <= \$1038 ;
+  always @(posedge clk)
+    cd_wb5 <= \$1039 ;
+  always @(posedge clk)
+    cd_wb6 <= \$1040 ;
+  always @(posedge clk)
+    cd_wb7 <= \$1041 ;
+  always @(posedge clk)
+    cd_wb8 <= \$1042 ;
+  always @(posedge clk)
+    cd_wb9 <= \$1043 ;
+  always @(posedge clk)
+    cd_wb10 <= \$1044 ;
+  always @(posedge clk)
+    cd_wb11 <= \$1045 ;
+  always @(posedge clk)
+    cd_wb12 <= \$1046 ;
+  always @(posedge clk)
+    cd_wb13 <= \$1047 ;
+  always @(posedge clk)
+    cd_wb14 <= \$1048 ;
+  always @(posedge clk)
+    cd_wb15 <= \$1049 ;
+  always @(posedge clk)
+    cd_wb16 <= \$1050 ;
+  always @(posedge clk)
+    cd_wb17 <= \$1051 ;
+  always @(posedge clk)
+    cd_wb18 <= \$1052 ;
+  always @(posedge clk)
+    cd_wb19 <= \$1053 ;
+  always @(posedge clk)
+    cd_wb20 <= \$1054 ;
+  always @(posedge clk)
+    cd_wb21 <= \$1055 ;
+  always @(posedge clk)
+    cd_wb22 <= \$1056 ;
+  always @(posedge clk)
+    cd_wb23 <= \$1057 ;
+  always @(posedge clk)
+    cd_wb24 <= \$1058 ;
+  always @(posedge clk)
+    cd_wb25 <= \$1059 ;
+  always @(posedge clk)
+    cd_wb26 <= \$1060 ;
+  always @(posedge clk)
+    cd_wb27 <= \$1061 ;
+  always @(posedge clk)
+    cd_wb28 <= \$1062 ;
+  always @(posedge clk)
+    cd_wb29 <= \$1063 ;
+  always @(posedge clk)
+    cd_wb30 <= \$1064 ;
+  always @(posedge clk)
+    cd_wb31 <= \$1065 ;
+  always @(posedge clk)
+    cdw_go <= \$1066 ;
+  always @(posedge clk)
+    cdw_b <= \$1067 ;
+  always @(posedge clk)
+    o__payload <= \$1068 ;
+  always @(posedge clk)
+    ost <= \$1069 ;
+  always @(posedge clk)
+    lo <= \$1070 ;
+  always @(posedge clk)
+    ge37 <= \$1071 ;
+  always @(posedge clk)
+    vdec1 <= \$1072 ;
+  always @(posedge clk)
+    vdec2 <= \$1073 ;
+  always @(posedge clk)
+    vdec3 <= \$1074 ;
+  always @(posedge clk)
+    vzero1 <= \$1075 ;
+  always @(posedge clk)
+    vzero2 <= \$1076 ;
+  always @(posedge clk)
+    vzero3 <= \$1077 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fld_hdr = 6'h00;
     (* full_case = 32'd1 *)
-    if (\$51 ) begin
+    if (\$57 ) begin
       fld_hdr = 6'h01;
     end else if (in_K) begin
       fld_hdr = 6'h16;
     end else if (in_E) begin
       (* full_case = 32'd1 *)
-      if (\$52 ) begin
-        fld_hdr = \$56 ;
+      if (\$58 ) begin
+        fld_hdr = \$62 ;
       end else begin
-        fld_hdr = \$59 [5:0];
+        fld_hdr = \$65 [5:0];
       end
     end else if (in_S) begin
       casez (sub)
@@ -3055,7 +3423,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
       endcase
     end else if (in_B) begin
       (* full_case = 32'd1 *)
-      if (\$65 ) begin
+      if (\$71 ) begin
         fld_hdr = 6'h1f;
       end else begin
         fld_hdr = 6'h00;
@@ -3183,8 +3551,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
     end else begin
       fld_hdr = 6'h00;
       (* full_case = 32'd1 *)
-      if (\$66 ) begin
-        fld_hdr = \$67 ;
+      if (\$72 ) begin
+        fld_hdr = \$73 ;
       end else if (versioned) begin
         casez (idx_W)
           3'h2:
@@ -3251,155 +3619,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     hdr_bad = 1'h0;
-    if (\$70 ) begin
+    if (\$76 ) begin
       hdr_bad = 1'h1;
-    end else if (\$71 ) begin
+    end else if (\$77 ) begin
       casez (fld_hdr)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$73 ) begin
+            if (\$79 ) begin
               hdr_bad = 1'h1;
             end
         6'h02:
-            if (\$74 ) begin
+            if (\$80 ) begin
               hdr_bad = 1'h1;
             end
         6'h03:
-            if (\$75 ) begin
+            if (\$81 ) begin
               hdr_bad = 1'h1;
             end
         6'h04:
-            if (\$76 ) begin
+            if (\$82 ) begin
               hdr_bad = 1'h1;
             end
         6'h05:
-            if (\$77 ) begin
+            if (\$83 ) begin
               hdr_bad = 1'h1;
             end
         6'h06:
-            if (\$78 ) begin
+            if (\$84 ) begin
               hdr_bad = 1'h1;
             end
         6'h07:
-            if (\$79 ) begin
+            if (\$85 ) begin
               hdr_bad = 1'h1;
             end
         6'h08:
           begin
-            if (\$84 ) begin
+            if (\$90 ) begin
               hdr_bad = 1'h1;
             end
-            if (\$88 ) begin
+            if (\$94 ) begin
               hdr_bad = 1'h1;
             end
           end
         6'h09:
-            if (\$89 ) begin
+            if (\$95 ) begin
               hdr_bad = 1'h1;
             end
         6'h0a:
-            if (\$92 ) begin
+            if (\$98 ) begin
               hdr_bad = 1'h1;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$93 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h0d:
-            if (\$94 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h0e:
-            if (\$95 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h0f:
-            if (\$96 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h10:
-            if (\$97 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h11:
-            if (\$98 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h12:
             if (\$99 ) begin
               hdr_bad = 1'h1;
             end
-        6'h13:
+        6'h0d:
             if (\$100 ) begin
               hdr_bad = 1'h1;
             end
-        6'h14:
+        6'h0e:
             if (\$101 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h0f:
+            if (\$102 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h10:
+            if (\$103 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h11:
+            if (\$104 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h12:
+            if (\$105 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h13:
+            if (\$106 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h14:
+            if (\$107 ) begin
               hdr_bad = 1'h1;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$102 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h17:
-            if (\$103 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h18:
-            if (\$104 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h19:
-            if (\$105 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h1a:
-            if (\$106 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h1b:
-            if (\$107 ) begin
-              hdr_bad = 1'h1;
-            end
-        6'h1c:
             if (\$108 ) begin
               hdr_bad = 1'h1;
             end
-        6'h1d:
+        6'h17:
             if (\$109 ) begin
               hdr_bad = 1'h1;
             end
-        6'h1e:
+        6'h18:
             if (\$110 ) begin
               hdr_bad = 1'h1;
             end
-        6'h1f:
+        6'h19:
             if (\$111 ) begin
               hdr_bad = 1'h1;
             end
-        6'h21:
+        6'h1a:
             if (\$112 ) begin
               hdr_bad = 1'h1;
             end
-        6'h22:
+        6'h1b:
             if (\$113 ) begin
               hdr_bad = 1'h1;
             end
-        6'h23:
+        6'h1c:
             if (\$114 ) begin
               hdr_bad = 1'h1;
             end
-        6'h24:
+        6'h1d:
             if (\$115 ) begin
               hdr_bad = 1'h1;
             end
-        6'h25:
+        6'h1e:
             if (\$116 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h1f:
+            if (\$117 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h21:
+            if (\$118 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h22:
+            if (\$119 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h23:
+            if (\$120 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h24:
+            if (\$121 ) begin
+              hdr_bad = 1'h1;
+            end
+        6'h25:
+            if (\$122 ) begin
               hdr_bad = 1'h1;
             end
       endcase
@@ -3408,155 +3776,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     hdr_code = 5'h00;
-    if (\$70 ) begin
-      hdr_code = \$72 ;
-    end else if (\$71 ) begin
+    if (\$76 ) begin
+      hdr_code = \$78 ;
+    end else if (\$77 ) begin
       casez (fld_hdr)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$73 ) begin
+            if (\$79 ) begin
               hdr_code = 5'h0a;
             end
         6'h02:
-            if (\$74 ) begin
+            if (\$80 ) begin
               hdr_code = 5'h0c;
             end
         6'h03:
-            if (\$75 ) begin
+            if (\$81 ) begin
               hdr_code = 5'h0c;
             end
         6'h04:
-            if (\$76 ) begin
+            if (\$82 ) begin
               hdr_code = 5'h0c;
             end
         6'h05:
-            if (\$77 ) begin
+            if (\$83 ) begin
               hdr_code = 5'h0c;
             end
         6'h06:
-            if (\$78 ) begin
+            if (\$84 ) begin
               hdr_code = 5'h0c;
             end
         6'h07:
-            if (\$79 ) begin
+            if (\$85 ) begin
               hdr_code = 5'h0c;
             end
         6'h08:
           begin
-            if (\$84 ) begin
+            if (\$90 ) begin
               hdr_code = 5'h0f;
             end
-            if (\$88 ) begin
+            if (\$94 ) begin
               hdr_code = 5'h0d;
             end
           end
         6'h09:
-            if (\$89 ) begin
+            if (\$95 ) begin
               hdr_code = 5'h0c;
             end
         6'h0a:
-            if (\$92 ) begin
+            if (\$98 ) begin
               hdr_code = 5'h19;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$93 ) begin
-              hdr_code = 5'h0c;
-            end
-        6'h0d:
-            if (\$94 ) begin
-              hdr_code = 5'h15;
-            end
-        6'h0e:
-            if (\$95 ) begin
-              hdr_code = 5'h17;
-            end
-        6'h0f:
-            if (\$96 ) begin
-              hdr_code = 5'h0c;
-            end
-        6'h10:
-            if (\$97 ) begin
-              hdr_code = 5'h11;
-            end
-        6'h11:
-            if (\$98 ) begin
-              hdr_code = 5'h0c;
-            end
-        6'h12:
             if (\$99 ) begin
               hdr_code = 5'h0c;
             end
-        6'h13:
+        6'h0d:
             if (\$100 ) begin
+              hdr_code = 5'h15;
+            end
+        6'h0e:
+            if (\$101 ) begin
+              hdr_code = 5'h17;
+            end
+        6'h0f:
+            if (\$102 ) begin
+              hdr_code = 5'h0c;
+            end
+        6'h10:
+            if (\$103 ) begin
+              hdr_code = 5'h11;
+            end
+        6'h11:
+            if (\$104 ) begin
+              hdr_code = 5'h0c;
+            end
+        6'h12:
+            if (\$105 ) begin
+              hdr_code = 5'h0c;
+            end
+        6'h13:
+            if (\$106 ) begin
               hdr_code = 5'h0a;
             end
         6'h14:
-            if (\$101 ) begin
+            if (\$107 ) begin
               hdr_code = 5'h0d;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$102 ) begin
+            if (\$108 ) begin
               hdr_code = 5'h0e;
             end
         6'h17:
-            if (\$103 ) begin
+            if (\$109 ) begin
               hdr_code = 5'h16;
             end
         6'h18:
-            if (\$104 ) begin
+            if (\$110 ) begin
               hdr_code = 5'h0a;
             end
         6'h19:
-            if (\$105 ) begin
+            if (\$111 ) begin
               hdr_code = 5'h0c;
             end
         6'h1a:
-            if (\$106 ) begin
+            if (\$112 ) begin
               hdr_code = 5'h0d;
             end
         6'h1b:
-            if (\$107 ) begin
+            if (\$113 ) begin
               hdr_code = 5'h0c;
             end
         6'h1c:
-            if (\$108 ) begin
+            if (\$114 ) begin
               hdr_code = 5'h0c;
             end
         6'h1d:
-            if (\$109 ) begin
+            if (\$115 ) begin
               hdr_code = 5'h0c;
             end
         6'h1e:
-            if (\$110 ) begin
+            if (\$116 ) begin
               hdr_code = 5'h0c;
             end
         6'h1f:
-            if (\$111 ) begin
+            if (\$117 ) begin
               hdr_code = 5'h0a;
             end
         6'h21:
-            if (\$112 ) begin
+            if (\$118 ) begin
               hdr_code = 5'h1a;
             end
         6'h22:
-            if (\$113 ) begin
+            if (\$119 ) begin
               hdr_code = 5'h1a;
             end
         6'h23:
-            if (\$114 ) begin
+            if (\$120 ) begin
               hdr_code = 5'h1a;
             end
         6'h24:
-            if (\$115 ) begin
+            if (\$121 ) begin
               hdr_code = 5'h1a;
             end
         6'h25:
-            if (\$116 ) begin
+            if (\$122 ) begin
               hdr_code = 5'h1a;
             end
       endcase
@@ -3565,35 +3933,35 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     s_bad = 1'h0;
-    if (\$208 ) begin
+    if (\$214 ) begin
       s_bad = 1'h1;
-    end else if (\$212 ) begin
+    end else if (\$218 ) begin
       s_bad = 1'h1;
-    end else if (\$213 ) begin
+    end else if (\$219 ) begin
       casez (fld_hdr)
         6'h06:
-            s_bad = \$214 ;
+            s_bad = \$220 ;
         6'h0f:
-            s_bad = \$221 ;
+            s_bad = \$227 ;
         6'h10:
-            s_bad = \$223 ;
+            s_bad = \$229 ;
         6'h11:
-            s_bad = \$224 ;
+            s_bad = \$230 ;
         6'h12:
-            s_bad = \$225 ;
+            s_bad = \$231 ;
         6'h20:
-            s_bad = \$228 ;
+            s_bad = \$234 ;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     s_code = 5'h00;
-    if (\$208 ) begin
+    if (\$214 ) begin
       s_code = 5'h06;
-    end else if (\$212 ) begin
+    end else if (\$218 ) begin
       s_code = 5'h16;
-    end else if (\$213 ) begin
+    end else if (\$219 ) begin
       casez (fld_hdr)
         6'h06:
             s_code = 5'h18;
@@ -3613,27 +3981,187 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     pre_bad = 1'h0;
-    if (\$232 ) begin
+    if (\$238 ) begin
       pre_bad = 1'h1;
-    end else if (\$237 ) begin
+    end else if (\$243 ) begin
       pre_bad = 1'h1;
-    end else if (\$239 ) begin
-      pre_bad = \$243 ;
-    end else if (\$240 ) begin
+    end else if (\$245 ) begin
+      pre_bad = \$249 ;
+    end else if (\$246 ) begin
       pre_bad = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     pre_code = 5'h00;
-    if (\$232 ) begin
+    if (\$238 ) begin
       pre_code = 5'h04;
-    end else if (\$237 ) begin
+    end else if (\$243 ) begin
       pre_code = 5'h09;
-    end else if (\$239 ) begin
+    end else if (\$245 ) begin
       pre_code = 5'h02;
-    end else if (\$240 ) begin
+    end else if (\$246 ) begin
       pre_code = 5'h0b;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    rom_n_d = 8'h00;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$252 ) begin
+      end else begin
+        if (\$257 ) begin
+          (* full_case = 32'd1 *)
+          casez (\$258 [4:0])
+            5'h00:
+                rom_n_d = 8'h41;
+            5'h01:
+                rom_n_d = 8'h41;
+            5'h02:
+                rom_n_d = 8'h36;
+            5'h03:
+                rom_n_d = 8'hd0;
+            5'h04:
+                rom_n_d = 8'h8c;
+            5'h05:
+                rom_n_d = 8'h5e;
+            5'h06:
+                rom_n_d = 8'hd2;
+            5'h07:
+                rom_n_d = 8'hbf;
+            5'h08:
+                rom_n_d = 8'h3b;
+            5'h09:
+                rom_n_d = 8'ha0;
+            5'h0a:
+                rom_n_d = 8'h48;
+            5'h0b:
+                rom_n_d = 8'haf;
+            5'h0c:
+                rom_n_d = 8'he6;
+            5'h0d:
+                rom_n_d = 8'hdc;
+            5'h0e:
+                rom_n_d = 8'hae;
+            5'h0f:
+                rom_n_d = 8'hba;
+            5'h10:
+                rom_n_d = 8'hfe;
+            5'h11:
+                rom_n_d = 8'hff;
+            5'h12:
+                rom_n_d = 8'hff;
+            5'h13:
+                rom_n_d = 8'hff;
+            5'h14:
+                rom_n_d = 8'hff;
+            5'h15:
+                rom_n_d = 8'hff;
+            5'h16:
+                rom_n_d = 8'hff;
+            5'h17:
+                rom_n_d = 8'hff;
+            5'h18:
+                rom_n_d = 8'hff;
+            5'h19:
+                rom_n_d = 8'hff;
+            5'h1a:
+                rom_n_d = 8'hff;
+            5'h1b:
+                rom_n_d = 8'hff;
+            5'h1c:
+                rom_n_d = 8'hff;
+            5'h1d:
+                rom_n_d = 8'hff;
+            5'h1e:
+                rom_n_d = 8'hff;
+            5'h1f:
+                rom_n_d = 8'hff;
+          endcase
+        end
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    rom_h_d = 8'h00;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$252 ) begin
+      end else begin
+        if (\$257 ) begin
+          (* full_case = 32'd1 *)
+          casez (\$259 [4:0])
+            5'h00:
+                rom_h_d = 8'ha0;
+            5'h01:
+                rom_h_d = 8'h20;
+            5'h02:
+                rom_h_d = 8'h1b;
+            5'h03:
+                rom_h_d = 8'h68;
+            5'h04:
+                rom_h_d = 8'h46;
+            5'h05:
+                rom_h_d = 8'h2f;
+            5'h06:
+                rom_h_d = 8'he9;
+            5'h07:
+                rom_h_d = 8'hdf;
+            5'h08:
+                rom_h_d = 8'h1d;
+            5'h09:
+                rom_h_d = 8'h50;
+            5'h0a:
+                rom_h_d = 8'ha4;
+            5'h0b:
+                rom_h_d = 8'h57;
+            5'h0c:
+                rom_h_d = 8'h73;
+            5'h0d:
+                rom_h_d = 8'h6e;
+            5'h0e:
+                rom_h_d = 8'h57;
+            5'h0f:
+                rom_h_d = 8'h5d;
+            5'h10:
+                rom_h_d = 8'hff;
+            5'h11:
+                rom_h_d = 8'hff;
+            5'h12:
+                rom_h_d = 8'hff;
+            5'h13:
+                rom_h_d = 8'hff;
+            5'h14:
+                rom_h_d = 8'hff;
+            5'h15:
+                rom_h_d = 8'hff;
+            5'h16:
+                rom_h_d = 8'hff;
+            5'h17:
+                rom_h_d = 8'hff;
+            5'h18:
+                rom_h_d = 8'hff;
+            5'h19:
+                rom_h_d = 8'hff;
+            5'h1a:
+                rom_h_d = 8'hff;
+            5'h1b:
+                rom_h_d = 8'hff;
+            5'h1c:
+                rom_h_d = 8'hff;
+            5'h1d:
+                rom_h_d = 8'hff;
+            5'h1e:
+                rom_h_d = 8'hff;
+            5'h1f:
+                rom_h_d = 8'h7f;
+          endcase
+        end
+      end
     end
   end
   always @* begin
@@ -3667,155 +4195,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fin_bad = 1'h0;
-    if (\$247 ) begin
+    if (\$262 ) begin
       fin_bad = 1'h1;
-    end else if (\$248 ) begin
+    end else if (\$263 ) begin
       casez (fld)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$250 ) begin
+            if (\$265 ) begin
               fin_bad = 1'h1;
             end
         6'h02:
-            if (\$251 ) begin
+            if (\$266 ) begin
               fin_bad = 1'h1;
             end
         6'h03:
-            if (\$252 ) begin
+            if (\$267 ) begin
               fin_bad = 1'h1;
             end
         6'h04:
-            if (\$253 ) begin
+            if (\$268 ) begin
               fin_bad = 1'h1;
             end
         6'h05:
-            if (\$254 ) begin
+            if (\$269 ) begin
               fin_bad = 1'h1;
             end
         6'h06:
-            if (\$255 ) begin
+            if (\$270 ) begin
               fin_bad = 1'h1;
             end
         6'h07:
-            if (\$256 ) begin
+            if (\$271 ) begin
               fin_bad = 1'h1;
             end
         6'h08:
           begin
-            if (\$261 ) begin
+            if (\$276 ) begin
               fin_bad = 1'h1;
             end
-            if (\$265 ) begin
+            if (\$280 ) begin
               fin_bad = 1'h1;
             end
           end
         6'h09:
-            if (\$266 ) begin
+            if (\$281 ) begin
               fin_bad = 1'h1;
             end
         6'h0a:
-            if (\$269 ) begin
+            if (\$284 ) begin
               fin_bad = 1'h1;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$270 ) begin
+            if (\$285 ) begin
               fin_bad = 1'h1;
             end
         6'h0d:
-            if (\$271 ) begin
+            if (\$286 ) begin
               fin_bad = 1'h1;
             end
         6'h0e:
-            if (\$272 ) begin
+            if (\$287 ) begin
               fin_bad = 1'h1;
             end
         6'h0f:
-            if (\$273 ) begin
+            if (\$288 ) begin
               fin_bad = 1'h1;
             end
         6'h10:
-            if (\$274 ) begin
+            if (\$289 ) begin
               fin_bad = 1'h1;
             end
         6'h11:
-            if (\$275 ) begin
+            if (\$290 ) begin
               fin_bad = 1'h1;
             end
         6'h12:
-            if (\$276 ) begin
+            if (\$291 ) begin
               fin_bad = 1'h1;
             end
         6'h13:
-            if (\$277 ) begin
+            if (\$292 ) begin
               fin_bad = 1'h1;
             end
         6'h14:
-            if (\$278 ) begin
+            if (\$293 ) begin
               fin_bad = 1'h1;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$279 ) begin
+            if (\$294 ) begin
               fin_bad = 1'h1;
             end
         6'h17:
-            if (\$280 ) begin
+            if (\$295 ) begin
               fin_bad = 1'h1;
             end
         6'h18:
-            if (\$281 ) begin
+            if (\$296 ) begin
               fin_bad = 1'h1;
             end
         6'h19:
-            if (\$282 ) begin
+            if (\$297 ) begin
               fin_bad = 1'h1;
             end
         6'h1a:
-            if (\$283 ) begin
+            if (\$298 ) begin
               fin_bad = 1'h1;
             end
         6'h1b:
-            if (\$284 ) begin
+            if (\$299 ) begin
               fin_bad = 1'h1;
             end
         6'h1c:
-            if (\$285 ) begin
+            if (\$300 ) begin
               fin_bad = 1'h1;
             end
         6'h1d:
-            if (\$286 ) begin
+            if (\$301 ) begin
               fin_bad = 1'h1;
             end
         6'h1e:
-            if (\$287 ) begin
+            if (\$302 ) begin
               fin_bad = 1'h1;
             end
         6'h1f:
-            if (\$288 ) begin
+            if (\$303 ) begin
               fin_bad = 1'h1;
             end
         6'h21:
-            if (\$289 ) begin
+            if (\$304 ) begin
               fin_bad = 1'h1;
             end
         6'h22:
-            if (\$290 ) begin
+            if (\$305 ) begin
               fin_bad = 1'h1;
             end
         6'h23:
-            if (\$291 ) begin
+            if (\$306 ) begin
               fin_bad = 1'h1;
             end
         6'h24:
-            if (\$292 ) begin
+            if (\$307 ) begin
               fin_bad = 1'h1;
             end
         6'h25:
-            if (\$293 ) begin
+            if (\$308 ) begin
               fin_bad = 1'h1;
             end
       endcase
@@ -3824,155 +4352,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fin_code = 5'h00;
-    if (\$247 ) begin
-      fin_code = \$249 ;
-    end else if (\$248 ) begin
+    if (\$262 ) begin
+      fin_code = \$264 ;
+    end else if (\$263 ) begin
       casez (fld)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$250 ) begin
+            if (\$265 ) begin
               fin_code = 5'h0a;
             end
         6'h02:
-            if (\$251 ) begin
+            if (\$266 ) begin
               fin_code = 5'h0c;
             end
         6'h03:
-            if (\$252 ) begin
+            if (\$267 ) begin
               fin_code = 5'h0c;
             end
         6'h04:
-            if (\$253 ) begin
+            if (\$268 ) begin
               fin_code = 5'h0c;
             end
         6'h05:
-            if (\$254 ) begin
+            if (\$269 ) begin
               fin_code = 5'h0c;
             end
         6'h06:
-            if (\$255 ) begin
+            if (\$270 ) begin
               fin_code = 5'h0c;
             end
         6'h07:
-            if (\$256 ) begin
+            if (\$271 ) begin
               fin_code = 5'h0c;
             end
         6'h08:
           begin
-            if (\$261 ) begin
+            if (\$276 ) begin
               fin_code = 5'h0f;
             end
-            if (\$265 ) begin
+            if (\$280 ) begin
               fin_code = 5'h0d;
             end
           end
         6'h09:
-            if (\$266 ) begin
+            if (\$281 ) begin
               fin_code = 5'h0c;
             end
         6'h0a:
-            if (\$269 ) begin
+            if (\$284 ) begin
               fin_code = 5'h19;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$270 ) begin
+            if (\$285 ) begin
               fin_code = 5'h0c;
             end
         6'h0d:
-            if (\$271 ) begin
+            if (\$286 ) begin
               fin_code = 5'h15;
             end
         6'h0e:
-            if (\$272 ) begin
+            if (\$287 ) begin
               fin_code = 5'h17;
             end
         6'h0f:
-            if (\$273 ) begin
+            if (\$288 ) begin
               fin_code = 5'h0c;
             end
         6'h10:
-            if (\$274 ) begin
+            if (\$289 ) begin
               fin_code = 5'h11;
             end
         6'h11:
-            if (\$275 ) begin
+            if (\$290 ) begin
               fin_code = 5'h0c;
             end
         6'h12:
-            if (\$276 ) begin
+            if (\$291 ) begin
               fin_code = 5'h0c;
             end
         6'h13:
-            if (\$277 ) begin
+            if (\$292 ) begin
               fin_code = 5'h0a;
             end
         6'h14:
-            if (\$278 ) begin
+            if (\$293 ) begin
               fin_code = 5'h0d;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$279 ) begin
+            if (\$294 ) begin
               fin_code = 5'h0e;
             end
         6'h17:
-            if (\$280 ) begin
+            if (\$295 ) begin
               fin_code = 5'h16;
             end
         6'h18:
-            if (\$281 ) begin
+            if (\$296 ) begin
               fin_code = 5'h0a;
             end
         6'h19:
-            if (\$282 ) begin
+            if (\$297 ) begin
               fin_code = 5'h0c;
             end
         6'h1a:
-            if (\$283 ) begin
+            if (\$298 ) begin
               fin_code = 5'h0d;
             end
         6'h1b:
-            if (\$284 ) begin
+            if (\$299 ) begin
               fin_code = 5'h0c;
             end
         6'h1c:
-            if (\$285 ) begin
+            if (\$300 ) begin
               fin_code = 5'h0c;
             end
         6'h1d:
-            if (\$286 ) begin
+            if (\$301 ) begin
               fin_code = 5'h0c;
             end
         6'h1e:
-            if (\$287 ) begin
+            if (\$302 ) begin
               fin_code = 5'h0c;
             end
         6'h1f:
-            if (\$288 ) begin
+            if (\$303 ) begin
               fin_code = 5'h0a;
             end
         6'h21:
-            if (\$289 ) begin
+            if (\$304 ) begin
               fin_code = 5'h1a;
             end
         6'h22:
-            if (\$290 ) begin
+            if (\$305 ) begin
               fin_code = 5'h1a;
             end
         6'h23:
-            if (\$291 ) begin
+            if (\$306 ) begin
               fin_code = 5'h1a;
             end
         6'h24:
-            if (\$292 ) begin
+            if (\$307 ) begin
               fin_code = 5'h1a;
             end
         6'h25:
-            if (\$293 ) begin
+            if (\$308 ) begin
               fin_code = 5'h1a;
             end
       endcase
@@ -3980,187 +4508,193 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (jj)
-      5'h00:
-          k_n = 8'h41;
-      5'h01:
-          k_n = 8'h41;
-      5'h02:
-          k_n = 8'h36;
-      5'h03:
-          k_n = 8'hd0;
-      5'h04:
-          k_n = 8'h8c;
-      5'h05:
-          k_n = 8'h5e;
-      5'h06:
-          k_n = 8'hd2;
-      5'h07:
-          k_n = 8'hbf;
-      5'h08:
-          k_n = 8'h3b;
-      5'h09:
-          k_n = 8'ha0;
-      5'h0a:
-          k_n = 8'h48;
-      5'h0b:
-          k_n = 8'haf;
-      5'h0c:
-          k_n = 8'he6;
-      5'h0d:
-          k_n = 8'hdc;
-      5'h0e:
-          k_n = 8'hae;
-      5'h0f:
-          k_n = 8'hba;
-      5'h10:
-          k_n = 8'hfe;
-      5'h11:
-          k_n = 8'hff;
-      5'h12:
-          k_n = 8'hff;
-      5'h13:
-          k_n = 8'hff;
-      5'h14:
-          k_n = 8'hff;
-      5'h15:
-          k_n = 8'hff;
-      5'h16:
-          k_n = 8'hff;
-      5'h17:
-          k_n = 8'hff;
-      5'h18:
-          k_n = 8'hff;
-      5'h19:
-          k_n = 8'hff;
-      5'h1a:
-          k_n = 8'hff;
-      5'h1b:
-          k_n = 8'hff;
-      5'h1c:
-          k_n = 8'hff;
-      5'h1d:
-          k_n = 8'hff;
-      5'h1e:
-          k_n = 8'hff;
-      5'h1f:
-          k_n = 8'hff;
-    endcase
+    rom_n_a = 8'h00;
+    if (acc) begin
+      if (\$365 ) begin
+        (* full_case = 32'd1 *)
+        casez (\$366 [4:0])
+          5'h00:
+              rom_n_a = 8'h41;
+          5'h01:
+              rom_n_a = 8'h41;
+          5'h02:
+              rom_n_a = 8'h36;
+          5'h03:
+              rom_n_a = 8'hd0;
+          5'h04:
+              rom_n_a = 8'h8c;
+          5'h05:
+              rom_n_a = 8'h5e;
+          5'h06:
+              rom_n_a = 8'hd2;
+          5'h07:
+              rom_n_a = 8'hbf;
+          5'h08:
+              rom_n_a = 8'h3b;
+          5'h09:
+              rom_n_a = 8'ha0;
+          5'h0a:
+              rom_n_a = 8'h48;
+          5'h0b:
+              rom_n_a = 8'haf;
+          5'h0c:
+              rom_n_a = 8'he6;
+          5'h0d:
+              rom_n_a = 8'hdc;
+          5'h0e:
+              rom_n_a = 8'hae;
+          5'h0f:
+              rom_n_a = 8'hba;
+          5'h10:
+              rom_n_a = 8'hfe;
+          5'h11:
+              rom_n_a = 8'hff;
+          5'h12:
+              rom_n_a = 8'hff;
+          5'h13:
+              rom_n_a = 8'hff;
+          5'h14:
+              rom_n_a = 8'hff;
+          5'h15:
+              rom_n_a = 8'hff;
+          5'h16:
+              rom_n_a = 8'hff;
+          5'h17:
+              rom_n_a = 8'hff;
+          5'h18:
+              rom_n_a = 8'hff;
+          5'h19:
+              rom_n_a = 8'hff;
+          5'h1a:
+              rom_n_a = 8'hff;
+          5'h1b:
+              rom_n_a = 8'hff;
+          5'h1c:
+              rom_n_a = 8'hff;
+          5'h1d:
+              rom_n_a = 8'hff;
+          5'h1e:
+              rom_n_a = 8'hff;
+          5'h1f:
+              rom_n_a = 8'hff;
+        endcase
+      end
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    (* full_case = 32'd1 *)
-    casez (jj)
-      5'h00:
-          k_h = 8'ha0;
-      5'h01:
-          k_h = 8'h20;
-      5'h02:
-          k_h = 8'h1b;
-      5'h03:
-          k_h = 8'h68;
-      5'h04:
-          k_h = 8'h46;
-      5'h05:
-          k_h = 8'h2f;
-      5'h06:
-          k_h = 8'he9;
-      5'h07:
-          k_h = 8'hdf;
-      5'h08:
-          k_h = 8'h1d;
-      5'h09:
-          k_h = 8'h50;
-      5'h0a:
-          k_h = 8'ha4;
-      5'h0b:
-          k_h = 8'h57;
-      5'h0c:
-          k_h = 8'h73;
-      5'h0d:
-          k_h = 8'h6e;
-      5'h0e:
-          k_h = 8'h57;
-      5'h0f:
-          k_h = 8'h5d;
-      5'h10:
-          k_h = 8'hff;
-      5'h11:
-          k_h = 8'hff;
-      5'h12:
-          k_h = 8'hff;
-      5'h13:
-          k_h = 8'hff;
-      5'h14:
-          k_h = 8'hff;
-      5'h15:
-          k_h = 8'hff;
-      5'h16:
-          k_h = 8'hff;
-      5'h17:
-          k_h = 8'hff;
-      5'h18:
-          k_h = 8'hff;
-      5'h19:
-          k_h = 8'hff;
-      5'h1a:
-          k_h = 8'hff;
-      5'h1b:
-          k_h = 8'hff;
-      5'h1c:
-          k_h = 8'hff;
-      5'h1d:
-          k_h = 8'hff;
-      5'h1e:
-          k_h = 8'hff;
-      5'h1f:
-          k_h = 8'h7f;
-    endcase
+    rom_h_a = 8'h00;
+    if (acc) begin
+      if (\$365 ) begin
+        (* full_case = 32'd1 *)
+        casez (\$367 [4:0])
+          5'h00:
+              rom_h_a = 8'ha0;
+          5'h01:
+              rom_h_a = 8'h20;
+          5'h02:
+              rom_h_a = 8'h1b;
+          5'h03:
+              rom_h_a = 8'h68;
+          5'h04:
+              rom_h_a = 8'h46;
+          5'h05:
+              rom_h_a = 8'h2f;
+          5'h06:
+              rom_h_a = 8'he9;
+          5'h07:
+              rom_h_a = 8'hdf;
+          5'h08:
+              rom_h_a = 8'h1d;
+          5'h09:
+              rom_h_a = 8'h50;
+          5'h0a:
+              rom_h_a = 8'ha4;
+          5'h0b:
+              rom_h_a = 8'h57;
+          5'h0c:
+              rom_h_a = 8'h73;
+          5'h0d:
+              rom_h_a = 8'h6e;
+          5'h0e:
+              rom_h_a = 8'h57;
+          5'h0f:
+              rom_h_a = 8'h5d;
+          5'h10:
+              rom_h_a = 8'hff;
+          5'h11:
+              rom_h_a = 8'hff;
+          5'h12:
+              rom_h_a = 8'hff;
+          5'h13:
+              rom_h_a = 8'hff;
+          5'h14:
+              rom_h_a = 8'hff;
+          5'h15:
+              rom_h_a = 8'hff;
+          5'h16:
+              rom_h_a = 8'hff;
+          5'h17:
+              rom_h_a = 8'hff;
+          5'h18:
+              rom_h_a = 8'hff;
+          5'h19:
+              rom_h_a = 8'hff;
+          5'h1a:
+              rom_h_a = 8'hff;
+          5'h1b:
+              rom_h_a = 8'hff;
+          5'h1c:
+              rom_h_a = 8'hff;
+          5'h1d:
+              rom_h_a = 8'hff;
+          5'h1e:
+              rom_h_a = 8'hff;
+          5'h1f:
+              rom_h_a = 8'h7f;
+        endcase
+      end
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     c_bad = 1'h0;
-    if (\$362 ) begin
+    if (\$383 ) begin
       c_bad = 1'h1;
-    end else if (\$402 ) begin
+    end else if (\$423 ) begin
       c_bad = 1'h1;
-    end else if (\$407 ) begin
+    end else if (\$428 ) begin
       c_bad = 1'h1;
     end else if (c_last) begin
       casez (fld)
         6'h03:
-            c_bad = \$411 ;
-        6'h06:
-            c_bad = \$412 ;
+            c_bad = \$432 ;
         6'h0f:
-            c_bad = \$420 ;
+            c_bad = \$440 ;
         6'h10:
-            c_bad = \$421 ;
+            c_bad = \$441 ;
         6'h11:
-            c_bad = \$422 ;
+            c_bad = \$442 ;
         6'h12:
-            c_bad = \$425 ;
+            c_bad = \$445 ;
         6'h20:
-            c_bad = \$431 ;
+            c_bad = \$451 ;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     c_code = 5'h00;
-    if (\$362 ) begin
+    if (\$383 ) begin
       c_code = 5'h05;
-    end else if (\$402 ) begin
+    end else if (\$423 ) begin
       c_code = 5'h06;
-    end else if (\$407 ) begin
+    end else if (\$428 ) begin
       c_code = 5'h16;
     end else if (c_last) begin
       casez (fld)
         6'h03:
             c_code = 5'h0c;
-        6'h06:
-            c_code = 5'h18;
         6'h0f:
             c_code = 5'h10;
         6'h10:
@@ -4168,7 +4702,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
         6'h11:
             c_code = 5'h12;
         6'h12:
-            c_code = \$427 ;
+            c_code = \$447 ;
         6'h20:
             c_code = 5'h1a;
       endcase
@@ -4176,71 +4710,274 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    close_bad = 1'h0;
-    if (\$496 ) begin
-      close_bad = 1'h1;
-    end
-    if (\$498 ) begin
-      close_bad = 1'h1;
-    end
-    if (\$500 ) begin
-      close_bad = 1'h1;
-    end
-    if (\$502 ) begin
-      close_bad = 1'h1;
-    end
-    if (\$504 ) begin
-      close_bad = 1'h1;
+    rom_n_c = 8'h00;
+    if (in_content) begin
+      (* full_case = 32'd1 *)
+      casez (\$452 [4:0])
+        5'h00:
+            rom_n_c = 8'h41;
+        5'h01:
+            rom_n_c = 8'h41;
+        5'h02:
+            rom_n_c = 8'h36;
+        5'h03:
+            rom_n_c = 8'hd0;
+        5'h04:
+            rom_n_c = 8'h8c;
+        5'h05:
+            rom_n_c = 8'h5e;
+        5'h06:
+            rom_n_c = 8'hd2;
+        5'h07:
+            rom_n_c = 8'hbf;
+        5'h08:
+            rom_n_c = 8'h3b;
+        5'h09:
+            rom_n_c = 8'ha0;
+        5'h0a:
+            rom_n_c = 8'h48;
+        5'h0b:
+            rom_n_c = 8'haf;
+        5'h0c:
+            rom_n_c = 8'he6;
+        5'h0d:
+            rom_n_c = 8'hdc;
+        5'h0e:
+            rom_n_c = 8'hae;
+        5'h0f:
+            rom_n_c = 8'hba;
+        5'h10:
+            rom_n_c = 8'hfe;
+        5'h11:
+            rom_n_c = 8'hff;
+        5'h12:
+            rom_n_c = 8'hff;
+        5'h13:
+            rom_n_c = 8'hff;
+        5'h14:
+            rom_n_c = 8'hff;
+        5'h15:
+            rom_n_c = 8'hff;
+        5'h16:
+            rom_n_c = 8'hff;
+        5'h17:
+            rom_n_c = 8'hff;
+        5'h18:
+            rom_n_c = 8'hff;
+        5'h19:
+            rom_n_c = 8'hff;
+        5'h1a:
+            rom_n_c = 8'hff;
+        5'h1b:
+            rom_n_c = 8'hff;
+        5'h1c:
+            rom_n_c = 8'hff;
+        5'h1d:
+            rom_n_c = 8'hff;
+        5'h1e:
+            rom_n_c = 8'hff;
+        5'h1f:
+            rom_n_c = 8'hff;
+      endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    close_code = 5'h00;
-    if (\$496 ) begin
-      close_code = 5'h0a;
-    end
-    if (\$498 ) begin
-      close_code = 5'h0a;
-    end
-    if (\$500 ) begin
-      close_code = 5'h1a;
-    end
-    if (\$502 ) begin
-      close_code = 5'h0a;
-    end
-    if (\$504 ) begin
-      close_code = 5'h0a;
+    rom_h_c = 8'h00;
+    if (in_content) begin
+      (* full_case = 32'd1 *)
+      casez (\$453 [4:0])
+        5'h00:
+            rom_h_c = 8'ha0;
+        5'h01:
+            rom_h_c = 8'h20;
+        5'h02:
+            rom_h_c = 8'h1b;
+        5'h03:
+            rom_h_c = 8'h68;
+        5'h04:
+            rom_h_c = 8'h46;
+        5'h05:
+            rom_h_c = 8'h2f;
+        5'h06:
+            rom_h_c = 8'he9;
+        5'h07:
+            rom_h_c = 8'hdf;
+        5'h08:
+            rom_h_c = 8'h1d;
+        5'h09:
+            rom_h_c = 8'h50;
+        5'h0a:
+            rom_h_c = 8'ha4;
+        5'h0b:
+            rom_h_c = 8'h57;
+        5'h0c:
+            rom_h_c = 8'h73;
+        5'h0d:
+            rom_h_c = 8'h6e;
+        5'h0e:
+            rom_h_c = 8'h57;
+        5'h0f:
+            rom_h_c = 8'h5d;
+        5'h10:
+            rom_h_c = 8'hff;
+        5'h11:
+            rom_h_c = 8'hff;
+        5'h12:
+            rom_h_c = 8'hff;
+        5'h13:
+            rom_h_c = 8'hff;
+        5'h14:
+            rom_h_c = 8'hff;
+        5'h15:
+            rom_h_c = 8'hff;
+        5'h16:
+            rom_h_c = 8'hff;
+        5'h17:
+            rom_h_c = 8'hff;
+        5'h18:
+            rom_h_c = 8'hff;
+        5'h19:
+            rom_h_c = 8'hff;
+        5'h1a:
+            rom_h_c = 8'hff;
+        5'h1b:
+            rom_h_c = 8'hff;
+        5'h1c:
+            rom_h_c = 8'hff;
+        5'h1d:
+            rom_h_c = 8'hff;
+        5'h1e:
+            rom_h_c = 8'hff;
+        5'h1f:
+            rom_h_c = 8'h7f;
+      endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    new_end = cur_end;
-    if (\$506 ) begin
-      new_end = end_W;
+    c_close_bad = 1'h0;
+    if (\$490 ) begin
+      c_close_bad = 1'h1;
     end
-    if (\$508 ) begin
-      new_end = end_B;
+    if (\$491 ) begin
+      c_close_bad = 1'h1;
     end
-    if (\$510 ) begin
-      new_end = end_S;
+    if (\$492 ) begin
+      c_close_bad = 1'h1;
     end
-    if (\$512 ) begin
-      new_end = end_E;
+    if (\$493 ) begin
+      c_close_bad = 1'h1;
     end
-    if (\$514 ) begin
-      new_end = end_K;
+    if (\$494 ) begin
+      c_close_bad = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    c_close_code = 5'h00;
+    if (\$490 ) begin
+      c_close_code = 5'h0a;
+    end
+    if (\$491 ) begin
+      c_close_code = 5'h0a;
+    end
+    if (\$492 ) begin
+      c_close_code = 5'h1a;
+    end
+    if (\$493 ) begin
+      c_close_code = 5'h0a;
+    end
+    if (\$494 ) begin
+      c_close_code = 5'h0a;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    c_new_end = cur_end;
+    if (\$496 ) begin
+      c_new_end = end_W;
+    end
+    if (\$498 ) begin
+      c_new_end = end_B;
+    end
+    if (\$500 ) begin
+      c_new_end = end_S;
+    end
+    if (\$502 ) begin
+      c_new_end = end_E;
+    end
+    if (\$504 ) begin
+      c_new_end = end_K;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    a_close_bad = 1'h0;
+    if (\$540 ) begin
+      a_close_bad = 1'h1;
+    end
+    if (\$541 ) begin
+      a_close_bad = 1'h1;
+    end
+    if (\$542 ) begin
+      a_close_bad = 1'h1;
+    end
+    if (\$543 ) begin
+      a_close_bad = 1'h1;
+    end
+    if (\$544 ) begin
+      a_close_bad = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    a_close_code = 5'h00;
+    if (\$540 ) begin
+      a_close_code = 5'h0a;
+    end
+    if (\$541 ) begin
+      a_close_code = 5'h0a;
+    end
+    if (\$542 ) begin
+      a_close_code = 5'h1a;
+    end
+    if (\$543 ) begin
+      a_close_code = 5'h0a;
+    end
+    if (\$544 ) begin
+      a_close_code = 5'h0a;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    a_new_end = cur_end;
+    if (\$546 ) begin
+      a_new_end = end_W;
+    end
+    if (\$548 ) begin
+      a_new_end = end_B;
+    end
+    if (\$550 ) begin
+      a_new_end = end_S;
+    end
+    if (\$552 ) begin
+      a_new_end = end_E;
+    end
+    if (\$554 ) begin
+      a_new_end = end_K;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$519 ) begin
+    if (\$606 ) begin
       code = 5'h1b;
     end else if (halted) begin
       code = err;
-    end else if (\$520 ) begin
+    end else if (\$607 ) begin
       code = 5'h01;
-    end else if (\$521 ) begin
+    end else if (\$608 ) begin
       code = 5'h00;
     end else begin
       code = 5'h03;
@@ -4248,2761 +4985,177 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$801  = pos;
-    if (\$522 ) begin
-      if (\$523 ) begin
-        \$801  = \$524 [24:0];
+    \$926  = pos;
+    if (\$609 ) begin
+      if (\$610 ) begin
+        \$926  = \$611 [24:0];
       end
     end
     if (act_end) begin
-      \$801  = 25'h0000000;
+      \$926  = 25'h0000000;
     end
     if (rst) begin
-      \$801  = 25'h0000000;
+      \$926  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$802  = pos1;
-    if (\$522 ) begin
-      if (\$523 ) begin
-        \$802  = \$525 [25:0];
+    \$927  = pos1;
+    if (\$609 ) begin
+      if (\$610 ) begin
+        \$927  = \$612 [25:0];
       end
     end
     if (act_end) begin
-      \$802  = 26'h0000001;
+      \$927  = 26'h0000001;
     end
     if (rst) begin
-      \$802  = 26'h0000001;
+      \$927  = 26'h0000001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$803  = pos_ok;
-    if (\$522 ) begin
-      if (\$523 ) begin
-        \$803  = \$526 ;
+    \$928  = pos_ok;
+    if (\$609 ) begin
+      if (\$610 ) begin
+        \$928  = \$613 ;
       end
     end
     if (act_end) begin
-      \$803  = 1'h1;
+      \$928  = 1'h1;
     end
     if (rst) begin
-      \$803  = 1'h1;
+      \$928  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$804  = halted;
-    if (\$522 ) begin
-      if (\$527 ) begin
-        \$804  = 1'h1;
+    \$929  = halted;
+    if (\$609 ) begin
+      if (\$614 ) begin
+        \$929  = 1'h1;
       end
     end
     if (in_hdr) begin
       if (type_byte) begin
         if (pre_bad) begin
-          \$804  = 1'h1;
+          \$929  = 1'h1;
         end
-      end else if (\$558 ) begin
+      end else if (\$645 ) begin
         if (pend_at_next) begin
-          \$804  = 1'h1;
+          \$929  = 1'h1;
         end
       end
     end
     if (in_len) begin
-      if (\$624 ) begin
-        \$804  = 1'h1;
-      end else if (\$625 ) begin
+      if (\$711 ) begin
+        \$929  = 1'h1;
+      end else if (\$712 ) begin
       end else if (pend_at_next) begin
-        \$804  = 1'h1;
+        \$929  = 1'h1;
       end
     end
     if (c_bad) begin
-      \$804  = 1'h1;
+      \$929  = 1'h1;
     end else if (close_bad) begin
-      \$804  = 1'h1;
+      \$929  = 1'h1;
     end
-    if (\$735 ) begin
-      \$804  = 1'h1;
+    if (\$855 ) begin
+      \$929  = 1'h1;
+    end
+    if (fee_chk) begin
+      if (\$858 ) begin
+        \$929  = 1'h1;
+      end
     end
     if (act_end) begin
-      \$804  = 1'h0;
+      \$929  = 1'h0;
     end
     if (rst) begin
-      \$804  = 1'h0;
+      \$929  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$805  = ib_valid;
+    \$930  = ib_valid;
     if (act_beat) begin
-      \$805  = 1'h0;
+      \$930  = 1'h0;
     end
     if (mv) begin
-      \$805  = \$529 ;
+      \$930  = \$616 ;
     end
     if (rst) begin
-      \$805  = 1'h0;
+      \$930  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$806  = at_end;
+    \$931  = at_end;
     if (act_beat) begin
-      \$806  = ib_last;
+      \$931  = ib_last;
     end
     if (act_end) begin
-      \$806  = 1'h0;
+      \$931  = 1'h0;
     end
     if (rst) begin
-      \$806  = 1'h0;
+      \$931  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$807  = ib_byte;
+    \$932  = ib_byte;
     if (mv) begin
-      \$807  = \$530 ;
+      \$932  = \$617 ;
     end
     if (rst) begin
-      \$807  = 1'h0;
+      \$932  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$808  = ib_last;
+    \$933  = ib_last;
     if (mv) begin
-      \$808  = \$533 ;
+      \$933  = \$620 ;
     end
     if (rst) begin
-      \$808  = 1'h0;
+      \$933  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$809  = b;
+    \$934  = b;
     if (mv) begin
-      \$809  = lane;
+      \$934  = lane;
     end
     if (rst) begin
-      \$809  = 8'h00;
+      \$934  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$810  = b_list;
+    \$935  = b_list;
     if (mv) begin
-      \$810  = \$534 ;
+      \$935  = \$621 ;
     end
     if (rst) begin
-      \$810  = 1'h0;
+      \$935  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$811  = b_single;
+    \$936  = b_single;
     if (mv) begin
-      \$811  = \$535 ;
+      \$936  = \$622 ;
     end
     if (rst) begin
-      \$811  = 1'h0;
+      \$936  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$812  = b_long;
+    \$937  = b_long;
     if (mv) begin
-      \$812  = \$539 ;
-    end
-    if (rst) begin
-      \$812  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$813  = b_ln;
-    if (mv) begin
-      \$813  = \$542 [5:0];
-    end
-    if (rst) begin
-      \$813  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$814  = b_ll;
-    if (mv) begin
-      \$814  = \$544 [3:0];
-    end
-    if (rst) begin
-      \$814  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$815  = li;
-    if (mv) begin
-      if (\$545 ) begin
-        \$815  = \$547 [2:0];
-      end
-    end
-    if (\$548 ) begin
-      \$815  = 3'h0;
-    end
-    if (rst) begin
-      \$815  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$816  = bb_valid;
-    if (beat_done) begin
-      \$816  = 1'h0;
-    end
-    if (\$548 ) begin
-      \$816  = 1'h1;
-    end
-    if (rst) begin
-      \$816  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$817  = bb_data;
-    if (\$548 ) begin
-      \$817  = i__payload[63:0];
-    end
-    if (rst) begin
-      \$817  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$818  = bb_last;
-    if (\$548 ) begin
-      \$818  = i__payload[72];
-    end
-    if (rst) begin
-      \$818  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$819  = bb_nk;
-    if (\$548 ) begin
-      \$819  = \$556 [3:0];
-    end
-    if (rst) begin
-      \$819  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$820  = it_pos;
-    if (in_hdr) begin
-      \$820  = pos;
-    end
-    if (act_end) begin
-      \$820  = 25'h0000000;
-    end
-    if (rst) begin
-      \$820  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$821  = fld;
-    if (in_hdr) begin
-      \$821  = fld_hdr;
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$821  = fld_hdr;
-        end
-      end
-    end
-    if (acc) begin
-      \$821  = dec_fld;
-    end
-    if (act_end) begin
-      \$821  = 6'h00;
-    end
-    if (rst) begin
-      \$821  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$822  = it_list;
-    if (in_hdr) begin
-      \$822  = b_list;
-    end
-    if (act_end) begin
-      \$822  = 1'h0;
-    end
-    if (rst) begin
-      \$822  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$823  = tx_type;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-        \$823  = b[2:0];
-      end else if (\$558 ) begin
-      end else begin
-        if (\$621 ) begin
-          \$823  = 3'h0;
-        end
-      end
-    end
-    if (act_end) begin
-      \$823  = 3'h0;
-    end
-    if (rst) begin
-      \$823  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$824  = top;
-    if (in_hdr) begin
-      if (type_byte) begin
-        \$824  = 2'h1;
-      end
-    end
-    if (acc) begin
-      if (\$692 ) begin
-        if (\$693 ) begin
-          \$824  = 2'h2;
-        end
-      end
-    end
-    if (all_closed) begin
-      \$824  = 2'h3;
-    end
-    if (act_end) begin
-      \$824  = 2'h0;
-    end
-    if (rst) begin
-      \$824  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$825  = err;
-    if (in_hdr) begin
-      if (type_byte) begin
-        if (pre_bad) begin
-          \$825  = pre_code;
-        end
-      end else if (\$558 ) begin
-        if (pend_at_next) begin
-          \$825  = 5'h07;
-        end
-      end
-    end
-    if (in_len) begin
-      if (\$624 ) begin
-        \$825  = 5'h05;
-      end else if (\$625 ) begin
-      end else if (pend_at_next) begin
-        \$825  = 5'h07;
-      end
-    end
-    if (c_bad) begin
-      \$825  = c_code;
-    end else if (close_bad) begin
-      \$825  = close_code;
-    end
-    if (\$735 ) begin
-      \$825  = dec_code;
-    end
-    if (act_end) begin
-      \$825  = 5'h00;
-    end
-    if (rst) begin
-      \$825  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$826  = mode;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-        \$826  = 3'h1;
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$564 ) begin
-          \$826  = 3'h2;
-        end else begin
-          \$826  = 3'h3;
-        end
-      end
-    end
-    if (in_len) begin
-      if (\$624 ) begin
-      end else if (\$625 ) begin
-        \$826  = 3'h4;
-      end
-    end
-    if (\$628 ) begin
-      \$826  = 3'h5;
-    end
-    if (\$632 ) begin
-      \$826  = 3'h3;
-    end
-    if (in_apply) begin
-      \$826  = 3'h0;
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$826  = 3'h2;
-      end
-    end
-    if (in_content) begin
-      if (c_last) begin
-        \$826  = 3'h0;
-      end
-    end
-    if (act_end) begin
-      \$826  = 3'h0;
-    end
-    if (rst) begin
-      \$826  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$827  = ll_rem;
-    if (in_hdr) begin
-      if (type_byte) begin
-      end else if (\$558 ) begin
-        \$827  = b_ll;
-      end
-    end
-    if (in_len) begin
-      \$827  = \$622 [3:0];
-    end
-    if (act_end) begin
-      \$827  = 4'h0;
-    end
-    if (rst) begin
-      \$827  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$828  = len_first;
-    if (in_hdr) begin
-      if (type_byte) begin
-      end else if (\$558 ) begin
-        \$828  = 1'h1;
-      end
-    end
-    if (in_len) begin
-      \$828  = 1'h0;
-    end
-    if (act_end) begin
-      \$828  = 1'h0;
-    end
-    if (rst) begin
-      \$828  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$829  = len_acc;
-    if (in_hdr) begin
-      if (type_byte) begin
-      end else if (\$558 ) begin
-        \$829  = 64'h0000000000000000;
-      end
-    end
-    if (in_len) begin
-      \$829  = { len_acc[55:0], b };
-    end
-    if (act_end) begin
-      \$829  = 64'h0000000000000000;
-    end
-    if (rst) begin
-      \$829  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$830  = start;
-    if (in_hdr) begin
-      if (type_byte) begin
-      end else if (\$558 ) begin
-        \$830  = \$559 [25:0];
-      end
-    end
-    if (act_end) begin
-      \$830  = 26'h0000000;
-    end
-    if (rst) begin
-      \$830  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$831  = apply_pend;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$831  = 1'h1;
-        end
-      end
-    end
-    if (apply_pend) begin
-      \$831  = 1'h0;
-    end
-    if (act_end) begin
-      \$831  = 1'h0;
-    end
-    if (rst) begin
-      \$831  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$832  = rem;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$832  = { 19'h00000, b_ln };
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$832  = \$671 [24:0];
-      end
-    end
-    if (in_content) begin
-      \$832  = \$717 [24:0];
-    end
-    if (act_end) begin
-      \$832  = 25'h0000000;
-    end
-    if (rst) begin
-      \$832  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$833  = jj;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$833  = \$565 [4:0];
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$833  = \$672 [4:0];
-      end
-    end
-    if (in_content) begin
-      \$833  = \$718 [4:0];
-    end
-    if (act_end) begin
-      \$833  = 5'h00;
-    end
-    if (rst) begin
-      \$833  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$834  = ln6;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$834  = b_ln;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$834  = \$346 [5:0];
-      end
-    end
-    if (act_end) begin
-      \$834  = 6'h00;
-    end
-    if (rst) begin
-      \$834  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$835  = first;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$835  = 1'h1;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$835  = 1'h1;
-      end
-    end
-    if (in_content) begin
-      \$835  = 1'h0;
-    end
-    if (act_end) begin
-      \$835  = 1'h0;
-    end
-    if (rst) begin
-      \$835  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$836  = wrapped;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$836  = \$566 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$836  = dec_wrapped;
-      end
-    end
-    if (act_end) begin
-      \$836  = 1'h0;
-    end
-    if (rst) begin
-      \$836  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$837  = c_n;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$837  = { 1'h0, \$568  };
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$837  = { 1'h0, \$674  };
-      end
-    end
-    if (in_content) begin
-      \$837  = o_n;
-    end
-    if (act_end) begin
-      \$837  = 2'h1;
-    end
-    if (rst) begin
-      \$837  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$838  = c_h;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$838  = { 1'h0, \$570  };
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$838  = { 1'h0, \$676  };
-      end
-    end
-    if (in_content) begin
-      \$838  = o_h;
-    end
-    if (act_end) begin
-      \$838  = 2'h1;
-    end
-    if (rst) begin
-      \$838  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$839  = c_p;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$839  = \$574 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$839  = \$680 ;
-      end
-    end
-    if (in_content) begin
-      \$839  = o_p;
-    end
-    if (act_end) begin
-      \$839  = 2'h1;
-    end
-    if (rst) begin
-      \$839  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$840  = all_ff;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$840  = 1'h1;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$840  = 1'h1;
-      end
-    end
-    if (in_content) begin
-      \$840  = \$720 ;
-    end
-    if (act_end) begin
-      \$840  = 1'h1;
-    end
-    if (rst) begin
-      \$840  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$841  = last1;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$841  = \$575 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$841  = 1'h0;
-      end
-    end
-    if (in_content) begin
-      \$841  = \$721 ;
-    end
-    if (act_end) begin
-      \$841  = 1'h0;
-    end
-    if (rst) begin
-      \$841  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$842  = cl_end_W;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$842  = \$579 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$842  = \$682 ;
-      end
-    end
-    if (act_end) begin
-      \$842  = 1'h0;
-    end
-    if (rst) begin
-      \$842  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$843  = cl_end_B;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$843  = \$583 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$843  = \$684 ;
-      end
-    end
-    if (act_end) begin
-      \$843  = 1'h0;
-    end
-    if (rst) begin
-      \$843  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$844  = cl_end_S;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$844  = \$587 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$844  = \$686 ;
-      end
-    end
-    if (act_end) begin
-      \$844  = 1'h0;
-    end
-    if (rst) begin
-      \$844  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$845  = cl_end_E;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$845  = \$591 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$845  = \$688 ;
-      end
-    end
-    if (act_end) begin
-      \$845  = 1'h0;
-    end
-    if (rst) begin
-      \$845  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$846  = cl_end_K;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$846  = \$595 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$846  = \$690 ;
-      end
-    end
-    if (act_end) begin
-      \$846  = 1'h0;
-    end
-    if (rst) begin
-      \$846  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$847  = cl_cf_W;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$847  = hdr_cf_W;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$847  = app_cf_W;
-      end
-    end
-    if (act_end) begin
-      \$847  = 1'h0;
-    end
-    if (rst) begin
-      \$847  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$848  = cl_cf_B;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$848  = hdr_cf_B;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$848  = app_cf_B;
-      end
-    end
-    if (act_end) begin
-      \$848  = 1'h0;
-    end
-    if (rst) begin
-      \$848  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$849  = cl_cf_S;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$849  = hdr_cf_S;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$849  = app_cf_S;
-      end
-    end
-    if (act_end) begin
-      \$849  = 1'h0;
-    end
-    if (rst) begin
-      \$849  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$850  = cl_cf_E;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$850  = hdr_cf_E;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$850  = app_cf_E;
-      end
-    end
-    if (act_end) begin
-      \$850  = 1'h0;
-    end
-    if (rst) begin
-      \$850  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$851  = cl_cf_K;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (\$564 ) begin
-          \$851  = 1'h0;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$669 ) begin
-        \$851  = 1'h0;
-      end
-    end
-    if (act_end) begin
-      \$851  = 1'h0;
-    end
-    if (rst) begin
-      \$851  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$852  = dec_fld;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$852  = fld_hdr;
-      end
-    end
-    if (\$632 ) begin
-      \$852  = fld;
-    end
-    if (act_end) begin
-      \$852  = 6'h00;
-    end
-    if (rst) begin
-      \$852  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$853  = dec_list;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$853  = b_list;
-      end
-    end
-    if (\$632 ) begin
-      \$853  = it_list;
-    end
-    if (act_end) begin
-      \$853  = 1'h0;
-    end
-    if (rst) begin
-      \$853  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$854  = dec_ln;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$854  = { 58'h000000000000000, b_ln };
-      end
-    end
-    if (\$632 ) begin
-      \$854  = len_acc;
-    end
-    if (act_end) begin
-      \$854  = 64'h0000000000000000;
-    end
-    if (rst) begin
-      \$854  = 64'h0000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$855  = dec_end;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$855  = { 39'h0000000000, \$146  };
-      end
-    end
-    if (\$632 ) begin
-      \$855  = fin_end;
-    end
-    if (act_end) begin
-      \$855  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$855  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$856  = dec_pos;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$856  = pos;
-      end
-    end
-    if (\$632 ) begin
-      \$856  = it_pos;
-    end
-    if (act_end) begin
-      \$856  = 25'h0000000;
-    end
-    if (rst) begin
-      \$856  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$857  = dec_start;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$857  = \$596 ;
-      end
-    end
-    if (\$632 ) begin
-      \$857  = start;
-    end
-    if (act_end) begin
-      \$857  = 26'h0000000;
-    end
-    if (rst) begin
-      \$857  = 26'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$858  = dec_single;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$858  = b_single;
-      end
-    end
-    if (\$632 ) begin
-      \$858  = 1'h0;
-    end
-    if (act_end) begin
-      \$858  = 1'h0;
-    end
-    if (rst) begin
-      \$858  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$859  = dec_cmpl;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$859  = \$598 ;
-      end
-    end
-    if (\$632 ) begin
-      \$859  = 1'h0;
-    end
-    if (act_end) begin
-      \$859  = 1'h0;
-    end
-    if (rst) begin
-      \$859  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$860  = dec_wrapped;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$860  = \$599 ;
-      end
-    end
-    if (\$632 ) begin
-      \$860  = 1'h0;
-    end
-    if (act_end) begin
-      \$860  = 1'h0;
-    end
-    if (rst) begin
-      \$860  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$861  = dec_b;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$861  = b;
-      end
-    end
-    if (act_end) begin
-      \$861  = 8'h00;
-    end
-    if (rst) begin
-      \$861  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$862  = dec_eq_W;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$862  = \$603 ;
-      end
-    end
-    if (act_end) begin
-      \$862  = 1'h0;
-    end
-    if (rst) begin
-      \$862  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$863  = dec_eq_B;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$863  = \$607 ;
-      end
-    end
-    if (act_end) begin
-      \$863  = 1'h0;
-    end
-    if (rst) begin
-      \$863  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$864  = dec_eq_S;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$864  = \$611 ;
-      end
-    end
-    if (act_end) begin
-      \$864  = 1'h0;
-    end
-    if (rst) begin
-      \$864  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$865  = dec_eq_E;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$865  = \$615 ;
-      end
-    end
-    if (act_end) begin
-      \$865  = 1'h0;
-    end
-    if (rst) begin
-      \$865  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$866  = dec_eq_K;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$866  = \$619 ;
-      end
-    end
-    if (act_end) begin
-      \$866  = 1'h0;
-    end
-    if (rst) begin
-      \$866  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$867  = dec_cf_W;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$867  = hdr_cf_W;
-      end
-    end
-    if (act_end) begin
-      \$867  = 1'h0;
-    end
-    if (rst) begin
-      \$867  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$868  = dec_cf_B;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$868  = hdr_cf_B;
-      end
-    end
-    if (act_end) begin
-      \$868  = 1'h0;
-    end
-    if (rst) begin
-      \$868  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$869  = dec_cf_S;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$869  = hdr_cf_S;
-      end
-    end
-    if (act_end) begin
-      \$869  = 1'h0;
-    end
-    if (rst) begin
-      \$869  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$870  = dec_cf_E;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$870  = hdr_cf_E;
-      end
-    end
-    if (act_end) begin
-      \$870  = 1'h0;
-    end
-    if (rst) begin
-      \$870  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$871  = dec_cf_K;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$871  = 1'h0;
-      end
-    end
-    if (act_end) begin
-      \$871  = 1'h0;
-    end
-    if (rst) begin
-      \$871  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$872  = dec_bad;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        \$872  = 1'h1;
-        (* full_case = 32'd1 *)
-        if (pre_bad) begin
-        end else if (hdr_over) begin
-        end else if (hdr_bad) begin
-        end else if (\$620 ) begin
-        end else begin
-          \$872  = 1'h0;
-        end
-      end
-    end
-    if (\$632 ) begin
-      \$872  = 1'h1;
-      (* full_case = 32'd1 *)
-      if (\$633 ) begin
-      end else if (\$636 ) begin
-      end else if (fin_bad) begin
-      end else begin
-        \$872  = 1'h0;
-      end
-    end
-    if (act_end) begin
-      \$872  = 1'h0;
-    end
-    if (rst) begin
-      \$872  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$873  = dec_code;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$558 ) begin
-      end else begin
-        if (pre_bad) begin
-          \$873  = pre_code;
-        end else if (hdr_over) begin
-          \$873  = 5'h07;
-        end else if (hdr_bad) begin
-          \$873  = hdr_code;
-        end else if (\$620 ) begin
-          \$873  = s_code;
-        end
-      end
-    end
-    if (\$632 ) begin
-      if (\$633 ) begin
-        \$873  = 5'h05;
-      end else if (\$636 ) begin
-        \$873  = 5'h07;
-      end else if (fin_bad) begin
-        \$873  = fin_code;
-      end
-    end
-    if (act_end) begin
-      \$873  = 5'h00;
-    end
-    if (rst) begin
-      \$873  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$874  = fin_end;
-    if (\$628 ) begin
-      \$874  = { 1'h0, \$629  };
-    end
-    if (act_end) begin
-      \$874  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$874  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$875  = idx_W;
-    if (acc) begin
-      if (acc_at_W) begin
-        \$875  = \$637 [2:0];
-      end
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-          \$875  = 3'h1;
-        end
-      end
-    end
-    if (act_end) begin
-      \$875  = 3'h0;
-    end
-    if (rst) begin
-      \$875  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$876  = idx_B;
-    if (acc) begin
-      if (acc_at_B) begin
-        \$876  = \$638 [3:0];
-      end
-      if (\$692 ) begin
-        if (\$693 ) begin
-          \$876  = 4'h0;
-        end else if (\$694 ) begin
-          \$876  = 4'h0;
-        end
-      end
-    end
-    if (act_end) begin
-      \$876  = 4'h0;
-    end
-    if (rst) begin
-      \$876  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$877  = idx_S;
-    if (acc) begin
-      if (acc_at_S) begin
-        \$877  = \$639 [23:0];
-      end
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-        end else if (\$706 ) begin
-          \$877  = 24'h000000;
-        end
-      end
-    end
-    if (act_end) begin
-      \$877  = 24'h000000;
-    end
-    if (rst) begin
-      \$877  = 24'h000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$878  = idx_E;
-    if (acc) begin
-      if (acc_at_E) begin
-        \$878  = \$640 [2:0];
-      end
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-        end else if (\$706 ) begin
-        end else if (\$709 ) begin
-          \$878  = 3'h0;
-        end
-      end
-    end
-    if (act_end) begin
-      \$878  = 3'h0;
-    end
-    if (rst) begin
-      \$878  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$879  = idx_K;
-    if (acc) begin
-      if (acc_at_K) begin
-        \$879  = \$641 [0];
-      end
-    end
-    if (act_end) begin
-      \$879  = 1'h0;
-    end
-    if (rst) begin
-      \$879  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$880  = versioned;
-    if (acc) begin
-      if (\$642 ) begin
-        \$880  = 1'h1;
-      end
-    end
-    if (act_end) begin
-      \$880  = 1'h0;
-    end
-    if (rst) begin
-      \$880  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$881  = rec;
-    if (acc) begin
-      if (\$645 ) begin
-        \$881 [2914:2891] = dec_pos[23:0];
-        \$881 [2938:2915] = dec_start[23:0];
-        \$881 [2986:2963] = dec_end[23:0];
-      end
-      if (\$648 ) begin
-        \$881 [2962:2939] = dec_pos[23:0];
-      end
-      if (\$649 ) begin
-        \$881 [10] = \$650 ;
-      end
-      if (\$652 ) begin
-        \$881 [2626:2603] = dec_start[23:0];
-        \$881 [2650:2627] = dec_ln[23:0];
-      end
-      if (\$653 ) begin
-        \$881 [2770:2747] = dec_pos[23:0];
-        \$881 [2794:2771] = dec_end[23:0];
-      end
-      if (\$654 ) begin
-        \$881 [2818:2795] = dec_pos[23:0];
-        \$881 [2842:2819] = dec_end[23:0];
-      end
-      if (\$655 ) begin
-        \$881 [2866:2843] = dec_pos[23:0];
-        \$881 [2890:2867] = dec_end[23:0];
-      end
-      if (\$656 ) begin
-        \$881 [2674:2651] = \$657 [23:0];
-      end
-      if (\$658 ) begin
-        \$881 [2698:2675] = \$659 [23:0];
-      end
-      if (\$660 ) begin
-        \$881 [2722:2699] = \$661 [23:0];
-      end
-      if (\$662 ) begin
-        \$881 [2746:2723] = \$663 [23:0];
-      end
-      if (\$664 ) begin
-        \$881 [9] = 1'h1;
-      end
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-          \$881 [8] = 1'h1;
-        end
-      end
-    end
-    if (v_go) begin
-      if (\$722 ) begin
-        \$881 [394:139] = { rec[386:139], v_b };
-      end
-      if (\$723 ) begin
-        \$881 [74:11] = { rec[66:11], v_b };
-      end
-      if (\$724 ) begin
-        \$881 [650:395] = { rec[642:395], v_b };
-      end
-      if (\$725 ) begin
-        \$881 [906:651] = { rec[898:651], v_b };
-      end
-      if (\$726 ) begin
-        \$881 [1162:907] = { rec[1154:907], v_b };
-      end
-      if (\$727 ) begin
-        \$881 [138:75] = { rec[130:75], v_b };
-      end
-      if (\$728 ) begin
-        \$881 [1674:1419] = { rec[1666:1419], v_b };
-      end
-      if (\$729 ) begin
-        \$881 [1418:1163] = { rec[1410:1163], v_b };
-      end
-      if (\$730 ) begin
-        \$881 [1930:1675] = { rec[1922:1675], v_b };
-      end
-      if (\$731 ) begin
-        \$881 [1930:1675] = { rec[1922:1675], v_b };
-      end
-      if (\$732 ) begin
-        \$881 [2186:1931] = { rec[2178:1931], v_b };
-      end
-      if (\$733 ) begin
-        \$881 [2442:2187] = { rec[2434:2187], v_b };
-      end
-      if (\$734 ) begin
-        \$881 [2602:2443] = { rec[2594:2443], v_b };
-      end
-    end
-    if (act_end) begin
-      \$881  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-    if (rst) begin
-      \$881  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$882  = to_present;
-    if (acc) begin
-      if (\$649 ) begin
-        \$882  = \$651 ;
-      end
-    end
-    if (act_end) begin
-      \$882  = 1'h0;
-    end
-    if (rst) begin
-      \$882  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$883  = prio_len;
-    if (acc) begin
-      if (\$665 ) begin
-        \$883  = \$346 [5:0];
-      end
-    end
-    if (act_end) begin
-      \$883  = 6'h00;
-    end
-    if (rst) begin
-      \$883  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$884  = cur_end;
-    if (acc) begin
-      if (\$692 ) begin
-        \$884  = dec_end;
-      end
-    end
-    if (complete) begin
-      \$884  = new_end;
-    end
-    if (act_end) begin
-      \$884  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$884  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$885  = open_B;
-    if (acc) begin
-      if (\$692 ) begin
-        if (\$693 ) begin
-          \$885  = 1'h1;
-        end
-      end
-    end
-    if (close_B) begin
-      \$885  = 1'h0;
-    end
-    if (act_end) begin
-      \$885  = 1'h0;
-    end
-    if (rst) begin
-      \$885  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$886  = end_B;
-    if (acc) begin
-      if (\$692 ) begin
-        if (\$693 ) begin
-          \$886  = dec_end;
-        end else if (\$694 ) begin
-          \$886  = dec_end;
-        end
-      end
-    end
-    if (act_end) begin
-      \$886  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$886  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$887  = open_W;
-    if (acc) begin
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-          \$887  = 1'h1;
-        end
-      end
-    end
-    if (close_W) begin
-      \$887  = 1'h0;
-    end
-    if (act_end) begin
-      \$887  = 1'h0;
-    end
-    if (rst) begin
-      \$887  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$888  = end_W;
-    if (acc) begin
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-          \$888  = end_B;
-        end
-      end
-    end
-    if (act_end) begin
-      \$888  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$888  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$889  = open_S;
-    if (acc) begin
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-        end else if (\$706 ) begin
-          \$889  = 1'h1;
-        end
-      end
-    end
-    if (close_S) begin
-      \$889  = 1'h0;
-    end
-    if (act_end) begin
-      \$889  = 1'h0;
-    end
-    if (rst) begin
-      \$889  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$890  = end_S;
-    if (acc) begin
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-        end else if (\$706 ) begin
-          \$890  = dec_end;
-        end
-      end
-    end
-    if (act_end) begin
-      \$890  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$890  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$891  = sub;
-    if (acc) begin
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-        end else if (\$706 ) begin
-          if (\$711 ) begin
-            \$891  = 3'h0;
-          end
-          if (\$712 ) begin
-            \$891  = 3'h1;
-          end
-          if (\$713 ) begin
-            \$891  = 3'h2;
-          end
-          if (\$714 ) begin
-            \$891  = 3'h3;
-          end
-          if (\$715 ) begin
-            \$891  = 3'h4;
-          end
-          if (\$716 ) begin
-            \$891  = 3'h5;
-          end
-        end
-      end
-    end
-    if (act_end) begin
-      \$891  = 3'h0;
-    end
-    if (rst) begin
-      \$891  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$892  = open_E;
-    if (acc) begin
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-        end else if (\$706 ) begin
-        end else if (\$709 ) begin
-          \$892  = 1'h1;
-        end
-      end
-    end
-    if (close_E) begin
-      \$892  = 1'h0;
-    end
-    if (act_end) begin
-      \$892  = 1'h0;
-    end
-    if (rst) begin
-      \$892  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$893  = end_E;
-    if (acc) begin
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-        end else if (\$706 ) begin
-        end else if (\$709 ) begin
-          \$893  = dec_end;
-        end
-      end
-    end
-    if (act_end) begin
-      \$893  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$893  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$894  = open_K;
-    if (acc) begin
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-        end else if (\$706 ) begin
-        end else if (\$709 ) begin
-        end else if (\$710 ) begin
-          \$894  = 1'h1;
-        end
-      end
-    end
-    if (close_K) begin
-      \$894  = 1'h0;
-    end
-    if (act_end) begin
-      \$894  = 1'h0;
-    end
-    if (rst) begin
-      \$894  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$895  = end_K;
-    if (acc) begin
-      if (\$692 ) begin
-        if (\$693 ) begin
-        end else if (\$694 ) begin
-        end else if (\$706 ) begin
-        end else if (\$709 ) begin
-        end else if (\$710 ) begin
-          \$895  = dec_end;
-        end
-      end
-    end
-    if (act_end) begin
-      \$895  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$895  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$896  = cd_ovalid;
-    if (o_calldata__ready) begin
-      \$896  = 1'h0;
-    end
-    if (cd_move) begin
-      \$896  = 1'h1;
-    end
-    if (act_end) begin
-      \$896  = 1'h1;
-    end
-    if (rst) begin
-      \$896  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$897  = o_calldata__payload;
-    if (cd_move) begin
-      \$897 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
-      \$897 [261:256] = \$736 ;
-      \$897 [262] = \$737 ;
-      \$897 [278:263] = \$738 ;
-      \$897 [279] = 1'h0;
-    end
-    if (act_end) begin
-      \$897 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
-      \$897 [261:256] = cd_fill;
-      \$897 [262] = \$776 ;
-      \$897 [278:263] = cd_index;
-      \$897 [279] = 1'h1;
-    end
-    if (rst) begin
-      \$897  = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$898  = cd_full;
-    if (cd_move) begin
-      \$898  = 1'h0;
-    end
-    if (cd_wr) begin
-      if (\$775 ) begin
-        \$898  = 1'h1;
-      end
-    end
-    if (rst) begin
-      \$898  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$899  = cd_fill;
-    if (cd_move) begin
-      \$899  = 6'h00;
-    end
-    if (cd_wr) begin
-      \$899  = \$773 [5:0];
-    end
-    if (act_end) begin
-      \$899  = 6'h00;
-    end
-    if (rst) begin
-      \$899  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$900  = cd_arg;
-    if (cd_move) begin
-      \$900  = 1'h1;
-    end
-    if (act_end) begin
-      \$900  = 1'h0;
-    end
-    if (rst) begin
-      \$900  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$901  = cd_index;
-    if (cd_move) begin
-      \$901  = \$740 [15:0];
-    end
-    if (act_end) begin
-      \$901  = 16'h0000;
-    end
-    if (rst) begin
-      \$901  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$902  = cd_wb0;
-    if (cd_move) begin
-      \$902  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$741 ) begin
-        \$902  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$902  = 8'h00;
-    end
-    if (rst) begin
-      \$902  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$903  = cd_wb1;
-    if (cd_move) begin
-      \$903  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$742 ) begin
-        \$903  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$903  = 8'h00;
-    end
-    if (rst) begin
-      \$903  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$904  = cd_wb2;
-    if (cd_move) begin
-      \$904  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$743 ) begin
-        \$904  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$904  = 8'h00;
-    end
-    if (rst) begin
-      \$904  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$905  = cd_wb3;
-    if (cd_move) begin
-      \$905  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$744 ) begin
-        \$905  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$905  = 8'h00;
-    end
-    if (rst) begin
-      \$905  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$906  = cd_wb4;
-    if (cd_move) begin
-      \$906  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$745 ) begin
-        \$906  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$906  = 8'h00;
-    end
-    if (rst) begin
-      \$906  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$907  = cd_wb5;
-    if (cd_move) begin
-      \$907  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$746 ) begin
-        \$907  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$907  = 8'h00;
-    end
-    if (rst) begin
-      \$907  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$908  = cd_wb6;
-    if (cd_move) begin
-      \$908  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$747 ) begin
-        \$908  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$908  = 8'h00;
-    end
-    if (rst) begin
-      \$908  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$909  = cd_wb7;
-    if (cd_move) begin
-      \$909  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$748 ) begin
-        \$909  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$909  = 8'h00;
-    end
-    if (rst) begin
-      \$909  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$910  = cd_wb8;
-    if (cd_move) begin
-      \$910  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$749 ) begin
-        \$910  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$910  = 8'h00;
-    end
-    if (rst) begin
-      \$910  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$911  = cd_wb9;
-    if (cd_move) begin
-      \$911  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$750 ) begin
-        \$911  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$911  = 8'h00;
-    end
-    if (rst) begin
-      \$911  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$912  = cd_wb10;
-    if (cd_move) begin
-      \$912  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$751 ) begin
-        \$912  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$912  = 8'h00;
-    end
-    if (rst) begin
-      \$912  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$913  = cd_wb11;
-    if (cd_move) begin
-      \$913  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$752 ) begin
-        \$913  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$913  = 8'h00;
-    end
-    if (rst) begin
-      \$913  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$914  = cd_wb12;
-    if (cd_move) begin
-      \$914  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$753 ) begin
-        \$914  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$914  = 8'h00;
-    end
-    if (rst) begin
-      \$914  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$915  = cd_wb13;
-    if (cd_move) begin
-      \$915  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$754 ) begin
-        \$915  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$915  = 8'h00;
-    end
-    if (rst) begin
-      \$915  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$916  = cd_wb14;
-    if (cd_move) begin
-      \$916  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$755 ) begin
-        \$916  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$916  = 8'h00;
-    end
-    if (rst) begin
-      \$916  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$917  = cd_wb15;
-    if (cd_move) begin
-      \$917  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$756 ) begin
-        \$917  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$917  = 8'h00;
-    end
-    if (rst) begin
-      \$917  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$918  = cd_wb16;
-    if (cd_move) begin
-      \$918  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$757 ) begin
-        \$918  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$918  = 8'h00;
-    end
-    if (rst) begin
-      \$918  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$919  = cd_wb17;
-    if (cd_move) begin
-      \$919  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$758 ) begin
-        \$919  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$919  = 8'h00;
-    end
-    if (rst) begin
-      \$919  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$920  = cd_wb18;
-    if (cd_move) begin
-      \$920  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$759 ) begin
-        \$920  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$920  = 8'h00;
-    end
-    if (rst) begin
-      \$920  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$921  = cd_wb19;
-    if (cd_move) begin
-      \$921  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$760 ) begin
-        \$921  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$921  = 8'h00;
-    end
-    if (rst) begin
-      \$921  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$922  = cd_wb20;
-    if (cd_move) begin
-      \$922  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$761 ) begin
-        \$922  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$922  = 8'h00;
-    end
-    if (rst) begin
-      \$922  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$923  = cd_wb21;
-    if (cd_move) begin
-      \$923  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$762 ) begin
-        \$923  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$923  = 8'h00;
-    end
-    if (rst) begin
-      \$923  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$924  = cd_wb22;
-    if (cd_move) begin
-      \$924  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$763 ) begin
-        \$924  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$924  = 8'h00;
-    end
-    if (rst) begin
-      \$924  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$925  = cd_wb23;
-    if (cd_move) begin
-      \$925  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$764 ) begin
-        \$925  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$925  = 8'h00;
-    end
-    if (rst) begin
-      \$925  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$926  = cd_wb24;
-    if (cd_move) begin
-      \$926  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$765 ) begin
-        \$926  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$926  = 8'h00;
-    end
-    if (rst) begin
-      \$926  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$927  = cd_wb25;
-    if (cd_move) begin
-      \$927  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$766 ) begin
-        \$927  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$927  = 8'h00;
-    end
-    if (rst) begin
-      \$927  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$928  = cd_wb26;
-    if (cd_move) begin
-      \$928  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$767 ) begin
-        \$928  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$928  = 8'h00;
-    end
-    if (rst) begin
-      \$928  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$929  = cd_wb27;
-    if (cd_move) begin
-      \$929  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$768 ) begin
-        \$929  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$929  = 8'h00;
-    end
-    if (rst) begin
-      \$929  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$930  = cd_wb28;
-    if (cd_move) begin
-      \$930  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$769 ) begin
-        \$930  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$930  = 8'h00;
-    end
-    if (rst) begin
-      \$930  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$931  = cd_wb29;
-    if (cd_move) begin
-      \$931  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$770 ) begin
-        \$931  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$931  = 8'h00;
-    end
-    if (rst) begin
-      \$931  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$932  = cd_wb30;
-    if (cd_move) begin
-      \$932  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$771 ) begin
-        \$932  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$932  = 8'h00;
-    end
-    if (rst) begin
-      \$932  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$933  = cd_wb31;
-    if (cd_move) begin
-      \$933  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$772 ) begin
-        \$933  = v_b;
-      end
-    end
-    if (act_end) begin
-      \$933  = 8'h00;
-    end
-    if (rst) begin
-      \$933  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$934  = o__payload;
-    if (act_end) begin
-      \$934 [2986:8] = rec[2986:8];
-      \$934 [4:0] = code;
-      \$934 [3011:2987] = pos;
-      \$934 [7:5] = tx_type;
-    end
-    if (\$788 ) begin
-      if (\$792 ) begin
-        \$934 [9] = 1'h1;
-        \$934 [394:139] = { 1'h0, \$798 , \$795 , \$793 , lo[63:1] };
-      end
-    end
-    if (rst) begin
-      \$934  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$935  = ost;
-    if (act_end) begin
-      \$935  = 2'h1;
-    end
-    if (\$777 ) begin
-      \$935  = 2'h2;
-    end
-    if (\$788 ) begin
-      \$935  = 2'h3;
-    end
-    if (\$800 ) begin
-      \$935  = 2'h0;
-    end
-    if (rst) begin
-      \$935  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$936  = lo;
-    if (\$777 ) begin
-      \$936  = \$778 ;
-    end
-    if (rst) begin
-      \$936  = 65'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$937  = ge37;
-    if (\$777 ) begin
-      \$937  = \$781 ;
+      \$937  = \$626 ;
     end
     if (rst) begin
       \$937  = 1'h0;
@@ -7010,39 +5163,47 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$938  = vdec1;
-    if (\$777 ) begin
-      \$938  = \$782 [63:0];
+    \$938  = b_ln;
+    if (mv) begin
+      \$938  = \$629 [5:0];
     end
     if (rst) begin
-      \$938  = 64'h0000000000000000;
+      \$938  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$939  = vdec2;
-    if (\$777 ) begin
-      \$939  = \$783 [63:0];
+    \$939  = b_ll;
+    if (mv) begin
+      \$939  = \$631 [3:0];
     end
     if (rst) begin
-      \$939  = 64'h0000000000000000;
+      \$939  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$940  = vdec3;
-    if (\$777 ) begin
-      \$940  = \$784 [63:0];
+    \$940  = li;
+    if (mv) begin
+      if (\$632 ) begin
+        \$940  = \$634 [2:0];
+      end
+    end
+    if (\$635 ) begin
+      \$940  = 3'h0;
     end
     if (rst) begin
-      \$940  = 64'h0000000000000000;
+      \$940  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$941  = vzero1;
-    if (\$777 ) begin
-      \$941  = \$785 ;
+    \$941  = bb_valid;
+    if (beat_done) begin
+      \$941  = 1'h0;
+    end
+    if (\$635 ) begin
+      \$941  = 1'h1;
     end
     if (rst) begin
       \$941  = 1'h0;
@@ -7050,32 +5211,2749 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$942  = vzero2;
-    if (\$777 ) begin
-      \$942  = \$786 ;
+    \$942  = bb_data;
+    if (\$635 ) begin
+      \$942  = i__payload[63:0];
     end
     if (rst) begin
-      \$942  = 1'h0;
+      \$942  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$943  = vzero3;
-    if (\$777 ) begin
-      \$943  = \$787 ;
+    \$943  = bb_last;
+    if (\$635 ) begin
+      \$943  = i__payload[72];
     end
     if (rst) begin
       \$943  = 1'h0;
     end
   end
-  assign hdr_want_sc = { 1'h0, \$122  };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$944  = bb_nk;
+    if (\$635 ) begin
+      \$944  = \$643 [3:0];
+    end
+    if (rst) begin
+      \$944  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$945  = it_pos;
+    if (in_hdr) begin
+      \$945  = pos;
+    end
+    if (act_end) begin
+      \$945  = 25'h0000000;
+    end
+    if (rst) begin
+      \$945  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$946  = fld;
+    if (in_hdr) begin
+      \$946  = fld_hdr;
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$946  = fld_hdr;
+        end
+      end
+    end
+    if (acc) begin
+      \$946  = dec_fld;
+    end
+    if (act_end) begin
+      \$946  = 6'h00;
+    end
+    if (rst) begin
+      \$946  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$947  = it_list;
+    if (in_hdr) begin
+      \$947  = b_list;
+    end
+    if (act_end) begin
+      \$947  = 1'h0;
+    end
+    if (rst) begin
+      \$947  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$948  = tx_type;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+        \$948  = b[2:0];
+      end else if (\$645 ) begin
+      end else begin
+        if (\$708 ) begin
+          \$948  = 3'h0;
+        end
+      end
+    end
+    if (act_end) begin
+      \$948  = 3'h0;
+    end
+    if (rst) begin
+      \$948  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$949  = top;
+    if (in_hdr) begin
+      if (type_byte) begin
+        \$949  = 2'h1;
+      end
+    end
+    if (acc) begin
+      if (\$779 ) begin
+        if (\$780 ) begin
+          \$949  = 2'h2;
+        end
+      end
+    end
+    if (all_closed) begin
+      \$949  = 2'h3;
+    end
+    if (act_end) begin
+      \$949  = 2'h0;
+    end
+    if (rst) begin
+      \$949  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$950  = err;
+    if (in_hdr) begin
+      if (type_byte) begin
+        if (pre_bad) begin
+          \$950  = pre_code;
+        end
+      end else if (\$645 ) begin
+        if (pend_at_next) begin
+          \$950  = 5'h07;
+        end
+      end
+    end
+    if (in_len) begin
+      if (\$711 ) begin
+        \$950  = 5'h05;
+      end else if (\$712 ) begin
+      end else if (pend_at_next) begin
+        \$950  = 5'h07;
+      end
+    end
+    if (c_bad) begin
+      \$950  = c_code;
+    end else if (close_bad) begin
+      \$950  = close_code;
+    end
+    if (\$855 ) begin
+      \$950  = dec_code;
+    end
+    if (fee_chk) begin
+      if (\$858 ) begin
+        \$950  = 5'h18;
+      end
+    end
+    if (act_end) begin
+      \$950  = 5'h00;
+    end
+    if (rst) begin
+      \$950  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$951  = mode;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+        \$951  = 3'h1;
+      end else begin
+        (* full_case = 32'd1 *)
+        if (\$651 ) begin
+          \$951  = 3'h2;
+        end else begin
+          \$951  = 3'h3;
+        end
+      end
+    end
+    if (in_len) begin
+      if (\$711 ) begin
+      end else if (\$712 ) begin
+        \$951  = 3'h4;
+      end
+    end
+    if (\$715 ) begin
+      \$951  = 3'h5;
+    end
+    if (\$719 ) begin
+      \$951  = 3'h3;
+    end
+    if (in_apply) begin
+      \$951  = 3'h0;
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$951  = 3'h2;
+      end
+    end
+    if (in_content) begin
+      if (c_last) begin
+        \$951  = 3'h0;
+      end
+    end
+    if (act_end) begin
+      \$951  = 3'h0;
+    end
+    if (rst) begin
+      \$951  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$952  = ll_rem;
+    if (in_hdr) begin
+      if (type_byte) begin
+      end else if (\$645 ) begin
+        \$952  = b_ll;
+      end
+    end
+    if (in_len) begin
+      \$952  = \$709 [3:0];
+    end
+    if (act_end) begin
+      \$952  = 4'h0;
+    end
+    if (rst) begin
+      \$952  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$953  = len_first;
+    if (in_hdr) begin
+      if (type_byte) begin
+      end else if (\$645 ) begin
+        \$953  = 1'h1;
+      end
+    end
+    if (in_len) begin
+      \$953  = 1'h0;
+    end
+    if (act_end) begin
+      \$953  = 1'h0;
+    end
+    if (rst) begin
+      \$953  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$954  = len_acc;
+    if (in_hdr) begin
+      if (type_byte) begin
+      end else if (\$645 ) begin
+        \$954  = 64'h0000000000000000;
+      end
+    end
+    if (in_len) begin
+      \$954  = { len_acc[55:0], b };
+    end
+    if (act_end) begin
+      \$954  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$954  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$955  = start;
+    if (in_hdr) begin
+      if (type_byte) begin
+      end else if (\$645 ) begin
+        \$955  = \$646 [25:0];
+      end
+    end
+    if (act_end) begin
+      \$955  = 26'h0000000;
+    end
+    if (rst) begin
+      \$955  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$956  = apply_pend;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$956  = 1'h1;
+        end
+      end
+    end
+    if (apply_pend) begin
+      \$956  = 1'h0;
+    end
+    if (act_end) begin
+      \$956  = 1'h0;
+    end
+    if (rst) begin
+      \$956  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$957  = rem;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$957  = { 19'h00000, b_ln };
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$957  = \$758 [24:0];
+      end
+    end
+    if (in_content) begin
+      \$957  = \$804 [24:0];
+    end
+    if (act_end) begin
+      \$957  = 25'h0000000;
+    end
+    if (rst) begin
+      \$957  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$958  = jj;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$958  = \$652 [4:0];
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$958  = \$759 [4:0];
+      end
+    end
+    if (in_content) begin
+      \$958  = \$805 [4:0];
+    end
+    if (act_end) begin
+      \$958  = 5'h00;
+    end
+    if (rst) begin
+      \$958  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$959  = k_n;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$959  = rom_n_d;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$959  = rom_n_a;
+      end
+    end
+    if (in_content) begin
+      \$959  = rom_n_c;
+    end
+    if (act_end) begin
+      \$959  = 8'h00;
+    end
+    if (rst) begin
+      \$959  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$960  = k_h;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$960  = rom_h_d;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$960  = rom_h_a;
+      end
+    end
+    if (in_content) begin
+      \$960  = rom_h_c;
+    end
+    if (act_end) begin
+      \$960  = 8'h00;
+    end
+    if (rst) begin
+      \$960  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$961  = ln6;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$961  = b_ln;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$961  = \$361 [5:0];
+      end
+    end
+    if (act_end) begin
+      \$961  = 6'h00;
+    end
+    if (rst) begin
+      \$961  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$962  = first;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$962  = 1'h1;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$962  = 1'h1;
+      end
+    end
+    if (in_content) begin
+      \$962  = 1'h0;
+    end
+    if (act_end) begin
+      \$962  = 1'h0;
+    end
+    if (rst) begin
+      \$962  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$963  = wrapped;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$963  = \$653 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$963  = dec_wrapped;
+      end
+    end
+    if (act_end) begin
+      \$963  = 1'h0;
+    end
+    if (rst) begin
+      \$963  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$964  = c_n;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$964  = { 1'h0, \$655  };
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$964  = { 1'h0, \$761  };
+      end
+    end
+    if (in_content) begin
+      \$964  = o_n;
+    end
+    if (act_end) begin
+      \$964  = 2'h1;
+    end
+    if (rst) begin
+      \$964  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$965  = c_h;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$965  = { 1'h0, \$657  };
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$965  = { 1'h0, \$763  };
+      end
+    end
+    if (in_content) begin
+      \$965  = o_h;
+    end
+    if (act_end) begin
+      \$965  = 2'h1;
+    end
+    if (rst) begin
+      \$965  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$966  = c_p;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$966  = \$661 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$966  = \$767 ;
+      end
+    end
+    if (in_content) begin
+      \$966  = o_p;
+    end
+    if (act_end) begin
+      \$966  = 2'h1;
+    end
+    if (rst) begin
+      \$966  = 2'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$967  = all_ff;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$967  = 1'h1;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$967  = 1'h1;
+      end
+    end
+    if (in_content) begin
+      \$967  = \$811 ;
+    end
+    if (act_end) begin
+      \$967  = 1'h1;
+    end
+    if (rst) begin
+      \$967  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$968  = last1;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$968  = \$662 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$968  = 1'h0;
+      end
+    end
+    if (in_content) begin
+      \$968  = \$812 ;
+    end
+    if (act_end) begin
+      \$968  = 1'h0;
+    end
+    if (rst) begin
+      \$968  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$969  = cl_end_W;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$969  = \$666 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$969  = \$769 ;
+      end
+    end
+    if (act_end) begin
+      \$969  = 1'h0;
+    end
+    if (rst) begin
+      \$969  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$970  = cl_end_B;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$970  = \$670 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$970  = \$771 ;
+      end
+    end
+    if (act_end) begin
+      \$970  = 1'h0;
+    end
+    if (rst) begin
+      \$970  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$971  = cl_end_S;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$971  = \$674 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$971  = \$773 ;
+      end
+    end
+    if (act_end) begin
+      \$971  = 1'h0;
+    end
+    if (rst) begin
+      \$971  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$972  = cl_end_E;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$972  = \$678 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$972  = \$775 ;
+      end
+    end
+    if (act_end) begin
+      \$972  = 1'h0;
+    end
+    if (rst) begin
+      \$972  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$973  = cl_end_K;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$973  = \$682 ;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$973  = \$777 ;
+      end
+    end
+    if (act_end) begin
+      \$973  = 1'h0;
+    end
+    if (rst) begin
+      \$973  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$974  = cl_cf_W;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$974  = hdr_cf_W;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$974  = app_cf_W;
+      end
+    end
+    if (act_end) begin
+      \$974  = 1'h0;
+    end
+    if (rst) begin
+      \$974  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$975  = cl_cf_B;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$975  = hdr_cf_B;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$975  = app_cf_B;
+      end
+    end
+    if (act_end) begin
+      \$975  = 1'h0;
+    end
+    if (rst) begin
+      \$975  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$976  = cl_cf_S;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$976  = hdr_cf_S;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$976  = app_cf_S;
+      end
+    end
+    if (act_end) begin
+      \$976  = 1'h0;
+    end
+    if (rst) begin
+      \$976  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$977  = cl_cf_E;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$977  = hdr_cf_E;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$977  = app_cf_E;
+      end
+    end
+    if (act_end) begin
+      \$977  = 1'h0;
+    end
+    if (rst) begin
+      \$977  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$978  = cl_cf_K;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (\$651 ) begin
+          \$978  = 1'h0;
+        end
+      end
+    end
+    if (acc) begin
+      if (\$756 ) begin
+        \$978  = 1'h0;
+      end
+    end
+    if (act_end) begin
+      \$978  = 1'h0;
+    end
+    if (rst) begin
+      \$978  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$979  = dec_fld;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$979  = fld_hdr;
+      end
+    end
+    if (\$719 ) begin
+      \$979  = fld;
+    end
+    if (act_end) begin
+      \$979  = 6'h00;
+    end
+    if (rst) begin
+      \$979  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$980  = dec_list;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$980  = b_list;
+      end
+    end
+    if (\$719 ) begin
+      \$980  = it_list;
+    end
+    if (act_end) begin
+      \$980  = 1'h0;
+    end
+    if (rst) begin
+      \$980  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$981  = dec_ln;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$981  = { 58'h000000000000000, b_ln };
+      end
+    end
+    if (\$719 ) begin
+      \$981  = len_acc;
+    end
+    if (act_end) begin
+      \$981  = 64'h0000000000000000;
+    end
+    if (rst) begin
+      \$981  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$982  = dec_end;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$982  = { 39'h0000000000, \$152  };
+      end
+    end
+    if (\$719 ) begin
+      \$982  = fin_end;
+    end
+    if (act_end) begin
+      \$982  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$982  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$983  = dec_pos;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$983  = pos;
+      end
+    end
+    if (\$719 ) begin
+      \$983  = it_pos;
+    end
+    if (act_end) begin
+      \$983  = 25'h0000000;
+    end
+    if (rst) begin
+      \$983  = 25'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$984  = dec_start;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$984  = \$683 ;
+      end
+    end
+    if (\$719 ) begin
+      \$984  = start;
+    end
+    if (act_end) begin
+      \$984  = 26'h0000000;
+    end
+    if (rst) begin
+      \$984  = 26'h0000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$985  = dec_single;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$985  = b_single;
+      end
+    end
+    if (\$719 ) begin
+      \$985  = 1'h0;
+    end
+    if (act_end) begin
+      \$985  = 1'h0;
+    end
+    if (rst) begin
+      \$985  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$986  = dec_cmpl;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$986  = \$685 ;
+      end
+    end
+    if (\$719 ) begin
+      \$986  = 1'h0;
+    end
+    if (act_end) begin
+      \$986  = 1'h0;
+    end
+    if (rst) begin
+      \$986  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$987  = dec_wrapped;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$987  = \$686 ;
+      end
+    end
+    if (\$719 ) begin
+      \$987  = 1'h0;
+    end
+    if (act_end) begin
+      \$987  = 1'h0;
+    end
+    if (rst) begin
+      \$987  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$988  = dec_b;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$988  = b;
+      end
+    end
+    if (act_end) begin
+      \$988  = 8'h00;
+    end
+    if (rst) begin
+      \$988  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$989  = dec_eq_W;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$989  = \$690 ;
+      end
+    end
+    if (act_end) begin
+      \$989  = 1'h0;
+    end
+    if (rst) begin
+      \$989  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$990  = dec_eq_B;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$990  = \$694 ;
+      end
+    end
+    if (act_end) begin
+      \$990  = 1'h0;
+    end
+    if (rst) begin
+      \$990  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$991  = dec_eq_S;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$991  = \$698 ;
+      end
+    end
+    if (act_end) begin
+      \$991  = 1'h0;
+    end
+    if (rst) begin
+      \$991  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$992  = dec_eq_E;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$992  = \$702 ;
+      end
+    end
+    if (act_end) begin
+      \$992  = 1'h0;
+    end
+    if (rst) begin
+      \$992  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$993  = dec_eq_K;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$993  = \$706 ;
+      end
+    end
+    if (act_end) begin
+      \$993  = 1'h0;
+    end
+    if (rst) begin
+      \$993  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$994  = dec_cf_W;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$994  = hdr_cf_W;
+      end
+    end
+    if (act_end) begin
+      \$994  = 1'h0;
+    end
+    if (rst) begin
+      \$994  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$995  = dec_cf_B;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$995  = hdr_cf_B;
+      end
+    end
+    if (act_end) begin
+      \$995  = 1'h0;
+    end
+    if (rst) begin
+      \$995  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$996  = dec_cf_S;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$996  = hdr_cf_S;
+      end
+    end
+    if (act_end) begin
+      \$996  = 1'h0;
+    end
+    if (rst) begin
+      \$996  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$997  = dec_cf_E;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$997  = hdr_cf_E;
+      end
+    end
+    if (act_end) begin
+      \$997  = 1'h0;
+    end
+    if (rst) begin
+      \$997  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$998  = dec_cf_K;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$998  = 1'h0;
+      end
+    end
+    if (act_end) begin
+      \$998  = 1'h0;
+    end
+    if (rst) begin
+      \$998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$999  = dec_bad;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        \$999  = 1'h1;
+        (* full_case = 32'd1 *)
+        if (pre_bad) begin
+        end else if (hdr_over) begin
+        end else if (hdr_bad) begin
+        end else if (\$707 ) begin
+        end else begin
+          \$999  = 1'h0;
+        end
+      end
+    end
+    if (\$719 ) begin
+      \$999  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (\$720 ) begin
+      end else if (\$723 ) begin
+      end else if (fin_bad) begin
+      end else begin
+        \$999  = 1'h0;
+      end
+    end
+    if (act_end) begin
+      \$999  = 1'h0;
+    end
+    if (rst) begin
+      \$999  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1000  = dec_code;
+    if (in_hdr) begin
+      (* full_case = 32'd1 *)
+      if (type_byte) begin
+      end else if (\$645 ) begin
+      end else begin
+        if (pre_bad) begin
+          \$1000  = pre_code;
+        end else if (hdr_over) begin
+          \$1000  = 5'h07;
+        end else if (hdr_bad) begin
+          \$1000  = hdr_code;
+        end else if (\$707 ) begin
+          \$1000  = s_code;
+        end
+      end
+    end
+    if (\$719 ) begin
+      if (\$720 ) begin
+        \$1000  = 5'h05;
+      end else if (\$723 ) begin
+        \$1000  = 5'h07;
+      end else if (fin_bad) begin
+        \$1000  = fin_code;
+      end
+    end
+    if (act_end) begin
+      \$1000  = 5'h00;
+    end
+    if (rst) begin
+      \$1000  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1001  = fin_end;
+    if (\$715 ) begin
+      \$1001  = { 1'h0, \$716  };
+    end
+    if (act_end) begin
+      \$1001  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1001  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1002  = idx_W;
+    if (acc) begin
+      if (acc_at_W) begin
+        \$1002  = \$724 [2:0];
+      end
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+          \$1002  = 3'h1;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1002  = 3'h0;
+    end
+    if (rst) begin
+      \$1002  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1003  = idx_B;
+    if (acc) begin
+      if (acc_at_B) begin
+        \$1003  = \$725 [3:0];
+      end
+      if (\$779 ) begin
+        if (\$780 ) begin
+          \$1003  = 4'h0;
+        end else if (\$781 ) begin
+          \$1003  = 4'h0;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1003  = 4'h0;
+    end
+    if (rst) begin
+      \$1003  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1004  = idx_S;
+    if (acc) begin
+      if (acc_at_S) begin
+        \$1004  = \$726 [23:0];
+      end
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+        end else if (\$793 ) begin
+          \$1004  = 24'h000000;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1004  = 24'h000000;
+    end
+    if (rst) begin
+      \$1004  = 24'h000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1005  = idx_E;
+    if (acc) begin
+      if (acc_at_E) begin
+        \$1005  = \$727 [2:0];
+      end
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+        end else if (\$793 ) begin
+        end else if (\$796 ) begin
+          \$1005  = 3'h0;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1005  = 3'h0;
+    end
+    if (rst) begin
+      \$1005  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1006  = idx_K;
+    if (acc) begin
+      if (acc_at_K) begin
+        \$1006  = \$728 [0];
+      end
+    end
+    if (act_end) begin
+      \$1006  = 1'h0;
+    end
+    if (rst) begin
+      \$1006  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1007  = versioned;
+    if (acc) begin
+      if (\$729 ) begin
+        \$1007  = 1'h1;
+      end
+    end
+    if (act_end) begin
+      \$1007  = 1'h0;
+    end
+    if (rst) begin
+      \$1007  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1008  = rec;
+    if (acc) begin
+      if (\$732 ) begin
+        \$1008 [2914:2891] = dec_pos[23:0];
+        \$1008 [2938:2915] = dec_start[23:0];
+        \$1008 [2986:2963] = dec_end[23:0];
+      end
+      if (\$735 ) begin
+        \$1008 [2962:2939] = dec_pos[23:0];
+      end
+      if (\$736 ) begin
+        \$1008 [10] = \$737 ;
+      end
+      if (\$739 ) begin
+        \$1008 [2626:2603] = dec_start[23:0];
+        \$1008 [2650:2627] = dec_ln[23:0];
+      end
+      if (\$740 ) begin
+        \$1008 [2770:2747] = dec_pos[23:0];
+        \$1008 [2794:2771] = dec_end[23:0];
+      end
+      if (\$741 ) begin
+        \$1008 [2818:2795] = dec_pos[23:0];
+        \$1008 [2842:2819] = dec_end[23:0];
+      end
+      if (\$742 ) begin
+        \$1008 [2866:2843] = dec_pos[23:0];
+        \$1008 [2890:2867] = dec_end[23:0];
+      end
+      if (\$743 ) begin
+        \$1008 [2674:2651] = \$744 [23:0];
+      end
+      if (\$745 ) begin
+        \$1008 [2698:2675] = \$746 [23:0];
+      end
+      if (\$747 ) begin
+        \$1008 [2722:2699] = \$748 [23:0];
+      end
+      if (\$749 ) begin
+        \$1008 [2746:2723] = \$750 [23:0];
+      end
+      if (\$751 ) begin
+        \$1008 [9] = 1'h1;
+      end
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+          \$1008 [8] = 1'h1;
+        end
+      end
+    end
+    if (cap_go) begin
+      if (\$842 ) begin
+        \$1008 [394:139] = { rec[386:139], cap_b };
+      end
+      if (\$843 ) begin
+        \$1008 [74:11] = { rec[66:11], cap_b };
+      end
+      if (\$844 ) begin
+        \$1008 [650:395] = { rec[642:395], cap_b };
+      end
+      if (\$845 ) begin
+        \$1008 [906:651] = { rec[898:651], cap_b };
+      end
+      if (\$846 ) begin
+        \$1008 [1162:907] = { rec[1154:907], cap_b };
+      end
+      if (\$847 ) begin
+        \$1008 [138:75] = { rec[130:75], cap_b };
+      end
+      if (\$848 ) begin
+        \$1008 [1674:1419] = { rec[1666:1419], cap_b };
+      end
+      if (\$849 ) begin
+        \$1008 [1418:1163] = { rec[1410:1163], cap_b };
+      end
+      if (\$850 ) begin
+        \$1008 [1930:1675] = { rec[1922:1675], cap_b };
+      end
+      if (\$851 ) begin
+        \$1008 [1930:1675] = { rec[1922:1675], cap_b };
+      end
+      if (\$852 ) begin
+        \$1008 [2186:1931] = { rec[2178:1931], cap_b };
+      end
+      if (\$853 ) begin
+        \$1008 [2442:2187] = { rec[2434:2187], cap_b };
+      end
+      if (\$854 ) begin
+        \$1008 [2602:2443] = { rec[2594:2443], cap_b };
+      end
+    end
+    if (act_end) begin
+      \$1008  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+    if (rst) begin
+      \$1008  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1009  = to_present;
+    if (acc) begin
+      if (\$736 ) begin
+        \$1009  = \$738 ;
+      end
+    end
+    if (act_end) begin
+      \$1009  = 1'h0;
+    end
+    if (rst) begin
+      \$1009  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1010  = prio_len;
+    if (acc) begin
+      if (\$752 ) begin
+        \$1010  = \$361 [5:0];
+      end
+    end
+    if (act_end) begin
+      \$1010  = 6'h00;
+    end
+    if (rst) begin
+      \$1010  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1011  = cur_end;
+    if (acc) begin
+      if (\$779 ) begin
+        \$1011  = dec_end;
+      end
+    end
+    if (c_last) begin
+      \$1011  = c_new_end;
+    end
+    if (a_cmpl) begin
+      \$1011  = a_new_end;
+    end
+    if (act_end) begin
+      \$1011  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1011  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1012  = open_B;
+    if (acc) begin
+      if (\$779 ) begin
+        if (\$780 ) begin
+          \$1012  = 1'h1;
+        end
+      end
+    end
+    if (close_B) begin
+      \$1012  = 1'h0;
+    end
+    if (act_end) begin
+      \$1012  = 1'h0;
+    end
+    if (rst) begin
+      \$1012  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1013  = end_B;
+    if (acc) begin
+      if (\$779 ) begin
+        if (\$780 ) begin
+          \$1013  = dec_end;
+        end else if (\$781 ) begin
+          \$1013  = dec_end;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1013  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1013  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1014  = open_W;
+    if (acc) begin
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+          \$1014  = 1'h1;
+        end
+      end
+    end
+    if (close_W) begin
+      \$1014  = 1'h0;
+    end
+    if (act_end) begin
+      \$1014  = 1'h0;
+    end
+    if (rst) begin
+      \$1014  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1015  = end_W;
+    if (acc) begin
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+          \$1015  = end_B;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1015  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1015  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1016  = open_S;
+    if (acc) begin
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+        end else if (\$793 ) begin
+          \$1016  = 1'h1;
+        end
+      end
+    end
+    if (close_S) begin
+      \$1016  = 1'h0;
+    end
+    if (act_end) begin
+      \$1016  = 1'h0;
+    end
+    if (rst) begin
+      \$1016  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1017  = end_S;
+    if (acc) begin
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+        end else if (\$793 ) begin
+          \$1017  = dec_end;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1017  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1017  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1018  = sub;
+    if (acc) begin
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+        end else if (\$793 ) begin
+          if (\$798 ) begin
+            \$1018  = 3'h0;
+          end
+          if (\$799 ) begin
+            \$1018  = 3'h1;
+          end
+          if (\$800 ) begin
+            \$1018  = 3'h2;
+          end
+          if (\$801 ) begin
+            \$1018  = 3'h3;
+          end
+          if (\$802 ) begin
+            \$1018  = 3'h4;
+          end
+          if (\$803 ) begin
+            \$1018  = 3'h5;
+          end
+        end
+      end
+    end
+    if (act_end) begin
+      \$1018  = 3'h0;
+    end
+    if (rst) begin
+      \$1018  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1019  = open_E;
+    if (acc) begin
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+        end else if (\$793 ) begin
+        end else if (\$796 ) begin
+          \$1019  = 1'h1;
+        end
+      end
+    end
+    if (close_E) begin
+      \$1019  = 1'h0;
+    end
+    if (act_end) begin
+      \$1019  = 1'h0;
+    end
+    if (rst) begin
+      \$1019  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1020  = end_E;
+    if (acc) begin
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+        end else if (\$793 ) begin
+        end else if (\$796 ) begin
+          \$1020  = dec_end;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1020  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1020  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1021  = open_K;
+    if (acc) begin
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+        end else if (\$793 ) begin
+        end else if (\$796 ) begin
+        end else if (\$797 ) begin
+          \$1021  = 1'h1;
+        end
+      end
+    end
+    if (close_K) begin
+      \$1021  = 1'h0;
+    end
+    if (act_end) begin
+      \$1021  = 1'h0;
+    end
+    if (rst) begin
+      \$1021  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1022  = end_K;
+    if (acc) begin
+      if (\$779 ) begin
+        if (\$780 ) begin
+        end else if (\$781 ) begin
+        end else if (\$793 ) begin
+        end else if (\$796 ) begin
+        end else if (\$797 ) begin
+          \$1022  = dec_end;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1022  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1022  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1023  = fee_chk;
+    if (in_content) begin
+      \$1023  = \$809 ;
+    end
+    if (fee_chk) begin
+      \$1023  = 1'h0;
+    end
+    if (act_end) begin
+      \$1023  = 1'h0;
+    end
+    if (rst) begin
+      \$1023  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1024  = \$839 ;
+    if (rst) begin
+      \$1024  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1025  = v_fld;
+    if (rst) begin
+      \$1025  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1026  = v_b;
+    if (rst) begin
+      \$1026  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1027  = prio_lsb;
+    if (\$841 ) begin
+      \$1027  = v_b;
+    end
+    if (act_end) begin
+      \$1027  = 8'h00;
+    end
+    if (rst) begin
+      \$1027  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1028  = cd_ovalid;
+    if (o_calldata__ready) begin
+      \$1028  = 1'h0;
+    end
+    if (cd_move) begin
+      \$1028  = 1'h1;
+    end
+    if (act_end) begin
+      \$1028  = 1'h1;
+    end
+    if (rst) begin
+      \$1028  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1029  = o_calldata__payload;
+    if (cd_move) begin
+      \$1029 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
+      \$1029 [261:256] = \$859 ;
+      \$1029 [262] = \$860 ;
+      \$1029 [278:263] = \$861 ;
+      \$1029 [279] = 1'h0;
+    end
+    if (act_end) begin
+      \$1029 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
+      \$1029 [261:256] = cd_fill;
+      \$1029 [262] = \$901 ;
+      \$1029 [278:263] = cd_index;
+      \$1029 [279] = 1'h1;
+    end
+    if (rst) begin
+      \$1029  = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1030  = cd_full;
+    if (cd_move) begin
+      \$1030  = 1'h0;
+    end
+    if (cd_wr) begin
+      if (\$900 ) begin
+        \$1030  = 1'h1;
+      end
+    end
+    if (rst) begin
+      \$1030  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1031  = cd_fill;
+    if (cd_move) begin
+      \$1031  = 6'h00;
+    end
+    if (cd_wr) begin
+      \$1031  = \$898 [5:0];
+    end
+    if (act_end) begin
+      \$1031  = 6'h00;
+    end
+    if (rst) begin
+      \$1031  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1032  = cd_arg;
+    if (cd_move) begin
+      \$1032  = 1'h1;
+    end
+    if (act_end) begin
+      \$1032  = 1'h0;
+    end
+    if (rst) begin
+      \$1032  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1033  = cd_index;
+    if (cd_move) begin
+      \$1033  = \$863 [15:0];
+    end
+    if (act_end) begin
+      \$1033  = 16'h0000;
+    end
+    if (rst) begin
+      \$1033  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1034  = cd_wb0;
+    if (cd_move) begin
+      \$1034  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$866 ) begin
+        \$1034  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1034  = 8'h00;
+    end
+    if (rst) begin
+      \$1034  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1035  = cd_wb1;
+    if (cd_move) begin
+      \$1035  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$867 ) begin
+        \$1035  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1035  = 8'h00;
+    end
+    if (rst) begin
+      \$1035  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1036  = cd_wb2;
+    if (cd_move) begin
+      \$1036  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$868 ) begin
+        \$1036  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1036  = 8'h00;
+    end
+    if (rst) begin
+      \$1036  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1037  = cd_wb3;
+    if (cd_move) begin
+      \$1037  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$869 ) begin
+        \$1037  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1037  = 8'h00;
+    end
+    if (rst) begin
+      \$1037  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1038  = cd_wb4;
+    if (cd_move) begin
+      \$1038  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$870 ) begin
+        \$1038  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1038  = 8'h00;
+    end
+    if (rst) begin
+      \$1038  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1039  = cd_wb5;
+    if (cd_move) begin
+      \$1039  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$871 ) begin
+        \$1039  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1039  = 8'h00;
+    end
+    if (rst) begin
+      \$1039  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1040  = cd_wb6;
+    if (cd_move) begin
+      \$1040  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$872 ) begin
+        \$1040  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1040  = 8'h00;
+    end
+    if (rst) begin
+      \$1040  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1041  = cd_wb7;
+    if (cd_move) begin
+      \$1041  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$873 ) begin
+        \$1041  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1041  = 8'h00;
+    end
+    if (rst) begin
+      \$1041  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1042  = cd_wb8;
+    if (cd_move) begin
+      \$1042  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$874 ) begin
+        \$1042  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1042  = 8'h00;
+    end
+    if (rst) begin
+      \$1042  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1043  = cd_wb9;
+    if (cd_move) begin
+      \$1043  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$875 ) begin
+        \$1043  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1043  = 8'h00;
+    end
+    if (rst) begin
+      \$1043  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1044  = cd_wb10;
+    if (cd_move) begin
+      \$1044  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$876 ) begin
+        \$1044  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1044  = 8'h00;
+    end
+    if (rst) begin
+      \$1044  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1045  = cd_wb11;
+    if (cd_move) begin
+      \$1045  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$877 ) begin
+        \$1045  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1045  = 8'h00;
+    end
+    if (rst) begin
+      \$1045  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1046  = cd_wb12;
+    if (cd_move) begin
+      \$1046  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$878 ) begin
+        \$1046  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1046  = 8'h00;
+    end
+    if (rst) begin
+      \$1046  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1047  = cd_wb13;
+    if (cd_move) begin
+      \$1047  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$879 ) begin
+        \$1047  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1047  = 8'h00;
+    end
+    if (rst) begin
+      \$1047  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1048  = cd_wb14;
+    if (cd_move) begin
+      \$1048  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$880 ) begin
+        \$1048  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1048  = 8'h00;
+    end
+    if (rst) begin
+      \$1048  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1049  = cd_wb15;
+    if (cd_move) begin
+      \$1049  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$881 ) begin
+        \$1049  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1049  = 8'h00;
+    end
+    if (rst) begin
+      \$1049  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1050  = cd_wb16;
+    if (cd_move) begin
+      \$1050  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$882 ) begin
+        \$1050  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1050  = 8'h00;
+    end
+    if (rst) begin
+      \$1050  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1051  = cd_wb17;
+    if (cd_move) begin
+      \$1051  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$883 ) begin
+        \$1051  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1051  = 8'h00;
+    end
+    if (rst) begin
+      \$1051  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1052  = cd_wb18;
+    if (cd_move) begin
+      \$1052  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$884 ) begin
+        \$1052  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1052  = 8'h00;
+    end
+    if (rst) begin
+      \$1052  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1053  = cd_wb19;
+    if (cd_move) begin
+      \$1053  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$885 ) begin
+        \$1053  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1053  = 8'h00;
+    end
+    if (rst) begin
+      \$1053  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1054  = cd_wb20;
+    if (cd_move) begin
+      \$1054  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$886 ) begin
+        \$1054  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1054  = 8'h00;
+    end
+    if (rst) begin
+      \$1054  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1055  = cd_wb21;
+    if (cd_move) begin
+      \$1055  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$887 ) begin
+        \$1055  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1055  = 8'h00;
+    end
+    if (rst) begin
+      \$1055  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1056  = cd_wb22;
+    if (cd_move) begin
+      \$1056  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$888 ) begin
+        \$1056  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1056  = 8'h00;
+    end
+    if (rst) begin
+      \$1056  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1057  = cd_wb23;
+    if (cd_move) begin
+      \$1057  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$889 ) begin
+        \$1057  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1057  = 8'h00;
+    end
+    if (rst) begin
+      \$1057  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1058  = cd_wb24;
+    if (cd_move) begin
+      \$1058  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$890 ) begin
+        \$1058  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1058  = 8'h00;
+    end
+    if (rst) begin
+      \$1058  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1059  = cd_wb25;
+    if (cd_move) begin
+      \$1059  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$891 ) begin
+        \$1059  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1059  = 8'h00;
+    end
+    if (rst) begin
+      \$1059  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1060  = cd_wb26;
+    if (cd_move) begin
+      \$1060  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$892 ) begin
+        \$1060  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1060  = 8'h00;
+    end
+    if (rst) begin
+      \$1060  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1061  = cd_wb27;
+    if (cd_move) begin
+      \$1061  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$893 ) begin
+        \$1061  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1061  = 8'h00;
+    end
+    if (rst) begin
+      \$1061  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1062  = cd_wb28;
+    if (cd_move) begin
+      \$1062  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$894 ) begin
+        \$1062  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1062  = 8'h00;
+    end
+    if (rst) begin
+      \$1062  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1063  = cd_wb29;
+    if (cd_move) begin
+      \$1063  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$895 ) begin
+        \$1063  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1063  = 8'h00;
+    end
+    if (rst) begin
+      \$1063  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1064  = cd_wb30;
+    if (cd_move) begin
+      \$1064  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$896 ) begin
+        \$1064  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1064  = 8'h00;
+    end
+    if (rst) begin
+      \$1064  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1065  = cd_wb31;
+    if (cd_move) begin
+      \$1065  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$897 ) begin
+        \$1065  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1065  = 8'h00;
+    end
+    if (rst) begin
+      \$1065  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1066  = cdw_go;
+    if (\$865 ) begin
+      \$1066  = 1'h1;
+    end else if (cd_wr) begin
+      \$1066  = 1'h0;
+    end
+    if (rst) begin
+      \$1066  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1067  = cdw_b;
+    if (\$865 ) begin
+      \$1067  = v_b;
+    end
+    if (rst) begin
+      \$1067  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1068  = o__payload;
+    if (act_end) begin
+      \$1068 [2986:8] = rec[2986:8];
+      \$1068 [4:0] = code;
+      \$1068 [3011:2987] = pos;
+      \$1068 [7:5] = tx_type;
+    end
+    if (\$913 ) begin
+      if (\$917 ) begin
+        \$1068 [9] = 1'h1;
+        \$1068 [394:139] = { 1'h0, \$923 , \$920 , \$918 , lo[63:1] };
+      end
+    end
+    if (rst) begin
+      \$1068  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1069  = ost;
+    if (act_end) begin
+      \$1069  = 2'h1;
+    end
+    if (\$902 ) begin
+      \$1069  = 2'h2;
+    end
+    if (\$913 ) begin
+      \$1069  = 2'h3;
+    end
+    if (\$925 ) begin
+      \$1069  = 2'h0;
+    end
+    if (rst) begin
+      \$1069  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1070  = lo;
+    if (\$902 ) begin
+      \$1070  = \$903 ;
+    end
+    if (rst) begin
+      \$1070  = 65'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1071  = ge37;
+    if (\$902 ) begin
+      \$1071  = \$906 ;
+    end
+    if (rst) begin
+      \$1071  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1072  = vdec1;
+    if (\$902 ) begin
+      \$1072  = \$907 [63:0];
+    end
+    if (rst) begin
+      \$1072  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1073  = vdec2;
+    if (\$902 ) begin
+      \$1073  = \$908 [63:0];
+    end
+    if (rst) begin
+      \$1073  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1074  = vdec3;
+    if (\$902 ) begin
+      \$1074  = \$909 [63:0];
+    end
+    if (rst) begin
+      \$1074  = 64'h0000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1075  = vzero1;
+    if (\$902 ) begin
+      \$1075  = \$910 ;
+    end
+    if (rst) begin
+      \$1075  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1076  = vzero2;
+    if (\$902 ) begin
+      \$1076  = \$911 ;
+    end
+    if (rst) begin
+      \$1076  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1077  = vzero3;
+    if (\$902 ) begin
+      \$1077  = \$912 ;
+    end
+    if (rst) begin
+      \$1077  = 1'h0;
+    end
+  end
+  assign hdr_want_sc = { 1'h0, \$128  };
   assign hdr_cf_K = 1'h0;
-  assign hdr_end = { 5'h00, \$146  };
-  assign room = \$147 [26:0];
-  assign s_ln = { 5'h00, \$156  };
-  assign app_want_sc = { 1'h0, \$302  };
+  assign hdr_end = { 5'h00, \$152  };
+  assign room = \$153 [26:0];
+  assign s_ln = { 5'h00, \$162  };
+  assign app_want_sc = { 1'h0, \$317  };
   assign app_cf_K = 1'h0;
-  assign dec_ln6 = \$346 [5:0];
+  assign dec_ln6 = \$361 [5:0];
   assign cd_o = o_calldata__payload;
   assign o_calldata__valid = cd_ovalid;
   assign o_rec = o__payload;
@@ -7200,22 +8078,29 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   assign \$5  = open_K;
   assign \$8  = open_K;
   assign \$12  = open_K;
-  assign \$115  = 1'h1;
-  assign \$121  = { rec[2722:2699], 7'h00 };
-  assign \$171  = \$170 ;
-  assign \$301  = { rec[2722:2699], 7'h00 };
-  assign \$365  = \$364 ;
-  assign close_K = \$435 ;
-  assign \$441  = \$440 ;
-  assign \$447  = \$446 ;
-  assign \$456  = \$455 ;
-  assign \$468  = \$467 ;
+  assign \$121  = 1'h1;
+  assign \$127  = { rec[2722:2699], 7'h00 };
+  assign \$177  = \$176 ;
+  assign \$316  = { rec[2722:2699], 7'h00 };
+  assign \$386  = \$385 ;
+  assign c_close_K = \$455 ;
+  assign \$459  = \$458 ;
+  assign \$463  = \$462 ;
+  assign \$470  = \$469 ;
   assign \$480  = \$479 ;
-  assign \$537 [7:6] = 2'h0;
-  assign \$537 [5:0] = lane[5:0];
-  assign \$541 [7:6] = 2'h0;
-  assign \$541 [5:0] = lane[5:0];
-  assign \$543 [7:6] = 2'h0;
-  assign \$543 [5:0] = lane[5:0];
-  assign \$696  = \$695 ;
+  assign a_close_K = \$505 ;
+  assign \$509  = \$508 ;
+  assign \$513  = \$512 ;
+  assign \$520  = \$519 ;
+  assign \$530  = \$529 ;
+  assign \$567  = \$566 ;
+  assign \$583  = \$582 ;
+  assign \$624 [7:6] = 2'h0;
+  assign \$624 [5:0] = lane[5:0];
+  assign \$628 [7:6] = 2'h0;
+  assign \$628 [5:0] = lane[5:0];
+  assign \$630 [7:6] = 2'h0;
+  assign \$630 [5:0] = lane[5:0];
+  assign \$783  = \$782 ;
+  assign \$814  = \$813 ;
 endmodule

@@ -103,13 +103,28 @@ def check(packets: list[bytes], records, messages) -> None:
     assert not problems, f"{len(problems)} of {len(packets)} differ:\n" + "\n".join(problems[:8])
 
 
+def _cases() -> list[bytes]:
+    """The grammar model's hand-made header / precedence cases and one-byte fee orders."""
+    from mevblade.control.types import SECP256K1_N
+    from tests.engine.test_tx_grammar_model import HEADER_CASES, PRECEDENCE_CASES
+    from tests.engine.txbuild import fields_1559, typed
+
+    pairs = ((5, 3), (5, 5), (3, 5), (0x85, 0x84), (0x85, 0x85), (0, 0), (1, 0), (0x1234, 0x1233),
+             (0x1234, 0x34))
+    fees = [typed(2, fields_1559(prio=p, max_fee=f)) for p, f in pairs]
+    sigs = [typed(2, fields_1559(s=v)) for v in (1, SECP256K1_N // 2, SECP256K1_N // 2 + 1, SECP256K1_N - 1)]
+    sigs += [typed(2, fields_1559(r=v)) for v in (SECP256K1_N - 1, SECP256K1_N, 2**256 - 1)]
+    return ([r for r in HEADER_CASES.values() if len(r) < 2000] + [r for r, _ in PRECEDENCE_CASES.values()]
+            + fees + sigs)
+
+
 def _packets(n_fuzz: int, seed: int) -> list[bytes]:
     sets = corpus.vector_slice(VECTORS, typed_per_type=6, seed=seed)
     vec = corpus.in_order(sets)
     rng = random.Random(seed)
     small = [p for p in vec if len(p) < 400]
     mainnet = [p for p in corpus.mainnet() if len(p) < 600][:12]
-    return (mainnet + rng.sample(small, min(120, len(small))) + corpus.edge_packets()
+    return (mainnet + _cases() + rng.sample(small, min(120, len(small))) + corpus.edge_packets()
             + corpus.fuzz(mainnet + sets["typed_txs"], n_fuzz, n_fuzz // 3, seed))
 
 

@@ -44,8 +44,9 @@ the meaningful fields. The calldata comes out as :class:`Word` tuples exactly as
 Cycle model (:func:`run_stream`): one byte per cycle, plus the gateware's cycles without a byte: one
 (APPLY: the header's decision, registered in its byte's cycle, is applied) per item header except a short
 string with content (its decision is applied beside its first content byte), two more
-(FIN1: the end's 66-bit sum; FIN2: its checks) per long-form header, and one (END) per packet; outputs
-always ready.
+(FIN1: the end's 66-bit sum; FIN2: its checks) per long-form header, and one (END) per packet, which waits
+a cycle more when the packet's last byte is a value byte (its capture into the record, or its calldata
+write, is done a cycle after it); outputs always ready.
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ class SerialDecoder:
         self.halted = False
         self.headers = 0
         self.fins = 0
+        self.tail = 0                     # the last byte's value capture / calldata write is pending
         # the item being read
         self.mode = M_HDR
         self.fld = F.EXTRA
@@ -491,6 +493,7 @@ class SerialDecoder:
                 return self._fail(E.LEADING_ZERO)
             if fld == F.BLOB_HASH and b != 0x01:
                 return self._fail(E.BAD_BLOB_HASH)
+        self.tail = int(fld in CAPTURE or fld == F.DATA)   # its capture / calldata write: a cycle later
         j = self.rem - 1                       # the byte's index from the value's least significant
         if self.ln <= 32:
             self._capture(b)
@@ -515,6 +518,7 @@ class SerialDecoder:
 
     def byte(self, b: int) -> None:
         """One packet byte (at position ``pos``)."""
+        self.tail = 0
         if self.pos >= MAX_TX_BYTES:            # past the limit: TOO_LARGE at the end, whatever came before
             self.halted = True
         if not self.halted:
@@ -566,7 +570,7 @@ class SerialDecoder:
             rec["chain_id_present"], rec["chain_id"] = 1, (rec["v"] - 35) >> 1
         rec["error"] = int(code)
         rec["size"] = self.pos
-        cycles = self.pos + self.headers + 2 * self.fins + 1
+        cycles = self.pos + self.headers + 2 * self.fins + 1 + self.tail
         return Result(rec, self.cd.end(), self.headers, self.fins, cycles)
 
 
