@@ -319,8 +319,9 @@ def test_cli_help_states_each_boards_default(capsys) -> None:
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--variant {frontend,decode,compact,full}" in text
-    assert ("Default per board: ulx3s-85f decode, pynq-z2 frontend, zcu104 full, kv260 full (decode: the "
-            "variant that routes on the LFE5U-85F; frontend: the largest that fits the xc7z020") in text
+    assert ("Default per board: ulx3s-85f decode, pynq-z2 compact, zcu104 full, kv260 full (decode: the "
+            "variant that routes on the LFE5U-85F; compact: the whole pipeline, which fits the "
+            "xc7z020") in text
 
 
 def test_variants_say_what_goes_into_the_top() -> None:
@@ -392,6 +393,7 @@ class _FakeConvert:
     def __call__(self, top, *, name: str, emit_src: bool) -> str:
         top._MustUse__used = True  # handed to the converter, as the real one would use it
         self.tops.append({"evaluator": top.evaluator, "swap": top.swap, "eval_unit": top.eval_unit,
+                          "decoder_unit": top.decoder_unit, "keccak_unit": top.keccak_unit,
                           "keccak_rounds_per_cycle": top.keccak_rounds_per_cycle, "name": name})
         return f"module {name}(); endmodule\n"
 
@@ -415,7 +417,7 @@ def zynq_tools(monkeypatch, tmp_path):
     return convert
 
 
-@pytest.mark.parametrize("board, want", [("pynq-z2", "frontend"), ("zcu104", "full"), ("kv260", "full")])
+@pytest.mark.parametrize("board, want", [("pynq-z2", "compact"), ("zcu104", "full"), ("kv260", "full")])
 def test_zynq_board_builds_its_default_variant(tmp_path, zynq_tools, board, want) -> None:
     from mevblade.hw.boards.build import REPO
 
@@ -438,8 +440,9 @@ def test_zynq_variant_verilog_is_generated_from_that_variants_top(tmp_path, zynq
 
     rep = build_board(board, out=tmp_path / "out", variant=variant)
     assert rep["variant"] == variant
-    assert zynq_tools.tops == [{**{"swap": True, "eval_unit": "search"}, **VARIANTS[variant],
-                                "name": "appliance_top"}]
+    defaults = {"swap": True, "eval_unit": "search", "decoder_unit": "line", "keccak_unit": "unrolled",
+                "keccak_rounds_per_cycle": None}
+    assert zynq_tools.tops == [{**defaults, **VARIANTS[variant], "name": "appliance_top"}]
     written = (tmp_path / "out" / "rtl" / "appliance_top.v").read_text()
     assert written == "module appliance_top(); endmodule\n"
 

@@ -9,12 +9,13 @@
   ``report.json`` next to it. ``--variant decode`` (the default on ECP5: the variant that routes)
   builds the top without the backrun unit, the pool table and the swap decoder (the host
   evaluates and recognises swaps); ``--variant frontend`` with the swap decoder (fits, has not routed);
-  ``--variant compact`` the whole pipeline with the compact evaluator ``EvalSerial`` and Keccak at one round
-  per cycle (sized for the LFE5U-85F and the xc7z020; ``docs/PERFORMANCE.md``, "Session 16");
+  ``--variant compact`` the whole pipeline sized for the boards: the byte-serial decoder, the plane-serial
+  Keccak and the compact evaluator ``EvalSerial`` (fits the LFE5U-85F, 55 % packed, and the xc7z020 by yosys'
+  estimate; has not routed on the ECP5; ``docs/PERFORMANCE.md``, "Session 17");
   ``--variant full`` the whole top (needs about twice the LFE5U-85F: ≈ 192 % of its LUTs, session 14).
 * ``pynq-z2`` (xc7z020), ``zcu104``, ``kv260`` (Zynq UltraScale+): writes the Verilog of the top — ``--variant
-  frontend`` by default on the PYNQ-Z2 (the whole top needs ≈ 1.7× the xc7z020's LUTs by yosys' estimate, the
-  front end fits), ``full`` on the UltraScale+ boards —, lints it with Verilator, dry-runs
+  compact`` by default on the PYNQ-Z2 (the whole top needs ≈ 1.5× the xc7z020's LUTs by yosys' estimate, the
+  compact top 54 %), ``full`` on the UltraScale+ boards —, lints it with Verilator, dry-runs
   ``hw/boards/zynq/mevblade.tcl`` under tclsh, and runs Vivado on it when ``vivado`` is on PATH (it is not on
   the build machine: the report says so). ``--xilinx-estimate`` adds a Yosys ``synth_xilinx`` utilisation
   estimate.
@@ -51,8 +52,10 @@ class Board:
     kind: str  # "ecp5" | "zynq"
     part: str
     link: str
-    #: what ``--variant`` defaults to: the largest build variant that fits the part (``docs/PERFORMANCE.md``,
-    #: "The whole top's area by unit"); on the LFE5U-85F the one that routes (the front end fits but has not)
+    #: what ``--variant`` defaults to: the most complete build variant that fits the part
+    #: (``docs/PERFORMANCE.md``, "The whole top's area by unit", "Session 17: the compact top with the
+    #: board-sized units"); on the
+    #: LFE5U-85F the one that routes (the front end and the compact top fit but have not routed)
     default_variant: str
 
 
@@ -60,7 +63,7 @@ BOARDS: dict[str, Board] = {
     "ulx3s-85f": Board("ulx3s-85f", "ecp5", "LFE5U-85F-6BG381",
                        "FT231X USB-UART, 3 Mbaud max (~300 kB/s payload)", "decode"),
     "pynq-z2": Board("pynq-z2", "zynq", "xc7z020clg400-1", "AXI DMA from PS DDR over S_AXI_HP0 (64-bit)",
-                     "frontend"),
+                     "compact"),
     "zcu104": Board("zcu104", "zynq", "xczu7ev-ffvc1156-2-e", "AXI DMA from PS DDR over S_AXI_HP0_FPD",
                     "full"),
     "kv260": Board("kv260", "zynq", "xck26-sfvc784-2LV-c", "AXI DMA from PS DDR over S_AXI_HP0_FPD", "full"),
@@ -374,8 +377,8 @@ def main(argv: list[str] | None = None) -> int:
                         "EvalSerial) or 'full' (the whole top). "
                         "Default per board: "
                         + ", ".join(f"{b.name} {b.default_variant}" for b in BOARDS.values())
-                        + " (decode: the variant that routes on the LFE5U-85F; frontend: the largest that "
-                          "fits the xc7z020 by yosys' estimate)")
+                        + " (decode: the variant that routes on the LFE5U-85F; compact: the whole pipeline, "
+                          "which fits the xc7z020 by yosys' estimate)")
     p.add_argument("--freq", type=float, default=None,
                    help="core clock in MHz (ECP5 PLL output). Default: "
                         + ", ".join(f"{v} {f:g}" for v, f in DEFAULT_FREQ_MHZ.items()))
