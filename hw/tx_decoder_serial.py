@@ -466,49 +466,62 @@ class TxDecoderSerial(wiring.Component):
         type_byte = Signal()                   # a typed envelope's type byte: no item to decide
         m.d.comb += type_byte.eq((top == model.START) & b_single)
 
+        # The branches' enables are the byte's registered classes and ``in_hdr`` only (never the field class):
+        # the type byte; a long-form header (its length bytes next; a first error, before or at its header,
+        # is applied beside the first of them); a short string with content (its bytes follow at once, the
+        # decision is applied beside the first of them: ``apply_pend``); anything else (an APPLY cycle).
+        bad_type = Signal()
+        m.d.comb += bad_type.eq((b == 0) | (b > 4))
+        d_type = Signal()
+        d_long = Signal()
+        d_str = Signal()
+        d_other = Signal()
+        m.d.comb += [
+            d_type.eq(in_hdr & type_byte),
+            d_long.eq(in_hdr & ~type_byte & b_long),
+            d_str.eq(in_hdr & ~type_byte & ~b_long & ~b_list & ~b_single & (b_ln != 0)),
+            d_other.eq(in_hdr & ~type_byte & ~b_long & ~(~b_list & ~b_single & (b_ln != 0))),
+        ]
         with m.If(in_hdr):
             m.d.sync += [it_pos.eq(pos), fld.eq(fld_hdr), it_list.eq(b_list)]
-            with m.If(type_byte):
-                m.d.sync += [tx_type.eq(b[:3]), top.eq(model.OUTER)]
-                with m.If(pre_bad):
-                    m.d.sync += [halted.eq(1), err.eq(pre_code)]
-            with m.Elif(~pre_bad & b_long):
-                m.d.sync += [mode.eq(_M_LEN), ll_rem.eq(b_ll), len_first.eq(1), len_acc.eq(0),
-                             start.eq(pos1 + b_ll)]
-                with m.If(pend_at_next):
-                    m.d.sync += [halted.eq(1), err.eq(E.OVERRUNS_PARENT)]
+        with m.If(d_type):
+            m.d.sync += [tx_type.eq(b[:3]), top.eq(model.OUTER)]
+            with m.If(bad_type):
+                m.d.sync += [halted.eq(1), err.eq(E.UNKNOWN_TYPE)]
+        with m.If(d_long):
+            m.d.sync += [mode.eq(_M_LEN), ll_rem.eq(b_ll), len_first.eq(1), len_acc.eq(0),
+                         start.eq(pos1 + b_ll), apply_pend.eq(pre_bad | pend_at_next), dec_bad.eq(1),
+                         dec_code.eq(Mux(pre_bad, pre_code, E.OVERRUNS_PARENT))]
+        with m.If(d_str):
+            n_i, h_i, p_i = init_states(b_ln)
+            m.d.sync += [mode.eq(_M_CONTENT), apply_pend.eq(1), rem.eq(b_ln),
+                         jj.eq(b_ln - 1), k_n.eq(rom_n(b_ln - 1, "d")), k_h.eq(rom_h(b_ln - 1, "d")),
+                         ln6.eq(b_ln), first.eq(1), wrapped.eq(b == 0x81),
+                         c_n.eq(n_i), c_h.eq(h_i), c_p.eq(p_i), all_ff.eq(1), last1.eq(b_ln == 1)]
+            m.d.sync += [cl_end[k].eq(opn[k] & end_eq(end[k], hdr_end)) for k in _LEVELS]
+            m.d.sync += [cl_cf[k].eq(hdr_cf[k]) for k in _LEVELS]
+        with m.If(d_other):
+            m.d.sync += mode.eq(_M_APPLY)
+        with m.If(d_str | d_other):
+            m.d.sync += [dec_fld.eq(fld_hdr), dec_list.eq(b_list), dec_ln.eq(b_ln),
+                         dec_end.eq(hdr_end), dec_pos.eq(pos), dec_start.eq(Mux(b_single, pos, pos1)),
+                         dec_single.eq(b_single), dec_cmpl.eq(b_single | (b_ln == 0)),
+                         dec_wrapped.eq(b == 0x81), dec_b.eq(b)]
+            m.d.sync += [dec_eq[k].eq(opn[k] & end_eq(end[k], pos1)) for k in _LEVELS]
+            m.d.sync += [dec_cf[k].eq(hdr_cf[k]) for k in _LEVELS]
+            m.d.sync += dec_bad.eq(1)
+            with m.If(pre_bad):
+                m.d.sync += dec_code.eq(pre_code)
+            with m.Elif(hdr_over):
+                m.d.sync += dec_code.eq(E.OVERRUNS_PARENT)
+            with m.Elif(hdr_bad):
+                m.d.sync += dec_code.eq(hdr_code)
+            with m.Elif(s_check & s_bad):
+                m.d.sync += dec_code.eq(s_code)
             with m.Else():
-                # a short string with content: its bytes follow at once, the decision is applied beside
-                # the first of them (``apply_pend``); anything else: an APPLY cycle
-                with m.If(~b_list & ~b_single & (b_ln != 0)):
-                    n_i, h_i, p_i = init_states(b_ln)
-                    m.d.sync += [mode.eq(_M_CONTENT), apply_pend.eq(1), fld.eq(fld_hdr), rem.eq(b_ln),
-                                 jj.eq(b_ln - 1), k_n.eq(rom_n(b_ln - 1, "d")), k_h.eq(rom_h(b_ln - 1, "d")),
-                                 ln6.eq(b_ln), first.eq(1), wrapped.eq(b == 0x81),
-                                 c_n.eq(n_i), c_h.eq(h_i), c_p.eq(p_i), all_ff.eq(1), last1.eq(b_ln == 1)]
-                    m.d.sync += [cl_end[k].eq(opn[k] & end_eq(end[k], hdr_end)) for k in _LEVELS]
-                    m.d.sync += [cl_cf[k].eq(hdr_cf[k]) for k in _LEVELS]
-                with m.Else():
-                    m.d.sync += mode.eq(_M_APPLY)
-                m.d.sync += [dec_fld.eq(fld_hdr), dec_list.eq(b_list), dec_ln.eq(b_ln),
-                             dec_end.eq(hdr_end), dec_pos.eq(pos), dec_start.eq(Mux(b_single, pos, pos1)),
-                             dec_single.eq(b_single), dec_cmpl.eq(b_single | (b_ln == 0)),
-                             dec_wrapped.eq(b == 0x81), dec_b.eq(b)]
-                m.d.sync += [dec_eq[k].eq(opn[k] & end_eq(end[k], pos1)) for k in _LEVELS]
-                m.d.sync += [dec_cf[k].eq(hdr_cf[k]) for k in _LEVELS]
-                m.d.sync += dec_bad.eq(1)
-                with m.If(pre_bad):
-                    m.d.sync += dec_code.eq(pre_code)
-                with m.Elif(hdr_over):
-                    m.d.sync += dec_code.eq(E.OVERRUNS_PARENT)
-                with m.Elif(hdr_bad):
-                    m.d.sync += dec_code.eq(hdr_code)
-                with m.Elif(s_check & s_bad):
-                    m.d.sync += dec_code.eq(s_code)
-                with m.Else():
-                    m.d.sync += dec_bad.eq(0)
-                with m.If(top == model.START):
-                    m.d.sync += tx_type.eq(0)
+                m.d.sync += dec_bad.eq(0)
+        with m.If(in_hdr & ~type_byte & (top == model.START)):
+            m.d.sync += tx_type.eq(0)
 
         # ============================================================ LEN, FIN1, FIN2 (a long-form header)
         with m.If(in_len):

@@ -225,59 +225,59 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire [4:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
-  reg [4:0] \$1000 ;
-  reg [65:0] \$1001 ;
-  reg [2:0] \$1002 ;
-  reg [3:0] \$1003 ;
-  reg [23:0] \$1004 ;
-  reg [2:0] \$1005 ;
+  reg [24:0] \$1000 ;
+  reg [25:0] \$1001 ;
+  reg \$1002 ;
+  reg \$1003 ;
+  reg \$1004 ;
+  reg [7:0] \$1005 ;
   reg \$1006 ;
   reg \$1007 ;
-  reg [3011:0] \$1008 ;
+  reg \$1008 ;
   reg \$1009 ;
   wire \$101 ;
-  reg [5:0] \$1010 ;
-  reg [65:0] \$1011 ;
+  reg \$1010 ;
+  reg \$1011 ;
   reg \$1012 ;
-  reg [65:0] \$1013 ;
+  reg \$1013 ;
   reg \$1014 ;
-  reg [65:0] \$1015 ;
-  reg \$1016 ;
-  reg [65:0] \$1017 ;
-  reg [2:0] \$1018 ;
-  reg \$1019 ;
+  reg \$1015 ;
+  reg [65:0] \$1016 ;
+  reg [2:0] \$1017 ;
+  reg [3:0] \$1018 ;
+  reg [23:0] \$1019 ;
   wire \$102 ;
-  reg [65:0] \$1020 ;
+  reg [2:0] \$1020 ;
   reg \$1021 ;
-  reg [65:0] \$1022 ;
-  reg \$1023 ;
+  reg \$1022 ;
+  reg [3011:0] \$1023 ;
   reg \$1024 ;
   reg [5:0] \$1025 ;
-  reg [7:0] \$1026 ;
-  reg [7:0] \$1027 ;
-  reg \$1028 ;
-  reg [279:0] \$1029 ;
+  reg [65:0] \$1026 ;
+  reg \$1027 ;
+  reg [65:0] \$1028 ;
+  reg \$1029 ;
   wire \$103 ;
-  reg \$1030 ;
-  reg [5:0] \$1031 ;
-  reg \$1032 ;
-  reg [15:0] \$1033 ;
-  reg [7:0] \$1034 ;
-  reg [7:0] \$1035 ;
-  reg [7:0] \$1036 ;
-  reg [7:0] \$1037 ;
-  reg [7:0] \$1038 ;
-  reg [7:0] \$1039 ;
+  reg [65:0] \$1030 ;
+  reg \$1031 ;
+  reg [65:0] \$1032 ;
+  reg [2:0] \$1033 ;
+  reg \$1034 ;
+  reg [65:0] \$1035 ;
+  reg \$1036 ;
+  reg [65:0] \$1037 ;
+  reg \$1038 ;
+  reg \$1039 ;
   wire \$104 ;
-  reg [7:0] \$1040 ;
+  reg [5:0] \$1040 ;
   reg [7:0] \$1041 ;
   reg [7:0] \$1042 ;
-  reg [7:0] \$1043 ;
-  reg [7:0] \$1044 ;
-  reg [7:0] \$1045 ;
-  reg [7:0] \$1046 ;
-  reg [7:0] \$1047 ;
-  reg [7:0] \$1048 ;
+  reg \$1043 ;
+  reg [279:0] \$1044 ;
+  reg \$1045 ;
+  reg [5:0] \$1046 ;
+  reg \$1047 ;
+  reg [15:0] \$1048 ;
   reg [7:0] \$1049 ;
   wire \$105 ;
   reg [7:0] \$1050 ;
@@ -297,22 +297,37 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg [7:0] \$1063 ;
   reg [7:0] \$1064 ;
   reg [7:0] \$1065 ;
-  reg \$1066 ;
+  reg [7:0] \$1066 ;
   reg [7:0] \$1067 ;
-  reg [3011:0] \$1068 ;
-  reg [1:0] \$1069 ;
+  reg [7:0] \$1068 ;
+  reg [7:0] \$1069 ;
   wire \$107 ;
-  reg [64:0] \$1070 ;
-  reg \$1071 ;
-  reg [63:0] \$1072 ;
-  reg [63:0] \$1073 ;
-  reg [63:0] \$1074 ;
-  reg \$1075 ;
-  reg \$1076 ;
-  reg \$1077 ;
-  wire [6:0] \$1078 ;
+  reg [7:0] \$1070 ;
+  reg [7:0] \$1071 ;
+  reg [7:0] \$1072 ;
+  reg [7:0] \$1073 ;
+  reg [7:0] \$1074 ;
+  reg [7:0] \$1075 ;
+  reg [7:0] \$1076 ;
+  reg [7:0] \$1077 ;
+  reg [7:0] \$1078 ;
+  reg [7:0] \$1079 ;
   wire \$108 ;
+  reg [7:0] \$1080 ;
+  reg \$1081 ;
+  reg [7:0] \$1082 ;
+  reg [3011:0] \$1083 ;
+  reg [1:0] \$1084 ;
+  reg [64:0] \$1085 ;
+  reg \$1086 ;
+  reg [63:0] \$1087 ;
+  reg [63:0] \$1088 ;
+  reg [63:0] \$1089 ;
   wire \$109 ;
+  reg \$1090 ;
+  reg \$1091 ;
+  reg \$1092 ;
+  wire [6:0] \$1093 ;
   wire \$11 ;
   wire \$110 ;
   wire \$111 ;
@@ -357,11 +372,11 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire [3:0] \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [8:0] \$1491 ;
   wire \$15 ;
   wire [2:0] \$150 ;
   wire [5:0] \$151 ;
   wire [26:0] \$152 ;
+  wire [8:0] \$1527 ;
   wire [27:0] \$153 ;
   wire \$154 ;
   wire \$155 ;
@@ -478,14 +493,14 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire [6:0] \$258 ;
-  wire [6:0] \$259 ;
+  wire \$258 ;
+  wire \$259 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
   wire \$262 ;
   wire \$263 ;
-  wire [4:0] \$264 ;
+  wire \$264 ;
   wire \$265 ;
   wire \$266 ;
   wire \$267 ;
@@ -496,14 +511,14 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
+  wire [6:0] \$274 ;
+  wire [6:0] \$275 ;
   wire \$276 ;
   wire \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
-  wire \$280 ;
+  wire [4:0] \$280 ;
   wire \$281 ;
   wire \$282 ;
   wire \$283 ;
@@ -543,16 +558,16 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$313 ;
   wire \$314 ;
   wire \$315 ;
-  wire [30:0] \$316 ;
-  wire [30:0] \$317 ;
+  wire \$316 ;
+  wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [3:0] \$322 ;
+  wire \$322 ;
   wire \$323 ;
-  wire [2:0] \$324 ;
+  wire \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
@@ -561,16 +576,16 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$33 ;
   wire \$330 ;
   wire \$331 ;
-  wire \$332 ;
-  wire [4:0] \$333 ;
+  wire [30:0] \$332 ;
+  wire [30:0] \$333 ;
   wire \$334 ;
   wire \$335 ;
-  wire [3:0] \$336 ;
+  wire \$336 ;
   wire \$337 ;
-  wire \$338 ;
-  wire [2:0] \$339 ;
+  wire [3:0] \$338 ;
+  wire \$339 ;
   wire \$34 ;
-  wire \$340 ;
+  wire [2:0] \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
@@ -579,55 +594,55 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire \$349 ;
+  wire [4:0] \$349 ;
   wire \$35 ;
   wire \$350 ;
   wire \$351 ;
-  wire \$352 ;
+  wire [3:0] \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire \$355 ;
+  wire [2:0] \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
   wire \$359 ;
   wire \$36 ;
   wire \$360 ;
-  wire [63:0] \$361 ;
+  wire \$361 ;
   wire \$362 ;
   wire \$363 ;
   wire \$364 ;
   wire \$365 ;
-  wire [64:0] \$366 ;
-  wire [64:0] \$367 ;
+  wire \$366 ;
+  wire \$367 ;
   wire \$368 ;
   wire \$369 ;
   wire \$37 ;
-  wire [1:0] \$370 ;
+  wire \$370 ;
   wire \$371 ;
   wire \$372 ;
-  wire [1:0] \$373 ;
+  wire \$373 ;
   wire \$374 ;
   wire \$375 ;
-  wire [1:0] \$376 ;
-  wire \$377 ;
+  wire \$376 ;
+  wire [63:0] \$377 ;
   wire \$378 ;
   wire \$379 ;
   wire \$38 ;
   wire \$380 ;
   wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
+  wire [64:0] \$382 ;
+  wire [64:0] \$383 ;
   wire \$384 ;
   wire \$385 ;
-  wire \$386 ;
+  wire [1:0] \$386 ;
   wire \$387 ;
   wire \$388 ;
-  wire \$389 ;
+  wire [1:0] \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire \$392 ;
+  wire [1:0] \$392 ;
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
@@ -688,14 +703,14 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire [4:0] \$447 ;
+  wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire [5:0] \$452 ;
-  wire [5:0] \$453 ;
+  wire \$452 ;
+  wire \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
@@ -706,13 +721,13 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
-  wire \$463 ;
+  wire [4:0] \$463 ;
   wire \$464 ;
   wire \$465 ;
   wire \$466 ;
   wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [5:0] \$468 ;
+  wire [5:0] \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
@@ -871,8 +886,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$609 ;
   wire [5:0] \$61 ;
   wire \$610 ;
-  wire [25:0] \$611 ;
-  wire [26:0] \$612 ;
+  wire \$611 ;
+  wire \$612 ;
   wire \$613 ;
   wire \$614 ;
   wire \$615 ;
@@ -885,50 +900,50 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$621 ;
   wire \$622 ;
   wire \$623 ;
-  wire [7:0] \$624 ;
+  wire \$624 ;
   wire \$625 ;
   wire \$626 ;
-  wire \$627 ;
-  wire [7:0] \$628 ;
-  wire [7:0] \$629 ;
+  wire [25:0] \$627 ;
+  wire [26:0] \$628 ;
+  wire \$629 ;
   wire \$63 ;
-  wire [7:0] \$630 ;
-  wire [8:0] \$631 ;
+  wire \$630 ;
+  wire \$631 ;
   wire \$632 ;
-  wire [3:0] \$633 ;
-  wire [3:0] \$634 ;
+  wire \$633 ;
+  wire \$634 ;
   wire \$635 ;
-  wire [1:0] \$636 ;
-  wire [2:0] \$637 ;
-  wire [3:0] \$638 ;
-  wire [4:0] \$639 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
   wire [6:0] \$64 ;
-  wire [5:0] \$640 ;
-  wire [6:0] \$641 ;
-  wire [7:0] \$642 ;
-  wire [8:0] \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire [26:0] \$646 ;
-  wire \$647 ;
+  wire [7:0] \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire [7:0] \$644 ;
+  wire [7:0] \$645 ;
+  wire [7:0] \$646 ;
+  wire [8:0] \$647 ;
   wire \$648 ;
-  wire \$649 ;
+  wire [3:0] \$649 ;
   wire [6:0] \$65 ;
-  wire \$650 ;
+  wire [3:0] \$650 ;
   wire \$651 ;
-  wire [6:0] \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
+  wire [1:0] \$652 ;
+  wire [2:0] \$653 ;
+  wire [3:0] \$654 ;
+  wire [4:0] \$655 ;
+  wire [5:0] \$656 ;
+  wire [6:0] \$657 ;
+  wire [7:0] \$658 ;
+  wire [8:0] \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire [1:0] \$661 ;
-  wire \$662 ;
-  wire \$663 ;
+  wire [26:0] \$660 ;
+  wire \$661 ;
+  wire [4:0] \$662 ;
+  wire [6:0] \$663 ;
   wire \$664 ;
   wire \$665 ;
   wire \$666 ;
@@ -938,7 +953,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$67 ;
   wire \$670 ;
   wire \$671 ;
-  wire \$672 ;
+  wire [1:0] \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
@@ -950,7 +965,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire [25:0] \$683 ;
+  wire \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
@@ -963,7 +978,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$692 ;
   wire \$693 ;
   wire \$694 ;
-  wire \$695 ;
+  wire [25:0] \$695 ;
   wire \$696 ;
   wire \$697 ;
   wire \$698 ;
@@ -979,7 +994,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire [4:0] \$709 ;
+  wire \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
@@ -987,7 +1002,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$713 ;
   wire \$714 ;
   wire \$715 ;
-  wire [64:0] \$716 ;
+  wire \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
@@ -996,15 +1011,15 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
-  wire [3:0] \$724 ;
-  wire [4:0] \$725 ;
-  wire [24:0] \$726 ;
-  wire [3:0] \$727 ;
-  wire [1:0] \$728 ;
+  wire [4:0] \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
   wire \$729 ;
   wire [5:0] \$73 ;
   wire \$730 ;
-  wire \$731 ;
+  wire [64:0] \$731 ;
   wire \$732 ;
   wire \$733 ;
   wire \$734 ;
@@ -1012,20 +1027,20 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$736 ;
   wire \$737 ;
   wire \$738 ;
-  wire \$739 ;
+  wire [3:0] \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire [24:0] \$744 ;
+  wire [4:0] \$740 ;
+  wire [24:0] \$741 ;
+  wire [3:0] \$742 ;
+  wire [1:0] \$743 ;
+  wire \$744 ;
   wire \$745 ;
-  wire [24:0] \$746 ;
+  wire \$746 ;
   wire \$747 ;
-  wire [24:0] \$748 ;
+  wire \$748 ;
   wire \$749 ;
   wire \$75 ;
-  wire [24:0] \$750 ;
+  wire \$750 ;
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
@@ -1033,25 +1048,25 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
-  wire [63:0] \$758 ;
-  wire [64:0] \$759 ;
+  wire \$758 ;
+  wire [24:0] \$759 ;
   wire \$76 ;
   wire \$760 ;
-  wire \$761 ;
+  wire [24:0] \$761 ;
   wire \$762 ;
-  wire \$763 ;
+  wire [24:0] \$763 ;
   wire \$764 ;
-  wire \$765 ;
+  wire [24:0] \$765 ;
   wire \$766 ;
-  wire [1:0] \$767 ;
+  wire \$767 ;
   wire \$768 ;
   wire \$769 ;
   wire \$77 ;
   wire \$770 ;
   wire \$771 ;
   wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
+  wire [63:0] \$773 ;
+  wire [64:0] \$774 ;
   wire \$775 ;
   wire \$776 ;
   wire \$777 ;
@@ -1060,7 +1075,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire [4:0] \$78 ;
   wire \$780 ;
   wire \$781 ;
-  wire \$782 ;
+  wire [1:0] \$782 ;
   wire \$783 ;
   wire \$784 ;
   wire \$785 ;
@@ -1085,8 +1100,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$801 ;
   wire \$802 ;
   wire \$803 ;
-  wire [25:0] \$804 ;
-  wire [5:0] \$805 ;
+  wire \$804 ;
+  wire \$805 ;
   wire \$806 ;
   wire \$807 ;
   wire \$808 ;
@@ -1101,9 +1116,9 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$816 ;
   wire \$817 ;
   wire \$818 ;
-  wire \$819 ;
+  wire [25:0] \$819 ;
   wire \$82 ;
-  wire \$820 ;
+  wire [5:0] \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
@@ -1145,12 +1160,12 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire [5:0] \$859 ;
+  wire \$859 ;
   wire \$86 ;
   wire \$860 ;
-  wire [15:0] \$861 ;
-  wire [16:0] \$862 ;
-  wire [16:0] \$863 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
   wire \$864 ;
   wire \$865 ;
   wire \$866 ;
@@ -1162,11 +1177,11 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$871 ;
   wire \$872 ;
   wire \$873 ;
-  wire \$874 ;
+  wire [5:0] \$874 ;
   wire \$875 ;
-  wire \$876 ;
-  wire \$877 ;
-  wire \$878 ;
+  wire [15:0] \$876 ;
+  wire [16:0] \$877 ;
+  wire [16:0] \$878 ;
   wire \$879 ;
   wire \$88 ;
   wire \$880 ;
@@ -1188,107 +1203,107 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire \$895 ;
   wire \$896 ;
   wire \$897 ;
-  wire [6:0] \$898 ;
-  wire [6:0] \$899 ;
+  wire \$898 ;
+  wire \$899 ;
   wire \$9 ;
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
   wire \$902 ;
-  wire [64:0] \$903 ;
+  wire \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
-  wire [64:0] \$907 ;
-  wire [64:0] \$908 ;
-  wire [64:0] \$909 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
-  wire \$913 ;
-  wire \$914 ;
+  wire [6:0] \$913 ;
+  wire [6:0] \$914 ;
   wire \$915 ;
   wire \$916 ;
   wire \$917 ;
-  wire [63:0] \$918 ;
+  wire [64:0] \$918 ;
   wire \$919 ;
   wire \$92 ;
-  wire [63:0] \$920 ;
+  wire \$920 ;
   wire \$921 ;
-  wire \$922 ;
-  wire [63:0] \$923 ;
-  wire \$924 ;
+  wire [64:0] \$922 ;
+  wire [64:0] \$923 ;
+  wire [64:0] \$924 ;
   wire \$925 ;
-  reg [24:0] \$926 ;
-  reg [25:0] \$927 ;
-  reg \$928 ;
-  reg \$929 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
   wire \$93 ;
-  reg \$930 ;
-  reg \$931 ;
-  reg \$932 ;
-  reg \$933 ;
-  reg [7:0] \$934 ;
-  reg \$935 ;
-  reg \$936 ;
-  reg \$937 ;
-  reg [5:0] \$938 ;
-  reg [3:0] \$939 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire [63:0] \$933 ;
+  wire \$934 ;
+  wire [63:0] \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire [63:0] \$938 ;
+  wire \$939 ;
   wire \$94 ;
-  reg [2:0] \$940 ;
-  reg \$941 ;
-  reg [63:0] \$942 ;
+  wire \$940 ;
+  reg [24:0] \$941 ;
+  reg [25:0] \$942 ;
   reg \$943 ;
-  reg [3:0] \$944 ;
-  reg [24:0] \$945 ;
-  reg [5:0] \$946 ;
+  reg \$944 ;
+  reg \$945 ;
+  reg \$946 ;
   reg \$947 ;
-  reg [2:0] \$948 ;
-  reg [1:0] \$949 ;
+  reg \$948 ;
+  reg [7:0] \$949 ;
   wire \$95 ;
-  reg [4:0] \$950 ;
-  reg [2:0] \$951 ;
-  reg [3:0] \$952 ;
-  reg \$953 ;
-  reg [63:0] \$954 ;
-  reg [25:0] \$955 ;
+  reg \$950 ;
+  reg \$951 ;
+  reg \$952 ;
+  reg [5:0] \$953 ;
+  reg [3:0] \$954 ;
+  reg [2:0] \$955 ;
   reg \$956 ;
-  reg [24:0] \$957 ;
-  reg [4:0] \$958 ;
-  reg [7:0] \$959 ;
+  reg [63:0] \$957 ;
+  reg \$958 ;
+  reg [3:0] \$959 ;
   wire \$96 ;
-  reg [7:0] \$960 ;
+  reg [24:0] \$960 ;
   reg [5:0] \$961 ;
   reg \$962 ;
-  reg \$963 ;
+  reg [2:0] \$963 ;
   reg [1:0] \$964 ;
-  reg [1:0] \$965 ;
-  reg [1:0] \$966 ;
-  reg \$967 ;
+  reg [4:0] \$965 ;
+  reg [2:0] \$966 ;
+  reg [3:0] \$967 ;
   reg \$968 ;
-  reg \$969 ;
+  reg [63:0] \$969 ;
   wire \$97 ;
-  reg \$970 ;
+  reg [25:0] \$970 ;
   reg \$971 ;
   reg \$972 ;
-  reg \$973 ;
-  reg \$974 ;
-  reg \$975 ;
-  reg \$976 ;
-  reg \$977 ;
-  reg \$978 ;
-  reg [5:0] \$979 ;
+  reg [4:0] \$973 ;
+  reg [24:0] \$974 ;
+  reg [4:0] \$975 ;
+  reg [7:0] \$976 ;
+  reg [7:0] \$977 ;
+  reg [5:0] \$978 ;
+  reg \$979 ;
   wire \$98 ;
   reg \$980 ;
-  reg [63:0] \$981 ;
-  reg [65:0] \$982 ;
-  reg [24:0] \$983 ;
-  reg [25:0] \$984 ;
+  reg [1:0] \$981 ;
+  reg [1:0] \$982 ;
+  reg [1:0] \$983 ;
+  reg \$984 ;
   reg \$985 ;
   reg \$986 ;
   reg \$987 ;
-  reg [7:0] \$988 ;
+  reg \$988 ;
   reg \$989 ;
   wire \$99 ;
   reg \$990 ;
@@ -1297,10 +1312,10 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   reg \$993 ;
   reg \$994 ;
   reg \$995 ;
-  reg \$996 ;
+  reg [5:0] \$996 ;
   reg \$997 ;
-  reg \$998 ;
-  reg \$999 ;
+  reg [63:0] \$998 ;
+  reg [65:0] \$999 ;
   wire a_close_B;
   wire a_close_E;
   wire a_close_K;
@@ -1369,6 +1384,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire [1:0] b_vs_half_n;
   wire [1:0] b_vs_n;
   wire [1:0] b_vs_prio;
+  wire bad_type;
   reg [63:0] bb_data = 64'h0000000000000000;
   reg bb_last = 1'h0;
   reg [3:0] bb_nk = 4'h0;
@@ -1581,6 +1597,10 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   (* enum_value_11100 = "RECOVERY_FAILED" *)
   reg [4:0] code;
   reg [65:0] cur_end = 66'h00000000000000000;
+  wire d_long;
+  wire d_other;
+  wire d_str;
+  wire d_type;
   reg [7:0] dec_b = 8'h00;
   reg dec_bad = 1'h0;
   reg dec_cf_B = 1'h0;
@@ -2109,8 +2129,8 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   wire [5:0] wr_at;
   wire [5:0] wr_size;
   reg wrapped = 1'h0;
-  assign \$1078  = li * 4'h8;
-  assign lane = bb_data >> \$1078 ;
+  assign \$1093  = li * 4'h8;
+  assign lane = bb_data >> \$1093 ;
   assign \$1  = bb_nk - 1'h1;
   assign lane_last = li == \$1 ;
   assign \$4  = ~ \$3 ;
@@ -2383,1014 +2403,1034 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   assign \$249  = \$247  | \$248 ;
   assign \$250  = ! top;
   assign type_byte = \$250  & b_single;
-  assign \$251  = ~ pre_bad;
-  assign \$252  = \$251  & b_long;
-  assign \$253  = ~ b_list;
-  assign \$254  = ~ b_single;
-  assign \$255  = \$253  & \$254 ;
-  assign \$256  = | b_ln;
-  assign \$257  = \$255  & \$256 ;
-  assign \$258  = b_ln - 1'h1;
-  assign \$259  = b_ln - 1'h1;
-  assign \$260  = fld != 6'h20;
-  assign \$261  = it_list != fin_wants_list;
+  assign \$251  = ! b;
+  assign \$252  = b > 3'h4;
+  assign bad_type = \$251  | \$252 ;
+  assign d_type = in_hdr & type_byte;
+  assign \$253  = ~ type_byte;
+  assign \$254  = in_hdr & \$253 ;
+  assign d_long = \$254  & b_long;
+  assign \$255  = ~ type_byte;
+  assign \$256  = in_hdr & \$255 ;
+  assign \$257  = ~ b_long;
+  assign \$258  = \$256  & \$257 ;
+  assign \$259  = ~ b_list;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = ~ b_single;
   assign \$262  = \$260  & \$261 ;
-  assign \$263  = fld != 6'h20;
-  assign \$264  = fin_wants_list ? 5'h09 : 5'h08;
-  assign \$265  = ! len_acc;
-  assign \$266  = len_acc > 6'h20;
-  assign \$267  = len_acc > 4'h8;
-  assign \$268  = len_acc > 6'h20;
-  assign \$269  = len_acc > 6'h20;
-  assign \$270  = len_acc > 6'h20;
-  assign \$271  = len_acc > 4'h8;
-  assign \$272  = ! len_acc;
-  assign \$273  = tx_type == 2'h3;
-  assign \$274  = tx_type == 3'h4;
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = \$272  & \$275 ;
-  assign \$277  = ! len_acc;
-  assign \$278  = ~ \$277 ;
-  assign \$279  = len_acc != 5'h14;
-  assign \$280  = \$278  & \$279 ;
-  assign \$281  = len_acc > 6'h20;
-  assign \$282  = ~ to_present;
-  assign \$283  = len_acc > 16'hc000;
-  assign \$284  = \$282  & \$283 ;
+  assign \$263  = | b_ln;
+  assign d_str = \$262  & \$263 ;
+  assign \$264  = ~ type_byte;
+  assign \$265  = in_hdr & \$264 ;
+  assign \$266  = ~ b_long;
+  assign \$267  = \$265  & \$266 ;
+  assign \$268  = ~ b_list;
+  assign \$269  = ~ b_single;
+  assign \$270  = \$268  & \$269 ;
+  assign \$271  = | b_ln;
+  assign \$272  = \$270  & \$271 ;
+  assign \$273  = ~ \$272 ;
+  assign d_other = \$267  & \$273 ;
+  assign \$274  = b_ln - 1'h1;
+  assign \$275  = b_ln - 1'h1;
+  assign \$276  = fld != 6'h20;
+  assign \$277  = it_list != fin_wants_list;
+  assign \$278  = \$276  & \$277 ;
+  assign \$279  = fld != 6'h20;
+  assign \$280  = fin_wants_list ? 5'h09 : 5'h08;
+  assign \$281  = ! len_acc;
+  assign \$282  = len_acc > 6'h20;
+  assign \$283  = len_acc > 4'h8;
+  assign \$284  = len_acc > 6'h20;
   assign \$285  = len_acc > 6'h20;
-  assign \$286  = ! len_acc;
-  assign \$287  = ! len_acc;
-  assign \$288  = len_acc > 6'h20;
-  assign \$289  = len_acc > 1'h1;
-  assign \$290  = len_acc > 6'h20;
-  assign \$291  = len_acc > 6'h20;
-  assign \$292  = ! len_acc;
-  assign \$293  = len_acc != 5'h14;
-  assign \$294  = len_acc != 6'h20;
-  assign \$295  = len_acc != 6'h20;
-  assign \$296  = ! len_acc;
+  assign \$286  = len_acc > 6'h20;
+  assign \$287  = len_acc > 4'h8;
+  assign \$288  = ! len_acc;
+  assign \$289  = tx_type == 2'h3;
+  assign \$290  = tx_type == 3'h4;
+  assign \$291  = \$289  | \$290 ;
+  assign \$292  = \$288  & \$291 ;
+  assign \$293  = ! len_acc;
+  assign \$294  = ~ \$293 ;
+  assign \$295  = len_acc != 5'h14;
+  assign \$296  = \$294  & \$295 ;
   assign \$297  = len_acc > 6'h20;
-  assign \$298  = len_acc != 5'h14;
-  assign \$299  = len_acc > 4'h8;
-  assign \$300  = len_acc > 1'h1;
+  assign \$298  = ~ to_present;
+  assign \$299  = len_acc > 16'hc000;
+  assign \$300  = \$298  & \$299 ;
   assign \$301  = len_acc > 6'h20;
-  assign \$302  = len_acc > 6'h20;
+  assign \$302  = ! len_acc;
   assign \$303  = ! len_acc;
-  assign \$304  = ! len_acc;
-  assign \$305  = ! len_acc;
-  assign \$306  = ! len_acc;
-  assign \$307  = len_acc != 18'h20000;
-  assign \$308  = len_acc != 6'h30;
-  assign \$309  = ~ halted;
-  assign \$310  = apply_pend & \$309 ;
-  assign app = in_apply | \$310 ;
-  assign \$311  = ~ dec_bad;
-  assign acc = app & \$311 ;
-  assign \$312  = sub == 3'h5;
-  assign \$313  = dec_fld == 6'h20;
-  assign \$314  = versioned | \$313 ;
-  assign \$315  = \$312  & \$314 ;
-  assign \$317  = \$315  ? \$316  : { 7'h00, rec[2722:2699] };
-  assign \$318  = top == 2'h2;
-  assign \$319  = in_S & \$318 ;
-  assign app_cnt_s = idx_S + \$319 ;
-  assign \$320  = top == 2'h2;
-  assign \$321  = in_E & \$320 ;
-  assign \$322  = idx_E + \$321 ;
-  assign \$323  = ! sub;
-  assign \$324  = \$323  ? 3'h2 : 3'h6;
-  assign app_cf_E = \$322  < \$324 ;
-  assign \$325  = sub == 2'h3;
-  assign \$326  = sub == 3'h4;
-  assign \$327  = \$325  | \$326 ;
+  assign \$304  = len_acc > 6'h20;
+  assign \$305  = len_acc > 1'h1;
+  assign \$306  = len_acc > 6'h20;
+  assign \$307  = len_acc > 6'h20;
+  assign \$308  = ! len_acc;
+  assign \$309  = len_acc != 5'h14;
+  assign \$310  = len_acc != 6'h20;
+  assign \$311  = len_acc != 6'h20;
+  assign \$312  = ! len_acc;
+  assign \$313  = len_acc > 6'h20;
+  assign \$314  = len_acc != 5'h14;
+  assign \$315  = len_acc > 4'h8;
+  assign \$316  = len_acc > 1'h1;
+  assign \$317  = len_acc > 6'h20;
+  assign \$318  = len_acc > 6'h20;
+  assign \$319  = ! len_acc;
+  assign \$320  = ! len_acc;
+  assign \$321  = ! len_acc;
+  assign \$322  = ! len_acc;
+  assign \$323  = len_acc != 18'h20000;
+  assign \$324  = len_acc != 6'h30;
+  assign \$325  = ~ halted;
+  assign \$326  = apply_pend & \$325 ;
+  assign app = in_apply | \$326 ;
+  assign \$327  = ~ dec_bad;
+  assign acc = app & \$327 ;
   assign \$328  = sub == 3'h5;
-  assign \$329  = \$327  | \$328 ;
-  assign \$330  = app_cnt_s != \$317 ;
-  assign app_cf_S = \$329  & \$330 ;
-  assign \$331  = top == 2'h2;
-  assign \$332  = in_B & \$331 ;
-  assign \$333  = idx_B + \$332 ;
-  assign app_cf_B = \$333  < n_fields;
+  assign \$329  = dec_fld == 6'h20;
+  assign \$330  = versioned | \$329 ;
+  assign \$331  = \$328  & \$330 ;
+  assign \$333  = \$331  ? \$332  : { 7'h00, rec[2722:2699] };
   assign \$334  = top == 2'h2;
-  assign \$335  = in_W & \$334 ;
-  assign \$336  = idx_W + \$335 ;
-  assign \$337  = dec_fld == 6'h20;
-  assign \$338  = versioned | \$337 ;
-  assign \$339  = \$338  ? 3'h5 : 3'h4;
-  assign app_cf_W = \$336  < \$339 ;
-  assign \$340  = acc & in_W;
-  assign \$341  = top == 2'h2;
-  assign \$342  = \$340  & \$341 ;
-  assign \$343  = dec_fld != 5'h1f;
-  assign acc_at_W = \$342  & \$343 ;
-  assign \$344  = acc & in_B;
-  assign \$345  = top == 2'h2;
-  assign \$346  = \$344  & \$345 ;
-  assign \$347  = dec_fld != 5'h1f;
-  assign acc_at_B = \$346  & \$347 ;
-  assign \$348  = acc & in_S;
-  assign \$349  = top == 2'h2;
-  assign \$350  = \$348  & \$349 ;
-  assign \$351  = dec_fld != 5'h1f;
-  assign acc_at_S = \$350  & \$351 ;
-  assign \$352  = acc & in_E;
-  assign \$353  = top == 2'h2;
-  assign \$354  = \$352  & \$353 ;
-  assign \$355  = dec_fld != 5'h1f;
-  assign acc_at_E = \$354  & \$355 ;
-  assign \$356  = acc & in_K;
+  assign \$335  = in_S & \$334 ;
+  assign app_cnt_s = idx_S + \$335 ;
+  assign \$336  = top == 2'h2;
+  assign \$337  = in_E & \$336 ;
+  assign \$338  = idx_E + \$337 ;
+  assign \$339  = ! sub;
+  assign \$340  = \$339  ? 3'h2 : 3'h6;
+  assign app_cf_E = \$338  < \$340 ;
+  assign \$341  = sub == 2'h3;
+  assign \$342  = sub == 3'h4;
+  assign \$343  = \$341  | \$342 ;
+  assign \$344  = sub == 3'h5;
+  assign \$345  = \$343  | \$344 ;
+  assign \$346  = app_cnt_s != \$333 ;
+  assign app_cf_S = \$345  & \$346 ;
+  assign \$347  = top == 2'h2;
+  assign \$348  = in_B & \$347 ;
+  assign \$349  = idx_B + \$348 ;
+  assign app_cf_B = \$349  < n_fields;
+  assign \$350  = top == 2'h2;
+  assign \$351  = in_W & \$350 ;
+  assign \$352  = idx_W + \$351 ;
+  assign \$353  = dec_fld == 6'h20;
+  assign \$354  = versioned | \$353 ;
+  assign \$355  = \$354  ? 3'h5 : 3'h4;
+  assign app_cf_W = \$352  < \$355 ;
+  assign \$356  = acc & in_W;
   assign \$357  = top == 2'h2;
   assign \$358  = \$356  & \$357 ;
   assign \$359  = dec_fld != 5'h1f;
-  assign acc_at_K = \$358  & \$359 ;
-  assign \$360  = dec_ln > 6'h21;
-  assign \$361  = \$360  ? 64'h0000000000000021 : dec_ln;
-  assign \$362  = ~ dec_list;
-  assign \$363  = in_apply & \$362 ;
-  assign \$364  = ~ dec_cmpl;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = dec_ln - 1'h1;
-  assign \$367  = dec_ln - 1'h1;
-  assign \$1491  = jj * 4'h8;
-  assign k_p = rec[906:651] >> \$1491 ;
-  assign \$368  = b < k_n;
-  assign \$369  = b == k_n;
-  assign \$370  = \$369  ? 2'h1 : 2'h2;
-  assign b_vs_n = \$368  ? 2'h0 : \$370 ;
-  assign \$371  = b < k_h;
-  assign \$372  = b == k_h;
-  assign \$373  = \$372  ? 2'h1 : 2'h2;
-  assign b_vs_half_n = \$371  ? 2'h0 : \$373 ;
-  assign \$374  = b < k_p;
-  assign \$375  = b == k_p;
-  assign \$376  = \$375  ? 2'h1 : 2'h2;
-  assign b_vs_prio = \$374  ? 2'h0 : \$376 ;
-  assign \$377  = c_n == 1'h1;
-  assign o_n = \$377  ? b_vs_n : c_n;
-  assign \$378  = c_h == 1'h1;
-  assign o_h = \$378  ? b_vs_half_n : c_h;
-  assign \$379  = c_p == 1'h1;
-  assign o_p = \$379  ? b_vs_prio : c_p;
+  assign acc_at_W = \$358  & \$359 ;
+  assign \$360  = acc & in_B;
+  assign \$361  = top == 2'h2;
+  assign \$362  = \$360  & \$361 ;
+  assign \$363  = dec_fld != 5'h1f;
+  assign acc_at_B = \$362  & \$363 ;
+  assign \$364  = acc & in_S;
+  assign \$365  = top == 2'h2;
+  assign \$366  = \$364  & \$365 ;
+  assign \$367  = dec_fld != 5'h1f;
+  assign acc_at_S = \$366  & \$367 ;
+  assign \$368  = acc & in_E;
+  assign \$369  = top == 2'h2;
+  assign \$370  = \$368  & \$369 ;
+  assign \$371  = dec_fld != 5'h1f;
+  assign acc_at_E = \$370  & \$371 ;
+  assign \$372  = acc & in_K;
+  assign \$373  = top == 2'h2;
+  assign \$374  = \$372  & \$373 ;
+  assign \$375  = dec_fld != 5'h1f;
+  assign acc_at_K = \$374  & \$375 ;
+  assign \$376  = dec_ln > 6'h21;
+  assign \$377  = \$376  ? 64'h0000000000000021 : dec_ln;
+  assign \$378  = ~ dec_list;
+  assign \$379  = in_apply & \$378 ;
+  assign \$380  = ~ dec_cmpl;
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = dec_ln - 1'h1;
+  assign \$383  = dec_ln - 1'h1;
+  assign \$1527  = jj * 4'h8;
+  assign k_p = rec[906:651] >> \$1527 ;
+  assign \$384  = b < k_n;
+  assign \$385  = b == k_n;
+  assign \$386  = \$385  ? 2'h1 : 2'h2;
+  assign b_vs_n = \$384  ? 2'h0 : \$386 ;
+  assign \$387  = b < k_h;
+  assign \$388  = b == k_h;
+  assign \$389  = \$388  ? 2'h1 : 2'h2;
+  assign b_vs_half_n = \$387  ? 2'h0 : \$389 ;
+  assign \$390  = b < k_p;
+  assign \$391  = b == k_p;
+  assign \$392  = \$391  ? 2'h1 : 2'h2;
+  assign b_vs_prio = \$390  ? 2'h0 : \$392 ;
+  assign \$393  = c_n == 1'h1;
+  assign o_n = \$393  ? b_vs_n : c_n;
+  assign \$394  = c_h == 1'h1;
+  assign o_h = \$394  ? b_vs_half_n : c_h;
+  assign \$395  = c_p == 1'h1;
+  assign o_p = \$395  ? b_vs_prio : c_p;
   assign c_last = in_content & last1;
-  assign \$380  = in_content & first;
-  assign \$381  = \$380  & wrapped;
-  assign \$382  = b < 8'h80;
-  assign \$383  = \$381  & \$382 ;
-  assign \$384  = in_content & first;
-  assign \$385  = fld == 2'h2;
-  assign \$387  = fld == 2'h3;
-  assign \$388  = \$386  | \$387 ;
-  assign \$389  = fld == 3'h4;
-  assign \$390  = \$388  | \$389 ;
-  assign \$391  = fld == 3'h5;
-  assign \$392  = \$390  | \$391 ;
-  assign \$393  = fld == 3'h6;
-  assign \$394  = \$392  | \$393 ;
-  assign \$395  = fld == 3'h7;
-  assign \$396  = \$394  | \$395 ;
-  assign \$397  = fld == 4'h9;
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = fld == 4'hc;
-  assign \$400  = \$398  | \$399 ;
-  assign \$401  = fld == 4'hf;
-  assign \$402  = \$400  | \$401 ;
-  assign \$403  = fld == 5'h10;
+  assign \$396  = in_content & first;
+  assign \$397  = \$396  & wrapped;
+  assign \$398  = b < 8'h80;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = in_content & first;
+  assign \$401  = fld == 2'h2;
+  assign \$403  = fld == 2'h3;
   assign \$404  = \$402  | \$403 ;
-  assign \$405  = fld == 5'h11;
+  assign \$405  = fld == 3'h4;
   assign \$406  = \$404  | \$405 ;
-  assign \$407  = fld == 5'h12;
+  assign \$407  = fld == 3'h5;
   assign \$408  = \$406  | \$407 ;
-  assign \$409  = fld == 5'h19;
+  assign \$409  = fld == 3'h6;
   assign \$410  = \$408  | \$409 ;
-  assign \$411  = fld == 5'h1b;
+  assign \$411  = fld == 3'h7;
   assign \$412  = \$410  | \$411 ;
-  assign \$413  = fld == 5'h1c;
+  assign \$413  = fld == 4'h9;
   assign \$414  = \$412  | \$413 ;
-  assign \$415  = fld == 5'h1d;
+  assign \$415  = fld == 4'hc;
   assign \$416  = \$414  | \$415 ;
-  assign \$417  = fld == 5'h1e;
+  assign \$417  = fld == 4'hf;
   assign \$418  = \$416  | \$417 ;
-  assign \$419  = fld == 6'h20;
+  assign \$419  = fld == 5'h10;
   assign \$420  = \$418  | \$419 ;
-  assign \$421  = \$384  & \$420 ;
-  assign \$422  = ! b;
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = in_content & first;
-  assign \$425  = fld == 5'h17;
-  assign \$426  = \$424  & \$425 ;
-  assign \$427  = b != 1'h1;
-  assign \$428  = \$426  & \$427 ;
-  assign \$429  = ln6 == 4'h8;
-  assign \$430  = \$429  & all_ff;
-  assign \$431  = b == 8'hff;
-  assign \$432  = \$430  & \$431 ;
-  assign \$433  = ln6 >= 2'h2;
-  assign \$434  = b == 5'h1b;
-  assign \$435  = b == 5'h1c;
+  assign \$421  = fld == 5'h11;
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = fld == 5'h12;
+  assign \$424  = \$422  | \$423 ;
+  assign \$425  = fld == 5'h19;
+  assign \$426  = \$424  | \$425 ;
+  assign \$427  = fld == 5'h1b;
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = fld == 5'h1c;
+  assign \$430  = \$428  | \$429 ;
+  assign \$431  = fld == 5'h1d;
+  assign \$432  = \$430  | \$431 ;
+  assign \$433  = fld == 5'h1e;
+  assign \$434  = \$432  | \$433 ;
+  assign \$435  = fld == 6'h20;
   assign \$436  = \$434  | \$435 ;
-  assign \$437  = b >= 6'h25;
-  assign \$438  = \$436  | \$437 ;
-  assign \$439  = \$433  | \$438 ;
-  assign \$440  = ~ \$439 ;
-  assign \$441  = b > 1'h1;
-  assign \$442  = | o_n;
-  assign \$443  = | o_n;
-  assign \$444  = o_h == 2'h2;
-  assign \$445  = \$443  | \$444 ;
-  assign \$446  = | o_n;
-  assign \$447  = \$446  ? 5'h13 : 5'h14;
-  assign \$448  = ln6 == 1'h1;
-  assign \$449  = b == 1'h1;
-  assign \$450  = \$448  & \$449 ;
-  assign \$451  = ~ \$450 ;
-  assign \$452  = jj - 1'h1;
-  assign \$453  = jj - 1'h1;
+  assign \$437  = \$400  & \$436 ;
+  assign \$438  = ! b;
+  assign \$439  = \$437  & \$438 ;
+  assign \$440  = in_content & first;
+  assign \$441  = fld == 5'h17;
+  assign \$442  = \$440  & \$441 ;
+  assign \$443  = b != 1'h1;
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = ln6 == 4'h8;
+  assign \$446  = \$445  & all_ff;
+  assign \$447  = b == 8'hff;
+  assign \$448  = \$446  & \$447 ;
+  assign \$449  = ln6 >= 2'h2;
+  assign \$450  = b == 5'h1b;
+  assign \$451  = b == 5'h1c;
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = b >= 6'h25;
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = \$449  | \$454 ;
+  assign \$456  = ~ \$455 ;
+  assign \$457  = b > 1'h1;
+  assign \$458  = | o_n;
+  assign \$459  = | o_n;
+  assign \$460  = o_h == 2'h2;
+  assign \$461  = \$459  | \$460 ;
+  assign \$462  = | o_n;
+  assign \$463  = \$462  ? 5'h13 : 5'h14;
+  assign \$464  = ln6 == 1'h1;
+  assign \$465  = b == 1'h1;
+  assign \$466  = \$464  & \$465 ;
+  assign \$467  = ~ \$466 ;
+  assign \$468  = jj - 1'h1;
+  assign \$469  = jj - 1'h1;
   assign v_b = in_content ? b : dec_b;
   assign v_fld = in_content ? fld : dec_fld;
-  assign \$454  = acc & dec_single;
-  assign v_go = in_content | \$454 ;
+  assign \$470  = acc & dec_single;
+  assign v_go = in_content | \$470 ;
   assign a_cmpl = acc & dec_cmpl;
-  assign \$455  = open_K & cl_end_K;
-  assign \$456  = open_E & cl_end_E;
-  assign \$457  = ~ open_K;
-  assign \$458  = \$457  | c_close_K;
-  assign c_close_E = \$456  & \$459 ;
-  assign \$460  = open_S & cl_end_S;
-  assign \$461  = ~ open_K;
-  assign \$462  = \$461  | c_close_K;
-  assign \$464  = ~ open_E;
-  assign \$465  = \$464  | c_close_E;
-  assign \$466  = \$463  & \$465 ;
-  assign c_close_S = \$460  & \$466 ;
-  assign \$467  = open_B & cl_end_B;
-  assign \$468  = ~ open_K;
-  assign \$469  = \$468  | c_close_K;
-  assign \$471  = ~ open_E;
-  assign \$472  = \$471  | c_close_E;
-  assign \$473  = \$470  & \$472 ;
-  assign \$474  = ~ open_S;
-  assign \$475  = \$474  | c_close_S;
-  assign \$476  = \$473  & \$475 ;
-  assign c_close_B = \$467  & \$476 ;
-  assign \$477  = open_W & cl_end_W;
-  assign \$478  = ~ open_K;
-  assign \$479  = \$478  | c_close_K;
-  assign \$481  = ~ open_E;
-  assign \$482  = \$481  | c_close_E;
-  assign \$483  = \$480  & \$482 ;
-  assign \$484  = ~ open_S;
-  assign \$485  = \$484  | c_close_S;
-  assign \$486  = \$483  & \$485 ;
-  assign \$487  = ~ open_B;
-  assign \$488  = \$487  | c_close_B;
+  assign \$471  = open_K & cl_end_K;
+  assign \$472  = open_E & cl_end_E;
+  assign \$473  = ~ open_K;
+  assign \$474  = \$473  | c_close_K;
+  assign c_close_E = \$472  & \$475 ;
+  assign \$476  = open_S & cl_end_S;
+  assign \$477  = ~ open_K;
+  assign \$478  = \$477  | c_close_K;
+  assign \$480  = ~ open_E;
+  assign \$481  = \$480  | c_close_E;
+  assign \$482  = \$479  & \$481 ;
+  assign c_close_S = \$476  & \$482 ;
+  assign \$483  = open_B & cl_end_B;
+  assign \$484  = ~ open_K;
+  assign \$485  = \$484  | c_close_K;
+  assign \$487  = ~ open_E;
+  assign \$488  = \$487  | c_close_E;
   assign \$489  = \$486  & \$488 ;
-  assign c_close_W = \$477  & \$489 ;
-  assign \$490  = c_close_W & cl_cf_W;
-  assign \$491  = c_close_B & cl_cf_B;
-  assign \$492  = c_close_S & cl_cf_S;
-  assign \$493  = c_close_E & cl_cf_E;
-  assign \$494  = c_close_K & cl_cf_K;
-  assign \$495  = ~ c_close_W;
-  assign \$496  = open_W & \$495 ;
-  assign \$497  = ~ c_close_B;
-  assign \$498  = open_B & \$497 ;
-  assign \$499  = ~ c_close_S;
-  assign \$500  = open_S & \$499 ;
-  assign \$501  = ~ c_close_E;
-  assign \$502  = open_E & \$501 ;
-  assign \$503  = ~ c_close_K;
-  assign \$504  = open_K & \$503 ;
-  assign \$505  = open_K & dec_eq_K;
-  assign \$506  = open_E & dec_eq_E;
-  assign \$507  = ~ open_K;
-  assign \$508  = \$507  | a_close_K;
-  assign a_close_E = \$506  & \$509 ;
-  assign \$510  = open_S & dec_eq_S;
-  assign \$511  = ~ open_K;
-  assign \$512  = \$511  | a_close_K;
-  assign \$514  = ~ open_E;
-  assign \$515  = \$514  | a_close_E;
-  assign \$516  = \$513  & \$515 ;
-  assign a_close_S = \$510  & \$516 ;
-  assign \$517  = open_B & dec_eq_B;
-  assign \$518  = ~ open_K;
-  assign \$519  = \$518  | a_close_K;
-  assign \$521  = ~ open_E;
-  assign \$522  = \$521  | a_close_E;
-  assign \$523  = \$520  & \$522 ;
-  assign \$524  = ~ open_S;
-  assign \$525  = \$524  | a_close_S;
-  assign \$526  = \$523  & \$525 ;
-  assign a_close_B = \$517  & \$526 ;
-  assign \$527  = open_W & dec_eq_W;
-  assign \$528  = ~ open_K;
-  assign \$529  = \$528  | a_close_K;
-  assign \$531  = ~ open_E;
-  assign \$532  = \$531  | a_close_E;
-  assign \$533  = \$530  & \$532 ;
-  assign \$534  = ~ open_S;
-  assign \$535  = \$534  | a_close_S;
-  assign \$536  = \$533  & \$535 ;
-  assign \$537  = ~ open_B;
-  assign \$538  = \$537  | a_close_B;
+  assign \$490  = ~ open_S;
+  assign \$491  = \$490  | c_close_S;
+  assign \$492  = \$489  & \$491 ;
+  assign c_close_B = \$483  & \$492 ;
+  assign \$493  = open_W & cl_end_W;
+  assign \$494  = ~ open_K;
+  assign \$495  = \$494  | c_close_K;
+  assign \$497  = ~ open_E;
+  assign \$498  = \$497  | c_close_E;
+  assign \$499  = \$496  & \$498 ;
+  assign \$500  = ~ open_S;
+  assign \$501  = \$500  | c_close_S;
+  assign \$502  = \$499  & \$501 ;
+  assign \$503  = ~ open_B;
+  assign \$504  = \$503  | c_close_B;
+  assign \$505  = \$502  & \$504 ;
+  assign c_close_W = \$493  & \$505 ;
+  assign \$506  = c_close_W & cl_cf_W;
+  assign \$507  = c_close_B & cl_cf_B;
+  assign \$508  = c_close_S & cl_cf_S;
+  assign \$509  = c_close_E & cl_cf_E;
+  assign \$510  = c_close_K & cl_cf_K;
+  assign \$511  = ~ c_close_W;
+  assign \$512  = open_W & \$511 ;
+  assign \$513  = ~ c_close_B;
+  assign \$514  = open_B & \$513 ;
+  assign \$515  = ~ c_close_S;
+  assign \$516  = open_S & \$515 ;
+  assign \$517  = ~ c_close_E;
+  assign \$518  = open_E & \$517 ;
+  assign \$519  = ~ c_close_K;
+  assign \$520  = open_K & \$519 ;
+  assign \$521  = open_K & dec_eq_K;
+  assign \$522  = open_E & dec_eq_E;
+  assign \$523  = ~ open_K;
+  assign \$524  = \$523  | a_close_K;
+  assign a_close_E = \$522  & \$525 ;
+  assign \$526  = open_S & dec_eq_S;
+  assign \$527  = ~ open_K;
+  assign \$528  = \$527  | a_close_K;
+  assign \$530  = ~ open_E;
+  assign \$531  = \$530  | a_close_E;
+  assign \$532  = \$529  & \$531 ;
+  assign a_close_S = \$526  & \$532 ;
+  assign \$533  = open_B & dec_eq_B;
+  assign \$534  = ~ open_K;
+  assign \$535  = \$534  | a_close_K;
+  assign \$537  = ~ open_E;
+  assign \$538  = \$537  | a_close_E;
   assign \$539  = \$536  & \$538 ;
-  assign a_close_W = \$527  & \$539 ;
-  assign \$540  = a_close_W & dec_cf_W;
-  assign \$541  = a_close_B & dec_cf_B;
-  assign \$542  = a_close_S & dec_cf_S;
-  assign \$543  = a_close_E & dec_cf_E;
-  assign \$544  = a_close_K & dec_cf_K;
-  assign \$545  = ~ a_close_W;
-  assign \$546  = open_W & \$545 ;
-  assign \$547  = ~ a_close_B;
-  assign \$548  = open_B & \$547 ;
-  assign \$549  = ~ a_close_S;
-  assign \$550  = open_S & \$549 ;
-  assign \$551  = ~ a_close_E;
-  assign \$552  = open_E & \$551 ;
-  assign \$553  = ~ a_close_K;
-  assign \$554  = open_K & \$553 ;
-  assign \$555  = c_last & c_close_W;
-  assign \$556  = a_cmpl & a_close_W;
-  assign close_W = \$555  | \$556 ;
-  assign \$557  = c_last & c_close_B;
-  assign \$558  = a_cmpl & a_close_B;
-  assign close_B = \$557  | \$558 ;
-  assign \$559  = c_last & c_close_S;
-  assign \$560  = a_cmpl & a_close_S;
-  assign close_S = \$559  | \$560 ;
-  assign \$561  = c_last & c_close_E;
-  assign \$562  = a_cmpl & a_close_E;
-  assign close_E = \$561  | \$562 ;
-  assign \$563  = c_last & c_close_K;
-  assign \$564  = a_cmpl & a_close_K;
-  assign close_K = \$563  | \$564 ;
-  assign \$565  = ~ open_K;
-  assign \$566  = \$565  | c_close_K;
-  assign \$568  = ~ open_E;
-  assign \$569  = \$568  | c_close_E;
-  assign \$570  = \$567  & \$569 ;
-  assign \$571  = ~ open_S;
-  assign \$572  = \$571  | c_close_S;
-  assign \$573  = \$570  & \$572 ;
-  assign \$574  = ~ open_B;
-  assign \$575  = \$574  | c_close_B;
-  assign \$576  = \$573  & \$575 ;
-  assign \$577  = ~ open_W;
-  assign \$578  = \$577  | c_close_W;
-  assign \$579  = \$576  & \$578 ;
-  assign \$580  = c_last & \$579 ;
+  assign \$540  = ~ open_S;
+  assign \$541  = \$540  | a_close_S;
+  assign \$542  = \$539  & \$541 ;
+  assign a_close_B = \$533  & \$542 ;
+  assign \$543  = open_W & dec_eq_W;
+  assign \$544  = ~ open_K;
+  assign \$545  = \$544  | a_close_K;
+  assign \$547  = ~ open_E;
+  assign \$548  = \$547  | a_close_E;
+  assign \$549  = \$546  & \$548 ;
+  assign \$550  = ~ open_S;
+  assign \$551  = \$550  | a_close_S;
+  assign \$552  = \$549  & \$551 ;
+  assign \$553  = ~ open_B;
+  assign \$554  = \$553  | a_close_B;
+  assign \$555  = \$552  & \$554 ;
+  assign a_close_W = \$543  & \$555 ;
+  assign \$556  = a_close_W & dec_cf_W;
+  assign \$557  = a_close_B & dec_cf_B;
+  assign \$558  = a_close_S & dec_cf_S;
+  assign \$559  = a_close_E & dec_cf_E;
+  assign \$560  = a_close_K & dec_cf_K;
+  assign \$561  = ~ a_close_W;
+  assign \$562  = open_W & \$561 ;
+  assign \$563  = ~ a_close_B;
+  assign \$564  = open_B & \$563 ;
+  assign \$565  = ~ a_close_S;
+  assign \$566  = open_S & \$565 ;
+  assign \$567  = ~ a_close_E;
+  assign \$568  = open_E & \$567 ;
+  assign \$569  = ~ a_close_K;
+  assign \$570  = open_K & \$569 ;
+  assign \$571  = c_last & c_close_W;
+  assign \$572  = a_cmpl & a_close_W;
+  assign close_W = \$571  | \$572 ;
+  assign \$573  = c_last & c_close_B;
+  assign \$574  = a_cmpl & a_close_B;
+  assign close_B = \$573  | \$574 ;
+  assign \$575  = c_last & c_close_S;
+  assign \$576  = a_cmpl & a_close_S;
+  assign close_S = \$575  | \$576 ;
+  assign \$577  = c_last & c_close_E;
+  assign \$578  = a_cmpl & a_close_E;
+  assign close_E = \$577  | \$578 ;
+  assign \$579  = c_last & c_close_K;
+  assign \$580  = a_cmpl & a_close_K;
+  assign close_K = \$579  | \$580 ;
   assign \$581  = ~ open_K;
-  assign \$582  = \$581  | a_close_K;
+  assign \$582  = \$581  | c_close_K;
   assign \$584  = ~ open_E;
-  assign \$585  = \$584  | a_close_E;
+  assign \$585  = \$584  | c_close_E;
   assign \$586  = \$583  & \$585 ;
   assign \$587  = ~ open_S;
-  assign \$588  = \$587  | a_close_S;
+  assign \$588  = \$587  | c_close_S;
   assign \$589  = \$586  & \$588 ;
   assign \$590  = ~ open_B;
-  assign \$591  = \$590  | a_close_B;
+  assign \$591  = \$590  | c_close_B;
   assign \$592  = \$589  & \$591 ;
   assign \$593  = ~ open_W;
-  assign \$594  = \$593  | a_close_W;
+  assign \$594  = \$593  | c_close_W;
   assign \$595  = \$592  & \$594 ;
-  assign \$596  = a_cmpl & \$595 ;
-  assign \$597  = \$580  | \$596 ;
-  assign \$598  = top == 2'h2;
-  assign all_closed = \$597  & \$598 ;
-  assign \$599  = c_last & c_close_bad;
-  assign \$600  = a_cmpl & a_close_bad;
-  assign close_bad = \$599  | \$600 ;
+  assign \$596  = c_last & \$595 ;
+  assign \$597  = ~ open_K;
+  assign \$598  = \$597  | a_close_K;
+  assign \$600  = ~ open_E;
+  assign \$601  = \$600  | a_close_E;
+  assign \$602  = \$599  & \$601 ;
+  assign \$603  = ~ open_S;
+  assign \$604  = \$603  | a_close_S;
+  assign \$605  = \$602  & \$604 ;
+  assign \$606  = ~ open_B;
+  assign \$607  = \$606  | a_close_B;
+  assign \$608  = \$605  & \$607 ;
+  assign \$609  = ~ open_W;
+  assign \$610  = \$609  | a_close_W;
+  assign \$611  = \$608  & \$610 ;
+  assign \$612  = a_cmpl & \$611 ;
+  assign \$613  = \$596  | \$612 ;
+  assign \$614  = top == 2'h2;
+  assign all_closed = \$613  & \$614 ;
+  assign \$615  = c_last & c_close_bad;
+  assign \$616  = a_cmpl & a_close_bad;
+  assign close_bad = \$615  | \$616 ;
   assign close_code = c_last ? c_close_code : a_close_code;
-  assign \$601  = ~ cd_ovalid;
-  assign \$602  = \$601  | o_calldata__ready;
-  assign cd_move = cd_full & \$602 ;
-  assign \$603  = ~ cd_full;
-  assign \$604  = \$603  | cd_move;
-  assign cd_wr = cdw_go & \$604 ;
+  assign \$617  = ~ cd_ovalid;
+  assign \$618  = \$617  | o_calldata__ready;
+  assign cd_move = cd_full & \$618 ;
+  assign \$619  = ~ cd_full;
+  assign \$620  = \$619  | cd_move;
+  assign cd_wr = cdw_go & \$620 ;
   assign wr_at = cd_move ? 6'h00 : cd_fill;
-  assign \$605  = cd_move | cd_arg;
-  assign wr_size = \$605  ? 6'h20 : 6'h04;
-  assign \$606  = pos > 24'hffffff;
-  assign \$607  = ! pos;
-  assign \$608  = top == 2'h3;
+  assign \$621  = cd_move | cd_arg;
+  assign wr_size = \$621  ? 6'h20 : 6'h04;
+  assign \$622  = pos > 24'hffffff;
+  assign \$623  = ! pos;
+  assign \$624  = top == 2'h3;
   assign o__valid = ost == 2'h3;
-  assign \$609  = act_beat & ib_byte;
-  assign \$610  = pos != 25'h1ffffff;
-  assign \$611  = pos + 1'h1;
-  assign \$612  = pos1 + 1'h1;
-  assign \$613  = pos1 < 24'hffffff;
-  assign \$614  = ~ pos_ok;
-  assign \$615  = | bb_nk;
-  assign \$616  = \$615  | bb_last;
-  assign \$617  = | bb_nk;
-  assign \$618  = ! bb_nk;
-  assign \$619  = \$618  | lane_last;
-  assign \$620  = bb_last & \$619 ;
-  assign \$621  = lane >= 8'hc0;
-  assign \$622  = lane < 8'h80;
-  assign \$623  = lane >= 8'h80;
-  assign \$625  = \$624  >= 6'h38;
-  assign \$626  = \$623  & \$625 ;
-  assign \$627  = lane < 8'h80;
-  assign \$629  = \$627  ? 8'h01 : \$628 ;
-  assign \$631  = \$630  - 6'h37;
-  assign \$632  = | bb_nk;
-  assign \$633  = li + 1'h1;
-  assign \$634  = lane_last ? 4'h0 : \$633 ;
-  assign \$635  = i__valid & i__ready;
-  assign \$636  = 1'h0 + i__payload[64];
-  assign \$637  = \$636  + i__payload[65];
-  assign \$638  = \$637  + i__payload[66];
-  assign \$639  = \$638  + i__payload[67];
-  assign \$640  = \$639  + i__payload[68];
-  assign \$641  = \$640  + i__payload[69];
-  assign \$642  = \$641  + i__payload[70];
-  assign \$643  = \$642  + i__payload[71];
-  assign \$644  = ~ pre_bad;
-  assign \$645  = \$644  & b_long;
-  assign \$646  = pos1 + b_ll;
-  assign \$647  = ~ b_list;
-  assign \$648  = ~ b_single;
-  assign \$649  = \$647  & \$648 ;
-  assign \$650  = | b_ln;
-  assign \$651  = \$649  & \$650 ;
-  assign \$652  = b_ln - 1'h1;
-  assign \$653  = b == 8'h81;
-  assign \$654  = b_ln < 6'h20;
-  assign \$655  = \$654  ? 1'h0 : 1'h1;
-  assign \$656  = b_ln < 6'h20;
-  assign \$657  = \$656  ? 1'h0 : 1'h1;
-  assign \$658  = b_ln > prio_len;
-  assign \$659  = b_ln < prio_len;
-  assign \$660  = \$659  ? 1'h0 : 1'h1;
-  assign \$661  = \$658  ? 2'h2 : { 1'h0, \$660  };
-  assign \$662  = b_ln == 1'h1;
-  assign \$663  = ! end_W[65:32];
-  assign \$664  = end_W[31:0] == \$152 ;
-  assign \$665  = \$663  & \$664 ;
-  assign \$666  = open_W & \$665 ;
-  assign \$667  = ! end_B[65:32];
-  assign \$668  = end_B[31:0] == \$152 ;
-  assign \$669  = \$667  & \$668 ;
-  assign \$670  = open_B & \$669 ;
-  assign \$671  = ! end_S[65:32];
-  assign \$672  = end_S[31:0] == \$152 ;
-  assign \$673  = \$671  & \$672 ;
-  assign \$674  = open_S & \$673 ;
-  assign \$675  = ! end_E[65:32];
-  assign \$676  = end_E[31:0] == \$152 ;
-  assign \$677  = \$675  & \$676 ;
-  assign \$678  = open_E & \$677 ;
-  assign \$679  = ! end_K[65:32];
-  assign \$680  = end_K[31:0] == \$152 ;
-  assign \$681  = \$679  & \$680 ;
-  assign \$682  = open_K & \$681 ;
-  assign \$683  = b_single ? { 1'h0, pos } : pos1;
-  assign \$684  = ! b_ln;
-  assign \$685  = b_single | \$684 ;
-  assign \$686  = b == 8'h81;
-  assign \$687  = ! end_W[65:26];
-  assign \$688  = end_W[25:0] == pos1;
-  assign \$689  = \$687  & \$688 ;
-  assign \$690  = open_W & \$689 ;
-  assign \$691  = ! end_B[65:26];
-  assign \$692  = end_B[25:0] == pos1;
-  assign \$693  = \$691  & \$692 ;
-  assign \$694  = open_B & \$693 ;
-  assign \$695  = ! end_S[65:26];
-  assign \$696  = end_S[25:0] == pos1;
-  assign \$697  = \$695  & \$696 ;
-  assign \$698  = open_S & \$697 ;
-  assign \$699  = ! end_E[65:26];
-  assign \$700  = end_E[25:0] == pos1;
+  assign \$625  = act_beat & ib_byte;
+  assign \$626  = pos != 25'h1ffffff;
+  assign \$627  = pos + 1'h1;
+  assign \$628  = pos1 + 1'h1;
+  assign \$629  = pos1 < 24'hffffff;
+  assign \$630  = ~ pos_ok;
+  assign \$631  = | bb_nk;
+  assign \$632  = \$631  | bb_last;
+  assign \$633  = | bb_nk;
+  assign \$634  = ! bb_nk;
+  assign \$635  = \$634  | lane_last;
+  assign \$636  = bb_last & \$635 ;
+  assign \$637  = lane >= 8'hc0;
+  assign \$638  = lane < 8'h80;
+  assign \$639  = lane >= 8'h80;
+  assign \$641  = \$640  >= 6'h38;
+  assign \$642  = \$639  & \$641 ;
+  assign \$643  = lane < 8'h80;
+  assign \$645  = \$643  ? 8'h01 : \$644 ;
+  assign \$647  = \$646  - 6'h37;
+  assign \$648  = | bb_nk;
+  assign \$649  = li + 1'h1;
+  assign \$650  = lane_last ? 4'h0 : \$649 ;
+  assign \$651  = i__valid & i__ready;
+  assign \$652  = 1'h0 + i__payload[64];
+  assign \$653  = \$652  + i__payload[65];
+  assign \$654  = \$653  + i__payload[66];
+  assign \$655  = \$654  + i__payload[67];
+  assign \$656  = \$655  + i__payload[68];
+  assign \$657  = \$656  + i__payload[69];
+  assign \$658  = \$657  + i__payload[70];
+  assign \$659  = \$658  + i__payload[71];
+  assign \$660  = pos1 + b_ll;
+  assign \$661  = pre_bad | pend_at_next;
+  assign \$662  = pre_bad ? pre_code : 5'h07;
+  assign \$663  = b_ln - 1'h1;
+  assign \$664  = b == 8'h81;
+  assign \$665  = b_ln < 6'h20;
+  assign \$666  = \$665  ? 1'h0 : 1'h1;
+  assign \$667  = b_ln < 6'h20;
+  assign \$668  = \$667  ? 1'h0 : 1'h1;
+  assign \$669  = b_ln > prio_len;
+  assign \$670  = b_ln < prio_len;
+  assign \$671  = \$670  ? 1'h0 : 1'h1;
+  assign \$672  = \$669  ? 2'h2 : { 1'h0, \$671  };
+  assign \$673  = b_ln == 1'h1;
+  assign \$674  = ! end_W[65:32];
+  assign \$675  = end_W[31:0] == \$152 ;
+  assign \$676  = \$674  & \$675 ;
+  assign \$677  = open_W & \$676 ;
+  assign \$678  = ! end_B[65:32];
+  assign \$679  = end_B[31:0] == \$152 ;
+  assign \$680  = \$678  & \$679 ;
+  assign \$681  = open_B & \$680 ;
+  assign \$682  = ! end_S[65:32];
+  assign \$683  = end_S[31:0] == \$152 ;
+  assign \$684  = \$682  & \$683 ;
+  assign \$685  = open_S & \$684 ;
+  assign \$686  = ! end_E[65:32];
+  assign \$687  = end_E[31:0] == \$152 ;
+  assign \$688  = \$686  & \$687 ;
+  assign \$689  = open_E & \$688 ;
+  assign \$690  = ! end_K[65:32];
+  assign \$691  = end_K[31:0] == \$152 ;
+  assign \$692  = \$690  & \$691 ;
+  assign \$693  = open_K & \$692 ;
+  assign \$694  = d_str | d_other;
+  assign \$695  = b_single ? { 1'h0, pos } : pos1;
+  assign \$696  = ! b_ln;
+  assign \$697  = b_single | \$696 ;
+  assign \$698  = b == 8'h81;
+  assign \$699  = ! end_W[65:26];
+  assign \$700  = end_W[25:0] == pos1;
   assign \$701  = \$699  & \$700 ;
-  assign \$702  = open_E & \$701 ;
-  assign \$703  = ! end_K[65:26];
-  assign \$704  = end_K[25:0] == pos1;
+  assign \$702  = open_W & \$701 ;
+  assign \$703  = ! end_B[65:26];
+  assign \$704  = end_B[25:0] == pos1;
   assign \$705  = \$703  & \$704 ;
-  assign \$706  = open_K & \$705 ;
-  assign \$707  = s_check & s_bad;
-  assign \$708  = ! top;
-  assign \$709  = ll_rem - 1'h1;
-  assign \$710  = ! b;
-  assign \$711  = len_first & \$710 ;
-  assign \$712  = ll_rem == 1'h1;
-  assign \$713  = ~ halted;
-  assign \$714  = mode == 3'h4;
-  assign \$715  = \$713  & \$714 ;
-  assign \$716  = start + len_acc;
-  assign \$717  = ~ halted;
-  assign \$718  = mode == 3'h5;
-  assign \$719  = \$717  & \$718 ;
-  assign \$720  = len_acc < 6'h38;
-  assign \$721  = ~ pend_inf;
-  assign \$722  = fin_end > cur_end;
+  assign \$706  = open_B & \$705 ;
+  assign \$707  = ! end_S[65:26];
+  assign \$708  = end_S[25:0] == pos1;
+  assign \$709  = \$707  & \$708 ;
+  assign \$710  = open_S & \$709 ;
+  assign \$711  = ! end_E[65:26];
+  assign \$712  = end_E[25:0] == pos1;
+  assign \$713  = \$711  & \$712 ;
+  assign \$714  = open_E & \$713 ;
+  assign \$715  = ! end_K[65:26];
+  assign \$716  = end_K[25:0] == pos1;
+  assign \$717  = \$715  & \$716 ;
+  assign \$718  = open_K & \$717 ;
+  assign \$719  = s_check & s_bad;
+  assign \$720  = ~ type_byte;
+  assign \$721  = in_hdr & \$720 ;
+  assign \$722  = ! top;
   assign \$723  = \$721  & \$722 ;
-  assign \$724  = idx_W + 1'h1;
-  assign \$725  = idx_B + 1'h1;
-  assign \$726  = idx_S + 1'h1;
-  assign \$727  = idx_E + 1'h1;
-  assign \$728  = idx_K + 1'h1;
-  assign \$729  = dec_fld == 6'h20;
-  assign \$730  = dec_fld == 1'h1;
-  assign \$731  = dec_fld == 5'h1f;
-  assign \$732  = \$730  | \$731 ;
-  assign \$733  = dec_fld == 4'hf;
-  assign \$734  = dec_fld == 5'h10;
-  assign \$735  = \$733  | \$734 ;
-  assign \$736  = dec_fld == 4'h8;
-  assign \$737  = dec_ln == 5'h14;
-  assign \$738  = dec_ln == 5'h14;
-  assign \$739  = dec_fld == 4'ha;
-  assign \$740  = dec_fld == 4'hb;
-  assign \$741  = dec_fld == 4'hd;
-  assign \$742  = dec_fld == 4'he;
-  assign \$743  = dec_fld == 5'h13;
-  assign \$744  = rec[2674:2651] + 1'h1;
-  assign \$745  = dec_fld == 5'h16;
-  assign \$746  = rec[2698:2675] + 1'h1;
-  assign \$747  = dec_fld == 5'h17;
-  assign \$748  = rec[2722:2699] + 1'h1;
-  assign \$749  = dec_fld == 5'h18;
-  assign \$750  = rec[2746:2723] + 1'h1;
-  assign \$751  = dec_fld == 2'h2;
-  assign \$752  = dec_fld == 3'h5;
-  assign \$753  = ~ dec_list;
-  assign \$754  = in_apply & \$753 ;
-  assign \$755  = ~ dec_cmpl;
-  assign \$756  = \$754  & \$755 ;
-  assign \$757  = dec_ln >= 25'h1ffffff;
-  assign \$758  = \$757  ? 64'h0000000001ffffff : dec_ln;
-  assign \$759  = dec_ln - 1'h1;
-  assign \$760  = \$361 [5:0] < 6'h20;
-  assign \$761  = \$760  ? 1'h0 : 1'h1;
-  assign \$762  = \$361 [5:0] < 6'h20;
-  assign \$763  = \$762  ? 1'h0 : 1'h1;
-  assign \$764  = \$361 [5:0] > prio_len;
-  assign \$765  = \$361 [5:0] < prio_len;
-  assign \$766  = \$765  ? 1'h0 : 1'h1;
-  assign \$767  = \$764  ? 2'h2 : { 1'h0, \$766  };
-  assign \$768  = end_W == dec_end;
-  assign \$769  = open_W & \$768 ;
-  assign \$770  = end_B == dec_end;
-  assign \$771  = open_B & \$770 ;
-  assign \$772  = end_S == dec_end;
-  assign \$773  = open_S & \$772 ;
-  assign \$774  = end_E == dec_end;
-  assign \$775  = open_E & \$774 ;
-  assign \$776  = end_K == dec_end;
-  assign \$777  = open_K & \$776 ;
-  assign \$778  = | dec_ln;
-  assign \$779  = dec_list & \$778 ;
-  assign \$780  = dec_fld == 1'h1;
-  assign \$781  = dec_fld == 5'h1f;
-  assign \$782  = dec_fld == 4'hb;
-  assign \$784  = dec_fld == 4'hd;
-  assign \$785  = \$783  | \$784 ;
-  assign \$786  = dec_fld == 4'he;
-  assign \$787  = \$785  | \$786 ;
-  assign \$788  = dec_fld == 6'h21;
-  assign \$789  = \$787  | \$788 ;
-  assign \$790  = dec_fld == 6'h22;
-  assign \$791  = \$789  | \$790 ;
-  assign \$792  = dec_fld == 6'h23;
-  assign \$793  = \$791  | \$792 ;
-  assign \$794  = dec_fld == 5'h13;
-  assign \$795  = dec_fld == 5'h18;
-  assign \$796  = \$794  | \$795 ;
-  assign \$797  = dec_fld == 5'h15;
-  assign \$798  = dec_fld == 4'hb;
+  assign \$724  = ll_rem - 1'h1;
+  assign \$725  = ! b;
+  assign \$726  = len_first & \$725 ;
+  assign \$727  = ll_rem == 1'h1;
+  assign \$728  = ~ halted;
+  assign \$729  = mode == 3'h4;
+  assign \$730  = \$728  & \$729 ;
+  assign \$731  = start + len_acc;
+  assign \$732  = ~ halted;
+  assign \$733  = mode == 3'h5;
+  assign \$734  = \$732  & \$733 ;
+  assign \$735  = len_acc < 6'h38;
+  assign \$736  = ~ pend_inf;
+  assign \$737  = fin_end > cur_end;
+  assign \$738  = \$736  & \$737 ;
+  assign \$739  = idx_W + 1'h1;
+  assign \$740  = idx_B + 1'h1;
+  assign \$741  = idx_S + 1'h1;
+  assign \$742  = idx_E + 1'h1;
+  assign \$743  = idx_K + 1'h1;
+  assign \$744  = dec_fld == 6'h20;
+  assign \$745  = dec_fld == 1'h1;
+  assign \$746  = dec_fld == 5'h1f;
+  assign \$747  = \$745  | \$746 ;
+  assign \$748  = dec_fld == 4'hf;
+  assign \$749  = dec_fld == 5'h10;
+  assign \$750  = \$748  | \$749 ;
+  assign \$751  = dec_fld == 4'h8;
+  assign \$752  = dec_ln == 5'h14;
+  assign \$753  = dec_ln == 5'h14;
+  assign \$754  = dec_fld == 4'ha;
+  assign \$755  = dec_fld == 4'hb;
+  assign \$756  = dec_fld == 4'hd;
+  assign \$757  = dec_fld == 4'he;
+  assign \$758  = dec_fld == 5'h13;
+  assign \$759  = rec[2674:2651] + 1'h1;
+  assign \$760  = dec_fld == 5'h16;
+  assign \$761  = rec[2698:2675] + 1'h1;
+  assign \$762  = dec_fld == 5'h17;
+  assign \$763  = rec[2722:2699] + 1'h1;
+  assign \$764  = dec_fld == 5'h18;
+  assign \$765  = rec[2746:2723] + 1'h1;
+  assign \$766  = dec_fld == 2'h2;
+  assign \$767  = dec_fld == 3'h5;
+  assign \$768  = ~ dec_list;
+  assign \$769  = in_apply & \$768 ;
+  assign \$770  = ~ dec_cmpl;
+  assign \$771  = \$769  & \$770 ;
+  assign \$772  = dec_ln >= 25'h1ffffff;
+  assign \$773  = \$772  ? 64'h0000000001ffffff : dec_ln;
+  assign \$774  = dec_ln - 1'h1;
+  assign \$775  = \$377 [5:0] < 6'h20;
+  assign \$776  = \$775  ? 1'h0 : 1'h1;
+  assign \$777  = \$377 [5:0] < 6'h20;
+  assign \$778  = \$777  ? 1'h0 : 1'h1;
+  assign \$779  = \$377 [5:0] > prio_len;
+  assign \$780  = \$377 [5:0] < prio_len;
+  assign \$781  = \$780  ? 1'h0 : 1'h1;
+  assign \$782  = \$779  ? 2'h2 : { 1'h0, \$781  };
+  assign \$783  = end_W == dec_end;
+  assign \$784  = open_W & \$783 ;
+  assign \$785  = end_B == dec_end;
+  assign \$786  = open_B & \$785 ;
+  assign \$787  = end_S == dec_end;
+  assign \$788  = open_S & \$787 ;
+  assign \$789  = end_E == dec_end;
+  assign \$790  = open_E & \$789 ;
+  assign \$791  = end_K == dec_end;
+  assign \$792  = open_K & \$791 ;
+  assign \$793  = | dec_ln;
+  assign \$794  = dec_list & \$793 ;
+  assign \$795  = dec_fld == 1'h1;
+  assign \$796  = dec_fld == 5'h1f;
+  assign \$797  = dec_fld == 4'hb;
   assign \$799  = dec_fld == 4'hd;
-  assign \$800  = dec_fld == 4'he;
-  assign \$801  = dec_fld == 6'h21;
-  assign \$802  = dec_fld == 6'h22;
-  assign \$803  = dec_fld == 6'h23;
-  assign \$804  = rem - 1'h1;
-  assign \$805  = jj - 1'h1;
-  assign \$806  = fld == 3'h6;
-  assign \$807  = c_last & \$806 ;
-  assign \$808  = ~ c_bad;
-  assign \$809  = \$807  & \$808 ;
-  assign \$810  = b == 8'hff;
-  assign \$811  = all_ff & \$810 ;
-  assign \$812  = rem == 2'h2;
-  assign \$813  = v_fld == 2'h2;
-  assign \$815  = v_fld == 2'h3;
-  assign \$816  = \$814  | \$815 ;
-  assign \$817  = v_fld == 3'h4;
-  assign \$818  = \$816  | \$817 ;
-  assign \$819  = v_fld == 3'h5;
-  assign \$820  = \$818  | \$819 ;
-  assign \$821  = v_fld == 3'h6;
-  assign \$822  = \$820  | \$821 ;
-  assign \$823  = v_fld == 3'h7;
-  assign \$824  = \$822  | \$823 ;
-  assign \$825  = v_fld == 4'h9;
-  assign \$826  = \$824  | \$825 ;
-  assign \$827  = v_fld == 4'hc;
-  assign \$828  = \$826  | \$827 ;
-  assign \$829  = v_fld == 4'hf;
-  assign \$830  = \$828  | \$829 ;
-  assign \$831  = v_fld == 5'h10;
-  assign \$832  = \$830  | \$831 ;
-  assign \$833  = v_fld == 5'h11;
-  assign \$834  = \$832  | \$833 ;
-  assign \$835  = v_fld == 5'h12;
-  assign \$836  = \$834  | \$835 ;
-  assign \$837  = v_fld == 4'h8;
-  assign \$838  = \$836  | \$837 ;
-  assign \$839  = v_go & \$838 ;
-  assign \$840  = v_fld == 3'h5;
-  assign \$841  = v_go & \$840 ;
-  assign \$842  = cap_fld == 2'h2;
-  assign \$843  = cap_fld == 2'h3;
-  assign \$844  = cap_fld == 3'h4;
-  assign \$845  = cap_fld == 3'h5;
-  assign \$846  = cap_fld == 3'h6;
-  assign \$847  = cap_fld == 3'h7;
-  assign \$848  = cap_fld == 4'h9;
-  assign \$849  = cap_fld == 4'hc;
-  assign \$850  = cap_fld == 4'hf;
-  assign \$851  = cap_fld == 5'h10;
-  assign \$852  = cap_fld == 5'h11;
-  assign \$853  = cap_fld == 5'h12;
-  assign \$854  = cap_fld == 4'h8;
-  assign \$855  = app & dec_bad;
-  assign \$856  = ~ halted;
-  assign \$857  = ! c_p;
-  assign \$858  = \$856  & \$857 ;
-  assign \$859  = cd_arg ? 6'h20 : 6'h04;
-  assign \$860  = cd_arg ? 1'h1 : 1'h0;
-  assign \$861  = cd_arg ? cd_index : 16'h0000;
-  assign \$862  = cd_index + 1'h1;
-  assign \$863  = cd_arg ? \$862  : 17'h00000;
-  assign \$864  = v_fld == 4'ha;
-  assign \$865  = v_go & \$864 ;
-  assign \$866  = ! wr_at;
-  assign \$867  = wr_at == 1'h1;
-  assign \$868  = wr_at == 2'h2;
-  assign \$869  = wr_at == 2'h3;
-  assign \$870  = wr_at == 3'h4;
-  assign \$871  = wr_at == 3'h5;
-  assign \$872  = wr_at == 3'h6;
-  assign \$873  = wr_at == 3'h7;
-  assign \$874  = wr_at == 4'h8;
-  assign \$875  = wr_at == 4'h9;
-  assign \$876  = wr_at == 4'ha;
-  assign \$877  = wr_at == 4'hb;
-  assign \$878  = wr_at == 4'hc;
-  assign \$879  = wr_at == 4'hd;
-  assign \$880  = wr_at == 4'he;
-  assign \$881  = wr_at == 4'hf;
-  assign \$882  = wr_at == 5'h10;
-  assign \$883  = wr_at == 5'h11;
-  assign \$884  = wr_at == 5'h12;
-  assign \$885  = wr_at == 5'h13;
-  assign \$886  = wr_at == 5'h14;
-  assign \$887  = wr_at == 5'h15;
-  assign \$888  = wr_at == 5'h16;
-  assign \$889  = wr_at == 5'h17;
-  assign \$890  = wr_at == 5'h18;
-  assign \$891  = wr_at == 5'h19;
-  assign \$892  = wr_at == 5'h1a;
-  assign \$893  = wr_at == 5'h1b;
-  assign \$894  = wr_at == 5'h1c;
-  assign \$895  = wr_at == 5'h1d;
-  assign \$896  = wr_at == 5'h1e;
-  assign \$897  = wr_at == 5'h1f;
-  assign \$898  = wr_at + 1'h1;
-  assign \$899  = wr_at + 1'h1;
-  assign \$900  = \$899  == wr_size;
-  assign \$901  = cd_arg ? 1'h1 : 1'h0;
-  assign \$902  = ost == 1'h1;
-  assign \$903  = o__payload[1738:1675] - 6'h23;
-  assign \$904  = | o__payload[1930:1739];
-  assign \$905  = o__payload[1738:1675] >= 6'h25;
-  assign \$906  = \$904  | \$905 ;
-  assign \$907  = o__payload[1802:1739] - 1'h1;
-  assign \$908  = o__payload[1866:1803] - 1'h1;
-  assign \$909  = o__payload[1930:1867] - 1'h1;
-  assign \$910  = ! o__payload[1802:1739];
-  assign \$911  = ! o__payload[1866:1803];
-  assign \$912  = ! o__payload[1930:1867];
-  assign \$913  = ost == 2'h2;
-  assign \$914  = ! o__payload[4:0];
-  assign \$915  = ! o__payload[7:5];
-  assign \$916  = \$914  & \$915 ;
-  assign \$917  = \$916  & ge37;
-  assign \$918  = lo[64] ? vdec1 : o__payload[1802:1739];
-  assign \$919  = lo[64] & vzero1;
-  assign \$920  = \$919  ? vdec2 : o__payload[1866:1803];
-  assign \$921  = lo[64] & vzero1;
-  assign \$922  = \$921  & vzero2;
-  assign \$923  = \$922  ? vdec3 : o__payload[1930:1867];
-  assign \$924  = ost == 2'h3;
-  assign \$925  = \$924  & o__ready;
+  assign \$800  = \$798  | \$799 ;
+  assign \$801  = dec_fld == 4'he;
+  assign \$802  = \$800  | \$801 ;
+  assign \$803  = dec_fld == 6'h21;
+  assign \$804  = \$802  | \$803 ;
+  assign \$805  = dec_fld == 6'h22;
+  assign \$806  = \$804  | \$805 ;
+  assign \$807  = dec_fld == 6'h23;
+  assign \$808  = \$806  | \$807 ;
+  assign \$809  = dec_fld == 5'h13;
+  assign \$810  = dec_fld == 5'h18;
+  assign \$811  = \$809  | \$810 ;
+  assign \$812  = dec_fld == 5'h15;
+  assign \$813  = dec_fld == 4'hb;
+  assign \$814  = dec_fld == 4'hd;
+  assign \$815  = dec_fld == 4'he;
+  assign \$816  = dec_fld == 6'h21;
+  assign \$817  = dec_fld == 6'h22;
+  assign \$818  = dec_fld == 6'h23;
+  assign \$819  = rem - 1'h1;
+  assign \$820  = jj - 1'h1;
+  assign \$821  = fld == 3'h6;
+  assign \$822  = c_last & \$821 ;
+  assign \$823  = ~ c_bad;
+  assign \$824  = \$822  & \$823 ;
+  assign \$825  = b == 8'hff;
+  assign \$826  = all_ff & \$825 ;
+  assign \$827  = rem == 2'h2;
+  assign \$828  = v_fld == 2'h2;
+  assign \$830  = v_fld == 2'h3;
+  assign \$831  = \$829  | \$830 ;
+  assign \$832  = v_fld == 3'h4;
+  assign \$833  = \$831  | \$832 ;
+  assign \$834  = v_fld == 3'h5;
+  assign \$835  = \$833  | \$834 ;
+  assign \$836  = v_fld == 3'h6;
+  assign \$837  = \$835  | \$836 ;
+  assign \$838  = v_fld == 3'h7;
+  assign \$839  = \$837  | \$838 ;
+  assign \$840  = v_fld == 4'h9;
+  assign \$841  = \$839  | \$840 ;
+  assign \$842  = v_fld == 4'hc;
+  assign \$843  = \$841  | \$842 ;
+  assign \$844  = v_fld == 4'hf;
+  assign \$845  = \$843  | \$844 ;
+  assign \$846  = v_fld == 5'h10;
+  assign \$847  = \$845  | \$846 ;
+  assign \$848  = v_fld == 5'h11;
+  assign \$849  = \$847  | \$848 ;
+  assign \$850  = v_fld == 5'h12;
+  assign \$851  = \$849  | \$850 ;
+  assign \$852  = v_fld == 4'h8;
+  assign \$853  = \$851  | \$852 ;
+  assign \$854  = v_go & \$853 ;
+  assign \$855  = v_fld == 3'h5;
+  assign \$856  = v_go & \$855 ;
+  assign \$857  = cap_fld == 2'h2;
+  assign \$858  = cap_fld == 2'h3;
+  assign \$859  = cap_fld == 3'h4;
+  assign \$860  = cap_fld == 3'h5;
+  assign \$861  = cap_fld == 3'h6;
+  assign \$862  = cap_fld == 3'h7;
+  assign \$863  = cap_fld == 4'h9;
+  assign \$864  = cap_fld == 4'hc;
+  assign \$865  = cap_fld == 4'hf;
+  assign \$866  = cap_fld == 5'h10;
+  assign \$867  = cap_fld == 5'h11;
+  assign \$868  = cap_fld == 5'h12;
+  assign \$869  = cap_fld == 4'h8;
+  assign \$870  = app & dec_bad;
+  assign \$871  = ~ halted;
+  assign \$872  = ! c_p;
+  assign \$873  = \$871  & \$872 ;
+  assign \$874  = cd_arg ? 6'h20 : 6'h04;
+  assign \$875  = cd_arg ? 1'h1 : 1'h0;
+  assign \$876  = cd_arg ? cd_index : 16'h0000;
+  assign \$877  = cd_index + 1'h1;
+  assign \$878  = cd_arg ? \$877  : 17'h00000;
+  assign \$879  = v_fld == 4'ha;
+  assign \$880  = v_go & \$879 ;
+  assign \$881  = ! wr_at;
+  assign \$882  = wr_at == 1'h1;
+  assign \$883  = wr_at == 2'h2;
+  assign \$884  = wr_at == 2'h3;
+  assign \$885  = wr_at == 3'h4;
+  assign \$886  = wr_at == 3'h5;
+  assign \$887  = wr_at == 3'h6;
+  assign \$888  = wr_at == 3'h7;
+  assign \$889  = wr_at == 4'h8;
+  assign \$890  = wr_at == 4'h9;
+  assign \$891  = wr_at == 4'ha;
+  assign \$892  = wr_at == 4'hb;
+  assign \$893  = wr_at == 4'hc;
+  assign \$894  = wr_at == 4'hd;
+  assign \$895  = wr_at == 4'he;
+  assign \$896  = wr_at == 4'hf;
+  assign \$897  = wr_at == 5'h10;
+  assign \$898  = wr_at == 5'h11;
+  assign \$899  = wr_at == 5'h12;
+  assign \$900  = wr_at == 5'h13;
+  assign \$901  = wr_at == 5'h14;
+  assign \$902  = wr_at == 5'h15;
+  assign \$903  = wr_at == 5'h16;
+  assign \$904  = wr_at == 5'h17;
+  assign \$905  = wr_at == 5'h18;
+  assign \$906  = wr_at == 5'h19;
+  assign \$907  = wr_at == 5'h1a;
+  assign \$908  = wr_at == 5'h1b;
+  assign \$909  = wr_at == 5'h1c;
+  assign \$910  = wr_at == 5'h1d;
+  assign \$911  = wr_at == 5'h1e;
+  assign \$912  = wr_at == 5'h1f;
+  assign \$913  = wr_at + 1'h1;
+  assign \$914  = wr_at + 1'h1;
+  assign \$915  = \$914  == wr_size;
+  assign \$916  = cd_arg ? 1'h1 : 1'h0;
+  assign \$917  = ost == 1'h1;
+  assign \$918  = o__payload[1738:1675] - 6'h23;
+  assign \$919  = | o__payload[1930:1739];
+  assign \$920  = o__payload[1738:1675] >= 6'h25;
+  assign \$921  = \$919  | \$920 ;
+  assign \$922  = o__payload[1802:1739] - 1'h1;
+  assign \$923  = o__payload[1866:1803] - 1'h1;
+  assign \$924  = o__payload[1930:1867] - 1'h1;
+  assign \$925  = ! o__payload[1802:1739];
+  assign \$926  = ! o__payload[1866:1803];
+  assign \$927  = ! o__payload[1930:1867];
+  assign \$928  = ost == 2'h2;
+  assign \$929  = ! o__payload[4:0];
+  assign \$930  = ! o__payload[7:5];
+  assign \$931  = \$929  & \$930 ;
+  assign \$932  = \$931  & ge37;
+  assign \$933  = lo[64] ? vdec1 : o__payload[1802:1739];
+  assign \$934  = lo[64] & vzero1;
+  assign \$935  = \$934  ? vdec2 : o__payload[1866:1803];
+  assign \$936  = lo[64] & vzero1;
+  assign \$937  = \$936  & vzero2;
+  assign \$938  = \$937  ? vdec3 : o__payload[1930:1867];
+  assign \$939  = ost == 2'h3;
+  assign \$940  = \$939  & o__ready;
   always @(posedge clk)
-    pos <= \$926 ;
+    pos <= \$941 ;
   always @(posedge clk)
-    pos1 <= \$927 ;
+    pos1 <= \$942 ;
   always @(posedge clk)
-    pos_ok <= \$928 ;
+    pos_ok <= \$943 ;
   always @(posedge clk)
-    halted <= \$929 ;
+    halted <= \$944 ;
   always @(posedge clk)
-    ib_valid <= \$930 ;
+    ib_valid <= \$945 ;
   always @(posedge clk)
-    at_end <= \$931 ;
+    at_end <= \$946 ;
   always @(posedge clk)
-    ib_byte <= \$932 ;
+    ib_byte <= \$947 ;
   always @(posedge clk)
-    ib_last <= \$933 ;
+    ib_last <= \$948 ;
   always @(posedge clk)
-    b <= \$934 ;
+    b <= \$949 ;
   always @(posedge clk)
-    b_list <= \$935 ;
+    b_list <= \$950 ;
   always @(posedge clk)
-    b_single <= \$936 ;
+    b_single <= \$951 ;
   always @(posedge clk)
-    b_long <= \$937 ;
+    b_long <= \$952 ;
   always @(posedge clk)
-    b_ln <= \$938 ;
+    b_ln <= \$953 ;
   always @(posedge clk)
-    b_ll <= \$939 ;
+    b_ll <= \$954 ;
   always @(posedge clk)
-    li <= \$940 ;
+    li <= \$955 ;
   always @(posedge clk)
-    bb_valid <= \$941 ;
+    bb_valid <= \$956 ;
   always @(posedge clk)
-    bb_data <= \$942 ;
+    bb_data <= \$957 ;
   always @(posedge clk)
-    bb_last <= \$943 ;
+    bb_last <= \$958 ;
   always @(posedge clk)
-    bb_nk <= \$944 ;
+    bb_nk <= \$959 ;
   always @(posedge clk)
-    it_pos <= \$945 ;
+    it_pos <= \$960 ;
   always @(posedge clk)
-    fld <= \$946 ;
+    fld <= \$961 ;
   always @(posedge clk)
-    it_list <= \$947 ;
+    it_list <= \$962 ;
   always @(posedge clk)
-    tx_type <= \$948 ;
+    tx_type <= \$963 ;
   always @(posedge clk)
-    top <= \$949 ;
+    top <= \$964 ;
   always @(posedge clk)
-    err <= \$950 ;
+    err <= \$965 ;
   always @(posedge clk)
-    mode <= \$951 ;
+    mode <= \$966 ;
   always @(posedge clk)
-    ll_rem <= \$952 ;
+    ll_rem <= \$967 ;
   always @(posedge clk)
-    len_first <= \$953 ;
+    len_first <= \$968 ;
   always @(posedge clk)
-    len_acc <= \$954 ;
+    len_acc <= \$969 ;
   always @(posedge clk)
-    start <= \$955 ;
+    start <= \$970 ;
   always @(posedge clk)
-    apply_pend <= \$956 ;
+    apply_pend <= \$971 ;
   always @(posedge clk)
-    rem <= \$957 ;
+    dec_bad <= \$972 ;
   always @(posedge clk)
-    jj <= \$958 ;
+    dec_code <= \$973 ;
   always @(posedge clk)
-    k_n <= \$959 ;
+    rem <= \$974 ;
   always @(posedge clk)
-    k_h <= \$960 ;
+    jj <= \$975 ;
   always @(posedge clk)
-    ln6 <= \$961 ;
+    k_n <= \$976 ;
   always @(posedge clk)
-    first <= \$962 ;
+    k_h <= \$977 ;
   always @(posedge clk)
-    wrapped <= \$963 ;
+    ln6 <= \$978 ;
   always @(posedge clk)
-    c_n <= \$964 ;
+    first <= \$979 ;
   always @(posedge clk)
-    c_h <= \$965 ;
+    wrapped <= \$980 ;
   always @(posedge clk)
-    c_p <= \$966 ;
+    c_n <= \$981 ;
   always @(posedge clk)
-    all_ff <= \$967 ;
+    c_h <= \$982 ;
   always @(posedge clk)
-    last1 <= \$968 ;
+    c_p <= \$983 ;
   always @(posedge clk)
-    cl_end_W <= \$969 ;
+    all_ff <= \$984 ;
   always @(posedge clk)
-    cl_end_B <= \$970 ;
+    last1 <= \$985 ;
   always @(posedge clk)
-    cl_end_S <= \$971 ;
+    cl_end_W <= \$986 ;
   always @(posedge clk)
-    cl_end_E <= \$972 ;
+    cl_end_B <= \$987 ;
   always @(posedge clk)
-    cl_end_K <= \$973 ;
+    cl_end_S <= \$988 ;
   always @(posedge clk)
-    cl_cf_W <= \$974 ;
+    cl_end_E <= \$989 ;
   always @(posedge clk)
-    cl_cf_B <= \$975 ;
+    cl_end_K <= \$990 ;
   always @(posedge clk)
-    cl_cf_S <= \$976 ;
+    cl_cf_W <= \$991 ;
   always @(posedge clk)
-    cl_cf_E <= \$977 ;
+    cl_cf_B <= \$992 ;
   always @(posedge clk)
-    cl_cf_K <= \$978 ;
+    cl_cf_S <= \$993 ;
   always @(posedge clk)
-    dec_fld <= \$979 ;
+    cl_cf_E <= \$994 ;
   always @(posedge clk)
-    dec_list <= \$980 ;
+    cl_cf_K <= \$995 ;
   always @(posedge clk)
-    dec_ln <= \$981 ;
+    dec_fld <= \$996 ;
   always @(posedge clk)
-    dec_end <= \$982 ;
+    dec_list <= \$997 ;
   always @(posedge clk)
-    dec_pos <= \$983 ;
+    dec_ln <= \$998 ;
   always @(posedge clk)
-    dec_start <= \$984 ;
+    dec_end <= \$999 ;
   always @(posedge clk)
-    dec_single <= \$985 ;
+    dec_pos <= \$1000 ;
   always @(posedge clk)
-    dec_cmpl <= \$986 ;
+    dec_start <= \$1001 ;
   always @(posedge clk)
-    dec_wrapped <= \$987 ;
+    dec_single <= \$1002 ;
   always @(posedge clk)
-    dec_b <= \$988 ;
+    dec_cmpl <= \$1003 ;
   always @(posedge clk)
-    dec_eq_W <= \$989 ;
+    dec_wrapped <= \$1004 ;
   always @(posedge clk)
-    dec_eq_B <= \$990 ;
+    dec_b <= \$1005 ;
   always @(posedge clk)
-    dec_eq_S <= \$991 ;
+    dec_eq_W <= \$1006 ;
   always @(posedge clk)
-    dec_eq_E <= \$992 ;
+    dec_eq_B <= \$1007 ;
   always @(posedge clk)
-    dec_eq_K <= \$993 ;
+    dec_eq_S <= \$1008 ;
   always @(posedge clk)
-    dec_cf_W <= \$994 ;
+    dec_eq_E <= \$1009 ;
   always @(posedge clk)
-    dec_cf_B <= \$995 ;
+    dec_eq_K <= \$1010 ;
   always @(posedge clk)
-    dec_cf_S <= \$996 ;
+    dec_cf_W <= \$1011 ;
   always @(posedge clk)
-    dec_cf_E <= \$997 ;
+    dec_cf_B <= \$1012 ;
   always @(posedge clk)
-    dec_cf_K <= \$998 ;
+    dec_cf_S <= \$1013 ;
   always @(posedge clk)
-    dec_bad <= \$999 ;
+    dec_cf_E <= \$1014 ;
   always @(posedge clk)
-    dec_code <= \$1000 ;
+    dec_cf_K <= \$1015 ;
   always @(posedge clk)
-    fin_end <= \$1001 ;
+    fin_end <= \$1016 ;
   always @(posedge clk)
-    idx_W <= \$1002 ;
+    idx_W <= \$1017 ;
   always @(posedge clk)
-    idx_B <= \$1003 ;
+    idx_B <= \$1018 ;
   always @(posedge clk)
-    idx_S <= \$1004 ;
+    idx_S <= \$1019 ;
   always @(posedge clk)
-    idx_E <= \$1005 ;
+    idx_E <= \$1020 ;
   always @(posedge clk)
-    idx_K <= \$1006 ;
+    idx_K <= \$1021 ;
   always @(posedge clk)
-    versioned <= \$1007 ;
+    versioned <= \$1022 ;
   always @(posedge clk)
-    rec <= \$1008 ;
+    rec <= \$1023 ;
   always @(posedge clk)
-    to_present <= \$1009 ;
+    to_present <= \$1024 ;
   always @(posedge clk)
-    prio_len <= \$1010 ;
+    prio_len <= \$1025 ;
   always @(posedge clk)
-    cur_end <= \$1011 ;
+    cur_end <= \$1026 ;
   always @(posedge clk)
-    open_B <= \$1012 ;
+    open_B <= \$1027 ;
   always @(posedge clk)
-    end_B <= \$1013 ;
+    end_B <= \$1028 ;
   always @(posedge clk)
-    open_W <= \$1014 ;
+    open_W <= \$1029 ;
   always @(posedge clk)
-    end_W <= \$1015 ;
+    end_W <= \$1030 ;
   always @(posedge clk)
-    open_S <= \$1016 ;
+    open_S <= \$1031 ;
   always @(posedge clk)
-    end_S <= \$1017 ;
+    end_S <= \$1032 ;
   always @(posedge clk)
-    sub <= \$1018 ;
+    sub <= \$1033 ;
   always @(posedge clk)
-    open_E <= \$1019 ;
+    open_E <= \$1034 ;
   always @(posedge clk)
-    end_E <= \$1020 ;
+    end_E <= \$1035 ;
   always @(posedge clk)
-    open_K <= \$1021 ;
+    open_K <= \$1036 ;
   always @(posedge clk)
-    end_K <= \$1022 ;
+    end_K <= \$1037 ;
   always @(posedge clk)
-    fee_chk <= \$1023 ;
+    fee_chk <= \$1038 ;
   always @(posedge clk)
-    cap_go <= \$1024 ;
+    cap_go <= \$1039 ;
   always @(posedge clk)
-    cap_fld <= \$1025 ;
+    cap_fld <= \$1040 ;
   always @(posedge clk)
-    cap_b <= \$1026 ;
+    cap_b <= \$1041 ;
   always @(posedge clk)
-    prio_lsb <= \$1027 ;
+    prio_lsb <= \$1042 ;
   always @(posedge clk)
-    cd_ovalid <= \$1028 ;
+    cd_ovalid <= \$1043 ;
   always @(posedge clk)
-    o_calldata__payload <= \$1029 ;
+    o_calldata__payload <= \$1044 ;
   always @(posedge clk)
-    cd_full <= \$1030 ;
+    cd_full <= \$1045 ;
   always @(posedge clk)
-    cd_fill <= \$1031 ;
+    cd_fill <= \$1046 ;
   always @(posedge clk)
-    cd_arg <= \$1032 ;
+    cd_arg <= \$1047 ;
   always @(posedge clk)
-    cd_index <= \$1033 ;
+    cd_index <= \$1048 ;
   always @(posedge clk)
-    cd_wb0 <= \$1034 ;
+    cd_wb0 <= \$1049 ;
   always @(posedge clk)
-    cd_wb1 <= \$1035 ;
+    cd_wb1 <= \$1050 ;
   always @(posedge clk)
-    cd_wb2 <= \$1036 ;
+    cd_wb2 <= \$1051 ;
   always @(posedge clk)
-    cd_wb3 <= \$1037 ;
+    cd_wb3 <= \$1052 ;
   always @(posedge clk)
-    cd_wb4 <= \$1038 ;
+    cd_wb4 <= \$1053 ;
   always @(posedge clk)
-    cd_wb5 <= \$1039 ;
+    cd_wb5 <= \$1054 ;
   always @(posedge clk)
-    cd_wb6 <= \$1040 ;
+    cd_wb6 <= \$1055 ;
   always @(posedge clk)
-    cd_wb7 <= \$1041 ;
+    cd_wb7 <= \$1056 ;
   always @(posedge clk)
-    cd_wb8 <= \$1042 ;
+    cd_wb8 <= \$1057 ;
   always @(posedge clk)
-    cd_wb9 <= \$1043 ;
+    cd_wb9 <= \$1058 ;
   always @(posedge clk)
-    cd_wb10 <= \$1044 ;
+    cd_wb10 <= \$1059 ;
   always @(posedge clk)
-    cd_wb11 <= \$1045 ;
+    cd_wb11 <= \$1060 ;
   always @(posedge clk)
-    cd_wb12 <= \$1046 ;
+    cd_wb12 <= \$1061 ;
   always @(posedge clk)
-    cd_wb13 <= \$1047 ;
+    cd_wb13 <= \$1062 ;
   always @(posedge clk)
-    cd_wb14 <= \$1048 ;
+    cd_wb14 <= \$1063 ;
   always @(posedge clk)
-    cd_wb15 <= \$1049 ;
+    cd_wb15 <= \$1064 ;
   always @(posedge clk)
-    cd_wb16 <= \$1050 ;
+    cd_wb16 <= \$1065 ;
   always @(posedge clk)
-    cd_wb17 <= \$1051 ;
+    cd_wb17 <= \$1066 ;
   always @(posedge clk)
-    cd_wb18 <= \$1052 ;
+    cd_wb18 <= \$1067 ;
   always @(posedge clk)
-    cd_wb19 <= \$1053 ;
+    cd_wb19 <= \$1068 ;
   always @(posedge clk)
-    cd_wb20 <= \$1054 ;
+    cd_wb20 <= \$1069 ;
   always @(posedge clk)
-    cd_wb21 <= \$1055 ;
+    cd_wb21 <= \$1070 ;
   always @(posedge clk)
-    cd_wb22 <= \$1056 ;
+    cd_wb22 <= \$1071 ;
   always @(posedge clk)
-    cd_wb23 <= \$1057 ;
+    cd_wb23 <= \$1072 ;
   always @(posedge clk)
-    cd_wb24 <= \$1058 ;
+    cd_wb24 <= \$1073 ;
   always @(posedge clk)
-    cd_wb25 <= \$1059 ;
+    cd_wb25 <= \$1074 ;
   always @(posedge clk)
-    cd_wb26 <= \$1060 ;
+    cd_wb26 <= \$1075 ;
   always @(posedge clk)
-    cd_wb27 <= \$1061 ;
+    cd_wb27 <= \$1076 ;
   always @(posedge clk)
-    cd_wb28 <= \$1062 ;
+    cd_wb28 <= \$1077 ;
   always @(posedge clk)
-    cd_wb29 <= \$1063 ;
+    cd_wb29 <= \$1078 ;
   always @(posedge clk)
-    cd_wb30 <= \$1064 ;
+    cd_wb30 <= \$1079 ;
   always @(posedge clk)
-    cd_wb31 <= \$1065 ;
+    cd_wb31 <= \$1080 ;
   always @(posedge clk)
-    cdw_go <= \$1066 ;
+    cdw_go <= \$1081 ;
   always @(posedge clk)
-    cdw_b <= \$1067 ;
+    cdw_b <= \$1082 ;
   always @(posedge clk)
-    o__payload <= \$1068 ;
+    o__payload <= \$1083 ;
   always @(posedge clk)
-    ost <= \$1069 ;
+    ost <= \$1084 ;
   always @(posedge clk)
-    lo <= \$1070 ;
+    lo <= \$1085 ;
   always @(posedge clk)
-    ge37 <= \$1071 ;
+    ge37 <= \$1086 ;
   always @(posedge clk)
-    vdec1 <= \$1072 ;
+    vdec1 <= \$1087 ;
   always @(posedge clk)
-    vdec2 <= \$1073 ;
+    vdec2 <= \$1088 ;
   always @(posedge clk)
-    vdec3 <= \$1074 ;
+    vdec3 <= \$1089 ;
   always @(posedge clk)
-    vzero1 <= \$1075 ;
+    vzero1 <= \$1090 ;
   always @(posedge clk)
-    vzero2 <= \$1076 ;
+    vzero2 <= \$1091 ;
   always @(posedge clk)
-    vzero3 <= \$1077 ;
+    vzero3 <= \$1092 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fld_hdr = 6'h00;
@@ -4007,161 +4047,147 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     rom_n_d = 8'h00;
-    if (in_hdr) begin
+    if (d_str) begin
       (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$252 ) begin
-      end else begin
-        if (\$257 ) begin
-          (* full_case = 32'd1 *)
-          casez (\$258 [4:0])
-            5'h00:
-                rom_n_d = 8'h41;
-            5'h01:
-                rom_n_d = 8'h41;
-            5'h02:
-                rom_n_d = 8'h36;
-            5'h03:
-                rom_n_d = 8'hd0;
-            5'h04:
-                rom_n_d = 8'h8c;
-            5'h05:
-                rom_n_d = 8'h5e;
-            5'h06:
-                rom_n_d = 8'hd2;
-            5'h07:
-                rom_n_d = 8'hbf;
-            5'h08:
-                rom_n_d = 8'h3b;
-            5'h09:
-                rom_n_d = 8'ha0;
-            5'h0a:
-                rom_n_d = 8'h48;
-            5'h0b:
-                rom_n_d = 8'haf;
-            5'h0c:
-                rom_n_d = 8'he6;
-            5'h0d:
-                rom_n_d = 8'hdc;
-            5'h0e:
-                rom_n_d = 8'hae;
-            5'h0f:
-                rom_n_d = 8'hba;
-            5'h10:
-                rom_n_d = 8'hfe;
-            5'h11:
-                rom_n_d = 8'hff;
-            5'h12:
-                rom_n_d = 8'hff;
-            5'h13:
-                rom_n_d = 8'hff;
-            5'h14:
-                rom_n_d = 8'hff;
-            5'h15:
-                rom_n_d = 8'hff;
-            5'h16:
-                rom_n_d = 8'hff;
-            5'h17:
-                rom_n_d = 8'hff;
-            5'h18:
-                rom_n_d = 8'hff;
-            5'h19:
-                rom_n_d = 8'hff;
-            5'h1a:
-                rom_n_d = 8'hff;
-            5'h1b:
-                rom_n_d = 8'hff;
-            5'h1c:
-                rom_n_d = 8'hff;
-            5'h1d:
-                rom_n_d = 8'hff;
-            5'h1e:
-                rom_n_d = 8'hff;
-            5'h1f:
-                rom_n_d = 8'hff;
-          endcase
-        end
-      end
+      casez (\$274 [4:0])
+        5'h00:
+            rom_n_d = 8'h41;
+        5'h01:
+            rom_n_d = 8'h41;
+        5'h02:
+            rom_n_d = 8'h36;
+        5'h03:
+            rom_n_d = 8'hd0;
+        5'h04:
+            rom_n_d = 8'h8c;
+        5'h05:
+            rom_n_d = 8'h5e;
+        5'h06:
+            rom_n_d = 8'hd2;
+        5'h07:
+            rom_n_d = 8'hbf;
+        5'h08:
+            rom_n_d = 8'h3b;
+        5'h09:
+            rom_n_d = 8'ha0;
+        5'h0a:
+            rom_n_d = 8'h48;
+        5'h0b:
+            rom_n_d = 8'haf;
+        5'h0c:
+            rom_n_d = 8'he6;
+        5'h0d:
+            rom_n_d = 8'hdc;
+        5'h0e:
+            rom_n_d = 8'hae;
+        5'h0f:
+            rom_n_d = 8'hba;
+        5'h10:
+            rom_n_d = 8'hfe;
+        5'h11:
+            rom_n_d = 8'hff;
+        5'h12:
+            rom_n_d = 8'hff;
+        5'h13:
+            rom_n_d = 8'hff;
+        5'h14:
+            rom_n_d = 8'hff;
+        5'h15:
+            rom_n_d = 8'hff;
+        5'h16:
+            rom_n_d = 8'hff;
+        5'h17:
+            rom_n_d = 8'hff;
+        5'h18:
+            rom_n_d = 8'hff;
+        5'h19:
+            rom_n_d = 8'hff;
+        5'h1a:
+            rom_n_d = 8'hff;
+        5'h1b:
+            rom_n_d = 8'hff;
+        5'h1c:
+            rom_n_d = 8'hff;
+        5'h1d:
+            rom_n_d = 8'hff;
+        5'h1e:
+            rom_n_d = 8'hff;
+        5'h1f:
+            rom_n_d = 8'hff;
+      endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     rom_h_d = 8'h00;
-    if (in_hdr) begin
+    if (d_str) begin
       (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$252 ) begin
-      end else begin
-        if (\$257 ) begin
-          (* full_case = 32'd1 *)
-          casez (\$259 [4:0])
-            5'h00:
-                rom_h_d = 8'ha0;
-            5'h01:
-                rom_h_d = 8'h20;
-            5'h02:
-                rom_h_d = 8'h1b;
-            5'h03:
-                rom_h_d = 8'h68;
-            5'h04:
-                rom_h_d = 8'h46;
-            5'h05:
-                rom_h_d = 8'h2f;
-            5'h06:
-                rom_h_d = 8'he9;
-            5'h07:
-                rom_h_d = 8'hdf;
-            5'h08:
-                rom_h_d = 8'h1d;
-            5'h09:
-                rom_h_d = 8'h50;
-            5'h0a:
-                rom_h_d = 8'ha4;
-            5'h0b:
-                rom_h_d = 8'h57;
-            5'h0c:
-                rom_h_d = 8'h73;
-            5'h0d:
-                rom_h_d = 8'h6e;
-            5'h0e:
-                rom_h_d = 8'h57;
-            5'h0f:
-                rom_h_d = 8'h5d;
-            5'h10:
-                rom_h_d = 8'hff;
-            5'h11:
-                rom_h_d = 8'hff;
-            5'h12:
-                rom_h_d = 8'hff;
-            5'h13:
-                rom_h_d = 8'hff;
-            5'h14:
-                rom_h_d = 8'hff;
-            5'h15:
-                rom_h_d = 8'hff;
-            5'h16:
-                rom_h_d = 8'hff;
-            5'h17:
-                rom_h_d = 8'hff;
-            5'h18:
-                rom_h_d = 8'hff;
-            5'h19:
-                rom_h_d = 8'hff;
-            5'h1a:
-                rom_h_d = 8'hff;
-            5'h1b:
-                rom_h_d = 8'hff;
-            5'h1c:
-                rom_h_d = 8'hff;
-            5'h1d:
-                rom_h_d = 8'hff;
-            5'h1e:
-                rom_h_d = 8'hff;
-            5'h1f:
-                rom_h_d = 8'h7f;
-          endcase
-        end
-      end
+      casez (\$275 [4:0])
+        5'h00:
+            rom_h_d = 8'ha0;
+        5'h01:
+            rom_h_d = 8'h20;
+        5'h02:
+            rom_h_d = 8'h1b;
+        5'h03:
+            rom_h_d = 8'h68;
+        5'h04:
+            rom_h_d = 8'h46;
+        5'h05:
+            rom_h_d = 8'h2f;
+        5'h06:
+            rom_h_d = 8'he9;
+        5'h07:
+            rom_h_d = 8'hdf;
+        5'h08:
+            rom_h_d = 8'h1d;
+        5'h09:
+            rom_h_d = 8'h50;
+        5'h0a:
+            rom_h_d = 8'ha4;
+        5'h0b:
+            rom_h_d = 8'h57;
+        5'h0c:
+            rom_h_d = 8'h73;
+        5'h0d:
+            rom_h_d = 8'h6e;
+        5'h0e:
+            rom_h_d = 8'h57;
+        5'h0f:
+            rom_h_d = 8'h5d;
+        5'h10:
+            rom_h_d = 8'hff;
+        5'h11:
+            rom_h_d = 8'hff;
+        5'h12:
+            rom_h_d = 8'hff;
+        5'h13:
+            rom_h_d = 8'hff;
+        5'h14:
+            rom_h_d = 8'hff;
+        5'h15:
+            rom_h_d = 8'hff;
+        5'h16:
+            rom_h_d = 8'hff;
+        5'h17:
+            rom_h_d = 8'hff;
+        5'h18:
+            rom_h_d = 8'hff;
+        5'h19:
+            rom_h_d = 8'hff;
+        5'h1a:
+            rom_h_d = 8'hff;
+        5'h1b:
+            rom_h_d = 8'hff;
+        5'h1c:
+            rom_h_d = 8'hff;
+        5'h1d:
+            rom_h_d = 8'hff;
+        5'h1e:
+            rom_h_d = 8'hff;
+        5'h1f:
+            rom_h_d = 8'h7f;
+      endcase
     end
   end
   always @* begin
@@ -4195,155 +4221,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fin_bad = 1'h0;
-    if (\$262 ) begin
+    if (\$278 ) begin
       fin_bad = 1'h1;
-    end else if (\$263 ) begin
+    end else if (\$279 ) begin
       casez (fld)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$265 ) begin
+            if (\$281 ) begin
               fin_bad = 1'h1;
             end
         6'h02:
-            if (\$266 ) begin
+            if (\$282 ) begin
               fin_bad = 1'h1;
             end
         6'h03:
-            if (\$267 ) begin
+            if (\$283 ) begin
               fin_bad = 1'h1;
             end
         6'h04:
-            if (\$268 ) begin
+            if (\$284 ) begin
               fin_bad = 1'h1;
             end
         6'h05:
-            if (\$269 ) begin
+            if (\$285 ) begin
               fin_bad = 1'h1;
             end
         6'h06:
-            if (\$270 ) begin
+            if (\$286 ) begin
               fin_bad = 1'h1;
             end
         6'h07:
-            if (\$271 ) begin
+            if (\$287 ) begin
               fin_bad = 1'h1;
             end
         6'h08:
           begin
-            if (\$276 ) begin
+            if (\$292 ) begin
               fin_bad = 1'h1;
             end
-            if (\$280 ) begin
+            if (\$296 ) begin
               fin_bad = 1'h1;
             end
           end
         6'h09:
-            if (\$281 ) begin
+            if (\$297 ) begin
               fin_bad = 1'h1;
             end
         6'h0a:
-            if (\$284 ) begin
+            if (\$300 ) begin
               fin_bad = 1'h1;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$285 ) begin
+            if (\$301 ) begin
               fin_bad = 1'h1;
             end
         6'h0d:
-            if (\$286 ) begin
+            if (\$302 ) begin
               fin_bad = 1'h1;
             end
         6'h0e:
-            if (\$287 ) begin
+            if (\$303 ) begin
               fin_bad = 1'h1;
             end
         6'h0f:
-            if (\$288 ) begin
+            if (\$304 ) begin
               fin_bad = 1'h1;
             end
         6'h10:
-            if (\$289 ) begin
+            if (\$305 ) begin
               fin_bad = 1'h1;
             end
         6'h11:
-            if (\$290 ) begin
+            if (\$306 ) begin
               fin_bad = 1'h1;
             end
         6'h12:
-            if (\$291 ) begin
+            if (\$307 ) begin
               fin_bad = 1'h1;
             end
         6'h13:
-            if (\$292 ) begin
+            if (\$308 ) begin
               fin_bad = 1'h1;
             end
         6'h14:
-            if (\$293 ) begin
+            if (\$309 ) begin
               fin_bad = 1'h1;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$294 ) begin
+            if (\$310 ) begin
               fin_bad = 1'h1;
             end
         6'h17:
-            if (\$295 ) begin
+            if (\$311 ) begin
               fin_bad = 1'h1;
             end
         6'h18:
-            if (\$296 ) begin
+            if (\$312 ) begin
               fin_bad = 1'h1;
             end
         6'h19:
-            if (\$297 ) begin
+            if (\$313 ) begin
               fin_bad = 1'h1;
             end
         6'h1a:
-            if (\$298 ) begin
+            if (\$314 ) begin
               fin_bad = 1'h1;
             end
         6'h1b:
-            if (\$299 ) begin
+            if (\$315 ) begin
               fin_bad = 1'h1;
             end
         6'h1c:
-            if (\$300 ) begin
+            if (\$316 ) begin
               fin_bad = 1'h1;
             end
         6'h1d:
-            if (\$301 ) begin
+            if (\$317 ) begin
               fin_bad = 1'h1;
             end
         6'h1e:
-            if (\$302 ) begin
+            if (\$318 ) begin
               fin_bad = 1'h1;
             end
         6'h1f:
-            if (\$303 ) begin
+            if (\$319 ) begin
               fin_bad = 1'h1;
             end
         6'h21:
-            if (\$304 ) begin
+            if (\$320 ) begin
               fin_bad = 1'h1;
             end
         6'h22:
-            if (\$305 ) begin
+            if (\$321 ) begin
               fin_bad = 1'h1;
             end
         6'h23:
-            if (\$306 ) begin
+            if (\$322 ) begin
               fin_bad = 1'h1;
             end
         6'h24:
-            if (\$307 ) begin
+            if (\$323 ) begin
               fin_bad = 1'h1;
             end
         6'h25:
-            if (\$308 ) begin
+            if (\$324 ) begin
               fin_bad = 1'h1;
             end
       endcase
@@ -4352,155 +4378,155 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     fin_code = 5'h00;
-    if (\$262 ) begin
-      fin_code = \$264 ;
-    end else if (\$263 ) begin
+    if (\$278 ) begin
+      fin_code = \$280 ;
+    end else if (\$279 ) begin
       casez (fld)
         6'h00:
             /* empty */;
         6'h01:
-            if (\$265 ) begin
+            if (\$281 ) begin
               fin_code = 5'h0a;
             end
         6'h02:
-            if (\$266 ) begin
+            if (\$282 ) begin
               fin_code = 5'h0c;
             end
         6'h03:
-            if (\$267 ) begin
+            if (\$283 ) begin
               fin_code = 5'h0c;
             end
         6'h04:
-            if (\$268 ) begin
+            if (\$284 ) begin
               fin_code = 5'h0c;
             end
         6'h05:
-            if (\$269 ) begin
+            if (\$285 ) begin
               fin_code = 5'h0c;
             end
         6'h06:
-            if (\$270 ) begin
+            if (\$286 ) begin
               fin_code = 5'h0c;
             end
         6'h07:
-            if (\$271 ) begin
+            if (\$287 ) begin
               fin_code = 5'h0c;
             end
         6'h08:
           begin
-            if (\$276 ) begin
+            if (\$292 ) begin
               fin_code = 5'h0f;
             end
-            if (\$280 ) begin
+            if (\$296 ) begin
               fin_code = 5'h0d;
             end
           end
         6'h09:
-            if (\$281 ) begin
+            if (\$297 ) begin
               fin_code = 5'h0c;
             end
         6'h0a:
-            if (\$284 ) begin
+            if (\$300 ) begin
               fin_code = 5'h19;
             end
         6'h0b:
             /* empty */;
         6'h0c:
-            if (\$285 ) begin
+            if (\$301 ) begin
               fin_code = 5'h0c;
             end
         6'h0d:
-            if (\$286 ) begin
+            if (\$302 ) begin
               fin_code = 5'h15;
             end
         6'h0e:
-            if (\$287 ) begin
+            if (\$303 ) begin
               fin_code = 5'h17;
             end
         6'h0f:
-            if (\$288 ) begin
+            if (\$304 ) begin
               fin_code = 5'h0c;
             end
         6'h10:
-            if (\$289 ) begin
+            if (\$305 ) begin
               fin_code = 5'h11;
             end
         6'h11:
-            if (\$290 ) begin
+            if (\$306 ) begin
               fin_code = 5'h0c;
             end
         6'h12:
-            if (\$291 ) begin
+            if (\$307 ) begin
               fin_code = 5'h0c;
             end
         6'h13:
-            if (\$292 ) begin
+            if (\$308 ) begin
               fin_code = 5'h0a;
             end
         6'h14:
-            if (\$293 ) begin
+            if (\$309 ) begin
               fin_code = 5'h0d;
             end
         6'h15:
             /* empty */;
         6'h16:
-            if (\$294 ) begin
+            if (\$310 ) begin
               fin_code = 5'h0e;
             end
         6'h17:
-            if (\$295 ) begin
+            if (\$311 ) begin
               fin_code = 5'h16;
             end
         6'h18:
-            if (\$296 ) begin
+            if (\$312 ) begin
               fin_code = 5'h0a;
             end
         6'h19:
-            if (\$297 ) begin
+            if (\$313 ) begin
               fin_code = 5'h0c;
             end
         6'h1a:
-            if (\$298 ) begin
+            if (\$314 ) begin
               fin_code = 5'h0d;
             end
         6'h1b:
-            if (\$299 ) begin
+            if (\$315 ) begin
               fin_code = 5'h0c;
             end
         6'h1c:
-            if (\$300 ) begin
+            if (\$316 ) begin
               fin_code = 5'h0c;
             end
         6'h1d:
-            if (\$301 ) begin
+            if (\$317 ) begin
               fin_code = 5'h0c;
             end
         6'h1e:
-            if (\$302 ) begin
+            if (\$318 ) begin
               fin_code = 5'h0c;
             end
         6'h1f:
-            if (\$303 ) begin
+            if (\$319 ) begin
               fin_code = 5'h0a;
             end
         6'h21:
-            if (\$304 ) begin
+            if (\$320 ) begin
               fin_code = 5'h1a;
             end
         6'h22:
-            if (\$305 ) begin
+            if (\$321 ) begin
               fin_code = 5'h1a;
             end
         6'h23:
-            if (\$306 ) begin
+            if (\$322 ) begin
               fin_code = 5'h1a;
             end
         6'h24:
-            if (\$307 ) begin
+            if (\$323 ) begin
               fin_code = 5'h1a;
             end
         6'h25:
-            if (\$308 ) begin
+            if (\$324 ) begin
               fin_code = 5'h1a;
             end
       endcase
@@ -4510,9 +4536,9 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     rom_n_a = 8'h00;
     if (acc) begin
-      if (\$365 ) begin
+      if (\$381 ) begin
         (* full_case = 32'd1 *)
-        casez (\$366 [4:0])
+        casez (\$382 [4:0])
           5'h00:
               rom_n_a = 8'h41;
           5'h01:
@@ -4585,9 +4611,9 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     rom_h_a = 8'h00;
     if (acc) begin
-      if (\$365 ) begin
+      if (\$381 ) begin
         (* full_case = 32'd1 *)
-        casez (\$367 [4:0])
+        casez (\$383 [4:0])
           5'h00:
               rom_h_a = 8'ha0;
           5'h01:
@@ -4659,37 +4685,37 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     c_bad = 1'h0;
-    if (\$383 ) begin
+    if (\$399 ) begin
       c_bad = 1'h1;
-    end else if (\$423 ) begin
+    end else if (\$439 ) begin
       c_bad = 1'h1;
-    end else if (\$428 ) begin
+    end else if (\$444 ) begin
       c_bad = 1'h1;
     end else if (c_last) begin
       casez (fld)
         6'h03:
-            c_bad = \$432 ;
+            c_bad = \$448 ;
         6'h0f:
-            c_bad = \$440 ;
+            c_bad = \$456 ;
         6'h10:
-            c_bad = \$441 ;
+            c_bad = \$457 ;
         6'h11:
-            c_bad = \$442 ;
+            c_bad = \$458 ;
         6'h12:
-            c_bad = \$445 ;
+            c_bad = \$461 ;
         6'h20:
-            c_bad = \$451 ;
+            c_bad = \$467 ;
       endcase
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     c_code = 5'h00;
-    if (\$383 ) begin
+    if (\$399 ) begin
       c_code = 5'h05;
-    end else if (\$423 ) begin
+    end else if (\$439 ) begin
       c_code = 5'h06;
-    end else if (\$428 ) begin
+    end else if (\$444 ) begin
       c_code = 5'h16;
     end else if (c_last) begin
       casez (fld)
@@ -4702,7 +4728,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
         6'h11:
             c_code = 5'h12;
         6'h12:
-            c_code = \$447 ;
+            c_code = \$463 ;
         6'h20:
             c_code = 5'h1a;
       endcase
@@ -4713,7 +4739,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
     rom_n_c = 8'h00;
     if (in_content) begin
       (* full_case = 32'd1 *)
-      casez (\$452 [4:0])
+      casez (\$468 [4:0])
         5'h00:
             rom_n_c = 8'h41;
         5'h01:
@@ -4786,7 +4812,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
     rom_h_c = 8'h00;
     if (in_content) begin
       (* full_case = 32'd1 *)
-      casez (\$453 [4:0])
+      casez (\$469 [4:0])
         5'h00:
             rom_h_c = 8'ha0;
         5'h01:
@@ -4857,127 +4883,127 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     c_close_bad = 1'h0;
-    if (\$490 ) begin
+    if (\$506 ) begin
       c_close_bad = 1'h1;
     end
-    if (\$491 ) begin
+    if (\$507 ) begin
       c_close_bad = 1'h1;
     end
-    if (\$492 ) begin
+    if (\$508 ) begin
       c_close_bad = 1'h1;
     end
-    if (\$493 ) begin
+    if (\$509 ) begin
       c_close_bad = 1'h1;
     end
-    if (\$494 ) begin
+    if (\$510 ) begin
       c_close_bad = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     c_close_code = 5'h00;
-    if (\$490 ) begin
+    if (\$506 ) begin
       c_close_code = 5'h0a;
     end
-    if (\$491 ) begin
+    if (\$507 ) begin
       c_close_code = 5'h0a;
     end
-    if (\$492 ) begin
+    if (\$508 ) begin
       c_close_code = 5'h1a;
     end
-    if (\$493 ) begin
+    if (\$509 ) begin
       c_close_code = 5'h0a;
     end
-    if (\$494 ) begin
+    if (\$510 ) begin
       c_close_code = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     c_new_end = cur_end;
-    if (\$496 ) begin
+    if (\$512 ) begin
       c_new_end = end_W;
     end
-    if (\$498 ) begin
+    if (\$514 ) begin
       c_new_end = end_B;
     end
-    if (\$500 ) begin
+    if (\$516 ) begin
       c_new_end = end_S;
     end
-    if (\$502 ) begin
+    if (\$518 ) begin
       c_new_end = end_E;
     end
-    if (\$504 ) begin
+    if (\$520 ) begin
       c_new_end = end_K;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     a_close_bad = 1'h0;
-    if (\$540 ) begin
+    if (\$556 ) begin
       a_close_bad = 1'h1;
     end
-    if (\$541 ) begin
+    if (\$557 ) begin
       a_close_bad = 1'h1;
     end
-    if (\$542 ) begin
+    if (\$558 ) begin
       a_close_bad = 1'h1;
     end
-    if (\$543 ) begin
+    if (\$559 ) begin
       a_close_bad = 1'h1;
     end
-    if (\$544 ) begin
+    if (\$560 ) begin
       a_close_bad = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     a_close_code = 5'h00;
-    if (\$540 ) begin
+    if (\$556 ) begin
       a_close_code = 5'h0a;
     end
-    if (\$541 ) begin
+    if (\$557 ) begin
       a_close_code = 5'h0a;
     end
-    if (\$542 ) begin
+    if (\$558 ) begin
       a_close_code = 5'h1a;
     end
-    if (\$543 ) begin
+    if (\$559 ) begin
       a_close_code = 5'h0a;
     end
-    if (\$544 ) begin
+    if (\$560 ) begin
       a_close_code = 5'h0a;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     a_new_end = cur_end;
-    if (\$546 ) begin
+    if (\$562 ) begin
       a_new_end = end_W;
     end
-    if (\$548 ) begin
+    if (\$564 ) begin
       a_new_end = end_B;
     end
-    if (\$550 ) begin
+    if (\$566 ) begin
       a_new_end = end_S;
     end
-    if (\$552 ) begin
+    if (\$568 ) begin
       a_new_end = end_E;
     end
-    if (\$554 ) begin
+    if (\$570 ) begin
       a_new_end = end_K;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    if (\$606 ) begin
+    if (\$622 ) begin
       code = 5'h1b;
     end else if (halted) begin
       code = err;
-    end else if (\$607 ) begin
+    end else if (\$623 ) begin
       code = 5'h01;
-    end else if (\$608 ) begin
+    end else if (\$624 ) begin
       code = 5'h00;
     end else begin
       code = 5'h03;
@@ -4985,940 +5011,487 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$926  = pos;
-    if (\$609 ) begin
-      if (\$610 ) begin
-        \$926  = \$611 [24:0];
+    \$941  = pos;
+    if (\$625 ) begin
+      if (\$626 ) begin
+        \$941  = \$627 [24:0];
       end
     end
     if (act_end) begin
-      \$926  = 25'h0000000;
+      \$941  = 25'h0000000;
     end
     if (rst) begin
-      \$926  = 25'h0000000;
+      \$941  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$927  = pos1;
-    if (\$609 ) begin
-      if (\$610 ) begin
-        \$927  = \$612 [25:0];
+    \$942  = pos1;
+    if (\$625 ) begin
+      if (\$626 ) begin
+        \$942  = \$628 [25:0];
       end
     end
     if (act_end) begin
-      \$927  = 26'h0000001;
+      \$942  = 26'h0000001;
     end
     if (rst) begin
-      \$927  = 26'h0000001;
+      \$942  = 26'h0000001;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$928  = pos_ok;
-    if (\$609 ) begin
-      if (\$610 ) begin
-        \$928  = \$613 ;
+    \$943  = pos_ok;
+    if (\$625 ) begin
+      if (\$626 ) begin
+        \$943  = \$629 ;
       end
     end
     if (act_end) begin
-      \$928  = 1'h1;
+      \$943  = 1'h1;
     end
     if (rst) begin
-      \$928  = 1'h1;
+      \$943  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$929  = halted;
-    if (\$609 ) begin
-      if (\$614 ) begin
-        \$929  = 1'h1;
+    \$944  = halted;
+    if (\$625 ) begin
+      if (\$630 ) begin
+        \$944  = 1'h1;
       end
     end
-    if (in_hdr) begin
-      if (type_byte) begin
-        if (pre_bad) begin
-          \$929  = 1'h1;
-        end
-      end else if (\$645 ) begin
-        if (pend_at_next) begin
-          \$929  = 1'h1;
-        end
+    if (d_type) begin
+      if (bad_type) begin
+        \$944  = 1'h1;
       end
     end
     if (in_len) begin
-      if (\$711 ) begin
-        \$929  = 1'h1;
-      end else if (\$712 ) begin
+      if (\$726 ) begin
+        \$944  = 1'h1;
+      end else if (\$727 ) begin
       end else if (pend_at_next) begin
-        \$929  = 1'h1;
+        \$944  = 1'h1;
       end
     end
     if (c_bad) begin
-      \$929  = 1'h1;
+      \$944  = 1'h1;
     end else if (close_bad) begin
-      \$929  = 1'h1;
+      \$944  = 1'h1;
     end
-    if (\$855 ) begin
-      \$929  = 1'h1;
+    if (\$870 ) begin
+      \$944  = 1'h1;
     end
     if (fee_chk) begin
-      if (\$858 ) begin
-        \$929  = 1'h1;
+      if (\$873 ) begin
+        \$944  = 1'h1;
       end
     end
     if (act_end) begin
-      \$929  = 1'h0;
+      \$944  = 1'h0;
     end
     if (rst) begin
-      \$929  = 1'h0;
+      \$944  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$930  = ib_valid;
+    \$945  = ib_valid;
     if (act_beat) begin
-      \$930  = 1'h0;
+      \$945  = 1'h0;
     end
     if (mv) begin
-      \$930  = \$616 ;
+      \$945  = \$632 ;
     end
     if (rst) begin
-      \$930  = 1'h0;
+      \$945  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$931  = at_end;
+    \$946  = at_end;
     if (act_beat) begin
-      \$931  = ib_last;
+      \$946  = ib_last;
     end
     if (act_end) begin
-      \$931  = 1'h0;
+      \$946  = 1'h0;
     end
     if (rst) begin
-      \$931  = 1'h0;
+      \$946  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$932  = ib_byte;
+    \$947  = ib_byte;
     if (mv) begin
-      \$932  = \$617 ;
+      \$947  = \$633 ;
     end
     if (rst) begin
-      \$932  = 1'h0;
+      \$947  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$933  = ib_last;
+    \$948  = ib_last;
     if (mv) begin
-      \$933  = \$620 ;
+      \$948  = \$636 ;
     end
     if (rst) begin
-      \$933  = 1'h0;
+      \$948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$934  = b;
+    \$949  = b;
     if (mv) begin
-      \$934  = lane;
+      \$949  = lane;
     end
     if (rst) begin
-      \$934  = 8'h00;
+      \$949  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$935  = b_list;
+    \$950  = b_list;
     if (mv) begin
-      \$935  = \$621 ;
+      \$950  = \$637 ;
     end
     if (rst) begin
-      \$935  = 1'h0;
+      \$950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$936  = b_single;
+    \$951  = b_single;
     if (mv) begin
-      \$936  = \$622 ;
+      \$951  = \$638 ;
     end
     if (rst) begin
-      \$936  = 1'h0;
+      \$951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$937  = b_long;
+    \$952  = b_long;
     if (mv) begin
-      \$937  = \$626 ;
+      \$952  = \$642 ;
     end
     if (rst) begin
-      \$937  = 1'h0;
+      \$952  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$938  = b_ln;
+    \$953  = b_ln;
     if (mv) begin
-      \$938  = \$629 [5:0];
+      \$953  = \$645 [5:0];
     end
     if (rst) begin
-      \$938  = 6'h00;
+      \$953  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$939  = b_ll;
+    \$954  = b_ll;
     if (mv) begin
-      \$939  = \$631 [3:0];
+      \$954  = \$647 [3:0];
     end
     if (rst) begin
-      \$939  = 4'h0;
+      \$954  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$940  = li;
+    \$955  = li;
     if (mv) begin
-      if (\$632 ) begin
-        \$940  = \$634 [2:0];
+      if (\$648 ) begin
+        \$955  = \$650 [2:0];
       end
     end
-    if (\$635 ) begin
-      \$940  = 3'h0;
+    if (\$651 ) begin
+      \$955  = 3'h0;
     end
     if (rst) begin
-      \$940  = 3'h0;
+      \$955  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$941  = bb_valid;
+    \$956  = bb_valid;
     if (beat_done) begin
-      \$941  = 1'h0;
+      \$956  = 1'h0;
     end
-    if (\$635 ) begin
-      \$941  = 1'h1;
+    if (\$651 ) begin
+      \$956  = 1'h1;
     end
     if (rst) begin
-      \$941  = 1'h0;
+      \$956  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$942  = bb_data;
-    if (\$635 ) begin
-      \$942  = i__payload[63:0];
+    \$957  = bb_data;
+    if (\$651 ) begin
+      \$957  = i__payload[63:0];
     end
     if (rst) begin
-      \$942  = 64'h0000000000000000;
+      \$957  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$943  = bb_last;
-    if (\$635 ) begin
-      \$943  = i__payload[72];
+    \$958  = bb_last;
+    if (\$651 ) begin
+      \$958  = i__payload[72];
     end
     if (rst) begin
-      \$943  = 1'h0;
+      \$958  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$944  = bb_nk;
-    if (\$635 ) begin
-      \$944  = \$643 [3:0];
+    \$959  = bb_nk;
+    if (\$651 ) begin
+      \$959  = \$659 [3:0];
     end
     if (rst) begin
-      \$944  = 4'h0;
+      \$959  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$945  = it_pos;
+    \$960  = it_pos;
     if (in_hdr) begin
-      \$945  = pos;
+      \$960  = pos;
     end
     if (act_end) begin
-      \$945  = 25'h0000000;
+      \$960  = 25'h0000000;
     end
     if (rst) begin
-      \$945  = 25'h0000000;
+      \$960  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$946  = fld;
+    \$961  = fld;
     if (in_hdr) begin
-      \$946  = fld_hdr;
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$946  = fld_hdr;
-        end
-      end
+      \$961  = fld_hdr;
     end
     if (acc) begin
-      \$946  = dec_fld;
+      \$961  = dec_fld;
     end
     if (act_end) begin
-      \$946  = 6'h00;
+      \$961  = 6'h00;
     end
     if (rst) begin
-      \$946  = 6'h00;
+      \$961  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$947  = it_list;
+    \$962  = it_list;
     if (in_hdr) begin
-      \$947  = b_list;
+      \$962  = b_list;
     end
     if (act_end) begin
-      \$947  = 1'h0;
+      \$962  = 1'h0;
     end
     if (rst) begin
-      \$947  = 1'h0;
+      \$962  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$948  = tx_type;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-        \$948  = b[2:0];
-      end else if (\$645 ) begin
-      end else begin
-        if (\$708 ) begin
-          \$948  = 3'h0;
-        end
-      end
+    \$963  = tx_type;
+    if (d_type) begin
+      \$963  = b[2:0];
+    end
+    if (\$723 ) begin
+      \$963  = 3'h0;
     end
     if (act_end) begin
-      \$948  = 3'h0;
+      \$963  = 3'h0;
     end
     if (rst) begin
-      \$948  = 3'h0;
+      \$963  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$949  = top;
-    if (in_hdr) begin
-      if (type_byte) begin
-        \$949  = 2'h1;
-      end
+    \$964  = top;
+    if (d_type) begin
+      \$964  = 2'h1;
     end
     if (acc) begin
-      if (\$779 ) begin
-        if (\$780 ) begin
-          \$949  = 2'h2;
+      if (\$794 ) begin
+        if (\$795 ) begin
+          \$964  = 2'h2;
         end
       end
     end
     if (all_closed) begin
-      \$949  = 2'h3;
+      \$964  = 2'h3;
     end
     if (act_end) begin
-      \$949  = 2'h0;
+      \$964  = 2'h0;
     end
     if (rst) begin
-      \$949  = 2'h0;
+      \$964  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$950  = err;
-    if (in_hdr) begin
-      if (type_byte) begin
-        if (pre_bad) begin
-          \$950  = pre_code;
-        end
-      end else if (\$645 ) begin
-        if (pend_at_next) begin
-          \$950  = 5'h07;
-        end
+    \$965  = err;
+    if (d_type) begin
+      if (bad_type) begin
+        \$965  = 5'h02;
       end
     end
     if (in_len) begin
-      if (\$711 ) begin
-        \$950  = 5'h05;
-      end else if (\$712 ) begin
+      if (\$726 ) begin
+        \$965  = 5'h05;
+      end else if (\$727 ) begin
       end else if (pend_at_next) begin
-        \$950  = 5'h07;
+        \$965  = 5'h07;
       end
     end
     if (c_bad) begin
-      \$950  = c_code;
+      \$965  = c_code;
     end else if (close_bad) begin
-      \$950  = close_code;
+      \$965  = close_code;
     end
-    if (\$855 ) begin
-      \$950  = dec_code;
+    if (\$870 ) begin
+      \$965  = dec_code;
     end
     if (fee_chk) begin
-      if (\$858 ) begin
-        \$950  = 5'h18;
+      if (\$873 ) begin
+        \$965  = 5'h18;
       end
     end
     if (act_end) begin
-      \$950  = 5'h00;
+      \$965  = 5'h00;
     end
     if (rst) begin
-      \$950  = 5'h00;
+      \$965  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$951  = mode;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-        \$951  = 3'h1;
-      end else begin
-        (* full_case = 32'd1 *)
-        if (\$651 ) begin
-          \$951  = 3'h2;
-        end else begin
-          \$951  = 3'h3;
-        end
-      end
+    \$966  = mode;
+    if (d_long) begin
+      \$966  = 3'h1;
+    end
+    if (d_str) begin
+      \$966  = 3'h2;
+    end
+    if (d_other) begin
+      \$966  = 3'h3;
     end
     if (in_len) begin
-      if (\$711 ) begin
-      end else if (\$712 ) begin
-        \$951  = 3'h4;
+      if (\$726 ) begin
+      end else if (\$727 ) begin
+        \$966  = 3'h4;
       end
     end
-    if (\$715 ) begin
-      \$951  = 3'h5;
+    if (\$730 ) begin
+      \$966  = 3'h5;
     end
-    if (\$719 ) begin
-      \$951  = 3'h3;
+    if (\$734 ) begin
+      \$966  = 3'h3;
     end
     if (in_apply) begin
-      \$951  = 3'h0;
+      \$966  = 3'h0;
     end
     if (acc) begin
-      if (\$756 ) begin
-        \$951  = 3'h2;
+      if (\$771 ) begin
+        \$966  = 3'h2;
       end
     end
     if (in_content) begin
       if (c_last) begin
-        \$951  = 3'h0;
+        \$966  = 3'h0;
       end
     end
     if (act_end) begin
-      \$951  = 3'h0;
+      \$966  = 3'h0;
     end
     if (rst) begin
-      \$951  = 3'h0;
+      \$966  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$952  = ll_rem;
-    if (in_hdr) begin
-      if (type_byte) begin
-      end else if (\$645 ) begin
-        \$952  = b_ll;
-      end
+    \$967  = ll_rem;
+    if (d_long) begin
+      \$967  = b_ll;
     end
     if (in_len) begin
-      \$952  = \$709 [3:0];
+      \$967  = \$724 [3:0];
     end
     if (act_end) begin
-      \$952  = 4'h0;
+      \$967  = 4'h0;
     end
     if (rst) begin
-      \$952  = 4'h0;
+      \$967  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$953  = len_first;
-    if (in_hdr) begin
-      if (type_byte) begin
-      end else if (\$645 ) begin
-        \$953  = 1'h1;
-      end
+    \$968  = len_first;
+    if (d_long) begin
+      \$968  = 1'h1;
     end
     if (in_len) begin
-      \$953  = 1'h0;
+      \$968  = 1'h0;
     end
     if (act_end) begin
-      \$953  = 1'h0;
+      \$968  = 1'h0;
     end
     if (rst) begin
-      \$953  = 1'h0;
+      \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$954  = len_acc;
-    if (in_hdr) begin
-      if (type_byte) begin
-      end else if (\$645 ) begin
-        \$954  = 64'h0000000000000000;
-      end
+    \$969  = len_acc;
+    if (d_long) begin
+      \$969  = 64'h0000000000000000;
     end
     if (in_len) begin
-      \$954  = { len_acc[55:0], b };
+      \$969  = { len_acc[55:0], b };
     end
     if (act_end) begin
-      \$954  = 64'h0000000000000000;
+      \$969  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$954  = 64'h0000000000000000;
+      \$969  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$955  = start;
-    if (in_hdr) begin
-      if (type_byte) begin
-      end else if (\$645 ) begin
-        \$955  = \$646 [25:0];
-      end
+    \$970  = start;
+    if (d_long) begin
+      \$970  = \$660 [25:0];
     end
     if (act_end) begin
-      \$955  = 26'h0000000;
+      \$970  = 26'h0000000;
     end
     if (rst) begin
-      \$955  = 26'h0000000;
+      \$970  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$956  = apply_pend;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$956  = 1'h1;
-        end
-      end
+    \$971  = apply_pend;
+    if (d_long) begin
+      \$971  = \$661 ;
+    end
+    if (d_str) begin
+      \$971  = 1'h1;
     end
     if (apply_pend) begin
-      \$956  = 1'h0;
-    end
-    if (act_end) begin
-      \$956  = 1'h0;
-    end
-    if (rst) begin
-      \$956  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$957  = rem;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$957  = { 19'h00000, b_ln };
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$957  = \$758 [24:0];
-      end
-    end
-    if (in_content) begin
-      \$957  = \$804 [24:0];
-    end
-    if (act_end) begin
-      \$957  = 25'h0000000;
-    end
-    if (rst) begin
-      \$957  = 25'h0000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$958  = jj;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$958  = \$652 [4:0];
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$958  = \$759 [4:0];
-      end
-    end
-    if (in_content) begin
-      \$958  = \$805 [4:0];
-    end
-    if (act_end) begin
-      \$958  = 5'h00;
-    end
-    if (rst) begin
-      \$958  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$959  = k_n;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$959  = rom_n_d;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$959  = rom_n_a;
-      end
-    end
-    if (in_content) begin
-      \$959  = rom_n_c;
-    end
-    if (act_end) begin
-      \$959  = 8'h00;
-    end
-    if (rst) begin
-      \$959  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$960  = k_h;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$960  = rom_h_d;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$960  = rom_h_a;
-      end
-    end
-    if (in_content) begin
-      \$960  = rom_h_c;
-    end
-    if (act_end) begin
-      \$960  = 8'h00;
-    end
-    if (rst) begin
-      \$960  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$961  = ln6;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$961  = b_ln;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$961  = \$361 [5:0];
-      end
-    end
-    if (act_end) begin
-      \$961  = 6'h00;
-    end
-    if (rst) begin
-      \$961  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$962  = first;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$962  = 1'h1;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$962  = 1'h1;
-      end
-    end
-    if (in_content) begin
-      \$962  = 1'h0;
-    end
-    if (act_end) begin
-      \$962  = 1'h0;
-    end
-    if (rst) begin
-      \$962  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$963  = wrapped;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$963  = \$653 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$963  = dec_wrapped;
-      end
-    end
-    if (act_end) begin
-      \$963  = 1'h0;
-    end
-    if (rst) begin
-      \$963  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$964  = c_n;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$964  = { 1'h0, \$655  };
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$964  = { 1'h0, \$761  };
-      end
-    end
-    if (in_content) begin
-      \$964  = o_n;
-    end
-    if (act_end) begin
-      \$964  = 2'h1;
-    end
-    if (rst) begin
-      \$964  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$965  = c_h;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$965  = { 1'h0, \$657  };
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$965  = { 1'h0, \$763  };
-      end
-    end
-    if (in_content) begin
-      \$965  = o_h;
-    end
-    if (act_end) begin
-      \$965  = 2'h1;
-    end
-    if (rst) begin
-      \$965  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$966  = c_p;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$966  = \$661 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$966  = \$767 ;
-      end
-    end
-    if (in_content) begin
-      \$966  = o_p;
-    end
-    if (act_end) begin
-      \$966  = 2'h1;
-    end
-    if (rst) begin
-      \$966  = 2'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$967  = all_ff;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$967  = 1'h1;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$967  = 1'h1;
-      end
-    end
-    if (in_content) begin
-      \$967  = \$811 ;
-    end
-    if (act_end) begin
-      \$967  = 1'h1;
-    end
-    if (rst) begin
-      \$967  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$968  = last1;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$968  = \$662 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$968  = 1'h0;
-      end
-    end
-    if (in_content) begin
-      \$968  = \$812 ;
-    end
-    if (act_end) begin
-      \$968  = 1'h0;
-    end
-    if (rst) begin
-      \$968  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$969  = cl_end_W;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$969  = \$666 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$969  = \$769 ;
-      end
-    end
-    if (act_end) begin
-      \$969  = 1'h0;
-    end
-    if (rst) begin
-      \$969  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$970  = cl_end_B;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$970  = \$670 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$970  = \$771 ;
-      end
-    end
-    if (act_end) begin
-      \$970  = 1'h0;
-    end
-    if (rst) begin
-      \$970  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$971  = cl_end_S;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$971  = \$674 ;
-        end
-      end
-    end
-    if (acc) begin
-      if (\$756 ) begin
-        \$971  = \$773 ;
-      end
+      \$971  = 1'h0;
     end
     if (act_end) begin
       \$971  = 1'h0;
@@ -5929,20 +5502,29 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$972  = cl_end_E;
-    if (in_hdr) begin
+    \$972  = dec_bad;
+    if (d_long) begin
+      \$972  = 1'h1;
+    end
+    if (\$694 ) begin
+      \$972  = 1'h1;
       (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
+      if (pre_bad) begin
+      end else if (hdr_over) begin
+      end else if (hdr_bad) begin
+      end else if (\$719 ) begin
       end else begin
-        if (\$651 ) begin
-          \$972  = \$678 ;
-        end
+        \$972  = 1'h0;
       end
     end
-    if (acc) begin
-      if (\$756 ) begin
-        \$972  = \$775 ;
+    if (\$734 ) begin
+      \$972  = 1'h1;
+      (* full_case = 32'd1 *)
+      if (\$735 ) begin
+      end else if (\$738 ) begin
+      end else if (fin_bad) begin
+      end else begin
+        \$972  = 1'h0;
       end
     end
     if (act_end) begin
@@ -5954,188 +5536,170 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$973  = cl_end_K;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$973  = \$682 ;
-        end
+    \$973  = dec_code;
+    if (d_long) begin
+      \$973  = \$662 ;
+    end
+    if (\$694 ) begin
+      if (pre_bad) begin
+        \$973  = pre_code;
+      end else if (hdr_over) begin
+        \$973  = 5'h07;
+      end else if (hdr_bad) begin
+        \$973  = hdr_code;
+      end else if (\$719 ) begin
+        \$973  = s_code;
       end
+    end
+    if (\$734 ) begin
+      if (\$735 ) begin
+        \$973  = 5'h05;
+      end else if (\$738 ) begin
+        \$973  = 5'h07;
+      end else if (fin_bad) begin
+        \$973  = fin_code;
+      end
+    end
+    if (act_end) begin
+      \$973  = 5'h00;
+    end
+    if (rst) begin
+      \$973  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$974  = rem;
+    if (d_str) begin
+      \$974  = { 19'h00000, b_ln };
     end
     if (acc) begin
-      if (\$756 ) begin
-        \$973  = \$777 ;
+      if (\$771 ) begin
+        \$974  = \$773 [24:0];
       end
     end
+    if (in_content) begin
+      \$974  = \$819 [24:0];
+    end
     if (act_end) begin
-      \$973  = 1'h0;
+      \$974  = 25'h0000000;
     end
     if (rst) begin
-      \$973  = 1'h0;
+      \$974  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$974  = cl_cf_W;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$974  = hdr_cf_W;
-        end
-      end
+    \$975  = jj;
+    if (d_str) begin
+      \$975  = \$663 [4:0];
     end
     if (acc) begin
-      if (\$756 ) begin
-        \$974  = app_cf_W;
+      if (\$771 ) begin
+        \$975  = \$774 [4:0];
       end
     end
+    if (in_content) begin
+      \$975  = \$820 [4:0];
+    end
     if (act_end) begin
-      \$974  = 1'h0;
+      \$975  = 5'h00;
     end
     if (rst) begin
-      \$974  = 1'h0;
+      \$975  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$975  = cl_cf_B;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$975  = hdr_cf_B;
-        end
-      end
+    \$976  = k_n;
+    if (d_str) begin
+      \$976  = rom_n_d;
     end
     if (acc) begin
-      if (\$756 ) begin
-        \$975  = app_cf_B;
+      if (\$771 ) begin
+        \$976  = rom_n_a;
       end
     end
+    if (in_content) begin
+      \$976  = rom_n_c;
+    end
     if (act_end) begin
-      \$975  = 1'h0;
+      \$976  = 8'h00;
     end
     if (rst) begin
-      \$975  = 1'h0;
+      \$976  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$976  = cl_cf_S;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$976  = hdr_cf_S;
-        end
-      end
+    \$977  = k_h;
+    if (d_str) begin
+      \$977  = rom_h_d;
     end
     if (acc) begin
-      if (\$756 ) begin
-        \$976  = app_cf_S;
+      if (\$771 ) begin
+        \$977  = rom_h_a;
       end
     end
+    if (in_content) begin
+      \$977  = rom_h_c;
+    end
     if (act_end) begin
-      \$976  = 1'h0;
+      \$977  = 8'h00;
     end
     if (rst) begin
-      \$976  = 1'h0;
+      \$977  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$977  = cl_cf_E;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$977  = hdr_cf_E;
-        end
-      end
+    \$978  = ln6;
+    if (d_str) begin
+      \$978  = b_ln;
     end
     if (acc) begin
-      if (\$756 ) begin
-        \$977  = app_cf_E;
+      if (\$771 ) begin
+        \$978  = \$377 [5:0];
       end
     end
     if (act_end) begin
-      \$977  = 1'h0;
+      \$978  = 6'h00;
     end
     if (rst) begin
-      \$977  = 1'h0;
+      \$978  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$978  = cl_cf_K;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (\$651 ) begin
-          \$978  = 1'h0;
-        end
-      end
+    \$979  = first;
+    if (d_str) begin
+      \$979  = 1'h1;
     end
     if (acc) begin
-      if (\$756 ) begin
-        \$978  = 1'h0;
+      if (\$771 ) begin
+        \$979  = 1'h1;
       end
     end
+    if (in_content) begin
+      \$979  = 1'h0;
+    end
     if (act_end) begin
-      \$978  = 1'h0;
+      \$979  = 1'h0;
     end
     if (rst) begin
-      \$978  = 1'h0;
+      \$979  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$979  = dec_fld;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$979  = fld_hdr;
+    \$980  = wrapped;
+    if (d_str) begin
+      \$980  = \$664 ;
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$980  = dec_wrapped;
       end
-    end
-    if (\$719 ) begin
-      \$979  = fld;
-    end
-    if (act_end) begin
-      \$979  = 6'h00;
-    end
-    if (rst) begin
-      \$979  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$980  = dec_list;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$980  = b_list;
-      end
-    end
-    if (\$719 ) begin
-      \$980  = it_list;
     end
     if (act_end) begin
       \$980  = 1'h0;
@@ -6146,122 +5710,119 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$981  = dec_ln;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$981  = { 58'h000000000000000, b_ln };
+    \$981  = c_n;
+    if (d_str) begin
+      \$981  = { 1'h0, \$666  };
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$981  = { 1'h0, \$776  };
       end
     end
-    if (\$719 ) begin
-      \$981  = len_acc;
+    if (in_content) begin
+      \$981  = o_n;
     end
     if (act_end) begin
-      \$981  = 64'h0000000000000000;
+      \$981  = 2'h1;
     end
     if (rst) begin
-      \$981  = 64'h0000000000000000;
+      \$981  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$982  = dec_end;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$982  = { 39'h0000000000, \$152  };
+    \$982  = c_h;
+    if (d_str) begin
+      \$982  = { 1'h0, \$668  };
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$982  = { 1'h0, \$778  };
       end
     end
-    if (\$719 ) begin
-      \$982  = fin_end;
+    if (in_content) begin
+      \$982  = o_h;
     end
     if (act_end) begin
-      \$982  = 66'h00000000000000000;
+      \$982  = 2'h1;
     end
     if (rst) begin
-      \$982  = 66'h00000000000000000;
+      \$982  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$983  = dec_pos;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$983  = pos;
+    \$983  = c_p;
+    if (d_str) begin
+      \$983  = \$672 ;
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$983  = \$782 ;
       end
     end
-    if (\$719 ) begin
-      \$983  = it_pos;
+    if (in_content) begin
+      \$983  = o_p;
     end
     if (act_end) begin
-      \$983  = 25'h0000000;
+      \$983  = 2'h1;
     end
     if (rst) begin
-      \$983  = 25'h0000000;
+      \$983  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$984  = dec_start;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$984  = \$683 ;
+    \$984  = all_ff;
+    if (d_str) begin
+      \$984  = 1'h1;
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$984  = 1'h1;
       end
     end
-    if (\$719 ) begin
-      \$984  = start;
+    if (in_content) begin
+      \$984  = \$826 ;
     end
     if (act_end) begin
-      \$984  = 26'h0000000;
+      \$984  = 1'h1;
     end
     if (rst) begin
-      \$984  = 26'h0000000;
+      \$984  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$985  = dec_single;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$985  = b_single;
+    \$985  = last1;
+    if (d_str) begin
+      \$985  = \$673 ;
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$985  = 1'h0;
       end
     end
-    if (\$719 ) begin
+    if (in_content) begin
+      \$985  = \$827 ;
+    end
+    if (act_end) begin
       \$985  = 1'h0;
     end
-    if (act_end) begin
-      \$985  = 1'h0;
-    end
     if (rst) begin
       \$985  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$986  = dec_cmpl;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$986  = \$685 ;
-      end
+    \$986  = cl_end_W;
+    if (d_str) begin
+      \$986  = \$677 ;
     end
-    if (\$719 ) begin
-      \$986  = 1'h0;
+    if (acc) begin
+      if (\$771 ) begin
+        \$986  = \$784 ;
+      end
     end
     if (act_end) begin
       \$986  = 1'h0;
@@ -6272,17 +5833,14 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$987  = dec_wrapped;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$987  = \$686 ;
-      end
+    \$987  = cl_end_B;
+    if (d_str) begin
+      \$987  = \$681 ;
     end
-    if (\$719 ) begin
-      \$987  = 1'h0;
+    if (acc) begin
+      if (\$771 ) begin
+        \$987  = \$786 ;
+      end
     end
     if (act_end) begin
       \$987  = 1'h0;
@@ -6293,31 +5851,31 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$988  = dec_b;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$988  = b;
+    \$988  = cl_end_S;
+    if (d_str) begin
+      \$988  = \$685 ;
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$988  = \$788 ;
       end
     end
     if (act_end) begin
-      \$988  = 8'h00;
+      \$988  = 1'h0;
     end
     if (rst) begin
-      \$988  = 8'h00;
+      \$988  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$989  = dec_eq_W;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$989  = \$690 ;
+    \$989  = cl_end_E;
+    if (d_str) begin
+      \$989  = \$689 ;
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$989  = \$790 ;
       end
     end
     if (act_end) begin
@@ -6329,13 +5887,13 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$990  = dec_eq_B;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$990  = \$694 ;
+    \$990  = cl_end_K;
+    if (d_str) begin
+      \$990  = \$693 ;
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$990  = \$792 ;
       end
     end
     if (act_end) begin
@@ -6347,13 +5905,13 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$991  = dec_eq_S;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$991  = \$698 ;
+    \$991  = cl_cf_W;
+    if (d_str) begin
+      \$991  = hdr_cf_W;
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$991  = app_cf_W;
       end
     end
     if (act_end) begin
@@ -6365,13 +5923,13 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$992  = dec_eq_E;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$992  = \$702 ;
+    \$992  = cl_cf_B;
+    if (d_str) begin
+      \$992  = hdr_cf_B;
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$992  = app_cf_B;
       end
     end
     if (act_end) begin
@@ -6383,13 +5941,13 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$993  = dec_eq_K;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$993  = \$706 ;
+    \$993  = cl_cf_S;
+    if (d_str) begin
+      \$993  = hdr_cf_S;
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$993  = app_cf_S;
       end
     end
     if (act_end) begin
@@ -6401,13 +5959,13 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$994  = dec_cf_W;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$994  = hdr_cf_W;
+    \$994  = cl_cf_E;
+    if (d_str) begin
+      \$994  = hdr_cf_E;
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$994  = app_cf_E;
       end
     end
     if (act_end) begin
@@ -6419,13 +5977,13 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$995  = dec_cf_B;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$995  = hdr_cf_B;
+    \$995  = cl_cf_K;
+    if (d_str) begin
+      \$995  = 1'h0;
+    end
+    if (acc) begin
+      if (\$771 ) begin
+        \$995  = 1'h0;
       end
     end
     if (act_end) begin
@@ -6437,32 +5995,28 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$996  = dec_cf_S;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$996  = hdr_cf_S;
-      end
+    \$996  = dec_fld;
+    if (\$694 ) begin
+      \$996  = fld_hdr;
+    end
+    if (\$734 ) begin
+      \$996  = fld;
     end
     if (act_end) begin
-      \$996  = 1'h0;
+      \$996  = 6'h00;
     end
     if (rst) begin
-      \$996  = 1'h0;
+      \$996  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$997  = dec_cf_E;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$997  = hdr_cf_E;
-      end
+    \$997  = dec_list;
+    if (\$694 ) begin
+      \$997  = b_list;
+    end
+    if (\$734 ) begin
+      \$997  = it_list;
     end
     if (act_end) begin
       \$997  = 1'h0;
@@ -6473,1036 +6027,932 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$998  = dec_cf_K;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$998  = 1'h0;
-      end
+    \$998  = dec_ln;
+    if (\$694 ) begin
+      \$998  = { 58'h000000000000000, b_ln };
+    end
+    if (\$734 ) begin
+      \$998  = len_acc;
     end
     if (act_end) begin
-      \$998  = 1'h0;
+      \$998  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$998  = 1'h0;
+      \$998  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$999  = dec_bad;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        \$999  = 1'h1;
-        (* full_case = 32'd1 *)
-        if (pre_bad) begin
-        end else if (hdr_over) begin
-        end else if (hdr_bad) begin
-        end else if (\$707 ) begin
-        end else begin
-          \$999  = 1'h0;
-        end
-      end
+    \$999  = dec_end;
+    if (\$694 ) begin
+      \$999  = { 39'h0000000000, \$152  };
     end
-    if (\$719 ) begin
-      \$999  = 1'h1;
-      (* full_case = 32'd1 *)
-      if (\$720 ) begin
-      end else if (\$723 ) begin
-      end else if (fin_bad) begin
-      end else begin
-        \$999  = 1'h0;
-      end
+    if (\$734 ) begin
+      \$999  = fin_end;
     end
     if (act_end) begin
-      \$999  = 1'h0;
+      \$999  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$999  = 1'h0;
+      \$999  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1000  = dec_code;
-    if (in_hdr) begin
-      (* full_case = 32'd1 *)
-      if (type_byte) begin
-      end else if (\$645 ) begin
-      end else begin
-        if (pre_bad) begin
-          \$1000  = pre_code;
-        end else if (hdr_over) begin
-          \$1000  = 5'h07;
-        end else if (hdr_bad) begin
-          \$1000  = hdr_code;
-        end else if (\$707 ) begin
-          \$1000  = s_code;
-        end
-      end
+    \$1000  = dec_pos;
+    if (\$694 ) begin
+      \$1000  = pos;
     end
-    if (\$719 ) begin
-      if (\$720 ) begin
-        \$1000  = 5'h05;
-      end else if (\$723 ) begin
-        \$1000  = 5'h07;
-      end else if (fin_bad) begin
-        \$1000  = fin_code;
-      end
+    if (\$734 ) begin
+      \$1000  = it_pos;
     end
     if (act_end) begin
-      \$1000  = 5'h00;
+      \$1000  = 25'h0000000;
     end
     if (rst) begin
-      \$1000  = 5'h00;
+      \$1000  = 25'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1001  = fin_end;
-    if (\$715 ) begin
-      \$1001  = { 1'h0, \$716  };
+    \$1001  = dec_start;
+    if (\$694 ) begin
+      \$1001  = \$695 ;
+    end
+    if (\$734 ) begin
+      \$1001  = start;
     end
     if (act_end) begin
-      \$1001  = 66'h00000000000000000;
+      \$1001  = 26'h0000000;
     end
     if (rst) begin
-      \$1001  = 66'h00000000000000000;
+      \$1001  = 26'h0000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1002  = idx_W;
+    \$1002  = dec_single;
+    if (\$694 ) begin
+      \$1002  = b_single;
+    end
+    if (\$734 ) begin
+      \$1002  = 1'h0;
+    end
+    if (act_end) begin
+      \$1002  = 1'h0;
+    end
+    if (rst) begin
+      \$1002  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1003  = dec_cmpl;
+    if (\$694 ) begin
+      \$1003  = \$697 ;
+    end
+    if (\$734 ) begin
+      \$1003  = 1'h0;
+    end
+    if (act_end) begin
+      \$1003  = 1'h0;
+    end
+    if (rst) begin
+      \$1003  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1004  = dec_wrapped;
+    if (\$694 ) begin
+      \$1004  = \$698 ;
+    end
+    if (\$734 ) begin
+      \$1004  = 1'h0;
+    end
+    if (act_end) begin
+      \$1004  = 1'h0;
+    end
+    if (rst) begin
+      \$1004  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1005  = dec_b;
+    if (\$694 ) begin
+      \$1005  = b;
+    end
+    if (act_end) begin
+      \$1005  = 8'h00;
+    end
+    if (rst) begin
+      \$1005  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1006  = dec_eq_W;
+    if (\$694 ) begin
+      \$1006  = \$702 ;
+    end
+    if (act_end) begin
+      \$1006  = 1'h0;
+    end
+    if (rst) begin
+      \$1006  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1007  = dec_eq_B;
+    if (\$694 ) begin
+      \$1007  = \$706 ;
+    end
+    if (act_end) begin
+      \$1007  = 1'h0;
+    end
+    if (rst) begin
+      \$1007  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1008  = dec_eq_S;
+    if (\$694 ) begin
+      \$1008  = \$710 ;
+    end
+    if (act_end) begin
+      \$1008  = 1'h0;
+    end
+    if (rst) begin
+      \$1008  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1009  = dec_eq_E;
+    if (\$694 ) begin
+      \$1009  = \$714 ;
+    end
+    if (act_end) begin
+      \$1009  = 1'h0;
+    end
+    if (rst) begin
+      \$1009  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1010  = dec_eq_K;
+    if (\$694 ) begin
+      \$1010  = \$718 ;
+    end
+    if (act_end) begin
+      \$1010  = 1'h0;
+    end
+    if (rst) begin
+      \$1010  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1011  = dec_cf_W;
+    if (\$694 ) begin
+      \$1011  = hdr_cf_W;
+    end
+    if (act_end) begin
+      \$1011  = 1'h0;
+    end
+    if (rst) begin
+      \$1011  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1012  = dec_cf_B;
+    if (\$694 ) begin
+      \$1012  = hdr_cf_B;
+    end
+    if (act_end) begin
+      \$1012  = 1'h0;
+    end
+    if (rst) begin
+      \$1012  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1013  = dec_cf_S;
+    if (\$694 ) begin
+      \$1013  = hdr_cf_S;
+    end
+    if (act_end) begin
+      \$1013  = 1'h0;
+    end
+    if (rst) begin
+      \$1013  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1014  = dec_cf_E;
+    if (\$694 ) begin
+      \$1014  = hdr_cf_E;
+    end
+    if (act_end) begin
+      \$1014  = 1'h0;
+    end
+    if (rst) begin
+      \$1014  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1015  = dec_cf_K;
+    if (\$694 ) begin
+      \$1015  = 1'h0;
+    end
+    if (act_end) begin
+      \$1015  = 1'h0;
+    end
+    if (rst) begin
+      \$1015  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1016  = fin_end;
+    if (\$730 ) begin
+      \$1016  = { 1'h0, \$731  };
+    end
+    if (act_end) begin
+      \$1016  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1016  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1017  = idx_W;
     if (acc) begin
       if (acc_at_W) begin
-        \$1002  = \$724 [2:0];
+        \$1017  = \$739 [2:0];
       end
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-          \$1002  = 3'h1;
+      if (\$794 ) begin
+        if (\$795 ) begin
+        end else if (\$796 ) begin
+          \$1017  = 3'h1;
         end
       end
     end
     if (act_end) begin
-      \$1002  = 3'h0;
+      \$1017  = 3'h0;
     end
     if (rst) begin
-      \$1002  = 3'h0;
+      \$1017  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1003  = idx_B;
+    \$1018  = idx_B;
     if (acc) begin
       if (acc_at_B) begin
-        \$1003  = \$725 [3:0];
+        \$1018  = \$740 [3:0];
       end
-      if (\$779 ) begin
-        if (\$780 ) begin
-          \$1003  = 4'h0;
-        end else if (\$781 ) begin
-          \$1003  = 4'h0;
+      if (\$794 ) begin
+        if (\$795 ) begin
+          \$1018  = 4'h0;
+        end else if (\$796 ) begin
+          \$1018  = 4'h0;
         end
       end
     end
     if (act_end) begin
-      \$1003  = 4'h0;
+      \$1018  = 4'h0;
     end
     if (rst) begin
-      \$1003  = 4'h0;
+      \$1018  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1004  = idx_S;
+    \$1019  = idx_S;
     if (acc) begin
       if (acc_at_S) begin
-        \$1004  = \$726 [23:0];
+        \$1019  = \$741 [23:0];
       end
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-        end else if (\$793 ) begin
-          \$1004  = 24'h000000;
+      if (\$794 ) begin
+        if (\$795 ) begin
+        end else if (\$796 ) begin
+        end else if (\$808 ) begin
+          \$1019  = 24'h000000;
         end
       end
     end
     if (act_end) begin
-      \$1004  = 24'h000000;
+      \$1019  = 24'h000000;
     end
     if (rst) begin
-      \$1004  = 24'h000000;
+      \$1019  = 24'h000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1005  = idx_E;
+    \$1020  = idx_E;
     if (acc) begin
       if (acc_at_E) begin
-        \$1005  = \$727 [2:0];
+        \$1020  = \$742 [2:0];
       end
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-        end else if (\$793 ) begin
+      if (\$794 ) begin
+        if (\$795 ) begin
         end else if (\$796 ) begin
-          \$1005  = 3'h0;
+        end else if (\$808 ) begin
+        end else if (\$811 ) begin
+          \$1020  = 3'h0;
         end
       end
     end
     if (act_end) begin
-      \$1005  = 3'h0;
+      \$1020  = 3'h0;
     end
     if (rst) begin
-      \$1005  = 3'h0;
+      \$1020  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1006  = idx_K;
+    \$1021  = idx_K;
     if (acc) begin
       if (acc_at_K) begin
-        \$1006  = \$728 [0];
+        \$1021  = \$743 [0];
       end
     end
     if (act_end) begin
-      \$1006  = 1'h0;
+      \$1021  = 1'h0;
     end
     if (rst) begin
-      \$1006  = 1'h0;
+      \$1021  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1007  = versioned;
+    \$1022  = versioned;
     if (acc) begin
-      if (\$729 ) begin
-        \$1007  = 1'h1;
+      if (\$744 ) begin
+        \$1022  = 1'h1;
       end
     end
     if (act_end) begin
-      \$1007  = 1'h0;
+      \$1022  = 1'h0;
     end
     if (rst) begin
-      \$1007  = 1'h0;
+      \$1022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1008  = rec;
+    \$1023  = rec;
     if (acc) begin
-      if (\$732 ) begin
-        \$1008 [2914:2891] = dec_pos[23:0];
-        \$1008 [2938:2915] = dec_start[23:0];
-        \$1008 [2986:2963] = dec_end[23:0];
-      end
-      if (\$735 ) begin
-        \$1008 [2962:2939] = dec_pos[23:0];
-      end
-      if (\$736 ) begin
-        \$1008 [10] = \$737 ;
-      end
-      if (\$739 ) begin
-        \$1008 [2626:2603] = dec_start[23:0];
-        \$1008 [2650:2627] = dec_ln[23:0];
-      end
-      if (\$740 ) begin
-        \$1008 [2770:2747] = dec_pos[23:0];
-        \$1008 [2794:2771] = dec_end[23:0];
-      end
-      if (\$741 ) begin
-        \$1008 [2818:2795] = dec_pos[23:0];
-        \$1008 [2842:2819] = dec_end[23:0];
-      end
-      if (\$742 ) begin
-        \$1008 [2866:2843] = dec_pos[23:0];
-        \$1008 [2890:2867] = dec_end[23:0];
-      end
-      if (\$743 ) begin
-        \$1008 [2674:2651] = \$744 [23:0];
-      end
-      if (\$745 ) begin
-        \$1008 [2698:2675] = \$746 [23:0];
-      end
       if (\$747 ) begin
-        \$1008 [2722:2699] = \$748 [23:0];
+        \$1023 [2914:2891] = dec_pos[23:0];
+        \$1023 [2938:2915] = dec_start[23:0];
+        \$1023 [2986:2963] = dec_end[23:0];
       end
-      if (\$749 ) begin
-        \$1008 [2746:2723] = \$750 [23:0];
+      if (\$750 ) begin
+        \$1023 [2962:2939] = dec_pos[23:0];
       end
       if (\$751 ) begin
-        \$1008 [9] = 1'h1;
+        \$1023 [10] = \$752 ;
       end
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-          \$1008 [8] = 1'h1;
+      if (\$754 ) begin
+        \$1023 [2626:2603] = dec_start[23:0];
+        \$1023 [2650:2627] = dec_ln[23:0];
+      end
+      if (\$755 ) begin
+        \$1023 [2770:2747] = dec_pos[23:0];
+        \$1023 [2794:2771] = dec_end[23:0];
+      end
+      if (\$756 ) begin
+        \$1023 [2818:2795] = dec_pos[23:0];
+        \$1023 [2842:2819] = dec_end[23:0];
+      end
+      if (\$757 ) begin
+        \$1023 [2866:2843] = dec_pos[23:0];
+        \$1023 [2890:2867] = dec_end[23:0];
+      end
+      if (\$758 ) begin
+        \$1023 [2674:2651] = \$759 [23:0];
+      end
+      if (\$760 ) begin
+        \$1023 [2698:2675] = \$761 [23:0];
+      end
+      if (\$762 ) begin
+        \$1023 [2722:2699] = \$763 [23:0];
+      end
+      if (\$764 ) begin
+        \$1023 [2746:2723] = \$765 [23:0];
+      end
+      if (\$766 ) begin
+        \$1023 [9] = 1'h1;
+      end
+      if (\$794 ) begin
+        if (\$795 ) begin
+        end else if (\$796 ) begin
+          \$1023 [8] = 1'h1;
         end
       end
     end
     if (cap_go) begin
-      if (\$842 ) begin
-        \$1008 [394:139] = { rec[386:139], cap_b };
+      if (\$857 ) begin
+        \$1023 [394:139] = { rec[386:139], cap_b };
       end
-      if (\$843 ) begin
-        \$1008 [74:11] = { rec[66:11], cap_b };
+      if (\$858 ) begin
+        \$1023 [74:11] = { rec[66:11], cap_b };
       end
-      if (\$844 ) begin
-        \$1008 [650:395] = { rec[642:395], cap_b };
+      if (\$859 ) begin
+        \$1023 [650:395] = { rec[642:395], cap_b };
       end
-      if (\$845 ) begin
-        \$1008 [906:651] = { rec[898:651], cap_b };
+      if (\$860 ) begin
+        \$1023 [906:651] = { rec[898:651], cap_b };
       end
-      if (\$846 ) begin
-        \$1008 [1162:907] = { rec[1154:907], cap_b };
+      if (\$861 ) begin
+        \$1023 [1162:907] = { rec[1154:907], cap_b };
       end
-      if (\$847 ) begin
-        \$1008 [138:75] = { rec[130:75], cap_b };
+      if (\$862 ) begin
+        \$1023 [138:75] = { rec[130:75], cap_b };
       end
-      if (\$848 ) begin
-        \$1008 [1674:1419] = { rec[1666:1419], cap_b };
+      if (\$863 ) begin
+        \$1023 [1674:1419] = { rec[1666:1419], cap_b };
       end
-      if (\$849 ) begin
-        \$1008 [1418:1163] = { rec[1410:1163], cap_b };
+      if (\$864 ) begin
+        \$1023 [1418:1163] = { rec[1410:1163], cap_b };
       end
-      if (\$850 ) begin
-        \$1008 [1930:1675] = { rec[1922:1675], cap_b };
+      if (\$865 ) begin
+        \$1023 [1930:1675] = { rec[1922:1675], cap_b };
       end
-      if (\$851 ) begin
-        \$1008 [1930:1675] = { rec[1922:1675], cap_b };
+      if (\$866 ) begin
+        \$1023 [1930:1675] = { rec[1922:1675], cap_b };
       end
-      if (\$852 ) begin
-        \$1008 [2186:1931] = { rec[2178:1931], cap_b };
+      if (\$867 ) begin
+        \$1023 [2186:1931] = { rec[2178:1931], cap_b };
       end
-      if (\$853 ) begin
-        \$1008 [2442:2187] = { rec[2434:2187], cap_b };
+      if (\$868 ) begin
+        \$1023 [2442:2187] = { rec[2434:2187], cap_b };
       end
-      if (\$854 ) begin
-        \$1008 [2602:2443] = { rec[2594:2443], cap_b };
+      if (\$869 ) begin
+        \$1023 [2602:2443] = { rec[2594:2443], cap_b };
       end
     end
     if (act_end) begin
-      \$1008  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1023  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
     if (rst) begin
-      \$1008  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1023  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1009  = to_present;
+    \$1024  = to_present;
     if (acc) begin
-      if (\$736 ) begin
-        \$1009  = \$738 ;
+      if (\$751 ) begin
+        \$1024  = \$753 ;
       end
     end
     if (act_end) begin
-      \$1009  = 1'h0;
+      \$1024  = 1'h0;
     end
-    if (rst) begin
-      \$1009  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1010  = prio_len;
-    if (acc) begin
-      if (\$752 ) begin
-        \$1010  = \$361 [5:0];
-      end
-    end
-    if (act_end) begin
-      \$1010  = 6'h00;
-    end
-    if (rst) begin
-      \$1010  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1011  = cur_end;
-    if (acc) begin
-      if (\$779 ) begin
-        \$1011  = dec_end;
-      end
-    end
-    if (c_last) begin
-      \$1011  = c_new_end;
-    end
-    if (a_cmpl) begin
-      \$1011  = a_new_end;
-    end
-    if (act_end) begin
-      \$1011  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$1011  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1012  = open_B;
-    if (acc) begin
-      if (\$779 ) begin
-        if (\$780 ) begin
-          \$1012  = 1'h1;
-        end
-      end
-    end
-    if (close_B) begin
-      \$1012  = 1'h0;
-    end
-    if (act_end) begin
-      \$1012  = 1'h0;
-    end
-    if (rst) begin
-      \$1012  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1013  = end_B;
-    if (acc) begin
-      if (\$779 ) begin
-        if (\$780 ) begin
-          \$1013  = dec_end;
-        end else if (\$781 ) begin
-          \$1013  = dec_end;
-        end
-      end
-    end
-    if (act_end) begin
-      \$1013  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$1013  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1014  = open_W;
-    if (acc) begin
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-          \$1014  = 1'h1;
-        end
-      end
-    end
-    if (close_W) begin
-      \$1014  = 1'h0;
-    end
-    if (act_end) begin
-      \$1014  = 1'h0;
-    end
-    if (rst) begin
-      \$1014  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1015  = end_W;
-    if (acc) begin
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-          \$1015  = end_B;
-        end
-      end
-    end
-    if (act_end) begin
-      \$1015  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$1015  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1016  = open_S;
-    if (acc) begin
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-        end else if (\$793 ) begin
-          \$1016  = 1'h1;
-        end
-      end
-    end
-    if (close_S) begin
-      \$1016  = 1'h0;
-    end
-    if (act_end) begin
-      \$1016  = 1'h0;
-    end
-    if (rst) begin
-      \$1016  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1017  = end_S;
-    if (acc) begin
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-        end else if (\$793 ) begin
-          \$1017  = dec_end;
-        end
-      end
-    end
-    if (act_end) begin
-      \$1017  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$1017  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1018  = sub;
-    if (acc) begin
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-        end else if (\$793 ) begin
-          if (\$798 ) begin
-            \$1018  = 3'h0;
-          end
-          if (\$799 ) begin
-            \$1018  = 3'h1;
-          end
-          if (\$800 ) begin
-            \$1018  = 3'h2;
-          end
-          if (\$801 ) begin
-            \$1018  = 3'h3;
-          end
-          if (\$802 ) begin
-            \$1018  = 3'h4;
-          end
-          if (\$803 ) begin
-            \$1018  = 3'h5;
-          end
-        end
-      end
-    end
-    if (act_end) begin
-      \$1018  = 3'h0;
-    end
-    if (rst) begin
-      \$1018  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1019  = open_E;
-    if (acc) begin
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-        end else if (\$793 ) begin
-        end else if (\$796 ) begin
-          \$1019  = 1'h1;
-        end
-      end
-    end
-    if (close_E) begin
-      \$1019  = 1'h0;
-    end
-    if (act_end) begin
-      \$1019  = 1'h0;
-    end
-    if (rst) begin
-      \$1019  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1020  = end_E;
-    if (acc) begin
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-        end else if (\$793 ) begin
-        end else if (\$796 ) begin
-          \$1020  = dec_end;
-        end
-      end
-    end
-    if (act_end) begin
-      \$1020  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$1020  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1021  = open_K;
-    if (acc) begin
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-        end else if (\$793 ) begin
-        end else if (\$796 ) begin
-        end else if (\$797 ) begin
-          \$1021  = 1'h1;
-        end
-      end
-    end
-    if (close_K) begin
-      \$1021  = 1'h0;
-    end
-    if (act_end) begin
-      \$1021  = 1'h0;
-    end
-    if (rst) begin
-      \$1021  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1022  = end_K;
-    if (acc) begin
-      if (\$779 ) begin
-        if (\$780 ) begin
-        end else if (\$781 ) begin
-        end else if (\$793 ) begin
-        end else if (\$796 ) begin
-        end else if (\$797 ) begin
-          \$1022  = dec_end;
-        end
-      end
-    end
-    if (act_end) begin
-      \$1022  = 66'h00000000000000000;
-    end
-    if (rst) begin
-      \$1022  = 66'h00000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1023  = fee_chk;
-    if (in_content) begin
-      \$1023  = \$809 ;
-    end
-    if (fee_chk) begin
-      \$1023  = 1'h0;
-    end
-    if (act_end) begin
-      \$1023  = 1'h0;
-    end
-    if (rst) begin
-      \$1023  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1024  = \$839 ;
     if (rst) begin
       \$1024  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1025  = v_fld;
+    \$1025  = prio_len;
+    if (acc) begin
+      if (\$767 ) begin
+        \$1025  = \$377 [5:0];
+      end
+    end
+    if (act_end) begin
+      \$1025  = 6'h00;
+    end
     if (rst) begin
       \$1025  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1026  = v_b;
-    if (rst) begin
-      \$1026  = 8'h00;
+    \$1026  = cur_end;
+    if (acc) begin
+      if (\$794 ) begin
+        \$1026  = dec_end;
+      end
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1027  = prio_lsb;
-    if (\$841 ) begin
-      \$1027  = v_b;
+    if (c_last) begin
+      \$1026  = c_new_end;
+    end
+    if (a_cmpl) begin
+      \$1026  = a_new_end;
     end
     if (act_end) begin
-      \$1027  = 8'h00;
+      \$1026  = 66'h00000000000000000;
     end
     if (rst) begin
-      \$1027  = 8'h00;
+      \$1026  = 66'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1028  = cd_ovalid;
+    \$1027  = open_B;
+    if (acc) begin
+      if (\$794 ) begin
+        if (\$795 ) begin
+          \$1027  = 1'h1;
+        end
+      end
+    end
+    if (close_B) begin
+      \$1027  = 1'h0;
+    end
+    if (act_end) begin
+      \$1027  = 1'h0;
+    end
+    if (rst) begin
+      \$1027  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1028  = end_B;
+    if (acc) begin
+      if (\$794 ) begin
+        if (\$795 ) begin
+          \$1028  = dec_end;
+        end else if (\$796 ) begin
+          \$1028  = dec_end;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1028  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1028  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1029  = open_W;
+    if (acc) begin
+      if (\$794 ) begin
+        if (\$795 ) begin
+        end else if (\$796 ) begin
+          \$1029  = 1'h1;
+        end
+      end
+    end
+    if (close_W) begin
+      \$1029  = 1'h0;
+    end
+    if (act_end) begin
+      \$1029  = 1'h0;
+    end
+    if (rst) begin
+      \$1029  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1030  = end_W;
+    if (acc) begin
+      if (\$794 ) begin
+        if (\$795 ) begin
+        end else if (\$796 ) begin
+          \$1030  = end_B;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1030  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1030  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1031  = open_S;
+    if (acc) begin
+      if (\$794 ) begin
+        if (\$795 ) begin
+        end else if (\$796 ) begin
+        end else if (\$808 ) begin
+          \$1031  = 1'h1;
+        end
+      end
+    end
+    if (close_S) begin
+      \$1031  = 1'h0;
+    end
+    if (act_end) begin
+      \$1031  = 1'h0;
+    end
+    if (rst) begin
+      \$1031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1032  = end_S;
+    if (acc) begin
+      if (\$794 ) begin
+        if (\$795 ) begin
+        end else if (\$796 ) begin
+        end else if (\$808 ) begin
+          \$1032  = dec_end;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1032  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1032  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1033  = sub;
+    if (acc) begin
+      if (\$794 ) begin
+        if (\$795 ) begin
+        end else if (\$796 ) begin
+        end else if (\$808 ) begin
+          if (\$813 ) begin
+            \$1033  = 3'h0;
+          end
+          if (\$814 ) begin
+            \$1033  = 3'h1;
+          end
+          if (\$815 ) begin
+            \$1033  = 3'h2;
+          end
+          if (\$816 ) begin
+            \$1033  = 3'h3;
+          end
+          if (\$817 ) begin
+            \$1033  = 3'h4;
+          end
+          if (\$818 ) begin
+            \$1033  = 3'h5;
+          end
+        end
+      end
+    end
+    if (act_end) begin
+      \$1033  = 3'h0;
+    end
+    if (rst) begin
+      \$1033  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1034  = open_E;
+    if (acc) begin
+      if (\$794 ) begin
+        if (\$795 ) begin
+        end else if (\$796 ) begin
+        end else if (\$808 ) begin
+        end else if (\$811 ) begin
+          \$1034  = 1'h1;
+        end
+      end
+    end
+    if (close_E) begin
+      \$1034  = 1'h0;
+    end
+    if (act_end) begin
+      \$1034  = 1'h0;
+    end
+    if (rst) begin
+      \$1034  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1035  = end_E;
+    if (acc) begin
+      if (\$794 ) begin
+        if (\$795 ) begin
+        end else if (\$796 ) begin
+        end else if (\$808 ) begin
+        end else if (\$811 ) begin
+          \$1035  = dec_end;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1035  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1035  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1036  = open_K;
+    if (acc) begin
+      if (\$794 ) begin
+        if (\$795 ) begin
+        end else if (\$796 ) begin
+        end else if (\$808 ) begin
+        end else if (\$811 ) begin
+        end else if (\$812 ) begin
+          \$1036  = 1'h1;
+        end
+      end
+    end
+    if (close_K) begin
+      \$1036  = 1'h0;
+    end
+    if (act_end) begin
+      \$1036  = 1'h0;
+    end
+    if (rst) begin
+      \$1036  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1037  = end_K;
+    if (acc) begin
+      if (\$794 ) begin
+        if (\$795 ) begin
+        end else if (\$796 ) begin
+        end else if (\$808 ) begin
+        end else if (\$811 ) begin
+        end else if (\$812 ) begin
+          \$1037  = dec_end;
+        end
+      end
+    end
+    if (act_end) begin
+      \$1037  = 66'h00000000000000000;
+    end
+    if (rst) begin
+      \$1037  = 66'h00000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1038  = fee_chk;
+    if (in_content) begin
+      \$1038  = \$824 ;
+    end
+    if (fee_chk) begin
+      \$1038  = 1'h0;
+    end
+    if (act_end) begin
+      \$1038  = 1'h0;
+    end
+    if (rst) begin
+      \$1038  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1039  = \$854 ;
+    if (rst) begin
+      \$1039  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1040  = v_fld;
+    if (rst) begin
+      \$1040  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1041  = v_b;
+    if (rst) begin
+      \$1041  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1042  = prio_lsb;
+    if (\$856 ) begin
+      \$1042  = v_b;
+    end
+    if (act_end) begin
+      \$1042  = 8'h00;
+    end
+    if (rst) begin
+      \$1042  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1043  = cd_ovalid;
     if (o_calldata__ready) begin
-      \$1028  = 1'h0;
+      \$1043  = 1'h0;
     end
     if (cd_move) begin
-      \$1028  = 1'h1;
+      \$1043  = 1'h1;
     end
     if (act_end) begin
-      \$1028  = 1'h1;
+      \$1043  = 1'h1;
     end
     if (rst) begin
-      \$1028  = 1'h0;
+      \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1029  = o_calldata__payload;
+    \$1044  = o_calldata__payload;
     if (cd_move) begin
-      \$1029 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
-      \$1029 [261:256] = \$859 ;
-      \$1029 [262] = \$860 ;
-      \$1029 [278:263] = \$861 ;
-      \$1029 [279] = 1'h0;
+      \$1044 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
+      \$1044 [261:256] = \$874 ;
+      \$1044 [262] = \$875 ;
+      \$1044 [278:263] = \$876 ;
+      \$1044 [279] = 1'h0;
     end
     if (act_end) begin
-      \$1029 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
-      \$1029 [261:256] = cd_fill;
-      \$1029 [262] = \$901 ;
-      \$1029 [278:263] = cd_index;
-      \$1029 [279] = 1'h1;
+      \$1044 [255:0] = { cd_wb0, cd_wb1, cd_wb2, cd_wb3, cd_wb4, cd_wb5, cd_wb6, cd_wb7, cd_wb8, cd_wb9, cd_wb10, cd_wb11, cd_wb12, cd_wb13, cd_wb14, cd_wb15, cd_wb16, cd_wb17, cd_wb18, cd_wb19, cd_wb20, cd_wb21, cd_wb22, cd_wb23, cd_wb24, cd_wb25, cd_wb26, cd_wb27, cd_wb28, cd_wb29, cd_wb30, cd_wb31 };
+      \$1044 [261:256] = cd_fill;
+      \$1044 [262] = \$916 ;
+      \$1044 [278:263] = cd_index;
+      \$1044 [279] = 1'h1;
     end
     if (rst) begin
-      \$1029  = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1044  = 280'h0000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1030  = cd_full;
+    \$1045  = cd_full;
     if (cd_move) begin
-      \$1030  = 1'h0;
+      \$1045  = 1'h0;
     end
     if (cd_wr) begin
-      if (\$900 ) begin
-        \$1030  = 1'h1;
+      if (\$915 ) begin
+        \$1045  = 1'h1;
       end
     end
     if (rst) begin
-      \$1030  = 1'h0;
+      \$1045  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1031  = cd_fill;
+    \$1046  = cd_fill;
     if (cd_move) begin
-      \$1031  = 6'h00;
+      \$1046  = 6'h00;
     end
     if (cd_wr) begin
-      \$1031  = \$898 [5:0];
+      \$1046  = \$913 [5:0];
     end
     if (act_end) begin
-      \$1031  = 6'h00;
+      \$1046  = 6'h00;
     end
     if (rst) begin
-      \$1031  = 6'h00;
+      \$1046  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1032  = cd_arg;
+    \$1047  = cd_arg;
     if (cd_move) begin
-      \$1032  = 1'h1;
+      \$1047  = 1'h1;
     end
     if (act_end) begin
-      \$1032  = 1'h0;
+      \$1047  = 1'h0;
     end
     if (rst) begin
-      \$1032  = 1'h0;
+      \$1047  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1033  = cd_index;
+    \$1048  = cd_index;
     if (cd_move) begin
-      \$1033  = \$863 [15:0];
+      \$1048  = \$878 [15:0];
     end
     if (act_end) begin
-      \$1033  = 16'h0000;
+      \$1048  = 16'h0000;
     end
     if (rst) begin
-      \$1033  = 16'h0000;
+      \$1048  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1034  = cd_wb0;
-    if (cd_move) begin
-      \$1034  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$866 ) begin
-        \$1034  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1034  = 8'h00;
-    end
-    if (rst) begin
-      \$1034  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1035  = cd_wb1;
-    if (cd_move) begin
-      \$1035  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$867 ) begin
-        \$1035  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1035  = 8'h00;
-    end
-    if (rst) begin
-      \$1035  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1036  = cd_wb2;
-    if (cd_move) begin
-      \$1036  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$868 ) begin
-        \$1036  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1036  = 8'h00;
-    end
-    if (rst) begin
-      \$1036  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1037  = cd_wb3;
-    if (cd_move) begin
-      \$1037  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$869 ) begin
-        \$1037  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1037  = 8'h00;
-    end
-    if (rst) begin
-      \$1037  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1038  = cd_wb4;
-    if (cd_move) begin
-      \$1038  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$870 ) begin
-        \$1038  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1038  = 8'h00;
-    end
-    if (rst) begin
-      \$1038  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1039  = cd_wb5;
-    if (cd_move) begin
-      \$1039  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$871 ) begin
-        \$1039  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1039  = 8'h00;
-    end
-    if (rst) begin
-      \$1039  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1040  = cd_wb6;
-    if (cd_move) begin
-      \$1040  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$872 ) begin
-        \$1040  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1040  = 8'h00;
-    end
-    if (rst) begin
-      \$1040  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1041  = cd_wb7;
-    if (cd_move) begin
-      \$1041  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$873 ) begin
-        \$1041  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1041  = 8'h00;
-    end
-    if (rst) begin
-      \$1041  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1042  = cd_wb8;
-    if (cd_move) begin
-      \$1042  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$874 ) begin
-        \$1042  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1042  = 8'h00;
-    end
-    if (rst) begin
-      \$1042  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1043  = cd_wb9;
-    if (cd_move) begin
-      \$1043  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$875 ) begin
-        \$1043  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1043  = 8'h00;
-    end
-    if (rst) begin
-      \$1043  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1044  = cd_wb10;
-    if (cd_move) begin
-      \$1044  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$876 ) begin
-        \$1044  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1044  = 8'h00;
-    end
-    if (rst) begin
-      \$1044  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1045  = cd_wb11;
-    if (cd_move) begin
-      \$1045  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$877 ) begin
-        \$1045  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1045  = 8'h00;
-    end
-    if (rst) begin
-      \$1045  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1046  = cd_wb12;
-    if (cd_move) begin
-      \$1046  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$878 ) begin
-        \$1046  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1046  = 8'h00;
-    end
-    if (rst) begin
-      \$1046  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1047  = cd_wb13;
-    if (cd_move) begin
-      \$1047  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$879 ) begin
-        \$1047  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1047  = 8'h00;
-    end
-    if (rst) begin
-      \$1047  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1048  = cd_wb14;
-    if (cd_move) begin
-      \$1048  = 8'h00;
-    end
-    if (cd_wr) begin
-      if (\$880 ) begin
-        \$1048  = cdw_b;
-      end
-    end
-    if (act_end) begin
-      \$1048  = 8'h00;
-    end
-    if (rst) begin
-      \$1048  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1049  = cd_wb15;
+    \$1049  = cd_wb0;
     if (cd_move) begin
       \$1049  = 8'h00;
     end
@@ -7520,7 +6970,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1050  = cd_wb16;
+    \$1050  = cd_wb1;
     if (cd_move) begin
       \$1050  = 8'h00;
     end
@@ -7538,7 +6988,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1051  = cd_wb17;
+    \$1051  = cd_wb2;
     if (cd_move) begin
       \$1051  = 8'h00;
     end
@@ -7556,7 +7006,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1052  = cd_wb18;
+    \$1052  = cd_wb3;
     if (cd_move) begin
       \$1052  = 8'h00;
     end
@@ -7574,7 +7024,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1053  = cd_wb19;
+    \$1053  = cd_wb4;
     if (cd_move) begin
       \$1053  = 8'h00;
     end
@@ -7592,7 +7042,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1054  = cd_wb20;
+    \$1054  = cd_wb5;
     if (cd_move) begin
       \$1054  = 8'h00;
     end
@@ -7610,7 +7060,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1055  = cd_wb21;
+    \$1055  = cd_wb6;
     if (cd_move) begin
       \$1055  = 8'h00;
     end
@@ -7628,7 +7078,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1056  = cd_wb22;
+    \$1056  = cd_wb7;
     if (cd_move) begin
       \$1056  = 8'h00;
     end
@@ -7646,7 +7096,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1057  = cd_wb23;
+    \$1057  = cd_wb8;
     if (cd_move) begin
       \$1057  = 8'h00;
     end
@@ -7664,7 +7114,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1058  = cd_wb24;
+    \$1058  = cd_wb9;
     if (cd_move) begin
       \$1058  = 8'h00;
     end
@@ -7682,7 +7132,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1059  = cd_wb25;
+    \$1059  = cd_wb10;
     if (cd_move) begin
       \$1059  = 8'h00;
     end
@@ -7700,7 +7150,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1060  = cd_wb26;
+    \$1060  = cd_wb11;
     if (cd_move) begin
       \$1060  = 8'h00;
     end
@@ -7718,7 +7168,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1061  = cd_wb27;
+    \$1061  = cd_wb12;
     if (cd_move) begin
       \$1061  = 8'h00;
     end
@@ -7736,7 +7186,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1062  = cd_wb28;
+    \$1062  = cd_wb13;
     if (cd_move) begin
       \$1062  = 8'h00;
     end
@@ -7754,7 +7204,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1063  = cd_wb29;
+    \$1063  = cd_wb14;
     if (cd_move) begin
       \$1063  = 8'h00;
     end
@@ -7772,7 +7222,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1064  = cd_wb30;
+    \$1064  = cd_wb15;
     if (cd_move) begin
       \$1064  = 8'h00;
     end
@@ -7790,7 +7240,7 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1065  = cd_wb31;
+    \$1065  = cd_wb16;
     if (cd_move) begin
       \$1065  = 8'h00;
     end
@@ -7808,21 +7258,35 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1066  = cdw_go;
-    if (\$865 ) begin
-      \$1066  = 1'h1;
-    end else if (cd_wr) begin
-      \$1066  = 1'h0;
+    \$1066  = cd_wb17;
+    if (cd_move) begin
+      \$1066  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$898 ) begin
+        \$1066  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1066  = 8'h00;
     end
     if (rst) begin
-      \$1066  = 1'h0;
+      \$1066  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1067  = cdw_b;
-    if (\$865 ) begin
-      \$1067  = v_b;
+    \$1067  = cd_wb18;
+    if (cd_move) begin
+      \$1067  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$899 ) begin
+        \$1067  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1067  = 8'h00;
     end
     if (rst) begin
       \$1067  = 8'h00;
@@ -7830,120 +7294,376 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1068  = o__payload;
-    if (act_end) begin
-      \$1068 [2986:8] = rec[2986:8];
-      \$1068 [4:0] = code;
-      \$1068 [3011:2987] = pos;
-      \$1068 [7:5] = tx_type;
+    \$1068  = cd_wb19;
+    if (cd_move) begin
+      \$1068  = 8'h00;
     end
-    if (\$913 ) begin
-      if (\$917 ) begin
-        \$1068 [9] = 1'h1;
-        \$1068 [394:139] = { 1'h0, \$923 , \$920 , \$918 , lo[63:1] };
+    if (cd_wr) begin
+      if (\$900 ) begin
+        \$1068  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1068  = 8'h00;
+    end
+    if (rst) begin
+      \$1068  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1069  = cd_wb20;
+    if (cd_move) begin
+      \$1069  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$901 ) begin
+        \$1069  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1069  = 8'h00;
+    end
+    if (rst) begin
+      \$1069  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1070  = cd_wb21;
+    if (cd_move) begin
+      \$1070  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$902 ) begin
+        \$1070  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1070  = 8'h00;
+    end
+    if (rst) begin
+      \$1070  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1071  = cd_wb22;
+    if (cd_move) begin
+      \$1071  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$903 ) begin
+        \$1071  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1071  = 8'h00;
+    end
+    if (rst) begin
+      \$1071  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1072  = cd_wb23;
+    if (cd_move) begin
+      \$1072  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$904 ) begin
+        \$1072  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1072  = 8'h00;
+    end
+    if (rst) begin
+      \$1072  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1073  = cd_wb24;
+    if (cd_move) begin
+      \$1073  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$905 ) begin
+        \$1073  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1073  = 8'h00;
+    end
+    if (rst) begin
+      \$1073  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1074  = cd_wb25;
+    if (cd_move) begin
+      \$1074  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$906 ) begin
+        \$1074  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1074  = 8'h00;
+    end
+    if (rst) begin
+      \$1074  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1075  = cd_wb26;
+    if (cd_move) begin
+      \$1075  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$907 ) begin
+        \$1075  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1075  = 8'h00;
+    end
+    if (rst) begin
+      \$1075  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1076  = cd_wb27;
+    if (cd_move) begin
+      \$1076  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$908 ) begin
+        \$1076  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1076  = 8'h00;
+    end
+    if (rst) begin
+      \$1076  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1077  = cd_wb28;
+    if (cd_move) begin
+      \$1077  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$909 ) begin
+        \$1077  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1077  = 8'h00;
+    end
+    if (rst) begin
+      \$1077  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1078  = cd_wb29;
+    if (cd_move) begin
+      \$1078  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$910 ) begin
+        \$1078  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1078  = 8'h00;
+    end
+    if (rst) begin
+      \$1078  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1079  = cd_wb30;
+    if (cd_move) begin
+      \$1079  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$911 ) begin
+        \$1079  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1079  = 8'h00;
+    end
+    if (rst) begin
+      \$1079  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1080  = cd_wb31;
+    if (cd_move) begin
+      \$1080  = 8'h00;
+    end
+    if (cd_wr) begin
+      if (\$912 ) begin
+        \$1080  = cdw_b;
+      end
+    end
+    if (act_end) begin
+      \$1080  = 8'h00;
+    end
+    if (rst) begin
+      \$1080  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1081  = cdw_go;
+    if (\$880 ) begin
+      \$1081  = 1'h1;
+    end else if (cd_wr) begin
+      \$1081  = 1'h0;
+    end
+    if (rst) begin
+      \$1081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1082  = cdw_b;
+    if (\$880 ) begin
+      \$1082  = v_b;
+    end
+    if (rst) begin
+      \$1082  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$1083  = o__payload;
+    if (act_end) begin
+      \$1083 [2986:8] = rec[2986:8];
+      \$1083 [4:0] = code;
+      \$1083 [3011:2987] = pos;
+      \$1083 [7:5] = tx_type;
+    end
+    if (\$928 ) begin
+      if (\$932 ) begin
+        \$1083 [9] = 1'h1;
+        \$1083 [394:139] = { 1'h0, \$938 , \$935 , \$933 , lo[63:1] };
       end
     end
     if (rst) begin
-      \$1068  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$1083  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1069  = ost;
+    \$1084  = ost;
     if (act_end) begin
-      \$1069  = 2'h1;
+      \$1084  = 2'h1;
     end
-    if (\$902 ) begin
-      \$1069  = 2'h2;
+    if (\$917 ) begin
+      \$1084  = 2'h2;
     end
-    if (\$913 ) begin
-      \$1069  = 2'h3;
+    if (\$928 ) begin
+      \$1084  = 2'h3;
     end
-    if (\$925 ) begin
-      \$1069  = 2'h0;
+    if (\$940 ) begin
+      \$1084  = 2'h0;
     end
     if (rst) begin
-      \$1069  = 2'h0;
+      \$1084  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1070  = lo;
-    if (\$902 ) begin
-      \$1070  = \$903 ;
+    \$1085  = lo;
+    if (\$917 ) begin
+      \$1085  = \$918 ;
     end
     if (rst) begin
-      \$1070  = 65'h00000000000000000;
+      \$1085  = 65'h00000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1071  = ge37;
-    if (\$902 ) begin
-      \$1071  = \$906 ;
+    \$1086  = ge37;
+    if (\$917 ) begin
+      \$1086  = \$921 ;
     end
     if (rst) begin
-      \$1071  = 1'h0;
+      \$1086  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1072  = vdec1;
-    if (\$902 ) begin
-      \$1072  = \$907 [63:0];
+    \$1087  = vdec1;
+    if (\$917 ) begin
+      \$1087  = \$922 [63:0];
     end
     if (rst) begin
-      \$1072  = 64'h0000000000000000;
+      \$1087  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1073  = vdec2;
-    if (\$902 ) begin
-      \$1073  = \$908 [63:0];
+    \$1088  = vdec2;
+    if (\$917 ) begin
+      \$1088  = \$923 [63:0];
     end
     if (rst) begin
-      \$1073  = 64'h0000000000000000;
+      \$1088  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1074  = vdec3;
-    if (\$902 ) begin
-      \$1074  = \$909 [63:0];
+    \$1089  = vdec3;
+    if (\$917 ) begin
+      \$1089  = \$924 [63:0];
     end
     if (rst) begin
-      \$1074  = 64'h0000000000000000;
+      \$1089  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1075  = vzero1;
-    if (\$902 ) begin
-      \$1075  = \$910 ;
+    \$1090  = vzero1;
+    if (\$917 ) begin
+      \$1090  = \$925 ;
     end
     if (rst) begin
-      \$1075  = 1'h0;
+      \$1090  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1076  = vzero2;
-    if (\$902 ) begin
-      \$1076  = \$911 ;
+    \$1091  = vzero2;
+    if (\$917 ) begin
+      \$1091  = \$926 ;
     end
     if (rst) begin
-      \$1076  = 1'h0;
+      \$1091  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$1077  = vzero3;
-    if (\$902 ) begin
-      \$1077  = \$912 ;
+    \$1092  = vzero3;
+    if (\$917 ) begin
+      \$1092  = \$927 ;
     end
     if (rst) begin
-      \$1077  = 1'h0;
+      \$1092  = 1'h0;
     end
   end
   assign hdr_want_sc = { 1'h0, \$128  };
@@ -7951,9 +7671,9 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   assign hdr_end = { 5'h00, \$152  };
   assign room = \$153 [26:0];
   assign s_ln = { 5'h00, \$162  };
-  assign app_want_sc = { 1'h0, \$317  };
+  assign app_want_sc = { 1'h0, \$333  };
   assign app_cf_K = 1'h0;
-  assign dec_ln6 = \$361 [5:0];
+  assign dec_ln6 = \$377 [5:0];
   assign cd_o = o_calldata__payload;
   assign o_calldata__valid = cd_ovalid;
   assign o_rec = o__payload;
@@ -8081,26 +7801,26 @@ module \tx_decoder_serial_top.decoder (o__ready, o_calldata__ready, clk, rst, i_
   assign \$121  = 1'h1;
   assign \$127  = { rec[2722:2699], 7'h00 };
   assign \$177  = \$176 ;
-  assign \$316  = { rec[2722:2699], 7'h00 };
-  assign \$386  = \$385 ;
-  assign c_close_K = \$455 ;
-  assign \$459  = \$458 ;
-  assign \$463  = \$462 ;
-  assign \$470  = \$469 ;
-  assign \$480  = \$479 ;
-  assign a_close_K = \$505 ;
-  assign \$509  = \$508 ;
-  assign \$513  = \$512 ;
-  assign \$520  = \$519 ;
-  assign \$530  = \$529 ;
-  assign \$567  = \$566 ;
+  assign \$332  = { rec[2722:2699], 7'h00 };
+  assign \$402  = \$401 ;
+  assign c_close_K = \$471 ;
+  assign \$475  = \$474 ;
+  assign \$479  = \$478 ;
+  assign \$486  = \$485 ;
+  assign \$496  = \$495 ;
+  assign a_close_K = \$521 ;
+  assign \$525  = \$524 ;
+  assign \$529  = \$528 ;
+  assign \$536  = \$535 ;
+  assign \$546  = \$545 ;
   assign \$583  = \$582 ;
-  assign \$624 [7:6] = 2'h0;
-  assign \$624 [5:0] = lane[5:0];
-  assign \$628 [7:6] = 2'h0;
-  assign \$628 [5:0] = lane[5:0];
-  assign \$630 [7:6] = 2'h0;
-  assign \$630 [5:0] = lane[5:0];
-  assign \$783  = \$782 ;
-  assign \$814  = \$813 ;
+  assign \$599  = \$598 ;
+  assign \$640 [7:6] = 2'h0;
+  assign \$640 [5:0] = lane[5:0];
+  assign \$644 [7:6] = 2'h0;
+  assign \$644 [5:0] = lane[5:0];
+  assign \$646 [7:6] = 2'h0;
+  assign \$646 [5:0] = lane[5:0];
+  assign \$798  = \$797 ;
+  assign \$829  = \$828 ;
 endmodule
