@@ -95,8 +95,8 @@ class TxDecoderSerial(wiring.Component):
     long-form header (an item of ≥ 56 bytes), one or two per packet (its end); a short string's header
     costs nothing extra. **0.9705 bytes per cycle** on the mainnet block back to back (122,167 cycles for
     its 100 transactions × 3; the model's cycle model gives 122,160, the 7 more are the input registers).
-    Area (yosys ``synth_ecp5 -abc9`` + nextpnr, alone): ≈ 5.9 k TRELLIS_COMB, 7.9 k FF, no block RAM —
-    ``docs/PERFORMANCE.md``, "Session 17: the board-sized decoder".
+    Area and clock (yosys ``synth_ecp5 -abc9`` + nextpnr, alone on the LFE5U-85F-8): ≈ 6.0 k TRELLIS_COMB,
+    7.9 k FF, no block RAM, ≈ 102 MHz routed — ``docs/PERFORMANCE.md``, "Session 17: the board-sized decoder".
     Back-pressure: honoured on both outputs; the input stalls while the record register is full at a
     packet end or a completed calldata word cannot leave. Every ``ready`` is a function of registers.
 
