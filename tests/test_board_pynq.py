@@ -49,9 +49,17 @@ def test_shim_module_offers_the_pynq_calls_the_driver_uses() -> None:
 
 # ------------------------------------------------------------------ against the simulated board
 
-@pytest.fixture(scope="module")
-def board():
-    eng = shim_pynq_engine()
+@pytest.fixture(scope="module", params=["full", "compact"])
+def board(request):
+    """The driver on the simulated board: the whole top (the UltraScale+ boards' default, the checked-in
+    Verilog) and the compact top (the PYNQ-Z2's default: the byte-serial decoder, the plane-serial Keccak
+    and EvalSerial behind the same registers and messages)."""
+    if request.param == "full":
+        eng = shim_pynq_engine()
+    else:
+        from mevblade.sim.pynq_shim import appliance_verilog
+
+        eng = shim_pynq_engine(str(appliance_verilog(request.param)))
     yield eng
     eng.close()
 
