@@ -94,8 +94,11 @@ CalldataWord = data.StructLayout({
 })
 
 #: The header record: one per packet, whatever the bytes. Fields that do not apply to the
-#: transaction type (or to a rejected packet) are zero. Offsets are byte offsets in the
-#: packet. ``v`` is the legacy v or the typed y_parity. Integer fields are unsigned.
+#: transaction type are zero. For a rejected packet only ``error`` and ``size`` are defined: the
+#: other fields hold what the decoder had captured before the error, which differs between the
+#: line-rate and the byte-serial decoder (hosts read only the error: ``control/engine/rtl.py``
+#: ``header_to_result``). Offsets are byte offsets in the packet. ``v`` is the legacy v or the
+#: typed y_parity. Integer fields are unsigned.
 TxHeader = data.StructLayout({
     "error": TxError,
     "tx_type": 3,

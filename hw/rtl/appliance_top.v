@@ -3617,7 +3617,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd2291166059;
+  assign src_hash_value = 32'd1666254894;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign pipe_clk = clk;
@@ -31054,7 +31054,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     src_hash_rd = 32'd0;
     if (accept) begin
-      src_hash_rd = 32'd2291166059;
+      src_hash_rd = 32'd1666254894;
     end
   end
   always @* begin
@@ -33613,7 +33613,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd2291166059;
+  assign src_hash_value = 32'd1666254894;
   assign pool_rdata_0_value = \port$25207$0 [31:0];
   assign pool_rdata_1_value = \port$25207$0 [63:32];
   assign pool_rdata_2_value = \port$25207$0 [95:64];
