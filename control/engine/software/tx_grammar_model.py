@@ -226,6 +226,25 @@ class ValueJob:
     item: ItemEntry
 
 
+def string_field_code(fld: F, ln: int, rec: dict[str, int]) -> ErrorCode | None:
+    """The width checks of a string field of ``ln`` content bytes (integer widths, exact widths, y parity,
+    ``to``, init code size; ``rec``: the record so far, for the type and ``to``) — the same rule in the
+    line-rate decoder's model and the byte-serial one's (``tx_serial_model``)."""
+    if fld in INT_WIDTH and ln > INT_WIDTH[fld]:
+        return E.INT_OUT_OF_RANGE
+    if fld in EXACT_WIDTH and ln != EXACT_WIDTH[fld][0]:
+        return EXACT_WIDTH[fld][1]
+    if fld == F.Y and ln > 1:
+        return E.BAD_Y_PARITY
+    if fld == F.TO:
+        if ln == 0:
+            return E.MISSING_TO if rec["tx_type"] in (3, 4) else None
+        return E.BAD_ADDRESS if ln != 20 else None
+    if fld == F.DATA and not rec["to_present"] and ln > INITCODE_LIMIT:
+        return E.INITCODE_TOO_LARGE
+    return None
+
+
 class GrammarFsm:
     """The grammar FSM of one packet: consumes entries one per cycle (:meth:`step`).
 
@@ -391,26 +410,13 @@ class GrammarFsm:
 
     def _field_code(self, fld: F, it: ItemEntry) -> ErrorCode | None:
         """String/list, width and emptiness: what the header decides for this field."""
-        rec = self.rec
         wants_list = fld in LIST_CHILD
         if it.is_list != wants_list:
             return E.EXPECTED_LIST if wants_list else E.EXPECTED_STRING
         ln = it.length
         if wants_list:
             return EMPTY_LIST_ERROR.get(fld) if ln == 0 else None
-        if fld in INT_WIDTH and ln > INT_WIDTH[fld]:
-            return E.INT_OUT_OF_RANGE
-        if fld in EXACT_WIDTH and ln != EXACT_WIDTH[fld][0]:
-            return EXACT_WIDTH[fld][1]
-        if fld == F.Y and ln > 1:
-            return E.BAD_Y_PARITY
-        if fld == F.TO:
-            if ln == 0:
-                return E.MISSING_TO if rec["tx_type"] in (3, 4) else None
-            return E.BAD_ADDRESS if ln != 20 else None
-        if fld == F.DATA and not rec["to_present"] and ln > INITCODE_LIMIT:
-            return E.INITCODE_TOO_LARGE
-        return None
+        return string_field_code(fld, ln, self.rec)
 
     def _open_outer(self, it: ItemEntry) -> None:
         code = self._header_code(it, _NO_END)

@@ -54,15 +54,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from mevblade.control.engine.software.tx_grammar_model import string_field_code
 from mevblade.control.types import MAX_TX_BYTES, SECP256K1_N, ErrorCode
 from mevblade.hw.layouts import POS_BITS, TxHeader
 from mevblade.hw.tx_grammar import (
     BLOB_BYTES,
     CELLS_PER_BLOB,
     EMPTY_LIST_ERROR,
-    EXACT_WIDTH,
-    INITCODE_LIMIT,
-    INT_WIDTH,
     LEADING_ZERO_CHECKED,
     LIST_CHILD,
     TX_FIELDS,
@@ -258,19 +256,7 @@ class SerialDecoder:
                 if fld in (F.SCB, F.SCC, F.SCP):
                     return E.BAD_SIDECAR          # 0 items where ≥ 1 blob is declared
             return None
-        if fld in INT_WIDTH and ln > INT_WIDTH[fld]:
-            return E.INT_OUT_OF_RANGE
-        if fld in EXACT_WIDTH and ln != EXACT_WIDTH[fld][0]:
-            return EXACT_WIDTH[fld][1]
-        if fld == F.Y and ln > 1:
-            return E.BAD_Y_PARITY
-        if fld == F.TO:
-            if ln == 0:
-                return E.MISSING_TO if self.rec["tx_type"] in (3, 4) else None
-            return E.BAD_ADDRESS if ln != 20 else None
-        if fld == F.DATA and not self.rec["to_present"] and ln > INITCODE_LIMIT:
-            return E.INITCODE_TOO_LARGE
-        return None
+        return string_field_code(fld, ln, self.rec)
 
     def _accept(self, fld: F, is_list: bool, ln: int, end: int) -> None:
         """The item passed its header checks: count it in its parent, record offsets, open a list."""
