@@ -62,6 +62,9 @@ from mevblade.control.types import (
 __all__ = ["RtlEngine", "RtlBatch", "header_to_result", "send_msg", "recv_msg"]
 
 _TOP = "tx_decoder_top"
+#: the decoder tops the engine can run (``top=``): the line-rate ``TxDecoder2`` (default) and the
+#: board-sized byte-serial ``TxDecoderSerial`` — the same ports, records and calldata words
+DECODER_TOPS = ("tx_decoder_top", "tx_decoder_serial_top")
 _SERVER_MODULE = "mevblade.sim.tb.tx_decoder.rtl_server"
 #: packets per request (the simulator streams them back to back)
 _BATCH = 512
@@ -209,14 +212,21 @@ class RtlEngine(RtlSwapMixin, RtlEvalMixin, RtlTopMixin, Engine):
     start_timeout_s:
         How long to wait for the simulator to come up (the first use also builds the
         Verilator model, which takes minutes on a small machine).
+    top:
+        The decoder top (:data:`DECODER_TOPS`): ``"tx_decoder_top"`` (default, 8 bytes per cycle) or
+        ``"tx_decoder_serial_top"`` (the board-sized decoder, one byte per cycle). Same results; the
+        cycle counts of :meth:`run_batch` differ.
     """
 
     name = "rtl"
 
     def __init__(self, *, idle: str = "none", backpressure: str = "none",
-                 start_timeout_s: float = 1800.0) -> None:
+                 start_timeout_s: float = 1800.0, top: str = _TOP) -> None:
         self._sim: SimProcess | None = None
-        self._sim = SimProcess(_TOP, _SERVER_MODULE, what="the RTL simulator", label="rtl-engine",
+        if top not in DECODER_TOPS:
+            raise ValueError(f"top must be one of {list(DECODER_TOPS)}, not {top!r}")
+        self.top = top
+        self._sim = SimProcess(top, _SERVER_MODULE, what="the RTL simulator", label="rtl-engine",
                                extra_env={"MEVBLADE_RTL_IDLE": idle,
                                           "MEVBLADE_RTL_BACKPRESSURE": backpressure},
                                start_timeout_s=start_timeout_s)

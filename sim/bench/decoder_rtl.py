@@ -5,9 +5,11 @@ back to back, several times in one request, and counts clock cycles from the fir
 input beat to the last record; then sends each transaction alone to measure the
 last-byte-in → record-out latency. Cycle figures are exact (they do not depend on
 the host). With the routed fmax of a cached ``make bitstream`` result
-(``build/synth/tx_decoder_top/result.json``) they become tx/s, GB/s and ns on the
-ECP5; without it those fields are null. The software engine's figure on the same
-block (decode only, and decode + hash + recovery) is taken in the same run.
+(``build/synth/<top>/result.json``) they become tx/s, GB/s and ns on the
+ECP5; without it those fields are null. ``-o top=tx_decoder_serial_top`` measures the
+board-sized byte-serial decoder instead of the line-rate one (``tx_decoder_top``). The
+software engine's figure on the same block (decode only, and decode + hash + recovery) is
+taken in the same run.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def _software_tx_per_s(raws: list[bytes]) -> float:
 
 @benchmark("decoder-rtl",
            "decoder RTL in Verilator: cycles/tx, bytes/cycle, latency (mainnet block) x ECP5 fmax")
-def bench_decoder_rtl(repeat: int = 3, **_: Any) -> dict[str, Any]:
+def bench_decoder_rtl(repeat: int = 3, top: str = "tx_decoder_top", **_: Any) -> dict[str, Any]:
     from mevblade.control.engine import get_engine
     from mevblade.control.engine.software.txdecode import decode_tx
     from mevblade.hw.build import load_result
@@ -37,7 +39,7 @@ def bench_decoder_rtl(repeat: int = 3, **_: Any) -> dict[str, Any]:
 
     raws = [r["raw"] for r in mainnet_block()]
     nbytes = sum(len(r) for r in raws)
-    with get_engine("rtl") as engine:
+    with get_engine("rtl", top=top) as engine:
         stream = engine.run_batch(raws * repeat)
         lat = [engine.run_batch([raw]).latency[0] for raw in raws]
         agree = sum(a == decode_tx(r) for a, r in zip(engine.decode_many(raws), raws, strict=True))
@@ -45,10 +47,11 @@ def bench_decoder_rtl(repeat: int = 3, **_: Any) -> dict[str, Any]:
     txs = len(raws) * repeat
     bytes_per_cycle = nbytes * repeat / cycles
     beats_per_cycle = stream.beats_in / cycles
-    synth = load_result("tx_decoder_top")
+    synth = load_result(top)
     fmax = synth["ecp5"]["fmax_mhz"] if synth else None
     sw_tx_s = _software_tx_per_s(raws)
     out: dict[str, Any] = {
+        "top": top,
         "block": f"mainnet 18189758 (100 tx, {nbytes} bytes)",
         "packets_streamed": txs,
         "cycles": cycles,

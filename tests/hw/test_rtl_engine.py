@@ -42,6 +42,26 @@ def test_invalid_vectors_equal_software_engine(rtl, vectors) -> None:
     assert any(isinstance(w, DecodeError) for w in want)  # the set exercises rejections
 
 
+def test_board_sized_decoder_top_gives_the_same_results(vectors) -> None:
+    """``RtlEngine(top="tx_decoder_serial_top")``: the byte-serial decoder behind the same engine gives
+    the software engine's results on the mainnet block and the invalid vectors, at a byte per cycle."""
+    packets = corpus.mainnet()
+    sets = corpus.vector_slice(vectors, typed_per_type=2)
+    bad = sets["rlp"] + sets["eip7702_invalid"]
+    sw = SoftwareEngine()
+    with get_engine("rtl", top="tx_decoder_serial_top") as serial:
+        assert serial.top == "tx_decoder_serial_top"
+        assert list(serial.decode_many(packets)) == [sw.decode(p) for p in packets]
+        assert list(serial.decode_many(bad)) == [sw.decode(p) for p in bad]
+        cycles = serial.run_batch(packets).cycles
+    assert cycles >= sum(len(p) for p in packets) * 0.9  # one byte per cycle, not eight
+
+
+def test_unknown_decoder_top_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"top must be one of \['tx_decoder_top', 'tx_decoder_serial_top'\]"):
+        get_engine("rtl", top="tx_walker_top")
+
+
 def test_single_decode_and_empty_input(rtl) -> None:
     raw = corpus.mainnet()[0]
     assert rtl.decode(raw) == SoftwareEngine().decode(raw)
