@@ -11,15 +11,19 @@ from Crypto.Hash import keccak
 from mevblade.hw.keccak import Keccak256
 
 
-def simulate(dut: Keccak256, packets: list[bytes], seed: int) -> list[tuple[int, int]]:
+def simulate(dut, packets: list[bytes], seed: int, idle: float = 0.3, ready: float = 0.7
+             ) -> list[tuple[int, int]]:
+    """Packets back to back (``idle``: chance of an idle cycle before each beat; ``ready``: chance the sink
+    is ready in a cycle); the records that came out, in order (stops after a 2,000-cycle silence)."""
     rng = random.Random(seed)
     got: list[tuple[int, int]] = []
+    state = {"silent": 0}
 
     async def source(ctx):
         for p in packets:
             beats = [p[i:i + 8] for i in range(0, len(p), 8)] or [b""]
             for k, b in enumerate(beats):
-                while rng.random() < 0.3:
+                while rng.random() < idle:
                     await ctx.tick()
                 # bytes beyond keep are garbage: the core must mask them
                 ctx.set(dut.i.payload.data, int.from_bytes(b + rng.randbytes(8 - len(b)), "little"))
@@ -30,22 +34,24 @@ def simulate(dut: Keccak256, packets: list[bytes], seed: int) -> list[tuple[int,
                 ctx.set(dut.i.valid, 0)
 
     async def sink(ctx):
-        while len(got) < len(packets):
-            ctx.set(dut.o.ready, rng.random() < 0.7)
+        while len(got) < len(packets) and state["silent"] < 2000:
+            ctx.set(dut.o.ready, rng.random() < ready)
             await ctx.tick()
+            state["silent"] += 1
 
     async def monitor(ctx):
-        async for _clk, _rst, valid, ready, digest, length in ctx.tick().sample(
+        async for _clk, _rst, valid, rdy, digest, length in ctx.tick().sample(
                 dut.o.valid, dut.o.ready, dut.o.payload.digest, dut.o.payload.length):
-            if valid and ready:
+            if valid and rdy:
                 got.append((digest, length))
+                state["silent"] = 0
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_testbench(source)
+    sim.add_testbench(source, background=True)
     sim.add_testbench(sink)
     sim.add_process(monitor)
-    sim.run_until(1e-8 * 40 * sum(len(p) // 8 + 30 for p in packets))
+    sim.run()
     return got
 
 

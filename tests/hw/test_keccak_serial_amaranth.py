@@ -15,6 +15,7 @@ from Crypto.Hash import keccak
 import mevblade.hw.keccak_serial as ks
 from mevblade.hw.keccak import Keccak256
 from mevblade.hw.keccak_serial import Keccak256Serial
+from tests.hw.test_keccak_amaranth import simulate
 
 #: lengths 0–~600: around the beat and rate boundaries, multiples of 136 and their neighbours
 LENGTHS = sorted(set(list(range(0, 34)) + [63, 64, 65, 127, 128, 129, 200, 300, 599, 600]
@@ -23,50 +24,6 @@ LENGTHS = sorted(set(list(range(0, 34)) + [63, 64, 65, 127, 128, 129, 200, 300, 
 
 def ref(data: bytes) -> bytes:
     return keccak.new(digest_bits=256, data=data).digest()
-
-
-def simulate(dut, packets: list[bytes], seed: int, idle: float = 0.3, ready: float = 0.7
-             ) -> list[tuple[int, int]]:
-    """Packets back to back (``idle``: chance of an idle cycle before each beat; ``ready``: chance the sink
-    is ready in a cycle); the records that came out, in order (stops after a 2,000-cycle silence)."""
-    rng = random.Random(seed)
-    got: list[tuple[int, int]] = []
-    state = {"silent": 0}
-
-    async def source(ctx):
-        for p in packets:
-            beats = [p[i:i + 8] for i in range(0, len(p), 8)] or [b""]
-            for k, b in enumerate(beats):
-                while rng.random() < idle:
-                    await ctx.tick()
-                # bytes beyond keep are garbage: the core must mask them
-                ctx.set(dut.i.payload.data, int.from_bytes(b + rng.randbytes(8 - len(b)), "little"))
-                ctx.set(dut.i.payload.keep, (1 << len(b)) - 1)
-                ctx.set(dut.i.payload.last, k == len(beats) - 1)
-                ctx.set(dut.i.valid, 1)
-                await ctx.tick().until(dut.i.ready)
-                ctx.set(dut.i.valid, 0)
-
-    async def sink(ctx):
-        while len(got) < len(packets) and state["silent"] < 2000:
-            ctx.set(dut.o.ready, rng.random() < ready)
-            await ctx.tick()
-            state["silent"] += 1
-
-    async def monitor(ctx):
-        async for _clk, _rst, valid, rdy, digest, length in ctx.tick().sample(
-                dut.o.valid, dut.o.ready, dut.o.payload.digest, dut.o.payload.length):
-            if valid and rdy:
-                got.append((digest, length))
-                state["silent"] = 0
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source, background=True)
-    sim.add_testbench(sink)
-    sim.add_process(monitor)
-    sim.run()
-    return got
 
 
 def check(packets: list[bytes], got: list[tuple[int, int]]) -> None:
