@@ -8,6 +8,7 @@ from typing import Any
 
 from cocotb.triggers import RisingEdge
 
+from mevblade.control.engine.software.tx_serial_model import Word
 from mevblade.hw.layouts import unpack_header
 from mevblade.sim.tb.common import StreamSink, pause_generator
 from mevblade.sim.tb.stream_tb import AxiStreamTB
@@ -24,16 +25,11 @@ def split_cd_tuser(tuser: int) -> tuple[int, int, int]:
     return tuser & 0x3F, (tuser >> 6) & 1, (tuser >> 7) & 0xFFFF
 
 
-@dataclass
-class CalldataWordOut:
-    data: int
-    nbytes: int
-    kind: int
-    index: int
-    last: bool
+class CalldataWordOut(Word):
+    """One calldata word as it left the DUT: the reference models' :class:`Word` (same fields, ``bytes()``),
+    unpacked from an ``m_axis_cd`` transfer."""
 
-    def bytes(self) -> bytes:
-        return self.data.to_bytes(32, "big")[: self.nbytes]
+    __slots__ = ()
 
     @classmethod
     def from_beat(cls, data: int, tuser: int, last: int) -> CalldataWordOut:
