@@ -245,6 +245,36 @@ def string_field_code(fld: F, ln: int, rec: dict[str, int]) -> ErrorCode | None:
     return None
 
 
+#: the per-list counters of the record: the field whose every accepted item adds one
+_COUNTED = {F.ALE: "access_list_count", F.KEY: "storage_key_count", F.BLOB_HASH: "blob_hash_count",
+            F.AUTH: "authorization_count"}
+
+
+def record_item(rec: dict[str, int], fld: F, pos: int, start: int, length: int, end: int) -> None:
+    """What the FSM writes into the record for an accepted item of field ``fld`` (header at ``pos``,
+    content from ``start``, ``length`` bytes, ending at ``end``): offsets, counts, presence bits — the
+    same rule in the line-rate decoder's model and the byte-serial one's (``tx_serial_model``, which
+    passes offsets already cut to the record's widths)."""
+    if fld in (F.OUTER, F.TXLIST):
+        rec["tx_list_offset"], rec["body_offset"], rec["tx_list_end"] = pos, start, end
+    elif fld in (F.V, F.Y):
+        rec["sig_offset"] = pos
+    elif fld == F.TO:
+        rec["to_present"] = int(length == 20)
+    elif fld == F.DATA:
+        rec["data_offset"], rec["data_len"] = start, length
+    elif fld == F.AL:
+        rec["access_list_offset"], rec["access_list_end"] = pos, end
+    elif fld == F.BLOBS:
+        rec["blob_hashes_offset"], rec["blob_hashes_end"] = pos, end
+    elif fld == F.AUTHS:
+        rec["authorizations_offset"], rec["authorizations_end"] = pos, end
+    elif fld in _COUNTED:
+        rec[_COUNTED[fld]] += 1
+    elif fld == F.CHAIN_ID:
+        rec["chain_id_present"] = 1
+
+
 class GrammarFsm:
     """The grammar FSM of one packet: consumes entries one per cycle (:meth:`step`).
 
@@ -423,9 +453,7 @@ class GrammarFsm:
         if code is not None:
             self._fail(PH_HEADER, code)
             return
-        self.rec["tx_list_offset"] = it.pos
-        self.rec["body_offset"] = it.start
-        self.rec["tx_list_end"] = it.end
+        record_item(self.rec, F.OUTER, it.pos, it.start, it.length, it.end)
         self.top = self._LISTS
         self._push(_Frame(Ctx.TX, it.end))
 
@@ -436,31 +464,7 @@ class GrammarFsm:
 
     def _record(self, fld: F, it: ItemEntry) -> None:
         """What the FSM itself writes into the record: offsets, counts, presence bits."""
-        rec = self.rec
-        if fld == F.TXLIST:
-            rec["tx_list_offset"], rec["body_offset"], rec["tx_list_end"] = it.pos, it.start, it.end
-        elif fld in (F.V, F.Y):
-            rec["sig_offset"] = it.pos
-        elif fld == F.TO:
-            rec["to_present"] = int(it.length == 20)
-        elif fld == F.DATA:
-            rec["data_offset"], rec["data_len"] = it.start, it.length
-        elif fld == F.AL:
-            rec["access_list_offset"], rec["access_list_end"] = it.pos, it.end
-        elif fld == F.BLOBS:
-            rec["blob_hashes_offset"], rec["blob_hashes_end"] = it.pos, it.end
-        elif fld == F.AUTHS:
-            rec["authorizations_offset"], rec["authorizations_end"] = it.pos, it.end
-        elif fld == F.ALE:
-            rec["access_list_count"] += 1
-        elif fld == F.KEY:
-            rec["storage_key_count"] += 1
-        elif fld == F.BLOB_HASH:
-            rec["blob_hash_count"] += 1
-        elif fld == F.AUTH:
-            rec["authorization_count"] += 1
-        elif fld == F.CHAIN_ID:
-            rec["chain_id_present"] = 1
+        record_item(self.rec, fld, it.pos, it.start, it.length, it.end)
 
     def _end(self, size: int) -> None:
         """The packet-end entry: empty packet, lists that close at the end, TRUNCATED."""

@@ -54,7 +54,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from mevblade.control.engine.software.tx_grammar_model import string_field_code
+from mevblade.control.engine.software.tx_grammar_model import record_item, string_field_code
 from mevblade.control.types import MAX_TX_BYTES, SECP256K1_N, ErrorCode
 from mevblade.hw.layouts import POS_BITS, TxHeader
 from mevblade.hw.tx_grammar import (
@@ -266,30 +266,8 @@ class SerialDecoder:
             self.idx[k] += 1
         if fld == F.VERSION:
             self.versioned = True
-        if fld in (F.OUTER, F.TXLIST):
-            rec["tx_list_offset"], rec["body_offset"], rec["tx_list_end"] = pos, start, end % (1 << POS_BITS)
-        elif fld in (F.V, F.Y):
-            rec["sig_offset"] = pos
-        elif fld == F.TO:
-            rec["to_present"] = int(ln == 20)
-        elif fld == F.DATA:
-            rec["data_offset"], rec["data_len"] = start, ln % (1 << POS_BITS)
-        elif fld == F.AL:
-            rec["access_list_offset"], rec["access_list_end"] = pos, end % (1 << POS_BITS)
-        elif fld == F.BLOBS:
-            rec["blob_hashes_offset"], rec["blob_hashes_end"] = pos, end % (1 << POS_BITS)
-        elif fld == F.AUTHS:
-            rec["authorizations_offset"], rec["authorizations_end"] = pos, end % (1 << POS_BITS)
-        elif fld == F.ALE:
-            rec["access_list_count"] += 1
-        elif fld == F.KEY:
-            rec["storage_key_count"] += 1
-        elif fld == F.BLOB_HASH:
-            rec["blob_hash_count"] += 1
-        elif fld == F.AUTH:
-            rec["authorization_count"] += 1
-        elif fld == F.CHAIN_ID:
-            rec["chain_id_present"] = 1
+        wrap = (1 << POS_BITS) - 1    # the record's offset width: a declared end may lie past it
+        record_item(rec, fld, pos, start, ln & wrap, end & wrap)
         if fld == F.PRIO:
             self.prio_len = min(ln, 33)
         if not is_list or ln == 0:
