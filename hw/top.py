@@ -60,8 +60,10 @@ words 2..
 The framer can be told (``output_cfg``) not to emit header or swap messages; it then
 drops them after counting. It sends a message word by word from the registers that hold it
 (the preamble register and the message's source: the holding register for a header message,
-the swap or backrun record register), selected by the word index: no message-wide shift
-register. A header message keeps the holding register until its last word has left, so the
+the swap decoder's record register, the backrun record register), selected by the word index: no
+message-wide shift register and no copy of the swap record (the swap decoder keeps its record,
+untaken, until the swap message's last word has left; its next packet's evaluation starts then).
+A header message keeps the holding register until its last word has left, so the
 next record joins only then (header mode only; with header messages off a record leaves the
 holding register at once). The production setting is opportunities on, headers and swaps
 off: one message per opportunity and one eval-done message per swap.
@@ -218,6 +220,9 @@ class ApplianceTop(wiring.Component):
     transaction, plus the few cycles the next record takes to join once the holding register is
     free (it stays busy until the header message's last word), which bounds the packet rate (the
     conformance / decode-engine mode); with them disabled the input runs at the decoder's rate.
+    With swap messages enabled the swap decoder starts the next packet's evaluation only once a
+    swap message has left (the message is sent from its record register): up to the swap
+    decoder's latency more per packet after a swap, with swap messages on only.
     Swap evaluation is one at a time: swaps arriving faster than the backrun unit evaluates them
     back-pressure the input.
 
@@ -527,7 +532,6 @@ class ApplianceTop(wiring.Component):
         emit_headers = csr.output_cfg_tx_headers
         emit_swaps = csr.output_cfg_swaps
         swap_pend = Signal()
-        swap_rec = Signal(SwapRecord.size)
         swap_stamp = Signal(32)  # the entry stamp of the pending swap message's packet
         record_take = Signal()  # stage B: a record leaves the holding register
         is_swap = Signal()
@@ -543,7 +547,12 @@ class ApplianceTop(wiring.Component):
             _SRC_HEADER: pre_words + words(Cat(hold_hdr.as_value(), C(0, 64 * HEADER_WORDS - TX_HEADER_BITS),
                                                hold_digest),
                                            PAYLOAD_WORDS),
-            _SRC_SWAP: pre_words + words(Cat(swap_rec, C(0, 64 * SWAP_WORDS - SwapRecord.size)), SWAP_WORDS),
+            # the swap message's payload is the swap decoder's own record register: the decoder keeps it
+            # (its ``o`` is not taken) until the message's last word has left, so the framer needs no
+            # copy of it (a 2,223-bit register that, with the record and the word select, was the front
+            # end's routing hot spot on the ECP5: PERFORMANCE.md, session 18, H51)
+            _SRC_SWAP: pre_words + words(Cat(swp.o.payload.as_value(),
+                                             C(0, 64 * SWAP_WORDS - SwapRecord.size)), SWAP_WORDS),
             _SRC_RECORD: pre_words + words(opp_rec, OPP_WORDS),
         }
         word = {k: Signal(64, name=f"word_{k}") for k in sources}
@@ -562,7 +571,10 @@ class ApplianceTop(wiring.Component):
             *([br.o.ready.eq(opp_go)] if self.evaluator else []),
             record_take.eq(hold_full & swp.o.valid & (left == 0) & ~swap_pend & ~br_o_valid
                            & ~(br_pend & is_swap & eval_on)),
-            swp.o.ready.eq(record_take),
+            # the swap decoder's record is taken with its header record, unless a swap message will be sent
+            # from it: then when that message's last word leaves
+            swp.o.ready.eq((record_take & ~(is_swap & emit_swaps))
+                           | (transfer & (left == 1) & (src == _SRC_SWAP))),
             is_swap.eq(swp.o.payload.is_swap & csr.selector_mask_enable.bit_select(swp.o.payload.fn, 1)),
         ]
         out_stamp = Signal(32)  # word 1's [63:32] of a message loaded now: the cycle it starts leaving
@@ -596,7 +608,6 @@ class ApplianceTop(wiring.Component):
                 hold_full.eq(0),
                 hold_busy.eq(emit_headers),
                 swap_pend.eq(is_swap & emit_swaps),
-                swap_rec.eq(swp.o.payload.as_value()),
                 swap_stamp.eq(hold_stamp),
             ]
             if self.evaluator:
