@@ -20,11 +20,16 @@ record is held until taken; ``i.ready`` only while idle), so either unit can sit
 
 Datapath (the choices and why)
 ------------------------------
-* **Registers in block RAM, 64-bit limbs.** A register is 10 limbs; the register file is a ``4096 × 64``
-  :class:`~amaranth.lib.memory.Memory` (address = register . bank . limb, 128 × 2 × 16) with two
-  synchronous read ports and a write port (ECP5: two copies of 16 DP16KD). 64 bits: an ECP5 carry chain of
-  that length is short enough, and most values are ≤ 256 bits (4 limbs). The RAM's data is registered once
-  more in the fabric (its clock-to-out is ≈ 4.3 ns), so a read issued in cycle t is used in cycle t + 2.
+* **Registers in block RAM, 64-bit limbs.** A register is 10 limbs; the register file is a ``2048 × 64``
+  :class:`~amaranth.lib.memory.Memory` (address = register . bank . limb, 64 × 2 × 16) with two
+  synchronous read ports and a write port (ECP5: two copies of 8 DP16KD). 64 bits: an ECP5 carry chain of
+  that length is short enough, and most values are ≤ 256 bits (4 limbs). The ISA names 128 registers; the
+  program uses 60 (numbers up to 65), so the unit renumbers the few above 63 into unused numbers below 64
+  in its copy of the ROM (:func:`compact_registers`: a bijection on the registers the program names, the
+  fixed ones kept) and the register file has 64 (session 18: 16 DP16KD fewer; the whole pipeline's 110 filled
+  two of the LFE5U-85F's block-RAM rows end to end). A program naming more than 64 keeps 128. The RAM's
+  data is registered once more in the fabric (its clock-to-out is ≈ 4.3 ns), so a read issued in cycle t
+  is used in cycle t + 2.
 * **Used-limbs tags.** A LUT RAM holds per register ``tag`` (limbs in use), ``ext`` and the bank bit: the
   value is its ``tag`` low limbs, then limbs of all zeros (``ext = 0``) or all ones (``ext = 1``: negative).
   The pair is canonical (``ext`` = bit 639, ``tag`` the least such count; :func:`limbs_of`), so every
@@ -105,7 +110,7 @@ from mevblade.hw.eval_search import (
 )
 
 __all__ = ["EvalSerial", "LIMB", "NLIMBS", "LOAD_CYCLES", "MUL_PIPE", "run_serial",
-           "instr_cycles", "limbs_of", "SERIAL_CYCLES"]
+           "instr_cycles", "limbs_of", "SERIAL_CYCLES", "compact_registers"]
 
 #: limb width (bits) and limbs per register
 LIMB = 64
@@ -221,6 +226,32 @@ def run_serial(inputs: Mapping[str, int], words: list[int] | None = None, max_st
 # ------------------------------------------------------------------------------------------ gateware
 
 
+def compact_registers(words: list[int]) -> tuple[list[int], dict[int, int], int]:
+    """Renumber the registers ``words`` name into the fewest address bits: returns the renumbered words,
+    the map (register as written → register in the register file, for every register the words name and
+    the fixed ones, :data:`~mevblade.hw.eval_program.FIXED`) and the register address width. Registers
+    below ``2**bits`` keep their numbers (so the fixed ones do); those above take unused numbers below. A
+    bijection on the named registers, so the program computes the same values in the same cycles (the
+    gateware only compares register numbers for equality)."""
+    used = {0, *ep.FIXED.values()}
+    for w in words:
+        i = ep.decode(w)
+        used |= {i.d, i.a, i.b}
+    bits = max(1, (len(used) - 1).bit_length())
+    free = sorted(set(range(1 << bits)) - used)
+    high = sorted(r for r in used if r >= 1 << bits)
+    reg_map = {r: r for r in used if r < 1 << bits} | dict(zip(high, free, strict=False))
+    assert len(reg_map) == len(used) and len(set(reg_map.values())) == len(used)
+    assert all(reg_map[r] == r for r in ep.FIXED.values())
+    rb, m = ep.REG_BITS, (1 << ep.REG_BITS) - 1
+    out = []
+    for w in words:
+        for sh in (5, 5 + rb, 5 + 2 * rb):
+            w = (w & ~(m << sh)) | reg_map[(w >> sh) & m] << sh
+        out.append(w)
+    return out, reg_map, bits
+
+
 def _tag_const(v: int) -> int:
     t, e = limbs_of(v)
     return t | e << 4
@@ -236,6 +267,9 @@ class EvalSerial(wiring.Component):
 
     def __init__(self, words: list[int] | None = None) -> None:
         self.words = list(ep.WORDS if words is None else words)
+        #: the ROM's words with the registers renumbered (:func:`compact_registers`), the map and the
+        #: register file's register address width
+        self.rom_words, self.reg_map, self.reg_bits = compact_registers(self.words)
         super().__init__()
 
     def elaborate(self, platform):  # noqa: PLR0915 - one state machine
@@ -244,24 +278,28 @@ class EvalSerial(wiring.Component):
         F = ep.FIXED
 
         # ---- memories -----------------------------------------------------------------------------
-        m.submodules.rom = rom = Memory(shape=unsigned(ep.INSTR_BITS), depth=len(self.words), init=self.words)
+        m.submodules.rom = rom = Memory(shape=unsigned(ep.INSTR_BITS), depth=len(self.rom_words),
+                                        init=self.rom_words)
         # two synchronous read ports, addressed in DEC from registers: the fall-through word (pc + 1) and the
         # branch target's (imm); their data is registered in the fabric and DEC takes one of the two
         rom_f = rom.read_port()
         rom_t = rom.read_port()
-        ram_init = [0] * (1 << (RB + 5))
-        tag_init = [0] * ep.N_REGS
+        # the register file holds 2**reg_bits registers: the addresses below are RB (7) bits wide, their
+        # top bits 0 after the renumbering (truncated by the ports)
+        PB = self.reg_bits
+        ram_init = [0] * (1 << (PB + 5))
+        tag_init = [0] * (1 << PB)
         for name, v in ep.CONST_REGS.items():
             for k in range(NLIMBS):
                 ram_init[F[name] << 5 | k] = (v >> (LIMB * k)) & _LMASK
             tag_init[F[name]] = _tag_const(v)
-        # register file: address = reg (7) . bank (1) . limb (4)
-        m.submodules.ram = ram = Memory(shape=unsigned(LIMB), depth=1 << (RB + 5), init=ram_init)
+        # register file: address = reg (reg_bits) . bank (1) . limb (4)
+        m.submodules.ram = ram = Memory(shape=unsigned(LIMB), depth=1 << (PB + 5), init=ram_init)
         rd_a = ram.read_port()
         rd_b = ram.read_port()
         wr = ram.write_port()
         # per register: tag (4) . ext (1) . bank (1); asynchronous reads (LUT RAM)
-        m.submodules.tags = tags = Memory(shape=unsigned(6), depth=ep.N_REGS, init=tag_init)
+        m.submodules.tags = tags = Memory(shape=unsigned(6), depth=1 << PB, init=tag_init)
         tg_a = tags.read_port(domain="comb")
         tg_b = tags.read_port(domain="comb")
         tg_d = tags.read_port(domain="comb")

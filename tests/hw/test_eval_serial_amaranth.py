@@ -42,7 +42,10 @@ def simulate(reqs, words=None, *, idle_seed=None, bp_seed=None, regs_at_out=Fals
         sw = ctx.get(d["swapped"])
         out = []
         for r in range(ep.N_REGS):
-            p = r
+            if r not in dut.reg_map:    # a register the program never names: never written
+                out.append((0, (0, 0)))
+                continue
+            p = dut.reg_map[r]          # its number in the register file (renumbered above 2**reg_bits)
             if sw and ep.FIXED["a_base"] <= r <= ep.FIXED["b_fd"]:
                 p = r + 4 if r < ep.FIXED["b_base"] else r - 4
             t = ctx.get(d["tags"].data[p])
