@@ -60,8 +60,9 @@ words 2..
 The framer can be told (``output_cfg``) not to emit header or swap messages; it then
 drops them after counting. It sends a message word by word from the registers that hold it
 (the preamble register and the message's source: the holding register for a header message,
-the swap decoder's record register, the backrun record register), selected by the word index: no
-message-wide shift register and no copy of the swap record (the swap decoder keeps its record,
+which shifts one word towards the output as each payload word leaves, the swap decoder's record
+register, the backrun record register, whose words are selected by the word index): no
+message-wide load multiplexer and no copy of the swap record (the swap decoder keeps its record,
 untaken, until the swap message's last word has left; its next packet's evaluation starts then).
 A header message keeps the holding register until its last word has left, so the
 next record joins only then (header mode only; with header messages off a record leaves the
@@ -496,6 +497,10 @@ class ApplianceTop(wiring.Component):
         s_in = Signal()        # ... its entry stamp
         hold_hdr = Signal(TxHeader)
         hold_digest = Signal(256)
+        # the header message's payload is the holding register itself, shifted one word towards m_axis as
+        # each payload word leaves (the zero padding between record and digest is a register for that)
+        hold_pad = Signal(64 * HEADER_WORDS - TX_HEADER_BITS)
+        hold_payload = Cat(hold_hdr.as_value(), hold_pad, hold_digest)
         hold_stamp = Signal(32)
         a_take = Signal()
         hold_open = Signal()
@@ -513,7 +518,7 @@ class ApplianceTop(wiring.Component):
             a_take.eq(swp.i_tx.valid & swp.i_tx.ready),
         ]
         with m.If(dec.o.valid & dec.o.ready):
-            m.d.sync += [h_in.eq(1), hold_hdr.eq(dec.o.payload)]
+            m.d.sync += [h_in.eq(1), hold_hdr.eq(dec.o.payload), hold_pad.eq(0)]
         with m.If(kec.o.valid & kec.o.ready):
             m.d.sync += [d_in.eq(1), hold_digest.eq(kec.o.payload.digest)]
         with m.If(stamps.r_rdy & stamps.r_en):
@@ -543,10 +548,9 @@ class ApplianceTop(wiring.Component):
             return [value[64 * i:64 * i + 64] for i in range(n)]
 
         pre_words = words(pre, PREAMBLE_WORDS)
+        in_payload = Signal()  # the word on m_axis is a payload word (past the preamble)
+        m.d.comb += in_payload.eq(widx >= PREAMBLE_WORDS)
         sources = {
-            _SRC_HEADER: pre_words + words(Cat(hold_hdr.as_value(), C(0, 64 * HEADER_WORDS - TX_HEADER_BITS),
-                                               hold_digest),
-                                           PAYLOAD_WORDS),
             # the swap message's payload is the swap decoder's own record register: the decoder keeps it
             # (its ``o`` is not taken) until the message's last word has left, so the framer needs no
             # copy of it (a 2,223-bit register that, with the record and the word select, was the front
@@ -555,9 +559,15 @@ class ApplianceTop(wiring.Component):
                                              C(0, 64 * SWAP_WORDS - SwapRecord.size)), SWAP_WORDS),
             _SRC_RECORD: pre_words + words(opp_rec, OPP_WORDS),
         }
-        word = {k: Signal(64, name=f"word_{k}") for k in sources}
+        word = {k: Signal(64, name=f"word_{k}") for k in (_SRC_HEADER, *sources)}
         for k, ws in sources.items():
             m.d.comb += word[k].eq(mux_select(ws, widx))
+        # a header message: its preamble words, then always the holding register's lowest word (the register
+        # shifts as they leave: no word select over the 3.3 kbit record, whose gather into 64 bits was, with
+        # the holding register, the largest overused bus of the front end's ECP5 route; PERFORMANCE.md,
+        # session 18, H51)
+        m.d.comb += word[_SRC_HEADER].eq(Mux(in_payload, hold_payload[:64],
+                                             mux_select(pre_words, widx[:(PREAMBLE_WORDS - 1).bit_length()])))
         transfer = Signal()
         m.d.comb += [
             transfer.eq(self.m_axis_tvalid & self.m_axis_tready),
@@ -598,6 +608,9 @@ class ApplianceTop(wiring.Component):
 
         with m.If(transfer):
             m.d.sync += [left.eq(left - 1), widx.eq(widx + 1)]
+            with m.If((src == _SRC_HEADER) & in_payload):
+                # only during a header message, when nothing loads the holding register (it is busy)
+                m.d.sync += hold_payload.eq(hold_payload[64:])
             with m.If(left == 1):
                 m.d.sync += hold_busy.eq(0)  # a header message's last word: the holding register is free
         with m.If(record_take):
