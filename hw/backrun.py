@@ -69,7 +69,7 @@ from amaranth.lib.wiring import In, Out
 
 from mevblade.control.engine.software.pools import MAX_SIBLINGS
 from mevblade.control.engine.software.types_swap import MAX_PATH_LEN, UINT112_MAX
-from mevblade.hw.eval_search import EvalSearch
+from mevblade.hw.eval_search import EvalRequest, EvalSearch
 from mevblade.hw.eval_serial import EvalSerial
 from mevblade.hw.evaluator import AmountOp, AmountRevert, AmountUnit, HopLayout
 from mevblade.hw.muxtree import mux_select
@@ -336,7 +336,12 @@ class Backrun(wiring.Component):
 
         req = Signal(BackrunRequest)
         sw = req.swap
-        cyc = Signal(CycleRequest)
+        # the evaluator's request, built in a register (from the cycle request in IDLE, from the pair's
+        # records in SIB_READ) so the evaluator's request register loads from flip-flops: no state or base1
+        # select over its 339 bits (session 18: those selects fanned out to ~450-510 LUTs each across the
+        # evaluator, ECP5 router2 heat map)
+        ereq = Signal(EvalRequest)
+        m.d.comb += [ev.i.payload.eq(ereq), ev.i.payload.maxc.eq(self.maxc)]
         # path[h], path[h + 1], ... : the path's first max_hops + 1 tokens, shifted down one token as
         # the scan moves to the next hop, so the scan reads words 0 and 1 (no select on h)
         pth = Signal(160 * (H + 1))
@@ -417,10 +422,6 @@ class Backrun(wiring.Component):
         sibs = Array(Signal(SLOT_BITS, name=f"sib{i}") for i in range(MAX_SIBLINGS))
         sib_slot = Signal(SLOT_BITS)
         m.d.comb += sib_slot.eq(mux_select(list(sibs), k))
-        s_r0 = Signal(112)
-        s_r1 = Signal(112)
-        s_fn = Signal(16)
-        s_fd = Signal(16)
         # a sibling that is itself a touched pool is read post-trade (the software's post.get)
         post_hit = Signal()
         post_r0 = Signal(112)
@@ -448,24 +449,23 @@ class Backrun(wiring.Component):
                                  pth.eq(self.i.payload.swap.path.as_value()[:len(pth)])]
                     m.next = "START"
                 with m.Elif(self.c.valid):
-                    m.d.sync += cyc.eq(self.c.payload)
+                    cp = self.c.payload
+                    m.d.sync += [
+                        ereq.mode.eq(0),
+                        ereq.a_base.eq(cp.hop0.reserve_in),
+                        ereq.a_other.eq(cp.hop0.reserve_out),
+                        ereq.a_fn.eq(cp.hop0.fee_num),
+                        ereq.a_fd.eq(cp.hop0.fee_den),
+                        ereq.b_other.eq(cp.hop1.reserve_in),
+                        ereq.b_base.eq(cp.hop1.reserve_out),
+                        ereq.b_fn.eq(cp.hop1.fee_num),
+                        ereq.b_fd.eq(cp.hop1.fee_den),
+                        ereq.tag.eq(0),
+                    ]
                     m.next = "CYC_REQ"
             # ---- a cycle request: one MODE_CYCLE evaluation, one record -----------------------------
             with m.State("CYC_REQ"):
-                p = ev.i.payload
-                m.d.comb += [
-                    ev.i.valid.eq(1),
-                    p.mode.eq(0),
-                    p.a_base.eq(cyc.hop0.reserve_in),
-                    p.a_other.eq(cyc.hop0.reserve_out),
-                    p.a_fn.eq(cyc.hop0.fee_num),
-                    p.a_fd.eq(cyc.hop0.fee_den),
-                    p.b_other.eq(cyc.hop1.reserve_in),
-                    p.b_base.eq(cyc.hop1.reserve_out),
-                    p.b_fn.eq(cyc.hop1.fee_num),
-                    p.b_fd.eq(cyc.hop1.fee_den),
-                    p.maxc.eq(self.maxc),
-                ]
+                m.d.comb += ev.i.valid.eq(1)
                 with m.If(ev.i.ready):
                     m.next = "CYC_WAIT"
             with m.State("CYC_WAIT"):
@@ -619,24 +619,22 @@ class Backrun(wiring.Component):
                     m.d.sync += k.eq(k + 1)
                     m.next = "SIB_NEXT"
                 with m.Else():
-                    m.d.sync += [s_r0.eq(r0), s_r1.eq(r1), s_fn.eq(rec.fee_num), s_fd.eq(rec.fee_den)]
+                    # (h, k, base1 and the hop's state hold until EV_REQ)
+                    m.d.sync += [
+                        ereq.mode.eq(1),
+                        ereq.a_base.eq(Mux(base1, cur_r1, cur_r0)),
+                        ereq.a_other.eq(Mux(base1, cur_r0, cur_r1)),
+                        ereq.a_fn.eq(cur_fn),
+                        ereq.a_fd.eq(cur_fd),
+                        ereq.b_base.eq(Mux(base1, r1, r0)),
+                        ereq.b_other.eq(Mux(base1, r0, r1)),
+                        ereq.b_fn.eq(rec.fee_num),
+                        ereq.b_fd.eq(rec.fee_den),
+                        ereq.tag.eq(Cat(k, h)),
+                    ]
                     m.next = "EV_REQ"
             with m.State("EV_REQ"):
-                p = ev.i.payload
-                m.d.comb += [
-                    ev.i.valid.eq(1),
-                    p.mode.eq(1),
-                    p.a_base.eq(Mux(base1, cur_r1, cur_r0)),
-                    p.a_other.eq(Mux(base1, cur_r0, cur_r1)),
-                    p.a_fn.eq(cur_fn),
-                    p.a_fd.eq(cur_fd),
-                    p.b_base.eq(Mux(base1, s_r1, s_r0)),
-                    p.b_other.eq(Mux(base1, s_r0, s_r1)),
-                    p.b_fn.eq(s_fn),
-                    p.b_fd.eq(s_fd),
-                    p.maxc.eq(self.maxc),
-                    p.tag.eq(Cat(k, h)),
-                ]
+                m.d.comb += ev.i.valid.eq(1)
                 with m.If(ev.i.ready):
                     m.next = "EV_WAIT"
             with m.State("EV_WAIT"):
