@@ -78,7 +78,8 @@ One request per latency (not pipelined).
 
 Resources
 ---------
-LFE5U-85F, session 17: ≈ 9.4 k TRELLIS_COMB (EvalSearch: 55–63 k), 35 DP16KD, 16 MULT18X18D, ≈ 4.2 k FF
+LFE5U-85F, session 17: ≈ 9.4 k TRELLIS_COMB (EvalSearch: 55–63 k), 35 DP16KD (19 since session 18: the
+register file's 64 registers), 16 MULT18X18D, ≈ 4.2 k FF
 (``docs/PERFORMANCE.md``, "Session 17: the compact evaluator's clock").
 
 Checked against
