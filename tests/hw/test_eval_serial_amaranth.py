@@ -15,7 +15,7 @@ from mevblade.control.engine.software.evaluator import optimal_cycle
 from mevblade.control.engine.software.types_swap import UINT112_MAX, Hop
 from mevblade.hw import eval_program as ep
 from mevblade.hw.eval_program import Op
-from mevblade.hw.eval_serial import EvalSerial, limbs_of, run_serial
+from mevblade.hw.eval_serial import EvalSerial, compact_registers, limbs_of, run_serial
 from mevblade.sim.tb.evaluator import amaranth_sim
 from mevblade.sim.tb.evaluator.cases import (
     cycles,
@@ -246,3 +246,27 @@ def test_limb_edges_whole_register_file() -> None:
         run_serial(inputs_of(req), words=words, regs=want)
         assert [v for v, _ in regs] == want, req
         assert [t for _, t in regs] == [limbs_of(v) for v in want], req
+
+
+def test_compact_registers_is_a_renaming() -> None:
+    """The ROM copy differs from the program only in register numbers, by a bijection that keeps the fixed
+    registers and every number below 2**reg_bits; the shipped program fits 64 registers, one naming more than
+    64 keeps 128 (and its numbers)."""
+    for words, bits in ((ep.WORDS, 6), (_limb_program(), 6)):
+        rom, rmap, got_bits = compact_registers(words)
+        assert got_bits == bits
+        assert len(set(rmap.values())) == len(rmap) and max(rmap.values()) < 1 << bits
+        assert all(rmap[r] == r for r in ep.FIXED.values())
+        assert all(rmap[r] == r for r in rmap if r < 1 << bits)
+        for w, c in zip(words, rom, strict=True):
+            a, b = ep.decode(w), ep.decode(c)
+            assert (b.op, b.imm, b.d, b.a, b.b) == (a.op, a.imm, rmap[a.d], rmap[a.a], rmap[a.b])
+            assert w >> ep.FIELD_BITS == c >> ep.FIELD_BITS    # the two ALU control bits
+    assert {r: v for r, v in compact_registers(ep.WORDS)[1].items() if r != v} == {64: 18, 65: 19}
+    P = ep.Program()
+    for i in range(70):
+        P(Op.LDI, f"r{i}", imm=i)
+    P(Op.OUT)
+    wide = P.words()
+    rom, rmap, bits = compact_registers(wide)
+    assert bits == 7 and rom == wide and all(r == v for r, v in rmap.items())
