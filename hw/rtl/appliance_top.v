@@ -113,77 +113,77 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [63:0] \$141 ;
   wire [63:0] \$142 ;
   wire [63:0] \$143 ;
-  wire [63:0] \$144 ;
-  wire [63:0] \$145 ;
+  wire \$144 ;
+  wire \$145 ;
   wire [63:0] \$146 ;
-  wire [63:0] \$147 ;
-  wire [63:0] \$148 ;
-  wire [63:0] \$149 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
   wire \$15 ;
-  wire [63:0] \$150 ;
-  wire [63:0] \$151 ;
-  wire [63:0] \$152 ;
-  wire [63:0] \$153 ;
-  wire [63:0] \$154 ;
-  wire [63:0] \$155 ;
-  wire [63:0] \$156 ;
-  wire [63:0] \$157 ;
-  wire [63:0] \$158 ;
-  wire [63:0] \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire \$16 ;
-  wire [63:0] \$160 ;
-  wire [63:0] \$161 ;
-  wire [63:0] \$162 ;
-  wire [63:0] \$163 ;
-  wire [63:0] \$164 ;
-  wire [63:0] \$165 ;
-  wire [63:0] \$166 ;
-  wire [63:0] \$167 ;
-  wire [63:0] \$168 ;
-  wire [63:0] \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire [32:0] \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [63:0] \$170 ;
-  wire [63:0] \$171 ;
-  wire [63:0] \$172 ;
-  wire [63:0] \$173 ;
-  wire [63:0] \$174 ;
-  wire [63:0] \$175 ;
-  wire [63:0] \$176 ;
-  wire [63:0] \$177 ;
-  wire [63:0] \$178 ;
-  wire [63:0] \$179 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [2:0] \$173 ;
+  wire [2:0] \$174 ;
+  wire [31:0] \$175 ;
+  wire [1:0] \$176 ;
+  wire [2:0] \$177 ;
+  wire [3:0] \$178 ;
+  wire [4:0] \$179 ;
   wire \$18 ;
-  wire [63:0] \$180 ;
-  wire [63:0] \$181 ;
-  wire [63:0] \$182 ;
-  wire [63:0] \$183 ;
-  wire [63:0] \$184 ;
-  wire [63:0] \$185 ;
-  wire [63:0] \$186 ;
-  wire [63:0] \$187 ;
-  wire [63:0] \$188 ;
-  wire [63:0] \$189 ;
+  wire [5:0] \$180 ;
+  wire [6:0] \$181 ;
+  wire [7:0] \$182 ;
+  wire [8:0] \$183 ;
+  wire \$184 ;
+  wire \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
   wire [63:0] \$19 ;
-  wire [63:0] \$190 ;
-  wire [63:0] \$191 ;
-  wire [63:0] \$192 ;
-  wire [63:0] \$193 ;
-  wire [63:0] \$194 ;
-  wire [63:0] \$195 ;
-  wire [63:0] \$196 ;
-  wire [63:0] \$197 ;
-  wire [63:0] \$198 ;
-  wire [63:0] \$199 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
   wire [63:0] \$20 ;
-  wire [63:0] \$200 ;
-  wire [63:0] \$201 ;
-  wire [63:0] \$202 ;
-  wire [63:0] \$203 ;
-  wire [63:0] \$204 ;
-  wire \$205 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire [64:0] \$205 ;
   wire \$206 ;
-  wire [63:0] \$207 ;
+  wire \$207 ;
   wire \$208 ;
   wire \$209 ;
   wire [63:0] \$21 ;
@@ -193,213 +193,161 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire \$213 ;
   wire \$214 ;
   wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
+  wire [6:0] \$216 ;
+  wire [6:0] \$217 ;
   wire \$218 ;
   wire \$219 ;
   wire [63:0] \$22 ;
   wire \$220 ;
   wire \$221 ;
-  wire [32:0] \$222 ;
-  wire \$223 ;
+  wire \$222 ;
+  wire [6:0] \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire \$226 ;
-  wire [2:0] \$227 ;
-  wire [2:0] \$228 ;
-  wire [31:0] \$229 ;
+  reg [7:0] \$226 ;
+  reg \$227 ;
+  wire [32:0] \$228 ;
+  wire [32:0] \$229 ;
   wire [63:0] \$23 ;
-  wire [1:0] \$230 ;
-  wire [2:0] \$231 ;
-  wire [3:0] \$232 ;
-  wire [4:0] \$233 ;
-  wire [5:0] \$234 ;
-  wire [6:0] \$235 ;
-  wire [7:0] \$236 ;
-  wire [8:0] \$237 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire \$232 ;
+  wire [32:0] \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire [64:0] \$236 ;
+  wire [64:0] \$237 ;
   wire \$238 ;
   wire \$239 ;
   wire [63:0] \$24 ;
-  wire \$240 ;
+  wire [32:0] \$240 ;
   wire \$241 ;
-  wire \$242 ;
+  wire [32:0] \$242 ;
   wire \$243 ;
   wire \$244 ;
   wire \$245 ;
   wire \$246 ;
-  wire \$247 ;
+  wire [32:0] \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire [63:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
+  wire [32:0] \$252 ;
+  wire [32:0] \$253 ;
   wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire [64:0] \$259 ;
+  wire [32:0] \$255 ;
+  wire [32:0] \$256 ;
+  wire [32:0] \$257 ;
+  wire [32:0] \$258 ;
+  wire [32:0] \$259 ;
   wire [63:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [32:0] \$260 ;
+  wire [32:0] \$261 ;
+  wire [32:0] \$262 ;
+  wire [32:0] \$263 ;
+  wire [32:0] \$264 ;
+  wire [32:0] \$265 ;
+  wire [32:0] \$266 ;
+  wire [32:0] \$267 ;
+  wire [32:0] \$268 ;
+  wire [32:0] \$269 ;
   wire [63:0] \$27 ;
-  wire [6:0] \$270 ;
-  wire [6:0] \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire [6:0] \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  reg [7:0] \$278 ;
-  reg \$279 ;
+  wire [32:0] \$270 ;
+  wire [32:0] \$271 ;
+  wire [32:0] \$272 ;
+  wire [32:0] \$273 ;
+  wire [32:0] \$274 ;
+  wire [32:0] \$275 ;
+  wire [32:0] \$276 ;
+  wire [32:0] \$277 ;
+  wire [32:0] \$278 ;
+  wire [32:0] \$279 ;
   wire [63:0] \$28 ;
   wire [32:0] \$280 ;
   wire [32:0] \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire [32:0] \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire [64:0] \$288 ;
-  wire [64:0] \$289 ;
+  wire [32:0] \$282 ;
+  wire [32:0] \$283 ;
+  reg [63:0] \$284 ;
+  reg \$285 ;
+  reg \$286 ;
+  reg [8:0] \$287 ;
+  reg [8:0] \$288 ;
+  reg [8:0] \$289 ;
   wire [63:0] \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire [32:0] \$292 ;
-  wire \$293 ;
-  wire [32:0] \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire [32:0] \$299 ;
+  reg [8:0] \$290 ;
+  reg \$291 ;
+  reg \$292 ;
+  reg [31:0] \$293 ;
+  reg \$294 ;
+  reg [3011:0] \$295 ;
+  reg [59:0] \$296 ;
+  reg \$297 ;
+  reg [255:0] \$298 ;
+  reg \$299 ;
   wire \$3 ;
   wire [63:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire [32:0] \$304 ;
-  wire [32:0] \$305 ;
-  wire \$306 ;
-  wire [32:0] \$307 ;
-  wire [32:0] \$308 ;
-  wire [32:0] \$309 ;
+  reg [31:0] \$300 ;
+  reg \$301 ;
+  reg [5:0] \$302 ;
+  reg [5:0] \$303 ;
+  reg \$304 ;
+  reg [127:0] \$305 ;
+  reg [1:0] \$306 ;
+  reg \$307 ;
+  reg [31:0] \$308 ;
+  reg [2263:0] \$309 ;
   wire [63:0] \$31 ;
-  wire [32:0] \$310 ;
-  wire [32:0] \$311 ;
-  wire [32:0] \$312 ;
-  wire [32:0] \$313 ;
-  wire [32:0] \$314 ;
-  wire [32:0] \$315 ;
-  wire [32:0] \$316 ;
-  wire [32:0] \$317 ;
-  wire [32:0] \$318 ;
-  wire [32:0] \$319 ;
+  reg [31:0] \$310 ;
+  reg [31:0] \$311 ;
+  reg [383:0] \$312 ;
+  reg [31:0] \$313 ;
+  reg [63:0] \$314 ;
+  reg [63:0] \$315 ;
+  reg [31:0] \$316 ;
+  reg [31:0] \$317 ;
+  reg [31:0] \$318 ;
+  reg [31:0] \$319 ;
   wire [63:0] \$32 ;
-  wire [32:0] \$320 ;
-  wire [32:0] \$321 ;
-  wire [32:0] \$322 ;
-  wire [32:0] \$323 ;
-  wire [32:0] \$324 ;
-  wire [32:0] \$325 ;
-  wire [32:0] \$326 ;
-  wire [32:0] \$327 ;
-  wire [32:0] \$328 ;
-  wire [32:0] \$329 ;
+  reg [31:0] \$320 ;
+  reg [31:0] \$321 ;
+  reg [31:0] \$322 ;
+  reg [31:0] \$323 ;
+  reg [31:0] \$324 ;
+  reg [31:0] \$325 ;
+  reg [31:0] \$326 ;
+  reg [31:0] \$327 ;
+  reg [31:0] \$328 ;
+  reg [31:0] \$329 ;
   wire [63:0] \$33 ;
-  wire [32:0] \$330 ;
-  wire [32:0] \$331 ;
-  wire [32:0] \$332 ;
-  wire [32:0] \$333 ;
-  wire [32:0] \$334 ;
-  wire [32:0] \$335 ;
-  reg [63:0] \$336 ;
-  reg \$337 ;
-  reg \$338 ;
-  reg [8:0] \$339 ;
+  reg [31:0] \$330 ;
+  reg [31:0] \$331 ;
+  reg [31:0] \$332 ;
+  reg [31:0] \$333 ;
+  reg [31:0] \$334 ;
+  reg [31:0] \$335 ;
+  reg [31:0] \$336 ;
+  reg [31:0] \$337 ;
+  reg [31:0] \$338 ;
+  reg [31:0] \$339 ;
   wire [63:0] \$34 ;
-  reg [8:0] \$340 ;
-  reg [8:0] \$341 ;
-  reg [8:0] \$342 ;
-  reg \$343 ;
-  reg \$344 ;
+  reg [31:0] \$340 ;
+  reg [31:0] \$341 ;
+  reg [31:0] \$342 ;
+  reg [31:0] \$343 ;
+  reg [31:0] \$344 ;
   reg [31:0] \$345 ;
-  reg \$346 ;
-  reg [3011:0] \$347 ;
-  reg \$348 ;
-  reg [255:0] \$349 ;
+  reg [31:0] \$346 ;
+  reg [31:0] \$347 ;
+  reg [31:0] \$348 ;
+  reg [31:0] \$349 ;
   wire [63:0] \$35 ;
-  reg \$350 ;
-  reg [31:0] \$351 ;
-  reg \$352 ;
-  reg [5:0] \$353 ;
-  reg [5:0] \$354 ;
-  reg \$355 ;
-  reg [127:0] \$356 ;
-  reg [1:0] \$357 ;
-  reg \$358 ;
-  reg [2222:0] \$359 ;
   wire [63:0] \$36 ;
-  reg [31:0] \$360 ;
-  reg [2263:0] \$361 ;
-  reg [31:0] \$362 ;
-  reg [31:0] \$363 ;
-  reg [383:0] \$364 ;
-  reg [31:0] \$365 ;
-  reg [63:0] \$366 ;
-  reg [63:0] \$367 ;
-  reg [31:0] \$368 ;
-  reg [31:0] \$369 ;
   wire [63:0] \$37 ;
-  reg [31:0] \$370 ;
-  reg [31:0] \$371 ;
-  reg [31:0] \$372 ;
-  reg [31:0] \$373 ;
-  reg [31:0] \$374 ;
-  reg [31:0] \$375 ;
-  reg [31:0] \$376 ;
-  reg [31:0] \$377 ;
-  reg [31:0] \$378 ;
-  reg [31:0] \$379 ;
   wire [63:0] \$38 ;
-  reg [31:0] \$380 ;
-  reg [31:0] \$381 ;
-  reg [31:0] \$382 ;
-  reg [31:0] \$383 ;
-  reg [31:0] \$384 ;
-  reg [31:0] \$385 ;
-  reg [31:0] \$386 ;
-  reg [31:0] \$387 ;
-  reg [31:0] \$388 ;
-  reg [31:0] \$389 ;
   wire [63:0] \$39 ;
-  reg [31:0] \$390 ;
-  reg [31:0] \$391 ;
-  reg [31:0] \$392 ;
-  reg [31:0] \$393 ;
-  reg [31:0] \$394 ;
-  reg [31:0] \$395 ;
-  reg [31:0] \$396 ;
-  reg [31:0] \$397 ;
-  reg [31:0] \$398 ;
-  reg [31:0] \$399 ;
   wire \$4 ;
   wire [63:0] \$40 ;
-  reg [31:0] \$400 ;
-  reg [31:0] \$401 ;
   wire [63:0] \$41 ;
   wire [63:0] \$42 ;
   wire [63:0] \$43 ;
@@ -468,7 +416,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire a_take;
   wire beat_ok;
   wire begin_eval;
-  wire \begin_eval$291 ;
+  wire \begin_eval$292 ;
   (* init = 1'h0 *)
   wire br_pend;
   (* init = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 *)
@@ -769,6 +717,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [255:0] \hold_hdr.v ;
   wire [255:0] \hold_hdr.value ;
   wire hold_open;
+  reg [59:0] hold_pad = 60'h000000000000000;
   reg [31:0] hold_stamp = 32'd0;
   wire host_commit;
   wire [255:0] host_data;
@@ -828,7 +777,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [7:0] \i__payload.keep ;
   wire \i__payload.last ;
   wire i__ready;
-  wire \i__ready$321 ;
+  wire \i__ready$322 ;
   wire \i__ready$72 ;
   wire \i__ready$74 ;
   wire i__valid;
@@ -857,6 +806,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire [31:0] id_magic;
   wire idle;
   reg in_packet = 1'h0;
+  wire in_payload;
   wire is_swap;
   wire [3:0] keep_count;
   reg [5:0] left = 6'h00;
@@ -864,40 +814,40 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* init = 64'h0000000000000000 *)
   wire [63:0] nbytes;
   wire [72:0] o__payload;
-  wire [2222:0] \o__payload$185 ;
-  wire [255:0] \o__payload$185.amount_in ;
-  wire [255:0] \o__payload$185.amount_out ;
-  wire [255:0] \o__payload$185.deadline ;
-  wire \o__payload$185.eth_in ;
-  wire \o__payload$185.eth_out ;
-  wire \o__payload$185.exact_out ;
-  wire \o__payload$185.fee_on_transfer ;
-  wire [3:0] \o__payload$185.fn ;
-  wire \o__payload$185.is_swap ;
-  wire [1279:0] \o__payload$185.path ;
-  wire [159:0] \o__payload$185.path[0] ;
-  wire [159:0] \o__payload$185.path[1] ;
-  wire [159:0] \o__payload$185.path[2] ;
-  wire [159:0] \o__payload$185.path[3] ;
-  wire [159:0] \o__payload$185.path[4] ;
-  wire [159:0] \o__payload$185.path[5] ;
-  wire [159:0] \o__payload$185.path[6] ;
-  wire [159:0] \o__payload$185.path[7] ;
-  wire [3:0] \o__payload$185.path_len ;
-  wire [159:0] \o__payload$185.recipient ;
-  wire [1:0] \o__payload$185.router ;
-  wire [355:0] \o__payload$195 ;
-  wire [127:0] \o__payload$195.amount_in ;
-  wire \o__payload$195.base1 ;
-  wire [16:0] \o__payload$195.candidates ;
-  wire [7:0] \o__payload$195.count ;
-  wire \o__payload$195.cycle ;
-  wire \o__payload$195.direction ;
-  wire \o__payload$195.exact ;
-  wire [2:0] \o__payload$195.hop ;
-  wire \o__payload$195.kind ;
-  wire [127:0] \o__payload$195.profit ;
-  wire [15:0] \o__payload$195.sibling ;
+  wire [2222:0] \o__payload$169 ;
+  wire [255:0] \o__payload$169.amount_in ;
+  wire [255:0] \o__payload$169.amount_out ;
+  wire [255:0] \o__payload$169.deadline ;
+  wire \o__payload$169.eth_in ;
+  wire \o__payload$169.eth_out ;
+  wire \o__payload$169.exact_out ;
+  wire \o__payload$169.fee_on_transfer ;
+  wire [3:0] \o__payload$169.fn ;
+  wire \o__payload$169.is_swap ;
+  wire [1279:0] \o__payload$169.path ;
+  wire [159:0] \o__payload$169.path[0] ;
+  wire [159:0] \o__payload$169.path[1] ;
+  wire [159:0] \o__payload$169.path[2] ;
+  wire [159:0] \o__payload$169.path[3] ;
+  wire [159:0] \o__payload$169.path[4] ;
+  wire [159:0] \o__payload$169.path[5] ;
+  wire [159:0] \o__payload$169.path[6] ;
+  wire [159:0] \o__payload$169.path[7] ;
+  wire [3:0] \o__payload$169.path_len ;
+  wire [159:0] \o__payload$169.recipient ;
+  wire [1:0] \o__payload$169.router ;
+  wire [355:0] \o__payload$196 ;
+  wire [127:0] \o__payload$196.amount_in ;
+  wire \o__payload$196.base1 ;
+  wire [16:0] \o__payload$196.candidates ;
+  wire [7:0] \o__payload$196.count ;
+  wire \o__payload$196.cycle ;
+  wire \o__payload$196.direction ;
+  wire \o__payload$196.exact ;
+  wire [2:0] \o__payload$196.hop ;
+  wire \o__payload$196.kind ;
+  wire [127:0] \o__payload$196.profit ;
+  wire [15:0] \o__payload$196.sibling ;
   (* enum_base_type = "BackrunStatus" *)
   (* enum_value_000 = "EVALUATED" *)
   (* enum_value_001 = "NOT_SWAP" *)
@@ -906,24 +856,24 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* enum_value_100 = "EMPTY_POOL" *)
   (* enum_value_101 = "REVERTS" *)
   (* enum_value_110 = "HOST" *)
-  wire [2:0] \o__payload$195.status ;
-  wire [31:0] \o__payload$195.tag ;
-  wire [15:0] \o__payload$195.touched ;
-  wire [3011:0] \o__payload$324 ;
-  wire [23:0] \o__payload$324.access_list_count ;
-  wire [23:0] \o__payload$324.access_list_end ;
-  wire [23:0] \o__payload$324.access_list_offset ;
-  wire [23:0] \o__payload$324.authorization_count ;
-  wire [23:0] \o__payload$324.authorizations_end ;
-  wire [23:0] \o__payload$324.authorizations_offset ;
-  wire [23:0] \o__payload$324.blob_hash_count ;
-  wire [23:0] \o__payload$324.blob_hashes_end ;
-  wire [23:0] \o__payload$324.blob_hashes_offset ;
-  wire [23:0] \o__payload$324.body_offset ;
-  wire [255:0] \o__payload$324.chain_id ;
-  wire \o__payload$324.chain_id_present ;
-  wire [23:0] \o__payload$324.data_len ;
-  wire [23:0] \o__payload$324.data_offset ;
+  wire [2:0] \o__payload$196.status ;
+  wire [31:0] \o__payload$196.tag ;
+  wire [15:0] \o__payload$196.touched ;
+  wire [3011:0] \o__payload$325 ;
+  wire [23:0] \o__payload$325.access_list_count ;
+  wire [23:0] \o__payload$325.access_list_end ;
+  wire [23:0] \o__payload$325.access_list_offset ;
+  wire [23:0] \o__payload$325.authorization_count ;
+  wire [23:0] \o__payload$325.authorizations_end ;
+  wire [23:0] \o__payload$325.authorizations_offset ;
+  wire [23:0] \o__payload$325.blob_hash_count ;
+  wire [23:0] \o__payload$325.blob_hashes_end ;
+  wire [23:0] \o__payload$325.blob_hashes_offset ;
+  wire [23:0] \o__payload$325.body_offset ;
+  wire [255:0] \o__payload$325.chain_id ;
+  wire \o__payload$325.chain_id_present ;
+  wire [23:0] \o__payload$325.data_len ;
+  wire [23:0] \o__payload$325.data_offset ;
   (* enum_base_type = "TxError" *)
   (* enum_value_00000 = "OK" *)
   (* enum_value_00001 = "EMPTY" *)
@@ -954,42 +904,42 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   (* enum_value_11010 = "BAD_SIDECAR" *)
   (* enum_value_11011 = "TOO_LARGE" *)
   (* enum_value_11100 = "RECOVERY_FAILED" *)
-  wire [4:0] \o__payload$324.error ;
-  wire [63:0] \o__payload$324.gas_limit ;
-  wire [255:0] \o__payload$324.gas_price ;
-  wire [255:0] \o__payload$324.max_fee_per_blob_gas ;
-  wire [255:0] \o__payload$324.max_fee_per_gas ;
-  wire [255:0] \o__payload$324.max_priority_fee_per_gas ;
-  wire \o__payload$324.network_form ;
-  wire [63:0] \o__payload$324.nonce ;
-  wire [255:0] \o__payload$324.r ;
-  wire [255:0] \o__payload$324.s ;
-  wire [23:0] \o__payload$324.sig_offset ;
-  wire [24:0] \o__payload$324.size ;
-  wire [23:0] \o__payload$324.storage_key_count ;
-  wire [159:0] \o__payload$324.to ;
-  wire \o__payload$324.to_present ;
-  wire [23:0] \o__payload$324.tx_list_end ;
-  wire [23:0] \o__payload$324.tx_list_offset ;
-  wire [2:0] \o__payload$324.tx_type ;
-  wire [255:0] \o__payload$324.v ;
-  wire [255:0] \o__payload$324.value ;
-  wire [287:0] \o__payload$326 ;
-  wire [255:0] \o__payload$326.digest ;
-  wire [31:0] \o__payload$326.length ;
+  wire [4:0] \o__payload$325.error ;
+  wire [63:0] \o__payload$325.gas_limit ;
+  wire [255:0] \o__payload$325.gas_price ;
+  wire [255:0] \o__payload$325.max_fee_per_blob_gas ;
+  wire [255:0] \o__payload$325.max_fee_per_gas ;
+  wire [255:0] \o__payload$325.max_priority_fee_per_gas ;
+  wire \o__payload$325.network_form ;
+  wire [63:0] \o__payload$325.nonce ;
+  wire [255:0] \o__payload$325.r ;
+  wire [255:0] \o__payload$325.s ;
+  wire [23:0] \o__payload$325.sig_offset ;
+  wire [24:0] \o__payload$325.size ;
+  wire [23:0] \o__payload$325.storage_key_count ;
+  wire [159:0] \o__payload$325.to ;
+  wire \o__payload$325.to_present ;
+  wire [23:0] \o__payload$325.tx_list_end ;
+  wire [23:0] \o__payload$325.tx_list_offset ;
+  wire [2:0] \o__payload$325.tx_type ;
+  wire [255:0] \o__payload$325.v ;
+  wire [255:0] \o__payload$325.value ;
+  wire [287:0] \o__payload$327 ;
+  wire [255:0] \o__payload$327.digest ;
+  wire [31:0] \o__payload$327.length ;
   wire [63:0] \o__payload.data ;
   wire [7:0] \o__payload.keep ;
   wire \o__payload.last ;
   wire o__ready;
   wire \o__ready$154 ;
   wire \o__ready$156 ;
-  wire \o__ready$179 ;
-  wire \o__ready$184 ;
+  wire \o__ready$181 ;
+  wire \o__ready$186 ;
   wire o__valid;
-  wire \o__valid$177 ;
-  wire \o__valid$181 ;
-  wire \o__valid$323 ;
-  wire \o__valid$325 ;
+  wire \o__valid$179 ;
+  wire \o__valid$183 ;
+  wire \o__valid$324 ;
+  wire \o__valid$326 ;
   wire [279:0] o_calldata__payload;
   wire [255:0] \o_calldata__payload.data ;
   wire [15:0] \o_calldata__payload.index ;
@@ -1092,7 +1042,6 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   wire status_pool_busy;
   wire [3:0] status_pool_error;
   reg swap_pend = 1'h0;
-  reg [2222:0] swap_rec = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [31:0] swap_stamp = 32'd0;
   (* init = 32'd0 *)
   wire [31:0] swaps;
@@ -1137,382 +1086,340 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign i_tx__valid = \$17  & s_in;
   assign \$18  = ! hold_hdr[4:0];
   assign a_take = i_tx__valid & i_tx__ready;
-  assign \$27  = widx[0] ? hold_digest[255:192] : hold_digest[191:128];
-  assign \$28  = widx[1] ? 64'h0000000000000000 : \$27 ;
-  assign \$29  = widx[0] ? hold_digest[127:64] : hold_digest[63:0];
-  assign \$30  = widx[0] ? { 60'h000000000000000, hold_hdr[3011:3008] } : hold_hdr[3007:2944];
-  assign \$31  = widx[1] ? \$29  : \$30 ;
-  assign \$32  = widx[2] ? \$28  : \$31 ;
-  assign \$33  = widx[3] ? 64'h0000000000000000 : \$32 ;
-  assign \$34  = widx[0] ? hold_hdr[2943:2880] : hold_hdr[2879:2816];
-  assign \$35  = widx[0] ? hold_hdr[2815:2752] : hold_hdr[2751:2688];
-  assign \$36  = widx[1] ? \$34  : \$35 ;
-  assign \$37  = widx[0] ? hold_hdr[2687:2624] : hold_hdr[2623:2560];
-  assign \$38  = widx[0] ? hold_hdr[2559:2496] : hold_hdr[2495:2432];
-  assign \$39  = widx[1] ? \$37  : \$38 ;
-  assign \$40  = widx[2] ? \$36  : \$39 ;
-  assign \$41  = widx[0] ? hold_hdr[2431:2368] : hold_hdr[2367:2304];
-  assign \$42  = widx[0] ? hold_hdr[2303:2240] : hold_hdr[2239:2176];
-  assign \$43  = widx[1] ? \$41  : \$42 ;
-  assign \$44  = widx[0] ? hold_hdr[2175:2112] : hold_hdr[2111:2048];
-  assign \$45  = widx[0] ? hold_hdr[2047:1984] : hold_hdr[1983:1920];
+  assign in_payload = widx >= 2'h2;
+  assign \$42  = widx[0] ? 64'h0000000000000000 : { 17'h00000, \o__payload$169 [2222:2176] };
+  assign \$43  = widx[1] ? 64'h0000000000000000 : \$42 ;
+  assign \$44  = widx[0] ? \o__payload$169 [2175:2112] : \o__payload$169 [2111:2048];
+  assign \$45  = widx[0] ? \o__payload$169 [2047:1984] : \o__payload$169 [1983:1920];
   assign \$46  = widx[1] ? \$44  : \$45 ;
   assign \$47  = widx[2] ? \$43  : \$46 ;
-  assign \$48  = widx[3] ? \$40  : \$47 ;
-  assign \$49  = widx[4] ? \$33  : \$48 ;
-  assign \$50  = widx[0] ? hold_hdr[1919:1856] : hold_hdr[1855:1792];
-  assign \$51  = widx[0] ? hold_hdr[1791:1728] : hold_hdr[1727:1664];
+  assign \$48  = widx[3] ? 64'h0000000000000000 : \$47 ;
+  assign \$49  = widx[4] ? 64'h0000000000000000 : \$48 ;
+  assign \$50  = widx[0] ? \o__payload$169 [1919:1856] : \o__payload$169 [1855:1792];
+  assign \$51  = widx[0] ? \o__payload$169 [1791:1728] : \o__payload$169 [1727:1664];
   assign \$52  = widx[1] ? \$50  : \$51 ;
-  assign \$53  = widx[0] ? hold_hdr[1663:1600] : hold_hdr[1599:1536];
-  assign \$54  = widx[0] ? hold_hdr[1535:1472] : hold_hdr[1471:1408];
+  assign \$53  = widx[0] ? \o__payload$169 [1663:1600] : \o__payload$169 [1599:1536];
+  assign \$54  = widx[0] ? \o__payload$169 [1535:1472] : \o__payload$169 [1471:1408];
   assign \$55  = widx[1] ? \$53  : \$54 ;
   assign \$56  = widx[2] ? \$52  : \$55 ;
-  assign \$57  = widx[0] ? hold_hdr[1407:1344] : hold_hdr[1343:1280];
-  assign \$58  = widx[0] ? hold_hdr[1279:1216] : hold_hdr[1215:1152];
+  assign \$57  = widx[0] ? \o__payload$169 [1407:1344] : \o__payload$169 [1343:1280];
+  assign \$58  = widx[0] ? \o__payload$169 [1279:1216] : \o__payload$169 [1215:1152];
   assign \$59  = widx[1] ? \$57  : \$58 ;
-  assign \$60  = widx[0] ? hold_hdr[1151:1088] : hold_hdr[1087:1024];
-  assign \$61  = widx[0] ? hold_hdr[1023:960] : hold_hdr[959:896];
+  assign \$60  = widx[0] ? \o__payload$169 [1151:1088] : \o__payload$169 [1087:1024];
+  assign \$61  = widx[0] ? \o__payload$169 [1023:960] : \o__payload$169 [959:896];
   assign \$62  = widx[1] ? \$60  : \$61 ;
   assign \$63  = widx[2] ? \$59  : \$62 ;
   assign \$64  = widx[3] ? \$56  : \$63 ;
-  assign \$65  = widx[0] ? hold_hdr[895:832] : hold_hdr[831:768];
-  assign \$66  = widx[0] ? hold_hdr[767:704] : hold_hdr[703:640];
+  assign \$65  = widx[0] ? \o__payload$169 [895:832] : \o__payload$169 [831:768];
+  assign \$66  = widx[0] ? \o__payload$169 [767:704] : \o__payload$169 [703:640];
   assign \$67  = widx[1] ? \$65  : \$66 ;
-  assign \$68  = widx[0] ? hold_hdr[639:576] : hold_hdr[575:512];
-  assign \$69  = widx[0] ? hold_hdr[511:448] : hold_hdr[447:384];
+  assign \$68  = widx[0] ? \o__payload$169 [639:576] : \o__payload$169 [575:512];
+  assign \$69  = widx[0] ? \o__payload$169 [511:448] : \o__payload$169 [447:384];
   assign \$70  = widx[1] ? \$68  : \$69 ;
   assign \$71  = widx[2] ? \$67  : \$70 ;
-  assign \$72  = widx[0] ? hold_hdr[383:320] : hold_hdr[319:256];
-  assign \$73  = widx[0] ? hold_hdr[255:192] : hold_hdr[191:128];
+  assign \$72  = widx[0] ? \o__payload$169 [383:320] : \o__payload$169 [319:256];
+  assign \$73  = widx[0] ? \o__payload$169 [255:192] : \o__payload$169 [191:128];
   assign \$74  = widx[1] ? \$72  : \$73 ;
-  assign \$75  = widx[0] ? hold_hdr[127:64] : hold_hdr[63:0];
+  assign \$75  = widx[0] ? \o__payload$169 [127:64] : \o__payload$169 [63:0];
   assign \$76  = widx[0] ? pre[127:64] : pre[63:0];
   assign \$77  = widx[1] ? \$75  : \$76 ;
   assign \$78  = widx[2] ? \$74  : \$77 ;
   assign \$79  = widx[3] ? \$71  : \$78 ;
   assign \$80  = widx[4] ? \$64  : \$79 ;
-  assign word_0 = widx[5] ? \$49  : \$80 ;
-  assign \$104  = widx[0] ? 64'h0000000000000000 : { 17'h00000, swap_rec[2222:2176] };
-  assign \$105  = widx[1] ? 64'h0000000000000000 : \$104 ;
-  assign \$106  = widx[0] ? swap_rec[2175:2112] : swap_rec[2111:2048];
-  assign \$107  = widx[0] ? swap_rec[2047:1984] : swap_rec[1983:1920];
-  assign \$108  = widx[1] ? \$106  : \$107 ;
-  assign \$109  = widx[2] ? \$105  : \$108 ;
-  assign \$110  = widx[3] ? 64'h0000000000000000 : \$109 ;
-  assign \$111  = widx[4] ? 64'h0000000000000000 : \$110 ;
-  assign \$112  = widx[0] ? swap_rec[1919:1856] : swap_rec[1855:1792];
-  assign \$113  = widx[0] ? swap_rec[1791:1728] : swap_rec[1727:1664];
-  assign \$114  = widx[1] ? \$112  : \$113 ;
-  assign \$115  = widx[0] ? swap_rec[1663:1600] : swap_rec[1599:1536];
-  assign \$116  = widx[0] ? swap_rec[1535:1472] : swap_rec[1471:1408];
-  assign \$117  = widx[1] ? \$115  : \$116 ;
-  assign \$118  = widx[2] ? \$114  : \$117 ;
-  assign \$119  = widx[0] ? swap_rec[1407:1344] : swap_rec[1343:1280];
-  assign \$120  = widx[0] ? swap_rec[1279:1216] : swap_rec[1215:1152];
-  assign \$121  = widx[1] ? \$119  : \$120 ;
-  assign \$122  = widx[0] ? swap_rec[1151:1088] : swap_rec[1087:1024];
-  assign \$123  = widx[0] ? swap_rec[1023:960] : swap_rec[959:896];
-  assign \$124  = widx[1] ? \$122  : \$123 ;
-  assign \$125  = widx[2] ? \$121  : \$124 ;
-  assign \$126  = widx[3] ? \$118  : \$125 ;
-  assign \$127  = widx[0] ? swap_rec[895:832] : swap_rec[831:768];
-  assign \$128  = widx[0] ? swap_rec[767:704] : swap_rec[703:640];
-  assign \$129  = widx[1] ? \$127  : \$128 ;
-  assign \$130  = widx[0] ? swap_rec[639:576] : swap_rec[575:512];
-  assign \$131  = widx[0] ? swap_rec[511:448] : swap_rec[447:384];
-  assign \$132  = widx[1] ? \$130  : \$131 ;
-  assign \$133  = widx[2] ? \$129  : \$132 ;
-  assign \$134  = widx[0] ? swap_rec[383:320] : swap_rec[319:256];
-  assign \$135  = widx[0] ? swap_rec[255:192] : swap_rec[191:128];
+  assign word_1 = widx[5] ? \$49  : \$80 ;
+  assign \$134  = widx[0] ? \$signal [383:320] : \$signal [319:256];
+  assign \$135  = widx[0] ? \$signal [255:192] : \$signal [191:128];
   assign \$136  = widx[1] ? \$134  : \$135 ;
-  assign \$137  = widx[0] ? swap_rec[127:64] : swap_rec[63:0];
+  assign \$137  = widx[0] ? \$signal [127:64] : \$signal [63:0];
   assign \$138  = widx[0] ? pre[127:64] : pre[63:0];
   assign \$139  = widx[1] ? \$137  : \$138 ;
   assign \$140  = widx[2] ? \$136  : \$139 ;
-  assign \$141  = widx[3] ? \$133  : \$140 ;
-  assign \$142  = widx[4] ? \$126  : \$141 ;
-  assign word_1 = widx[5] ? \$111  : \$142 ;
-  assign \$196  = widx[0] ? \$signal [383:320] : \$signal [319:256];
-  assign \$197  = widx[0] ? \$signal [255:192] : \$signal [191:128];
-  assign \$198  = widx[1] ? \$196  : \$197 ;
-  assign \$199  = widx[0] ? \$signal [127:64] : \$signal [63:0];
-  assign \$200  = widx[0] ? pre[127:64] : pre[63:0];
-  assign \$201  = widx[1] ? \$199  : \$200 ;
-  assign \$202  = widx[2] ? \$198  : \$201 ;
-  assign \$203  = widx[3] ? 64'h0000000000000000 : \$202 ;
-  assign \$204  = widx[4] ? 64'h0000000000000000 : \$203 ;
-  assign word_2 = widx[5] ? 64'h0000000000000000 : \$204 ;
+  assign \$141  = widx[3] ? 64'h0000000000000000 : \$140 ;
+  assign \$142  = widx[4] ? 64'h0000000000000000 : \$141 ;
+  assign word_2 = widx[5] ? 64'h0000000000000000 : \$142 ;
+  assign \$143  = widx[0] ? pre[127:64] : pre[63:0];
+  assign word_0 = in_payload ? hold_hdr[63:0] : \$143 ;
   assign transfer = m_axis_tvalid & m_axis_tready;
-  assign \$205  = ! src;
-  assign \$206  = src == 1'h1;
-  assign \$207  = \$206  ? word_1 : word_2;
-  assign m_axis_tdata = \$205  ? word_0 : \$207 ;
+  assign \$144  = ! src;
+  assign \$145  = src == 1'h1;
+  assign \$146  = \$145  ? word_1 : word_2;
+  assign m_axis_tdata = \$144  ? word_0 : \$146 ;
   assign m_axis_tvalid = | left;
   assign m_axis_tlast = left == 1'h1;
-  assign \$208  = ! left;
-  assign \$209  = \o__valid$177  & \$208 ;
-  assign \$210  = ~ swap_pend;
-  assign opp_go = \$209  & \$210 ;
-  assign \$211  = hold_full & \o__valid$181 ;
-  assign \$212  = ! left;
-  assign \$213  = \$211  & \$212 ;
-  assign \$214  = ~ swap_pend;
-  assign \$215  = \$213  & \$214 ;
-  assign \$216  = ~ \o__valid$177 ;
-  assign \$217  = \$215  & \$216 ;
-  assign \$218  = \i__valid$147  & is_swap;
-  assign \$219  = \$218  & output_cfg_opportunities;
-  assign \$220  = ~ \$219 ;
-  assign record_take = \$217  & \$220 ;
-  assign \$221  = selector_mask_enable >> \o__payload$185 [4:1];
-  assign is_swap = \o__payload$185 [0] & \$221 ;
-  assign \$222  = cycle_value[31:0] + 1'h1;
-  assign \$223  = ! left;
-  assign \$224  = swap_pend & \$223 ;
-  assign \$225  = is_swap & output_cfg_swaps;
-  assign \$226  = ! \o__payload$195 [0];
-  assign \$227  = \o__payload$195 [0] ? 3'h4 : 3'h3;
-  assign \$228  = \o__payload$195 [355] ? 3'h5 : \$227 ;
-  assign \$229  = \o__payload$195 [355] ? cyc_seq : \o__payload$195 [66:35];
-  assign \$230  = 1'h0 + s_axis_tkeep[0];
-  assign \$231  = \$230  + s_axis_tkeep[1];
-  assign \$232  = \$231  + s_axis_tkeep[2];
-  assign \$233  = \$232  + s_axis_tkeep[3];
-  assign \$234  = \$233  + s_axis_tkeep[4];
-  assign \$235  = \$234  + s_axis_tkeep[5];
-  assign \$236  = \$235  + s_axis_tkeep[6];
-  assign \$237  = \$236  + s_axis_tkeep[7];
-  assign \$238  = ~ in_packet;
-  assign \$239  = ~ r_rdy;
-  assign \$240  = \$238  & \$239 ;
-  assign \$241  = ~ s_in;
-  assign \$242  = \$240  & \$241 ;
-  assign \$243  = ~ hold_full;
-  assign \$244  = \$242  & \$243 ;
-  assign \$245  = ~ swap_pend;
+  assign \$147  = ! left;
+  assign \$148  = \o__valid$179  & \$147 ;
+  assign \$149  = ~ swap_pend;
+  assign opp_go = \$148  & \$149 ;
+  assign \$150  = hold_full & \o__valid$183 ;
+  assign \$151  = ! left;
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = ~ swap_pend;
+  assign \$154  = \$152  & \$153 ;
+  assign \$155  = ~ \o__valid$179 ;
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = \i__valid$147  & is_swap;
+  assign \$158  = \$157  & output_cfg_opportunities;
+  assign \$159  = ~ \$158 ;
+  assign record_take = \$156  & \$159 ;
+  assign \$160  = is_swap & output_cfg_swaps;
+  assign \$161  = ~ \$160 ;
+  assign \$162  = record_take & \$161 ;
+  assign \$163  = left == 1'h1;
+  assign \$164  = transfer & \$163 ;
+  assign \$165  = src == 1'h1;
+  assign \$166  = \$164  & \$165 ;
+  assign \o__ready$186  = \$162  | \$166 ;
+  assign \$167  = selector_mask_enable >> \o__payload$169 [4:1];
+  assign is_swap = \o__payload$169 [0] & \$167 ;
+  assign \$168  = cycle_value[31:0] + 1'h1;
+  assign \$169  = ! left;
+  assign \$170  = swap_pend & \$169 ;
+  assign \$171  = is_swap & output_cfg_swaps;
+  assign \$172  = ! \o__payload$196 [0];
+  assign \$173  = \o__payload$196 [0] ? 3'h4 : 3'h3;
+  assign \$174  = \o__payload$196 [355] ? 3'h5 : \$173 ;
+  assign \$175  = \o__payload$196 [355] ? cyc_seq : \o__payload$196 [66:35];
+  assign \$176  = 1'h0 + s_axis_tkeep[0];
+  assign \$177  = \$176  + s_axis_tkeep[1];
+  assign \$178  = \$177  + s_axis_tkeep[2];
+  assign \$179  = \$178  + s_axis_tkeep[3];
+  assign \$180  = \$179  + s_axis_tkeep[4];
+  assign \$181  = \$180  + s_axis_tkeep[5];
+  assign \$182  = \$181  + s_axis_tkeep[6];
+  assign \$183  = \$182  + s_axis_tkeep[7];
+  assign \$184  = ~ in_packet;
+  assign \$185  = ~ r_rdy;
+  assign \$186  = \$184  & \$185 ;
+  assign \$187  = ~ s_in;
+  assign \$188  = \$186  & \$187 ;
+  assign \$189  = ~ hold_full;
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = ~ swap_pend;
+  assign \$192  = \$190  & \$191 ;
+  assign \$193  = ! left;
+  assign \$194  = \$192  & \$193 ;
+  assign \$195  = ~ \i__valid$147 ;
+  assign \$196  = \$194  & \$195 ;
+  assign \$197  = ~ busy;
+  assign \$198  = \$196  & \$197 ;
+  assign \$199  = ~ \o__valid$179 ;
+  assign \$200  = \$198  & \$199 ;
+  assign \$201  = ~ c__valid;
+  assign idle = \$200  & \$201 ;
+  assign \$202  = record_take | idle;
+  assign \$203  = ~ busy;
+  assign \$204  = \$202  & \$203 ;
+  assign begin_eval = \begin_eval$292  | \$204 ;
+  assign \$205  = cycle_value + 1'h1;
+  assign \$206  = ~ s_axis_tlast;
+  assign \$207  = control_flush | control_soft_reset;
+  assign \$208  = ~ s_axis_tlast;
+  assign \$209  = beat_ok & \$208 ;
+  assign \$210  = in_packet | \$209 ;
+  assign \$211  = c__valid & c__ready;
+  assign \$212  = \i__valid$147  & \i__ready$322 ;
+  assign \$213  = \o__valid$324  & \o__ready$154 ;
+  assign \$214  = \o__valid$326  & \o__ready$156 ;
+  assign \$215  = r_rdy & r_en;
+  assign \$216  = left - 1'h1;
+  assign \$217  = widx + 1'h1;
+  assign \$218  = ! src;
+  assign \$219  = \$218  & in_payload;
+  assign \$220  = left == 1'h1;
+  assign \$221  = ! left;
+  assign \$222  = swap_pend & \$221 ;
+  assign \$223  = 6'h36 * output_cfg_tx_headers;
+  assign \$224  = is_swap & output_cfg_swaps;
+  assign \$225  = is_swap & output_cfg_opportunities;
+  assign \$228  = seq + 1'h1;
+  assign \$229  = cyc_seq + 1'h1;
+  assign \$230  = is_swap & output_cfg_swaps;
+  assign \$231  = ~ \$230 ;
+  assign \$232  = record_take & \$231 ;
+  assign \$233  = seq + 1'h1;
+  assign \$234  = ~ draining;
+  assign \$235  = beat_ok & \$234 ;
+  assign \$236  = bytes_value + \$183 [3:0];
+  assign \$237  = packets_value + 1'h1;
+  assign \$238  = beat_ok & draining;
+  assign \$239  = \$238  & s_axis_tlast;
+  assign \$240  = drops_value + 1'h1;
+  assign \$241  = record_take & is_swap;
+  assign \$242  = swaps_value + 1'h1;
+  assign \$243  = ! \o__payload$196 [0];
+  assign \$244  = opp_go & \$243 ;
+  assign \$245  = ~ \o__payload$196 [355];
   assign \$246  = \$244  & \$245 ;
-  assign \$247  = ! left;
-  assign \$248  = \$246  & \$247 ;
-  assign \$249  = ~ \i__valid$147 ;
-  assign \$250  = \$248  & \$249 ;
-  assign \$251  = ~ busy;
-  assign \$252  = \$250  & \$251 ;
-  assign \$253  = ~ \o__valid$177 ;
-  assign \$254  = \$252  & \$253 ;
-  assign \$255  = ~ c__valid;
-  assign idle = \$254  & \$255 ;
-  assign \$256  = record_take | idle;
-  assign \$257  = ~ busy;
-  assign \$258  = \$256  & \$257 ;
-  assign begin_eval = \begin_eval$291  | \$258 ;
-  assign \$259  = cycle_value + 1'h1;
-  assign \$260  = ~ s_axis_tlast;
-  assign \$261  = control_flush | control_soft_reset;
-  assign \$262  = ~ s_axis_tlast;
-  assign \$263  = beat_ok & \$262 ;
-  assign \$264  = in_packet | \$263 ;
-  assign \$265  = c__valid & c__ready;
-  assign \$266  = \i__valid$147  & \i__ready$321 ;
-  assign \$267  = \o__valid$323  & \o__ready$154 ;
-  assign \$268  = \o__valid$325  & \o__ready$156 ;
-  assign \$269  = r_rdy & r_en;
-  assign \$270  = left - 1'h1;
-  assign \$271  = widx + 1'h1;
-  assign \$272  = left == 1'h1;
-  assign \$273  = ! left;
-  assign \$274  = swap_pend & \$273 ;
-  assign \$275  = 6'h36 * output_cfg_tx_headers;
-  assign \$276  = is_swap & output_cfg_swaps;
-  assign \$277  = is_swap & output_cfg_opportunities;
-  assign \$280  = seq + 1'h1;
-  assign \$281  = cyc_seq + 1'h1;
-  assign \$282  = is_swap & output_cfg_swaps;
-  assign \$283  = ~ \$282 ;
-  assign \$284  = record_take & \$283 ;
-  assign \$285  = seq + 1'h1;
-  assign \$286  = ~ draining;
-  assign \$287  = beat_ok & \$286 ;
-  assign \$288  = bytes_value + \$237 [3:0];
-  assign \$289  = packets_value + 1'h1;
-  assign \$290  = beat_ok & draining;
-  assign \$291  = \$290  & s_axis_tlast;
-  assign \$292  = drops_value + 1'h1;
-  assign \$293  = record_take & is_swap;
-  assign \$294  = swaps_value + 1'h1;
-  assign \$295  = ! \o__payload$195 [0];
-  assign \$296  = opp_go & \$295 ;
-  assign \$297  = ~ \o__payload$195 [355];
-  assign \$298  = \$296  & \$297 ;
-  assign \$299  = opportunities_value + 1'h1;
-  assign \$301  = opp_go & \$300 ;
-  assign \$302  = \o__payload$195 [3:1] == 3'h6;
-  assign \$303  = \$301  & \$302 ;
-  assign \$304  = host_evals_value + 1'h1;
-  assign \$305  = records_value + 1'h1;
-  assign \$306  = | hold_hdr[4:0];
-  assign \$307  = decode_errors_value + 1'h1;
-  assign \$308  = err_empty_value + 1'h1;
-  assign \$309  = err_unknown_type_value + 1'h1;
-  assign \$310  = err_truncated_value + 1'h1;
-  assign \$311  = err_trailing_bytes_value + 1'h1;
-  assign \$312  = err_non_canonical_size_value + 1'h1;
-  assign \$313  = err_leading_zero_value + 1'h1;
-  assign \$314  = err_overruns_parent_value + 1'h1;
-  assign \$315  = err_expected_string_value + 1'h1;
-  assign \$316  = err_expected_list_value + 1'h1;
-  assign \$317  = err_too_few_fields_value + 1'h1;
-  assign \$318  = err_too_many_fields_value + 1'h1;
-  assign \$319  = err_int_out_of_range_value + 1'h1;
-  assign \$320  = err_bad_address_value + 1'h1;
-  assign \$321  = err_bad_storage_key_value + 1'h1;
-  assign \$322  = err_missing_to_value + 1'h1;
-  assign \$323  = err_bad_v_value + 1'h1;
-  assign \$324  = err_bad_y_parity_value + 1'h1;
-  assign \$325  = err_bad_r_value + 1'h1;
-  assign \$326  = err_bad_s_value + 1'h1;
-  assign \$327  = err_high_s_value + 1'h1;
-  assign \$328  = err_no_blob_hashes_value + 1'h1;
-  assign \$329  = err_bad_blob_hash_value + 1'h1;
-  assign \$330  = err_empty_authorization_list_value + 1'h1;
-  assign \$331  = err_priority_fee_above_max_value + 1'h1;
-  assign \$332  = err_initcode_too_large_value + 1'h1;
-  assign \$333  = err_bad_sidecar_value + 1'h1;
-  assign \$334  = err_too_large_value + 1'h1;
-  assign \$335  = err_recovery_failed_value + 1'h1;
+  assign \$247  = opportunities_value + 1'h1;
+  assign \$249  = opp_go & \$248 ;
+  assign \$250  = \o__payload$196 [3:1] == 3'h6;
+  assign \$251  = \$249  & \$250 ;
+  assign \$252  = host_evals_value + 1'h1;
+  assign \$253  = records_value + 1'h1;
+  assign \$254  = | hold_hdr[4:0];
+  assign \$255  = decode_errors_value + 1'h1;
+  assign \$256  = err_empty_value + 1'h1;
+  assign \$257  = err_unknown_type_value + 1'h1;
+  assign \$258  = err_truncated_value + 1'h1;
+  assign \$259  = err_trailing_bytes_value + 1'h1;
+  assign \$260  = err_non_canonical_size_value + 1'h1;
+  assign \$261  = err_leading_zero_value + 1'h1;
+  assign \$262  = err_overruns_parent_value + 1'h1;
+  assign \$263  = err_expected_string_value + 1'h1;
+  assign \$264  = err_expected_list_value + 1'h1;
+  assign \$265  = err_too_few_fields_value + 1'h1;
+  assign \$266  = err_too_many_fields_value + 1'h1;
+  assign \$267  = err_int_out_of_range_value + 1'h1;
+  assign \$268  = err_bad_address_value + 1'h1;
+  assign \$269  = err_bad_storage_key_value + 1'h1;
+  assign \$270  = err_missing_to_value + 1'h1;
+  assign \$271  = err_bad_v_value + 1'h1;
+  assign \$272  = err_bad_y_parity_value + 1'h1;
+  assign \$273  = err_bad_r_value + 1'h1;
+  assign \$274  = err_bad_s_value + 1'h1;
+  assign \$275  = err_high_s_value + 1'h1;
+  assign \$276  = err_no_blob_hashes_value + 1'h1;
+  assign \$277  = err_bad_blob_hash_value + 1'h1;
+  assign \$278  = err_empty_authorization_list_value + 1'h1;
+  assign \$279  = err_priority_fee_above_max_value + 1'h1;
+  assign \$280  = err_initcode_too_large_value + 1'h1;
+  assign \$281  = err_bad_sidecar_value + 1'h1;
+  assign \$282  = err_too_large_value + 1'h1;
+  assign \$283  = err_recovery_failed_value + 1'h1;
   always @(posedge clk)
-    cycle_value <= \$336 ;
+    cycle_value <= \$284 ;
   always @(posedge clk)
-    in_packet <= \$337 ;
+    in_packet <= \$285 ;
   always @(posedge clk)
-    draining <= \$338 ;
+    draining <= \$286 ;
   always @(posedge clk)
-    router_venue0 <= \$339 ;
+    router_venue0 <= \$287 ;
   always @(posedge clk)
-    router_venue1 <= \$340 ;
+    router_venue1 <= \$288 ;
   always @(posedge clk)
-    router_venue2 <= \$341 ;
+    router_venue2 <= \$289 ;
   always @(posedge clk)
-    router_venue3 <= \$342 ;
+    router_venue3 <= \$290 ;
   always @(posedge clk)
-    c__valid <= \$343 ;
+    c__valid <= \$291 ;
   always @(posedge clk)
-    \i__valid$147  <= \$344 ;
+    \i__valid$147  <= \$292 ;
   always @(posedge clk)
-    cur_stamp <= \$345 ;
+    cur_stamp <= \$293 ;
   always @(posedge clk)
-    h_in <= \$346 ;
+    h_in <= \$294 ;
   always @(posedge clk)
-    hold_hdr <= \$347 ;
+    hold_hdr <= \$295 ;
   always @(posedge clk)
-    d_in <= \$348 ;
+    hold_pad <= \$296 ;
   always @(posedge clk)
-    hold_digest <= \$349 ;
+    d_in <= \$297 ;
   always @(posedge clk)
-    s_in <= \$350 ;
+    hold_digest <= \$298 ;
   always @(posedge clk)
-    hold_stamp <= \$351 ;
+    s_in <= \$299 ;
   always @(posedge clk)
-    hold_full <= \$352 ;
+    hold_stamp <= \$300 ;
   always @(posedge clk)
-    left <= \$353 ;
+    hold_full <= \$301 ;
   always @(posedge clk)
-    widx <= \$354 ;
+    left <= \$302 ;
   always @(posedge clk)
-    hold_busy <= \$355 ;
+    widx <= \$303 ;
   always @(posedge clk)
-    pre <= \$356 ;
+    hold_busy <= \$304 ;
   always @(posedge clk)
-    src <= \$357 ;
+    pre <= \$305 ;
   always @(posedge clk)
-    swap_pend <= \$358 ;
+    src <= \$306 ;
   always @(posedge clk)
-    swap_rec <= \$359 ;
+    swap_pend <= \$307 ;
   always @(posedge clk)
-    swap_stamp <= \$360 ;
+    swap_stamp <= \$308 ;
   always @(posedge clk)
-    \i__payload$149  <= \$361 ;
+    \i__payload$149  <= \$309 ;
   always @(posedge clk)
-    br_stamp <= \$362 ;
+    br_stamp <= \$310 ;
   always @(posedge clk)
-    seq <= \$363 ;
+    seq <= \$311 ;
   always @(posedge clk)
-    \$signal  <= \$364 ;
+    \$signal  <= \$312 ;
   always @(posedge clk)
-    cyc_seq <= \$365 ;
+    cyc_seq <= \$313 ;
   always @(posedge clk)
-    bytes_value <= \$366 ;
+    bytes_value <= \$314 ;
   always @(posedge clk)
-    packets_value <= \$367 ;
+    packets_value <= \$315 ;
   always @(posedge clk)
-    drops_value <= \$368 ;
+    drops_value <= \$316 ;
   always @(posedge clk)
-    swaps_value <= \$369 ;
+    swaps_value <= \$317 ;
   always @(posedge clk)
-    opportunities_value <= \$370 ;
+    opportunities_value <= \$318 ;
   always @(posedge clk)
-    host_evals_value <= \$371 ;
+    host_evals_value <= \$319 ;
   always @(posedge clk)
-    records_value <= \$372 ;
+    records_value <= \$320 ;
   always @(posedge clk)
-    decode_errors_value <= \$373 ;
+    decode_errors_value <= \$321 ;
   always @(posedge clk)
-    err_empty_value <= \$374 ;
+    err_empty_value <= \$322 ;
   always @(posedge clk)
-    err_unknown_type_value <= \$375 ;
+    err_unknown_type_value <= \$323 ;
   always @(posedge clk)
-    err_truncated_value <= \$376 ;
+    err_truncated_value <= \$324 ;
   always @(posedge clk)
-    err_trailing_bytes_value <= \$377 ;
+    err_trailing_bytes_value <= \$325 ;
   always @(posedge clk)
-    err_non_canonical_size_value <= \$378 ;
+    err_non_canonical_size_value <= \$326 ;
   always @(posedge clk)
-    err_leading_zero_value <= \$379 ;
+    err_leading_zero_value <= \$327 ;
   always @(posedge clk)
-    err_overruns_parent_value <= \$380 ;
+    err_overruns_parent_value <= \$328 ;
   always @(posedge clk)
-    err_expected_string_value <= \$381 ;
+    err_expected_string_value <= \$329 ;
   always @(posedge clk)
-    err_expected_list_value <= \$382 ;
+    err_expected_list_value <= \$330 ;
   always @(posedge clk)
-    err_too_few_fields_value <= \$383 ;
+    err_too_few_fields_value <= \$331 ;
   always @(posedge clk)
-    err_too_many_fields_value <= \$384 ;
+    err_too_many_fields_value <= \$332 ;
   always @(posedge clk)
-    err_int_out_of_range_value <= \$385 ;
+    err_int_out_of_range_value <= \$333 ;
   always @(posedge clk)
-    err_bad_address_value <= \$386 ;
+    err_bad_address_value <= \$334 ;
   always @(posedge clk)
-    err_bad_storage_key_value <= \$387 ;
+    err_bad_storage_key_value <= \$335 ;
   always @(posedge clk)
-    err_missing_to_value <= \$388 ;
+    err_missing_to_value <= \$336 ;
   always @(posedge clk)
-    err_bad_v_value <= \$389 ;
+    err_bad_v_value <= \$337 ;
   always @(posedge clk)
-    err_bad_y_parity_value <= \$390 ;
+    err_bad_y_parity_value <= \$338 ;
   always @(posedge clk)
-    err_bad_r_value <= \$391 ;
+    err_bad_r_value <= \$339 ;
   always @(posedge clk)
-    err_bad_s_value <= \$392 ;
+    err_bad_s_value <= \$340 ;
   always @(posedge clk)
-    err_high_s_value <= \$393 ;
+    err_high_s_value <= \$341 ;
   always @(posedge clk)
-    err_no_blob_hashes_value <= \$394 ;
+    err_no_blob_hashes_value <= \$342 ;
   always @(posedge clk)
-    err_bad_blob_hash_value <= \$395 ;
+    err_bad_blob_hash_value <= \$343 ;
   always @(posedge clk)
-    err_empty_authorization_list_value <= \$396 ;
+    err_empty_authorization_list_value <= \$344 ;
   always @(posedge clk)
-    err_priority_fee_above_max_value <= \$397 ;
+    err_priority_fee_above_max_value <= \$345 ;
   always @(posedge clk)
-    err_initcode_too_large_value <= \$398 ;
+    err_initcode_too_large_value <= \$346 ;
   always @(posedge clk)
-    err_bad_sidecar_value <= \$399 ;
+    err_bad_sidecar_value <= \$347 ;
   always @(posedge clk)
-    err_too_large_value <= \$400 ;
+    err_too_large_value <= \$348 ;
   always @(posedge clk)
-    err_recovery_failed_value <= \$401 ;
+    err_recovery_failed_value <= \$349 ;
   \appliance_top.backrun  backrun (
-    .begin_eval(\begin_eval$291 ),
+    .begin_eval(\begin_eval$292 ),
     .busy(busy),
     .c__payload(c__payload),
     .c__ready(c__ready),
@@ -1520,33 +1427,33 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .dir_count(dir_count),
     .dwp__addr(dir_index),
     .dwp__en(dir_we),
-    .\i__payload$118 (\i__payload$149 ),
-    .i__ready(\i__ready$321 ),
+    .\i__payload$113 (\i__payload$149 ),
+    .i__ready(\i__ready$322 ),
     .i__valid(\i__valid$147 ),
     .maxc(maxc),
-    .o__payload(\o__payload$195 ),
-    .\o__ready$126 (opp_go),
-    .o__valid(\o__valid$177 ),
+    .o__payload(\o__payload$196 ),
+    .\o__ready$122 (opp_go),
+    .o__valid(\o__valid$179 ),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all),
     .pool_rd_data(pool_rd_data),
     .pool_rd_en(rd_en),
     .pool_rd_slot(rd_slot),
-    .\port$25516$0 (dir_data_0_value),
-    .\port$25518$0 (dir_data_1_value),
-    .\port$25520$0 (dir_data_2_value),
-    .\port$25522$0 (dir_data_3_value),
-    .\port$25524$0 (dir_data_4_value),
-    .\port$25526$0 (dir_data_5_value),
-    .\port$25528$0 (dir_data_6_value),
-    .\port$25530$0 (dir_data_7_value),
-    .\port$25532$0 (dir_data_8_value),
-    .\port$25534$0 (dir_data_9_value),
-    .\port$25536$0 (dir_data_10_value),
-    .\port$25538$0 (dir_data_11_value),
-    .\port$25540$0 (dir_data_12_value),
-    .\port$25542$0 (dir_data_13_value),
-    .\port$25544$0 (dir_data_14_value[29:0])
+    .\port$25470$0 (dir_data_0_value),
+    .\port$25472$0 (dir_data_1_value),
+    .\port$25474$0 (dir_data_2_value),
+    .\port$25476$0 (dir_data_3_value),
+    .\port$25478$0 (dir_data_4_value),
+    .\port$25480$0 (dir_data_5_value),
+    .\port$25482$0 (dir_data_6_value),
+    .\port$25484$0 (dir_data_7_value),
+    .\port$25486$0 (dir_data_8_value),
+    .\port$25488$0 (dir_data_9_value),
+    .\port$25490$0 (dir_data_10_value),
+    .\port$25492$0 (dir_data_11_value),
+    .\port$25494$0 (dir_data_12_value),
+    .\port$25496$0 (dir_data_13_value),
+    .\port$25498$0 (dir_data_14_value[29:0])
   );
   \appliance_top.csr  csr (
     .bus__araddr(s_axil_araddr),
@@ -1653,7 +1560,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .pool_data_5_value(pool_data_5_value),
     .pool_data_6_value(pool_data_6_value),
     .pool_data_7_value(pool_data_7_value),
-    .\port$25207$0 (host_rd_data),
+    .\port$25161$0 (host_rd_data),
     .records_value(records_value),
     .router_cfg_valid(router_cfg_valid),
     .router_cfg_venue(router_cfg_venue),
@@ -1684,10 +1591,10 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i__payload(\i__payload$75 ),
     .\i__ready$8 (\i__ready$74 ),
     .\i__valid$3 (\i__valid$71 ),
-    .\o__payload$98 (\o__payload$324 ),
+    .\o__payload$98 (\o__payload$325 ),
     .\o__ready$63 (o_calldata__ready),
     .\o__ready$69 (\o__ready$154 ),
-    .\o__valid$68 (\o__valid$323 ),
+    .\o__valid$68 (\o__valid$324 ),
     .\o_calldata__payload$61 (i_cd__payload),
     .\o_calldata__valid$65 (i_cd__valid),
     .pipe_clk(clk),
@@ -1697,9 +1604,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i__payload(i__payload),
     .i__ready(o__ready),
     .i__valid(i__valid),
-    .o__payload(\o__payload$326 ),
+    .o__payload(\o__payload$327 ),
     .o__ready(\o__ready$156 ),
-    .o__valid(\o__valid$325 ),
+    .o__valid(\o__valid$326 ),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all)
   );
@@ -1720,15 +1627,15 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .host_error(status_pool_error),
     .host_pending(status_pool_busy),
     .host_rd_data(host_rd_data),
-    .\port$25458$0 (pool_addr_index),
-    .\port$25460$0 (pool_data_0_value),
-    .\port$25462$0 (pool_data_1_value),
-    .\port$25464$0 (pool_data_2_value),
-    .\port$25466$0 (pool_data_3_value),
-    .\port$25468$0 (pool_data_4_value),
-    .\port$25470$0 (pool_data_5_value),
-    .\port$25472$0 (pool_data_6_value),
-    .\port$25474$0 (pool_data_7_value),
+    .\port$25412$0 (pool_addr_index),
+    .\port$25414$0 (pool_data_0_value),
+    .\port$25416$0 (pool_data_1_value),
+    .\port$25418$0 (pool_data_2_value),
+    .\port$25420$0 (pool_data_3_value),
+    .\port$25422$0 (pool_data_4_value),
+    .\port$25424$0 (pool_data_5_value),
+    .\port$25426$0 (pool_data_6_value),
+    .\port$25428$0 (pool_data_7_value),
     .rd_data(pool_rd_data),
     .rp_bank0__addr(rd_slot),
     .rp_bank0__en(rd_en),
@@ -1755,38 +1662,38 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
     .i_tx__payload(i_tx__payload),
     .i_tx__ready(i_tx__ready),
     .i_tx__valid(i_tx__valid),
-    .o__ready(record_take),
-    .o_valid(\o__valid$181 ),
+    .o__ready(\o__ready$186 ),
+    .o_valid(\o__valid$183 ),
     .pipe_clk(clk),
     .pipe_rst(pipe_rst_all),
-    .rec(\o__payload$185 )
+    .rec(\o__payload$169 )
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\o__payload$185 [10:9])
+    casez (\o__payload$169 [10:9])
       2'h0:
-          \$278  = router_venue0[7:0];
+          \$226  = router_venue0[7:0];
       2'h1:
-          \$278  = router_venue1[7:0];
+          \$226  = router_venue1[7:0];
       2'h2:
-          \$278  = router_venue2[7:0];
+          \$226  = router_venue2[7:0];
       2'h3:
-          \$278  = router_venue3[7:0];
+          \$226  = router_venue3[7:0];
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     (* full_case = 32'd1 *)
-    casez (\o__payload$185 [10:9])
+    casez (\o__payload$169 [10:9])
       2'h0:
-          \$279  = router_venue0[8];
+          \$227  = router_venue0[8];
       2'h1:
-          \$279  = router_venue1[8];
+          \$227  = router_venue1[8];
       2'h2:
-          \$279  = router_venue2[8];
+          \$227  = router_venue2[8];
       2'h3:
-          \$279  = router_venue3[8];
+          \$227  = router_venue3[8];
     endcase
   end
   always @* begin
@@ -1823,104 +1730,104 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
       preamble[31:17] = 15'h0000;
       preamble[7:0] = 8'h01;
       preamble[15:8] = 8'h34;
-      preamble[16] = \$225 ;
+      preamble[16] = \$171 ;
       preamble[63:32] = seq;
       preamble[95:64] = hold_stamp;
-      preamble[127:96] = \$222 [31:0];
+      preamble[127:96] = \$168 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     spre = 128'h00000000000000000000000000000000;
     if (record_take) begin
-    end else if (\$224 ) begin
+    end else if (\$170 ) begin
       spre[31:17] = 15'h0000;
       spre[7:0] = 8'h02;
       spre[15:8] = 8'h23;
       spre[16] = 1'h0;
       spre[63:32] = seq;
       spre[95:64] = swap_stamp;
-      spre[127:96] = \$222 [31:0];
+      spre[127:96] = \$168 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
     opre = 128'h00000000000000000000000000000000;
     if (record_take) begin
-    end else if (\$224 ) begin
+    end else if (\$170 ) begin
     end else if (opp_go) begin
       opre[31:17] = 15'h0000;
-      opre[7:0] = { 5'h00, \$228  };
+      opre[7:0] = { 5'h00, \$174  };
       opre[15:8] = 8'h06;
       opre[16] = 1'h0;
-      opre[63:32] = \$229 ;
+      opre[63:32] = \$175 ;
       opre[95:64] = cur_stamp;
-      opre[127:96] = \$222 [31:0];
+      opre[127:96] = \$168 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$336  = \$259 [63:0];
+    \$284  = \$205 [63:0];
     if (rst) begin
-      \$336  = 64'h0000000000000000;
+      \$284  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$337  = in_packet;
+    \$285  = in_packet;
     if (beat_ok) begin
-      \$337  = \$260 ;
+      \$285  = \$206 ;
     end
     if (rst) begin
-      \$337  = 1'h0;
+      \$285  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$338  = draining;
+    \$286  = draining;
     if (beat_ok) begin
       if (s_axis_tlast) begin
-        \$338  = 1'h0;
+        \$286  = 1'h0;
       end
     end
-    if (\$261 ) begin
-      \$338  = \$264 ;
+    if (\$207 ) begin
+      \$286  = \$210 ;
     end
     if (rst) begin
-      \$338  = 1'h0;
+      \$286  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$339  = router_venue0;
+    \$287  = router_venue0;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
-            \$339  = { router_cfg_venue_valid, router_cfg_venue };
+            \$287  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$339  = 9'h000;
+      \$287  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$340  = router_venue1;
+    \$288  = router_venue1;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
             /* empty */;
         2'h1:
-            \$340  = { router_cfg_venue_valid, router_cfg_venue };
+            \$288  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$340  = 9'h000;
+      \$288  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$341  = router_venue2;
+    \$289  = router_venue2;
     if (cfg_we) begin
       casez (router_sel_index[1:0])
         2'h0:
@@ -1928,16 +1835,16 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         2'h1:
             /* empty */;
         2'h2:
-            \$341  = { router_cfg_venue_valid, router_cfg_venue };
+            \$289  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$341  = 9'h000;
+      \$289  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$342  = router_venue3;
+    \$290  = router_venue3;
     if (cfg_we) begin
       (* full_case = 32'd1 *)
       casez (router_sel_index[1:0])
@@ -1948,487 +1855,502 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         2'h2:
             /* empty */;
         2'h3:
-            \$342  = { router_cfg_venue_valid, router_cfg_venue };
+            \$290  = { router_cfg_venue_valid, router_cfg_venue };
       endcase
     end
     if (rst) begin
-      \$342  = 9'h000;
+      \$290  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$343  = c__valid;
-    if (\$265 ) begin
-      \$343  = 1'h0;
+    \$291  = c__valid;
+    if (\$211 ) begin
+      \$291  = 1'h0;
     end
     if (cyc_cmd_go) begin
-      \$343  = 1'h1;
+      \$291  = 1'h1;
     end
     if (pipe_rst) begin
-      \$343  = 1'h0;
+      \$291  = 1'h0;
     end
     if (rst) begin
-      \$343  = 1'h0;
+      \$291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$344  = \i__valid$147 ;
-    if (\$266 ) begin
-      \$344  = 1'h0;
+    \$292  = \i__valid$147 ;
+    if (\$212 ) begin
+      \$292  = 1'h0;
     end
     if (record_take) begin
-      if (\$277 ) begin
-        \$344  = 1'h1;
+      if (\$225 ) begin
+        \$292  = 1'h1;
       end
     end
     if (pipe_rst) begin
-      \$344  = 1'h0;
+      \$292  = 1'h0;
     end
     if (rst) begin
-      \$344  = 1'h0;
+      \$292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$345  = cur_stamp;
-    if (\$266 ) begin
-      \$345  = br_stamp;
+    \$293  = cur_stamp;
+    if (\$212 ) begin
+      \$293  = br_stamp;
     end
     if (rst) begin
-      \$345  = 32'd0;
+      \$293  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$346  = h_in;
-    if (\$267 ) begin
-      \$346  = 1'h1;
+    \$294  = h_in;
+    if (\$213 ) begin
+      \$294  = 1'h1;
     end
     if (a_take) begin
-      \$346  = 1'h0;
+      \$294  = 1'h0;
     end
     if (pipe_rst) begin
-      \$346  = 1'h0;
+      \$294  = 1'h0;
     end
     if (rst) begin
-      \$346  = 1'h0;
+      \$294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$347  = hold_hdr;
-    if (\$267 ) begin
-      \$347  = \o__payload$324 ;
+    \$295  = hold_hdr;
+    if (\$213 ) begin
+      \$295  = \o__payload$325 ;
     end
-    if (rst) begin
-      \$347  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$348  = d_in;
-    if (\$268 ) begin
-      \$348  = 1'h1;
-    end
-    if (a_take) begin
-      \$348  = 1'h0;
-    end
-    if (pipe_rst) begin
-      \$348  = 1'h0;
-    end
-    if (rst) begin
-      \$348  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$349  = hold_digest;
-    if (\$268 ) begin
-      \$349  = \o__payload$326 [255:0];
-    end
-    if (rst) begin
-      \$349  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$350  = s_in;
-    if (\$269 ) begin
-      \$350  = 1'h1;
-    end
-    if (a_take) begin
-      \$350  = 1'h0;
-    end
-    if (pipe_rst) begin
-      \$350  = 1'h0;
-    end
-    if (rst) begin
-      \$350  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$351  = hold_stamp;
-    if (\$269 ) begin
-      \$351  = r_data;
-    end
-    if (rst) begin
-      \$351  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$352  = hold_full;
-    if (a_take) begin
-      \$352  = 1'h1;
-    end
-    if (record_take) begin
-      \$352  = 1'h0;
-    end
-    if (pipe_rst) begin
-      \$352  = 1'h0;
-    end
-    if (rst) begin
-      \$352  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$353  = left;
     if (transfer) begin
-      \$353  = \$270 [5:0];
-    end
-    if (record_take) begin
-      \$353  = \$275 [5:0];
-    end else if (\$274 ) begin
-      \$353  = 6'h25;
-    end else if (opp_go) begin
-      \$353  = 6'h08;
-    end
-    if (pipe_rst) begin
-      \$353  = 6'h00;
+      if (\$219 ) begin
+        \$295  = { hold_digest[3:0], hold_pad, hold_hdr[3011:64] };
+      end
     end
     if (rst) begin
-      \$353  = 6'h00;
+      \$295  = 3012'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$354  = widx;
+    \$296  = hold_pad;
+    if (\$213 ) begin
+      \$296  = 60'h000000000000000;
+    end
     if (transfer) begin
-      \$354  = \$271 [5:0];
-    end
-    if (record_take) begin
-      \$354  = 6'h00;
-    end else if (\$274 ) begin
-      \$354  = 6'h00;
-    end else if (opp_go) begin
-      \$354  = 6'h00;
+      if (\$219 ) begin
+        \$296  = hold_digest[63:4];
+      end
     end
     if (rst) begin
-      \$354  = 6'h00;
+      \$296  = 60'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$355  = hold_busy;
+    \$297  = d_in;
+    if (\$214 ) begin
+      \$297  = 1'h1;
+    end
+    if (a_take) begin
+      \$297  = 1'h0;
+    end
+    if (pipe_rst) begin
+      \$297  = 1'h0;
+    end
+    if (rst) begin
+      \$297  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$298  = hold_digest;
+    if (\$214 ) begin
+      \$298  = \o__payload$327 [255:0];
+    end
     if (transfer) begin
-      if (\$272 ) begin
-        \$355  = 1'h0;
-      end
-    end
-    if (record_take) begin
-      \$355  = output_cfg_tx_headers;
-    end
-    if (pipe_rst) begin
-      \$355  = 1'h0;
-    end
-    if (rst) begin
-      \$355  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$356  = pre;
-    if (record_take) begin
-      \$356  = preamble;
-    end else if (\$274 ) begin
-      \$356  = spre;
-    end else if (opp_go) begin
-      \$356  = opre;
-    end
-    if (rst) begin
-      \$356  = 128'h00000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$357  = src;
-    if (record_take) begin
-      \$357  = 2'h0;
-    end else if (\$274 ) begin
-      \$357  = 2'h1;
-    end else if (opp_go) begin
-      \$357  = 2'h2;
-    end
-    if (rst) begin
-      \$357  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$358  = swap_pend;
-    if (record_take) begin
-      \$358  = \$276 ;
-    end else if (\$274 ) begin
-      \$358  = 1'h0;
-    end
-    if (pipe_rst) begin
-      \$358  = 1'h0;
-    end
-    if (rst) begin
-      \$358  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$359  = swap_rec;
-    if (record_take) begin
-      \$359  = \o__payload$185 ;
-    end
-    if (rst) begin
-      \$359  = 2223'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$360  = swap_stamp;
-    if (record_take) begin
-      \$360  = hold_stamp;
-    end
-    if (rst) begin
-      \$360  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$361  = \i__payload$149 ;
-    if (record_take) begin
-      if (\$277 ) begin
-        \$361 [31:0] = seq;
-        \$361 [2263:41] = \o__payload$185 ;
-        \$361 [40:33] = \$278 ;
-        \$361 [32] = \$279 ;
+      if (\$219 ) begin
+        \$298  = { 64'h0000000000000000, hold_digest[255:64] };
       end
     end
     if (rst) begin
-      \$361  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$298  = 256'h0000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$362  = br_stamp;
+    \$299  = s_in;
+    if (\$215 ) begin
+      \$299  = 1'h1;
+    end
+    if (a_take) begin
+      \$299  = 1'h0;
+    end
+    if (pipe_rst) begin
+      \$299  = 1'h0;
+    end
+    if (rst) begin
+      \$299  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$300  = hold_stamp;
+    if (\$215 ) begin
+      \$300  = r_data;
+    end
+    if (rst) begin
+      \$300  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$301  = hold_full;
+    if (a_take) begin
+      \$301  = 1'h1;
+    end
     if (record_take) begin
-      if (\$277 ) begin
-        \$362  = hold_stamp;
+      \$301  = 1'h0;
+    end
+    if (pipe_rst) begin
+      \$301  = 1'h0;
+    end
+    if (rst) begin
+      \$301  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$302  = left;
+    if (transfer) begin
+      \$302  = \$216 [5:0];
+    end
+    if (record_take) begin
+      \$302  = \$223 [5:0];
+    end else if (\$222 ) begin
+      \$302  = 6'h25;
+    end else if (opp_go) begin
+      \$302  = 6'h08;
+    end
+    if (pipe_rst) begin
+      \$302  = 6'h00;
+    end
+    if (rst) begin
+      \$302  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$303  = widx;
+    if (transfer) begin
+      \$303  = \$217 [5:0];
+    end
+    if (record_take) begin
+      \$303  = 6'h00;
+    end else if (\$222 ) begin
+      \$303  = 6'h00;
+    end else if (opp_go) begin
+      \$303  = 6'h00;
+    end
+    if (rst) begin
+      \$303  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$304  = hold_busy;
+    if (transfer) begin
+      if (\$220 ) begin
+        \$304  = 1'h0;
+      end
+    end
+    if (record_take) begin
+      \$304  = output_cfg_tx_headers;
+    end
+    if (pipe_rst) begin
+      \$304  = 1'h0;
+    end
+    if (rst) begin
+      \$304  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$305  = pre;
+    if (record_take) begin
+      \$305  = preamble;
+    end else if (\$222 ) begin
+      \$305  = spre;
+    end else if (opp_go) begin
+      \$305  = opre;
+    end
+    if (rst) begin
+      \$305  = 128'h00000000000000000000000000000000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$306  = src;
+    if (record_take) begin
+      \$306  = 2'h0;
+    end else if (\$222 ) begin
+      \$306  = 2'h1;
+    end else if (opp_go) begin
+      \$306  = 2'h2;
+    end
+    if (rst) begin
+      \$306  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$307  = swap_pend;
+    if (record_take) begin
+      \$307  = \$224 ;
+    end else if (\$222 ) begin
+      \$307  = 1'h0;
+    end
+    if (pipe_rst) begin
+      \$307  = 1'h0;
+    end
+    if (rst) begin
+      \$307  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$308  = swap_stamp;
+    if (record_take) begin
+      \$308  = hold_stamp;
+    end
+    if (rst) begin
+      \$308  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$309  = \i__payload$149 ;
+    if (record_take) begin
+      if (\$225 ) begin
+        \$309 [31:0] = seq;
+        \$309 [2263:41] = \o__payload$169 ;
+        \$309 [40:33] = \$226 ;
+        \$309 [32] = \$227 ;
       end
     end
     if (rst) begin
-      \$362  = 32'd0;
+      \$309  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$363  = seq;
+    \$310  = br_stamp;
     if (record_take) begin
-    end else if (\$274 ) begin
-      \$363  = \$280 [31:0];
+      if (\$225 ) begin
+        \$310  = hold_stamp;
+      end
     end
-    if (\$284 ) begin
-      \$363  = \$285 [31:0];
+    if (rst) begin
+      \$310  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
+    \$311  = seq;
+    if (record_take) begin
+    end else if (\$222 ) begin
+      \$311  = \$228 [31:0];
+    end
+    if (\$232 ) begin
+      \$311  = \$233 [31:0];
     end
     if (pipe_rst) begin
-      \$363  = 32'd0;
+      \$311  = 32'd0;
     end
     if (rst) begin
-      \$363  = 32'd0;
+      \$311  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$364  = \$signal ;
+    \$312  = \$signal ;
     if (record_take) begin
-    end else if (\$274 ) begin
+    end else if (\$222 ) begin
     end else if (opp_go) begin
-      \$364  = { 28'h0000000, \o__payload$195  };
+      \$312  = { 28'h0000000, \o__payload$196  };
     end
     if (rst) begin
-      \$364  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$312  = 384'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$365  = cyc_seq;
+    \$313  = cyc_seq;
     if (record_take) begin
-    end else if (\$274 ) begin
+    end else if (\$222 ) begin
     end else if (opp_go) begin
-      if (\o__payload$195 [355]) begin
-        \$365  = \$281 [31:0];
+      if (\o__payload$196 [355]) begin
+        \$313  = \$229 [31:0];
       end
     end
     if (pipe_rst) begin
-      \$365  = 32'd0;
+      \$313  = 32'd0;
     end
     if (rst) begin
-      \$365  = 32'd0;
+      \$313  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$366  = bytes_value;
-    if (\$287 ) begin
-      \$366  = \$288 [63:0];
+    \$314  = bytes_value;
+    if (\$235 ) begin
+      \$314  = \$236 [63:0];
     end
     if (control_soft_reset) begin
-      \$366  = 64'h0000000000000000;
+      \$314  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$366  = 64'h0000000000000000;
+      \$314  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$367  = packets_value;
-    if (\$287 ) begin
+    \$315  = packets_value;
+    if (\$235 ) begin
       if (s_axis_tlast) begin
-        \$367  = \$289 [63:0];
+        \$315  = \$237 [63:0];
       end
     end
     if (control_soft_reset) begin
-      \$367  = 64'h0000000000000000;
+      \$315  = 64'h0000000000000000;
     end
     if (rst) begin
-      \$367  = 64'h0000000000000000;
+      \$315  = 64'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$368  = drops_value;
-    if (\$291 ) begin
-      \$368  = \$292 [31:0];
+    \$316  = drops_value;
+    if (\$239 ) begin
+      \$316  = \$240 [31:0];
     end
     if (control_soft_reset) begin
-      \$368  = 32'd0;
+      \$316  = 32'd0;
     end
     if (rst) begin
-      \$368  = 32'd0;
+      \$316  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$369  = swaps_value;
-    if (\$293 ) begin
-      \$369  = \$294 [31:0];
+    \$317  = swaps_value;
+    if (\$241 ) begin
+      \$317  = \$242 [31:0];
     end
     if (control_soft_reset) begin
-      \$369  = 32'd0;
+      \$317  = 32'd0;
     end
     if (rst) begin
-      \$369  = 32'd0;
+      \$317  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$370  = opportunities_value;
-    if (\$298 ) begin
-      \$370  = \$299 [31:0];
+    \$318  = opportunities_value;
+    if (\$246 ) begin
+      \$318  = \$247 [31:0];
     end
     if (control_soft_reset) begin
-      \$370  = 32'd0;
+      \$318  = 32'd0;
     end
     if (rst) begin
-      \$370  = 32'd0;
+      \$318  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$371  = host_evals_value;
-    if (\$303 ) begin
-      \$371  = \$304 [31:0];
+    \$319  = host_evals_value;
+    if (\$251 ) begin
+      \$319  = \$252 [31:0];
     end
     if (control_soft_reset) begin
-      \$371  = 32'd0;
+      \$319  = 32'd0;
     end
     if (rst) begin
-      \$371  = 32'd0;
+      \$319  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$372  = records_value;
+    \$320  = records_value;
     if (record_take) begin
-      \$372  = \$305 [31:0];
+      \$320  = \$253 [31:0];
     end
     if (control_soft_reset) begin
-      \$372  = 32'd0;
+      \$320  = 32'd0;
     end
     if (rst) begin
-      \$372  = 32'd0;
+      \$320  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$373  = decode_errors_value;
+    \$321  = decode_errors_value;
     if (record_take) begin
-      if (\$306 ) begin
-        \$373  = \$307 [31:0];
+      if (\$254 ) begin
+        \$321  = \$255 [31:0];
       end
     end
     if (control_soft_reset) begin
-      \$373  = 32'd0;
+      \$321  = 32'd0;
     end
     if (rst) begin
-      \$373  = 32'd0;
+      \$321  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$374  = err_empty_value;
+    \$322  = err_empty_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
-            \$374  = \$308 [31:0];
+            \$322  = \$256 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$374  = 32'd0;
+      \$322  = 32'd0;
     end
     if (rst) begin
-      \$374  = 32'd0;
+      \$322  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$375  = err_unknown_type_value;
+    \$323  = err_unknown_type_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
             /* empty */;
         5'h02:
-            \$375  = \$309 [31:0];
+            \$323  = \$257 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$375  = 32'd0;
+      \$323  = 32'd0;
     end
     if (rst) begin
-      \$375  = 32'd0;
+      \$323  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$376  = err_truncated_value;
+    \$324  = err_truncated_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2436,19 +2358,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h02:
             /* empty */;
         5'h03:
-            \$376  = \$310 [31:0];
+            \$324  = \$258 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$376  = 32'd0;
+      \$324  = 32'd0;
     end
     if (rst) begin
-      \$376  = 32'd0;
+      \$324  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$377  = err_trailing_bytes_value;
+    \$325  = err_trailing_bytes_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2458,19 +2380,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h03:
             /* empty */;
         5'h04:
-            \$377  = \$311 [31:0];
+            \$325  = \$259 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$377  = 32'd0;
+      \$325  = 32'd0;
     end
     if (rst) begin
-      \$377  = 32'd0;
+      \$325  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$378  = err_non_canonical_size_value;
+    \$326  = err_non_canonical_size_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2482,19 +2404,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h04:
             /* empty */;
         5'h05:
-            \$378  = \$312 [31:0];
+            \$326  = \$260 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$378  = 32'd0;
+      \$326  = 32'd0;
     end
     if (rst) begin
-      \$378  = 32'd0;
+      \$326  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$379  = err_leading_zero_value;
+    \$327  = err_leading_zero_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2508,19 +2430,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h05:
             /* empty */;
         5'h06:
-            \$379  = \$313 [31:0];
+            \$327  = \$261 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$379  = 32'd0;
+      \$327  = 32'd0;
     end
     if (rst) begin
-      \$379  = 32'd0;
+      \$327  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$380  = err_overruns_parent_value;
+    \$328  = err_overruns_parent_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2536,19 +2458,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h06:
             /* empty */;
         5'h07:
-            \$380  = \$314 [31:0];
+            \$328  = \$262 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$380  = 32'd0;
+      \$328  = 32'd0;
     end
     if (rst) begin
-      \$380  = 32'd0;
+      \$328  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$381  = err_expected_string_value;
+    \$329  = err_expected_string_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2566,19 +2488,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h07:
             /* empty */;
         5'h08:
-            \$381  = \$315 [31:0];
+            \$329  = \$263 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$381  = 32'd0;
+      \$329  = 32'd0;
     end
     if (rst) begin
-      \$381  = 32'd0;
+      \$329  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$382  = err_expected_list_value;
+    \$330  = err_expected_list_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2598,19 +2520,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h08:
             /* empty */;
         5'h09:
-            \$382  = \$316 [31:0];
+            \$330  = \$264 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$382  = 32'd0;
+      \$330  = 32'd0;
     end
     if (rst) begin
-      \$382  = 32'd0;
+      \$330  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$383  = err_too_few_fields_value;
+    \$331  = err_too_few_fields_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2632,19 +2554,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h09:
             /* empty */;
         5'h0a:
-            \$383  = \$317 [31:0];
+            \$331  = \$265 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$383  = 32'd0;
+      \$331  = 32'd0;
     end
     if (rst) begin
-      \$383  = 32'd0;
+      \$331  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$384  = err_too_many_fields_value;
+    \$332  = err_too_many_fields_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2668,19 +2590,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0a:
             /* empty */;
         5'h0b:
-            \$384  = \$318 [31:0];
+            \$332  = \$266 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$384  = 32'd0;
+      \$332  = 32'd0;
     end
     if (rst) begin
-      \$384  = 32'd0;
+      \$332  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$385  = err_int_out_of_range_value;
+    \$333  = err_int_out_of_range_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2706,19 +2628,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0b:
             /* empty */;
         5'h0c:
-            \$385  = \$319 [31:0];
+            \$333  = \$267 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$385  = 32'd0;
+      \$333  = 32'd0;
     end
     if (rst) begin
-      \$385  = 32'd0;
+      \$333  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$386  = err_bad_address_value;
+    \$334  = err_bad_address_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2746,19 +2668,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0c:
             /* empty */;
         5'h0d:
-            \$386  = \$320 [31:0];
+            \$334  = \$268 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$386  = 32'd0;
+      \$334  = 32'd0;
     end
     if (rst) begin
-      \$386  = 32'd0;
+      \$334  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$387  = err_bad_storage_key_value;
+    \$335  = err_bad_storage_key_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2788,19 +2710,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0d:
             /* empty */;
         5'h0e:
-            \$387  = \$321 [31:0];
+            \$335  = \$269 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$387  = 32'd0;
+      \$335  = 32'd0;
     end
     if (rst) begin
-      \$387  = 32'd0;
+      \$335  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$388  = err_missing_to_value;
+    \$336  = err_missing_to_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2832,19 +2754,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0e:
             /* empty */;
         5'h0f:
-            \$388  = \$322 [31:0];
+            \$336  = \$270 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$388  = 32'd0;
+      \$336  = 32'd0;
     end
     if (rst) begin
-      \$388  = 32'd0;
+      \$336  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$389  = err_bad_v_value;
+    \$337  = err_bad_v_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2878,19 +2800,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h0f:
             /* empty */;
         5'h10:
-            \$389  = \$323 [31:0];
+            \$337  = \$271 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$389  = 32'd0;
+      \$337  = 32'd0;
     end
     if (rst) begin
-      \$389  = 32'd0;
+      \$337  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$390  = err_bad_y_parity_value;
+    \$338  = err_bad_y_parity_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2926,19 +2848,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h10:
             /* empty */;
         5'h11:
-            \$390  = \$324 [31:0];
+            \$338  = \$272 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$390  = 32'd0;
+      \$338  = 32'd0;
     end
     if (rst) begin
-      \$390  = 32'd0;
+      \$338  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$391  = err_bad_r_value;
+    \$339  = err_bad_r_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -2976,19 +2898,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h11:
             /* empty */;
         5'h12:
-            \$391  = \$325 [31:0];
+            \$339  = \$273 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$391  = 32'd0;
+      \$339  = 32'd0;
     end
     if (rst) begin
-      \$391  = 32'd0;
+      \$339  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$392  = err_bad_s_value;
+    \$340  = err_bad_s_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3028,19 +2950,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h12:
             /* empty */;
         5'h13:
-            \$392  = \$326 [31:0];
+            \$340  = \$274 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$392  = 32'd0;
+      \$340  = 32'd0;
     end
     if (rst) begin
-      \$392  = 32'd0;
+      \$340  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$393  = err_high_s_value;
+    \$341  = err_high_s_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3082,19 +3004,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h13:
             /* empty */;
         5'h14:
-            \$393  = \$327 [31:0];
+            \$341  = \$275 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$393  = 32'd0;
+      \$341  = 32'd0;
     end
     if (rst) begin
-      \$393  = 32'd0;
+      \$341  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$394  = err_no_blob_hashes_value;
+    \$342  = err_no_blob_hashes_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3138,19 +3060,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h14:
             /* empty */;
         5'h15:
-            \$394  = \$328 [31:0];
+            \$342  = \$276 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$394  = 32'd0;
+      \$342  = 32'd0;
     end
     if (rst) begin
-      \$394  = 32'd0;
+      \$342  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$395  = err_bad_blob_hash_value;
+    \$343  = err_bad_blob_hash_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3196,19 +3118,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h15:
             /* empty */;
         5'h16:
-            \$395  = \$329 [31:0];
+            \$343  = \$277 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$395  = 32'd0;
+      \$343  = 32'd0;
     end
     if (rst) begin
-      \$395  = 32'd0;
+      \$343  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$396  = err_empty_authorization_list_value;
+    \$344  = err_empty_authorization_list_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3256,19 +3178,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h16:
             /* empty */;
         5'h17:
-            \$396  = \$330 [31:0];
+            \$344  = \$278 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$396  = 32'd0;
+      \$344  = 32'd0;
     end
     if (rst) begin
-      \$396  = 32'd0;
+      \$344  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$397  = err_priority_fee_above_max_value;
+    \$345  = err_priority_fee_above_max_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3318,19 +3240,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h17:
             /* empty */;
         5'h18:
-            \$397  = \$331 [31:0];
+            \$345  = \$279 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$397  = 32'd0;
+      \$345  = 32'd0;
     end
     if (rst) begin
-      \$397  = 32'd0;
+      \$345  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$398  = err_initcode_too_large_value;
+    \$346  = err_initcode_too_large_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3382,19 +3304,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h18:
             /* empty */;
         5'h19:
-            \$398  = \$332 [31:0];
+            \$346  = \$280 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$398  = 32'd0;
+      \$346  = 32'd0;
     end
     if (rst) begin
-      \$398  = 32'd0;
+      \$346  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$399  = err_bad_sidecar_value;
+    \$347  = err_bad_sidecar_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3448,19 +3370,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h19:
             /* empty */;
         5'h1a:
-            \$399  = \$333 [31:0];
+            \$347  = \$281 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$399  = 32'd0;
+      \$347  = 32'd0;
     end
     if (rst) begin
-      \$399  = 32'd0;
+      \$347  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$400  = err_too_large_value;
+    \$348  = err_too_large_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3516,19 +3438,19 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1a:
             /* empty */;
         5'h1b:
-            \$400  = \$334 [31:0];
+            \$348  = \$282 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$400  = 32'd0;
+      \$348  = 32'd0;
     end
     if (rst) begin
-      \$400  = 32'd0;
+      \$348  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$1 ) begin end
-    \$401  = err_recovery_failed_value;
+    \$349  = err_recovery_failed_value;
     if (record_take) begin
       casez (hold_hdr[4:0])
         5'h01:
@@ -3586,14 +3508,14 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
         5'h1b:
             /* empty */;
         5'h1c:
-            \$401  = \$335 [31:0];
+            \$349  = \$283 [31:0];
       endcase
     end
     if (control_soft_reset) begin
-      \$401  = 32'd0;
+      \$349  = 32'd0;
     end
     if (rst) begin
-      \$401  = 32'd0;
+      \$349  = 32'd0;
     end
   end
   assign bus__awaddr = s_axil_awaddr;
@@ -3617,7 +3539,7 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign version_major = 8'h01;
   assign version_minor = 8'h06;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd1666254894;
+  assign src_hash_value = 32'd1850708633;
   assign cnt_rst = control_soft_reset;
   assign cycle = cycle_value;
   assign pipe_clk = clk;
@@ -3639,10 +3561,9 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign cyc_pend = c__valid;
   assign br_pend = \i__valid$147 ;
   assign br_req = \i__payload$149 ;
-  assign \o__ready$179  = opp_go;
-  assign \o__ready$184  = record_take;
-  assign out_stamp = \$222 [31:0];
-  assign keep_count = \$237 [3:0];
+  assign \o__ready$181  = opp_go;
+  assign out_stamp = \$168 [31:0];
+  assign keep_count = \$183 [3:0];
   assign packets = packets_value;
   assign nbytes = bytes_value;
   assign records = records_value;
@@ -3844,41 +3765,41 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \hold_hdr.sig_offset  = hold_hdr[2962:2939];
   assign \hold_hdr.tx_list_end  = hold_hdr[2986:2963];
   assign \hold_hdr.size  = hold_hdr[3011:2987];
-  assign \o__payload$185.is_swap  = \o__payload$185 [0];
-  assign \o__payload$185.fn  = \o__payload$185 [4:1];
-  assign \o__payload$185.exact_out  = \o__payload$185 [5];
-  assign \o__payload$185.eth_in  = \o__payload$185 [6];
-  assign \o__payload$185.eth_out  = \o__payload$185 [7];
-  assign \o__payload$185.fee_on_transfer  = \o__payload$185 [8];
-  assign \o__payload$185.router  = \o__payload$185 [10:9];
-  assign \o__payload$185.path_len  = \o__payload$185 [14:11];
-  assign \o__payload$185.amount_in  = \o__payload$185 [270:15];
-  assign \o__payload$185.amount_out  = \o__payload$185 [526:271];
-  assign \o__payload$185.recipient  = \o__payload$185 [686:527];
-  assign \o__payload$185.deadline  = \o__payload$185 [942:687];
-  assign \o__payload$185.path  = \o__payload$185 [2222:943];
-  assign \o__payload$185.path[0]  = \o__payload$185 [1102:943];
-  assign \o__payload$185.path[1]  = \o__payload$185 [1262:1103];
-  assign \o__payload$185.path[2]  = \o__payload$185 [1422:1263];
-  assign \o__payload$185.path[3]  = \o__payload$185 [1582:1423];
-  assign \o__payload$185.path[4]  = \o__payload$185 [1742:1583];
-  assign \o__payload$185.path[5]  = \o__payload$185 [1902:1743];
-  assign \o__payload$185.path[6]  = \o__payload$185 [2062:1903];
-  assign \o__payload$185.path[7]  = \o__payload$185 [2222:2063];
-  assign \o__payload$195.kind  = \o__payload$195 [0];
-  assign \o__payload$195.status  = \o__payload$195 [3:1];
-  assign \o__payload$195.count  = \o__payload$195 [11:4];
-  assign \o__payload$195.hop  = \o__payload$195 [14:12];
-  assign \o__payload$195.direction  = \o__payload$195 [15];
-  assign \o__payload$195.exact  = \o__payload$195 [16];
-  assign \o__payload$195.base1  = \o__payload$195 [17];
-  assign \o__payload$195.candidates  = \o__payload$195 [34:18];
-  assign \o__payload$195.tag  = \o__payload$195 [66:35];
-  assign \o__payload$195.touched  = \o__payload$195 [82:67];
-  assign \o__payload$195.sibling  = \o__payload$195 [98:83];
-  assign \o__payload$195.amount_in  = \o__payload$195 [226:99];
-  assign \o__payload$195.profit  = \o__payload$195 [354:227];
-  assign \o__payload$195.cycle  = \o__payload$195 [355];
+  assign \o__payload$169.is_swap  = \o__payload$169 [0];
+  assign \o__payload$169.fn  = \o__payload$169 [4:1];
+  assign \o__payload$169.exact_out  = \o__payload$169 [5];
+  assign \o__payload$169.eth_in  = \o__payload$169 [6];
+  assign \o__payload$169.eth_out  = \o__payload$169 [7];
+  assign \o__payload$169.fee_on_transfer  = \o__payload$169 [8];
+  assign \o__payload$169.router  = \o__payload$169 [10:9];
+  assign \o__payload$169.path_len  = \o__payload$169 [14:11];
+  assign \o__payload$169.amount_in  = \o__payload$169 [270:15];
+  assign \o__payload$169.amount_out  = \o__payload$169 [526:271];
+  assign \o__payload$169.recipient  = \o__payload$169 [686:527];
+  assign \o__payload$169.deadline  = \o__payload$169 [942:687];
+  assign \o__payload$169.path  = \o__payload$169 [2222:943];
+  assign \o__payload$169.path[0]  = \o__payload$169 [1102:943];
+  assign \o__payload$169.path[1]  = \o__payload$169 [1262:1103];
+  assign \o__payload$169.path[2]  = \o__payload$169 [1422:1263];
+  assign \o__payload$169.path[3]  = \o__payload$169 [1582:1423];
+  assign \o__payload$169.path[4]  = \o__payload$169 [1742:1583];
+  assign \o__payload$169.path[5]  = \o__payload$169 [1902:1743];
+  assign \o__payload$169.path[6]  = \o__payload$169 [2062:1903];
+  assign \o__payload$169.path[7]  = \o__payload$169 [2222:2063];
+  assign \o__payload$196.kind  = \o__payload$196 [0];
+  assign \o__payload$196.status  = \o__payload$196 [3:1];
+  assign \o__payload$196.count  = \o__payload$196 [11:4];
+  assign \o__payload$196.hop  = \o__payload$196 [14:12];
+  assign \o__payload$196.direction  = \o__payload$196 [15];
+  assign \o__payload$196.exact  = \o__payload$196 [16];
+  assign \o__payload$196.base1  = \o__payload$196 [17];
+  assign \o__payload$196.candidates  = \o__payload$196 [34:18];
+  assign \o__payload$196.tag  = \o__payload$196 [66:35];
+  assign \o__payload$196.touched  = \o__payload$196 [82:67];
+  assign \o__payload$196.sibling  = \o__payload$196 [98:83];
+  assign \o__payload$196.amount_in  = \o__payload$196 [226:99];
+  assign \o__payload$196.profit  = \o__payload$196 [354:227];
+  assign \o__payload$196.cycle  = \o__payload$196 [355];
   assign \host_data.reserve0  = { pool_data_3_value[15:0], pool_data_2_value, pool_data_1_value, pool_data_0_value };
   assign \host_data.reserve1  = { pool_data_6_value, pool_data_5_value, pool_data_4_value, pool_data_3_value[31:16] };
   assign \host_data.fee_num  = pool_data_7_value[15:0];
@@ -3895,42 +3816,42 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \host_rd_data.reserve1  = host_rd_data[223:112];
   assign \host_rd_data.fee_num  = host_rd_data[239:224];
   assign \host_rd_data.fee_den  = host_rd_data[255:240];
-  assign \o__payload$324.error  = \o__payload$324 [4:0];
-  assign \o__payload$324.tx_type  = \o__payload$324 [7:5];
-  assign \o__payload$324.network_form  = \o__payload$324 [8];
-  assign \o__payload$324.chain_id_present  = \o__payload$324 [9];
-  assign \o__payload$324.to_present  = \o__payload$324 [10];
-  assign \o__payload$324.nonce  = \o__payload$324 [74:11];
-  assign \o__payload$324.gas_limit  = \o__payload$324 [138:75];
-  assign \o__payload$324.chain_id  = \o__payload$324 [394:139];
-  assign \o__payload$324.gas_price  = \o__payload$324 [650:395];
-  assign \o__payload$324.max_priority_fee_per_gas  = \o__payload$324 [906:651];
-  assign \o__payload$324.max_fee_per_gas  = \o__payload$324 [1162:907];
-  assign \o__payload$324.max_fee_per_blob_gas  = \o__payload$324 [1418:1163];
-  assign \o__payload$324.value  = \o__payload$324 [1674:1419];
-  assign \o__payload$324.v  = \o__payload$324 [1930:1675];
-  assign \o__payload$324.r  = \o__payload$324 [2186:1931];
-  assign \o__payload$324.s  = \o__payload$324 [2442:2187];
-  assign \o__payload$324.to  = \o__payload$324 [2602:2443];
-  assign \o__payload$324.data_offset  = \o__payload$324 [2626:2603];
-  assign \o__payload$324.data_len  = \o__payload$324 [2650:2627];
-  assign \o__payload$324.access_list_count  = \o__payload$324 [2674:2651];
-  assign \o__payload$324.storage_key_count  = \o__payload$324 [2698:2675];
-  assign \o__payload$324.blob_hash_count  = \o__payload$324 [2722:2699];
-  assign \o__payload$324.authorization_count  = \o__payload$324 [2746:2723];
-  assign \o__payload$324.access_list_offset  = \o__payload$324 [2770:2747];
-  assign \o__payload$324.access_list_end  = \o__payload$324 [2794:2771];
-  assign \o__payload$324.blob_hashes_offset  = \o__payload$324 [2818:2795];
-  assign \o__payload$324.blob_hashes_end  = \o__payload$324 [2842:2819];
-  assign \o__payload$324.authorizations_offset  = \o__payload$324 [2866:2843];
-  assign \o__payload$324.authorizations_end  = \o__payload$324 [2890:2867];
-  assign \o__payload$324.tx_list_offset  = \o__payload$324 [2914:2891];
-  assign \o__payload$324.body_offset  = \o__payload$324 [2938:2915];
-  assign \o__payload$324.sig_offset  = \o__payload$324 [2962:2939];
-  assign \o__payload$324.tx_list_end  = \o__payload$324 [2986:2963];
-  assign \o__payload$324.size  = \o__payload$324 [3011:2987];
-  assign \o__payload$326.digest  = \o__payload$326 [255:0];
-  assign \o__payload$326.length  = \o__payload$326 [287:256];
+  assign \o__payload$325.error  = \o__payload$325 [4:0];
+  assign \o__payload$325.tx_type  = \o__payload$325 [7:5];
+  assign \o__payload$325.network_form  = \o__payload$325 [8];
+  assign \o__payload$325.chain_id_present  = \o__payload$325 [9];
+  assign \o__payload$325.to_present  = \o__payload$325 [10];
+  assign \o__payload$325.nonce  = \o__payload$325 [74:11];
+  assign \o__payload$325.gas_limit  = \o__payload$325 [138:75];
+  assign \o__payload$325.chain_id  = \o__payload$325 [394:139];
+  assign \o__payload$325.gas_price  = \o__payload$325 [650:395];
+  assign \o__payload$325.max_priority_fee_per_gas  = \o__payload$325 [906:651];
+  assign \o__payload$325.max_fee_per_gas  = \o__payload$325 [1162:907];
+  assign \o__payload$325.max_fee_per_blob_gas  = \o__payload$325 [1418:1163];
+  assign \o__payload$325.value  = \o__payload$325 [1674:1419];
+  assign \o__payload$325.v  = \o__payload$325 [1930:1675];
+  assign \o__payload$325.r  = \o__payload$325 [2186:1931];
+  assign \o__payload$325.s  = \o__payload$325 [2442:2187];
+  assign \o__payload$325.to  = \o__payload$325 [2602:2443];
+  assign \o__payload$325.data_offset  = \o__payload$325 [2626:2603];
+  assign \o__payload$325.data_len  = \o__payload$325 [2650:2627];
+  assign \o__payload$325.access_list_count  = \o__payload$325 [2674:2651];
+  assign \o__payload$325.storage_key_count  = \o__payload$325 [2698:2675];
+  assign \o__payload$325.blob_hash_count  = \o__payload$325 [2722:2699];
+  assign \o__payload$325.authorization_count  = \o__payload$325 [2746:2723];
+  assign \o__payload$325.access_list_offset  = \o__payload$325 [2770:2747];
+  assign \o__payload$325.access_list_end  = \o__payload$325 [2794:2771];
+  assign \o__payload$325.blob_hashes_offset  = \o__payload$325 [2818:2795];
+  assign \o__payload$325.blob_hashes_end  = \o__payload$325 [2842:2819];
+  assign \o__payload$325.authorizations_offset  = \o__payload$325 [2866:2843];
+  assign \o__payload$325.authorizations_end  = \o__payload$325 [2890:2867];
+  assign \o__payload$325.tx_list_offset  = \o__payload$325 [2914:2891];
+  assign \o__payload$325.body_offset  = \o__payload$325 [2938:2915];
+  assign \o__payload$325.sig_offset  = \o__payload$325 [2962:2939];
+  assign \o__payload$325.tx_list_end  = \o__payload$325 [2986:2963];
+  assign \o__payload$325.size  = \o__payload$325 [3011:2987];
+  assign \o__payload$327.digest  = \o__payload$327 [255:0];
+  assign \o__payload$327.length  = \o__payload$327 [287:256];
   assign i_tx__payload[673:418] = hold_hdr[394:139];
   assign i_tx__payload[417:162] = hold_hdr[1674:1419];
   assign i_tx__payload[161:2] = hold_hdr[2602:2443];
@@ -3957,6 +3878,21 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \$24  = \$23 ;
   assign \$25  = \$24 ;
   assign \$26  = 64'h0000000000000000;
+  assign \$27  = 64'h0000000000000000;
+  assign \$28  = \$27 ;
+  assign \$29  = 64'h0000000000000000;
+  assign \$30  = 64'h0000000000000000;
+  assign \$31  = \$30 ;
+  assign \$32  = \$31 ;
+  assign \$33  = \$32 ;
+  assign \$34  = 64'h0000000000000000;
+  assign \$35  = 64'h0000000000000000;
+  assign \$36  = \$35 ;
+  assign \$37  = 64'h0000000000000000;
+  assign \$38  = 64'h0000000000000000;
+  assign \$39  = \$38 ;
+  assign \$40  = \$39 ;
+  assign \$41  = 64'h0000000000000000;
   assign \$81  = 64'h0000000000000000;
   assign \$82  = 64'h0000000000000000;
   assign \$83  = \$82 ;
@@ -3980,70 +3916,47 @@ module appliance_top(s_axis_tkeep, s_axis_tvalid, s_axis_tlast, m_axis_tready, s
   assign \$101  = \$100 ;
   assign \$102  = \$101 ;
   assign \$103  = 64'h0000000000000000;
-  assign \$143  = 64'h0000000000000000;
-  assign \$144  = 64'h0000000000000000;
-  assign \$145  = \$144 ;
-  assign \$146  = 64'h0000000000000000;
-  assign \$147  = 64'h0000000000000000;
-  assign \$148  = \$147 ;
-  assign \$149  = \$148 ;
-  assign \$150  = 64'h0000000000000000;
-  assign \$151  = 64'h0000000000000000;
-  assign \$152  = \$151 ;
-  assign \$153  = 64'h0000000000000000;
-  assign \$154  = 64'h0000000000000000;
-  assign \$155  = \$154 ;
-  assign \$156  = \$155 ;
-  assign \$157  = \$156 ;
-  assign \$158  = 64'h0000000000000000;
-  assign \$159  = 64'h0000000000000000;
-  assign \$160  = \$159 ;
-  assign \$161  = 64'h0000000000000000;
-  assign \$162  = 64'h0000000000000000;
-  assign \$163  = \$162 ;
-  assign \$164  = \$163 ;
-  assign \$165  = 64'h0000000000000000;
-  assign \$166  = 64'h0000000000000000;
-  assign \$167  = \$166 ;
-  assign \$168  = 64'h0000000000000000;
-  assign \$169  = 64'h0000000000000000;
-  assign \$170  = \$169 ;
-  assign \$171  = \$170 ;
-  assign \$172  = \$171 ;
-  assign \$173  = \$172 ;
-  assign \$174  = 64'h0000000000000000;
-  assign \$175  = 64'h0000000000000000;
-  assign \$176  = \$175 ;
-  assign \$177  = 64'h0000000000000000;
-  assign \$178  = 64'h0000000000000000;
-  assign \$179  = \$178 ;
-  assign \$180  = \$179 ;
-  assign \$181  = 64'h0000000000000000;
-  assign \$182  = 64'h0000000000000000;
-  assign \$183  = \$182 ;
-  assign \$184  = 64'h0000000000000000;
-  assign \$185  = 64'h0000000000000000;
-  assign \$186  = \$185 ;
-  assign \$187  = \$186 ;
-  assign \$188  = \$187 ;
-  assign \$189  = 64'h0000000000000000;
-  assign \$190  = 64'h0000000000000000;
-  assign \$191  = \$190 ;
-  assign \$192  = 64'h0000000000000000;
-  assign \$193  = 64'h0000000000000000;
-  assign \$194  = \$193 ;
-  assign \$195  = \$194 ;
-  assign \$300  = \o__payload$195 [0];
+  assign \$104  = 64'h0000000000000000;
+  assign \$105  = \$104 ;
+  assign \$106  = 64'h0000000000000000;
+  assign \$107  = 64'h0000000000000000;
+  assign \$108  = \$107 ;
+  assign \$109  = \$108 ;
+  assign \$110  = \$109 ;
+  assign \$111  = \$110 ;
+  assign \$112  = 64'h0000000000000000;
+  assign \$113  = 64'h0000000000000000;
+  assign \$114  = \$113 ;
+  assign \$115  = 64'h0000000000000000;
+  assign \$116  = 64'h0000000000000000;
+  assign \$117  = \$116 ;
+  assign \$118  = \$117 ;
+  assign \$119  = 64'h0000000000000000;
+  assign \$120  = 64'h0000000000000000;
+  assign \$121  = \$120 ;
+  assign \$122  = 64'h0000000000000000;
+  assign \$123  = 64'h0000000000000000;
+  assign \$124  = \$123 ;
+  assign \$125  = \$124 ;
+  assign \$126  = \$125 ;
+  assign \$127  = 64'h0000000000000000;
+  assign \$128  = 64'h0000000000000000;
+  assign \$129  = \$128 ;
+  assign \$130  = 64'h0000000000000000;
+  assign \$131  = 64'h0000000000000000;
+  assign \$132  = \$131 ;
+  assign \$133  = \$132 ;
+  assign \$248  = \o__payload$196 [0];
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$118 , dwp__en, dwp__addr, dir_count, maxc, \port$25516$0 , \port$25518$0 , \port$25520$0 , \port$25522$0 , \port$25524$0 , \port$25526$0 , \port$25528$0 , \port$25530$0 , \port$25532$0 , \port$25534$0 
-, \port$25536$0 , \port$25538$0 , \port$25540$0 , \port$25542$0 , \port$25544$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__valid, o__payload, pipe_clk);
+module \appliance_top.backrun (pipe_rst, \o__ready$122 , pool_rd_data, c__payload, c__valid, i__valid, \i__payload$113 , dwp__en, dwp__addr, dir_count, maxc, \port$25470$0 , \port$25472$0 , \port$25474$0 , \port$25476$0 , \port$25478$0 , \port$25480$0 , \port$25482$0 , \port$25484$0 , \port$25486$0 , \port$25488$0 
+, \port$25490$0 , \port$25492$0 , \port$25494$0 , \port$25496$0 , \port$25498$0 , busy, i__ready, c__ready, begin_eval, pool_rd_slot, pool_rd_en, o__valid, o__payload, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$2  = 0;
   input pipe_rst;
   wire pipe_rst;
-  input \o__ready$126 ;
-  wire \o__ready$126 ;
+  input \o__ready$122 ;
+  wire \o__ready$122 ;
   input [255:0] pool_rd_data;
   wire [255:0] pool_rd_data;
   input [511:0] c__payload;
@@ -4052,8 +3965,8 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   wire c__valid;
   input i__valid;
   wire i__valid;
-  input [2263:0] \i__payload$118 ;
-  wire [2263:0] \i__payload$118 ;
+  input [2263:0] \i__payload$113 ;
+  wire [2263:0] \i__payload$113 ;
   input dwp__en;
   wire dwp__en;
   input [7:0] dwp__addr;
@@ -4062,36 +3975,36 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   wire [8:0] dir_count;
   input [16:0] maxc;
   wire [16:0] maxc;
-  input [31:0] \port$25516$0 ;
-  wire [31:0] \port$25516$0 ;
-  input [31:0] \port$25518$0 ;
-  wire [31:0] \port$25518$0 ;
-  input [31:0] \port$25520$0 ;
-  wire [31:0] \port$25520$0 ;
-  input [31:0] \port$25522$0 ;
-  wire [31:0] \port$25522$0 ;
-  input [31:0] \port$25524$0 ;
-  wire [31:0] \port$25524$0 ;
-  input [31:0] \port$25526$0 ;
-  wire [31:0] \port$25526$0 ;
-  input [31:0] \port$25528$0 ;
-  wire [31:0] \port$25528$0 ;
-  input [31:0] \port$25530$0 ;
-  wire [31:0] \port$25530$0 ;
-  input [31:0] \port$25532$0 ;
-  wire [31:0] \port$25532$0 ;
-  input [31:0] \port$25534$0 ;
-  wire [31:0] \port$25534$0 ;
-  input [31:0] \port$25536$0 ;
-  wire [31:0] \port$25536$0 ;
-  input [31:0] \port$25538$0 ;
-  wire [31:0] \port$25538$0 ;
-  input [31:0] \port$25540$0 ;
-  wire [31:0] \port$25540$0 ;
-  input [31:0] \port$25542$0 ;
-  wire [31:0] \port$25542$0 ;
-  input [29:0] \port$25544$0 ;
-  wire [29:0] \port$25544$0 ;
+  input [31:0] \port$25470$0 ;
+  wire [31:0] \port$25470$0 ;
+  input [31:0] \port$25472$0 ;
+  wire [31:0] \port$25472$0 ;
+  input [31:0] \port$25474$0 ;
+  wire [31:0] \port$25474$0 ;
+  input [31:0] \port$25476$0 ;
+  wire [31:0] \port$25476$0 ;
+  input [31:0] \port$25478$0 ;
+  wire [31:0] \port$25478$0 ;
+  input [31:0] \port$25480$0 ;
+  wire [31:0] \port$25480$0 ;
+  input [31:0] \port$25482$0 ;
+  wire [31:0] \port$25482$0 ;
+  input [31:0] \port$25484$0 ;
+  wire [31:0] \port$25484$0 ;
+  input [31:0] \port$25486$0 ;
+  wire [31:0] \port$25486$0 ;
+  input [31:0] \port$25488$0 ;
+  wire [31:0] \port$25488$0 ;
+  input [31:0] \port$25490$0 ;
+  wire [31:0] \port$25490$0 ;
+  input [31:0] \port$25492$0 ;
+  wire [31:0] \port$25492$0 ;
+  input [31:0] \port$25494$0 ;
+  wire [31:0] \port$25494$0 ;
+  input [31:0] \port$25496$0 ;
+  wire [31:0] \port$25496$0 ;
+  input [29:0] \port$25498$0 ;
+  wire [29:0] \port$25498$0 ;
   output busy;
   reg busy;
   output i__ready;
@@ -4112,7 +4025,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   wire pipe_clk;
   wire [3:0] \$1 ;
   wire \$10 ;
-  wire [111:0] \$100 ;
+  wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
@@ -4132,123 +4045,121 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
-  wire \$119 ;
+  wire [4:0] \$119 ;
   wire \$12 ;
   wire \$120 ;
   wire \$121 ;
   wire \$122 ;
-  wire [4:0] \$123 ;
-  wire \$124 ;
+  wire \$123 ;
+  wire [4:0] \$124 ;
   wire \$125 ;
   wire \$126 ;
-  wire \$127 ;
-  wire [4:0] \$128 ;
-  wire \$129 ;
+  wire [159:0] \$127 ;
+  wire \$128 ;
+  wire [159:0] \$129 ;
   wire \$13 ;
   wire \$130 ;
-  wire [159:0] \$131 ;
+  wire [9:0] \$131 ;
   wire \$132 ;
-  wire [159:0] \$133 ;
+  wire \$133 ;
   wire \$134 ;
-  wire [9:0] \$135 ;
-  wire \$136 ;
+  wire \$135 ;
+  wire [3:0] \$136 ;
   wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
+  wire [3:0] \$138 ;
+  wire [3:0] \$139 ;
   wire [7:0] \$14 ;
-  wire [3:0] \$140 ;
+  wire \$140 ;
   wire \$141 ;
-  wire [3:0] \$142 ;
-  wire [3:0] \$143 ;
+  wire \$142 ;
+  wire \$143 ;
   wire \$144 ;
   wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
+  wire [3:0] \$146 ;
+  wire [3:0] \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [3:0] \$149 ;
   wire [7:0] \$15 ;
-  wire [3:0] \$150 ;
-  wire [3:0] \$151 ;
+  wire \$150 ;
+  wire \$151 ;
   wire \$152 ;
-  wire [3:0] \$153 ;
-  wire \$154 ;
+  wire \$153 ;
+  wire [3:0] \$154 ;
   wire \$155 ;
-  wire \$156 ;
+  wire [3:0] \$156 ;
   wire \$157 ;
-  wire [3:0] \$158 ;
+  wire \$158 ;
   wire \$159 ;
   wire [7:0] \$16 ;
-  wire [3:0] \$160 ;
-  wire \$161 ;
+  wire \$160 ;
+  wire [3:0] \$161 ;
   wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire [3:0] \$165 ;
+  wire [3:0] \$163 ;
+  wire [4:0] \$164 ;
+  wire [111:0] \$165 ;
   wire \$166 ;
-  wire [3:0] \$167 ;
-  wire [4:0] \$168 ;
-  wire [111:0] \$169 ;
+  wire [111:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire [7:0] \$17 ;
-  wire \$170 ;
+  wire [4:0] \$170 ;
   wire [111:0] \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire [4:0] \$174 ;
+  wire [111:0] \$172 ;
+  wire [111:0] \$173 ;
+  wire [111:0] \$174 ;
   wire [111:0] \$175 ;
   wire [111:0] \$176 ;
-  wire \$177 ;
-  wire [4:0] \$178 ;
-  wire [8:0] \$179 ;
+  wire [111:0] \$177 ;
+  wire [111:0] \$178 ;
+  wire \$179 ;
   wire [7:0] \$18 ;
   wire [4:0] \$180 ;
-  wire \$181 ;
-  reg [2263:0] \$182 ;
-  reg [7:0] \$183 ;
-  reg [799:0] \$184 ;
-  reg [4:0] \$185 ;
-  reg [511:0] \$186 ;
-  reg \$187 ;
-  reg [2:0] \$188 ;
-  reg [2:0] \$189 ;
+  wire [8:0] \$181 ;
+  wire [4:0] \$182 ;
+  wire \$183 ;
+  reg [2263:0] \$184 ;
+  reg [7:0] \$185 ;
+  reg [799:0] \$186 ;
+  reg [4:0] \$187 ;
+  reg [561:0] \$188 ;
+  reg \$189 ;
   wire [7:0] \$19 ;
-  reg [159:0] \$190 ;
-  reg [159:0] \$191 ;
-  reg \$192 ;
-  reg [8:0] \$193 ;
+  reg [2:0] \$190 ;
+  reg [2:0] \$191 ;
+  reg [159:0] \$192 ;
+  reg [159:0] \$193 ;
   reg \$194 ;
-  reg [7:0] \$195 ;
-  reg [7:0] \$196 ;
+  reg [8:0] \$195 ;
+  reg \$196 ;
   reg [7:0] \$197 ;
   reg [7:0] \$198 ;
   reg [7:0] \$199 ;
   wire [15:0] \$2 ;
   wire \$20 ;
-  reg [15:0] \$200 ;
-  reg [15:0] \$201 ;
+  reg [7:0] \$200 ;
+  reg [7:0] \$201 ;
   reg [15:0] \$202 ;
   reg [15:0] \$203 ;
-  reg \$204 ;
-  reg \$205 ;
+  reg [15:0] \$204 ;
+  reg [15:0] \$205 ;
   reg \$206 ;
   reg \$207 ;
   reg \$208 ;
-  reg [3:0] \$209 ;
+  reg \$209 ;
   wire \$21 ;
-  reg [3:0] \$210 ;
-  reg [15:0] \$211 ;
-  reg [15:0] \$212 ;
+  reg \$210 ;
+  reg [3:0] \$211 ;
+  reg [3:0] \$212 ;
   reg [15:0] \$213 ;
   reg [15:0] \$214 ;
   reg [15:0] \$215 ;
   reg [15:0] \$216 ;
   reg [15:0] \$217 ;
   reg [15:0] \$218 ;
-  reg [111:0] \$219 ;
+  reg [15:0] \$219 ;
   wire \$22 ;
-  reg [111:0] \$220 ;
-  reg [15:0] \$221 ;
-  reg [15:0] \$222 ;
-  reg [355:0] \$223 ;
+  reg [15:0] \$220 ;
+  reg [355:0] \$221 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -4330,20 +4241,20 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   wire \$94 ;
   wire [3:0] \$95 ;
   wire \$96 ;
-  wire [111:0] \$97 ;
-  wire [111:0] \$98 ;
-  wire [111:0] \$99 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   wire [1:0] \$signature__addr ;
-  wire [1:0] \$signature__addr$10 ;
+  wire [1:0] \$signature__addr$13 ;
   (* init = 3'h0 *)
-  wire [2:0] \$signature__addr$13 ;
-  wire [2:0] \$signature__addr$14 ;
-  wire [1:0] \$signature__addr$67 ;
+  wire [2:0] \$signature__addr$16 ;
+  wire [2:0] \$signature__addr$17 ;
+  wire [1:0] \$signature__addr$70 ;
   wire [223:0] \$signature__data ;
-  wire [31:0] \$signature__data$30 ;
-  wire [111:0] \$signature__data$37 ;
-  wire [111:0] \$signature__data$39 ;
-  wire [223:0] \$signature__data$70 ;
+  wire [31:0] \$signature__data$33 ;
+  wire [111:0] \$signature__data$40 ;
+  wire [111:0] \$signature__data$42 ;
+  wire [223:0] \$signature__data$73 ;
   wire [111:0] amt_h;
   wire [111:0] amt_h1;
   reg [2:0] awp__addr;
@@ -4370,17 +4281,6 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   wire [111:0] cur_r0;
   wire [111:0] cur_r1;
   wire [15:0] cur_slot;
-  reg [511:0] cyc = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire [255:0] \cyc.hop0 ;
-  wire [15:0] \cyc.hop0.fee_den ;
-  wire [15:0] \cyc.hop0.fee_num ;
-  wire [111:0] \cyc.hop0.reserve_in ;
-  wire [111:0] \cyc.hop0.reserve_out ;
-  wire [255:0] \cyc.hop1 ;
-  wire [15:0] \cyc.hop1.fee_den ;
-  wire [15:0] \cyc.hop1.fee_num ;
-  wire [111:0] \cyc.hop1.reserve_in ;
-  wire [111:0] \cyc.hop1.reserve_out ;
   wire [477:0] dent;
   wire \dent.base1 ;
   wire [3:0] \dent.nsib ;
@@ -4454,6 +4354,18 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   wire [159:0] \dwp__data.token1 ;
   wire \dwp__data.valid ;
   wire [7:0] \dwp__data.venue ;
+  reg [561:0] ereq = 562'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire [111:0] \ereq.a_base ;
+  wire [15:0] \ereq.a_fd ;
+  wire [15:0] \ereq.a_fn ;
+  wire [111:0] \ereq.a_other ;
+  wire [111:0] \ereq.b_base ;
+  wire [15:0] \ereq.b_fd ;
+  wire [15:0] \ereq.b_fn ;
+  wire [111:0] \ereq.b_other ;
+  wire [16:0] \ereq.maxc ;
+  wire \ereq.mode ;
+  wire [31:0] \ereq.tag ;
   reg fin;
   (* enum_base_type = "BackrunStatus" *)
   (* enum_value_000 = "EVALUATED" *)
@@ -4487,7 +4399,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   wire [1:0] hwp__addr;
   reg [223:0] hwp__data;
   reg hwp__en;
-  reg [561:0] i__payload;
+  wire [561:0] i__payload;
   reg [368:0] \i__payload$101 ;
   wire [111:0] \i__payload$101.amount ;
   wire [15:0] \i__payload$101.fee_den ;
@@ -4498,31 +4410,31 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   wire \i__payload$101.op ;
   wire [111:0] \i__payload$101.reserve_in ;
   wire [111:0] \i__payload$101.reserve_out ;
-  wire [2222:0] \i__payload$118.swap ;
-  wire [255:0] \i__payload$118.swap.amount_in ;
-  wire [255:0] \i__payload$118.swap.amount_out ;
-  wire [255:0] \i__payload$118.swap.deadline ;
-  wire \i__payload$118.swap.eth_in ;
-  wire \i__payload$118.swap.eth_out ;
-  wire \i__payload$118.swap.exact_out ;
-  wire \i__payload$118.swap.fee_on_transfer ;
-  wire [3:0] \i__payload$118.swap.fn ;
-  wire \i__payload$118.swap.is_swap ;
-  wire [1279:0] \i__payload$118.swap.path ;
-  wire [159:0] \i__payload$118.swap.path[0] ;
-  wire [159:0] \i__payload$118.swap.path[1] ;
-  wire [159:0] \i__payload$118.swap.path[2] ;
-  wire [159:0] \i__payload$118.swap.path[3] ;
-  wire [159:0] \i__payload$118.swap.path[4] ;
-  wire [159:0] \i__payload$118.swap.path[5] ;
-  wire [159:0] \i__payload$118.swap.path[6] ;
-  wire [159:0] \i__payload$118.swap.path[7] ;
-  wire [3:0] \i__payload$118.swap.path_len ;
-  wire [159:0] \i__payload$118.swap.recipient ;
-  wire [1:0] \i__payload$118.swap.router ;
-  wire [31:0] \i__payload$118.tag ;
-  wire [7:0] \i__payload$118.venue ;
-  wire \i__payload$118.venue_valid ;
+  wire [2222:0] \i__payload$113.swap ;
+  wire [255:0] \i__payload$113.swap.amount_in ;
+  wire [255:0] \i__payload$113.swap.amount_out ;
+  wire [255:0] \i__payload$113.swap.deadline ;
+  wire \i__payload$113.swap.eth_in ;
+  wire \i__payload$113.swap.eth_out ;
+  wire \i__payload$113.swap.exact_out ;
+  wire \i__payload$113.swap.fee_on_transfer ;
+  wire [3:0] \i__payload$113.swap.fn ;
+  wire \i__payload$113.swap.is_swap ;
+  wire [1279:0] \i__payload$113.swap.path ;
+  wire [159:0] \i__payload$113.swap.path[0] ;
+  wire [159:0] \i__payload$113.swap.path[1] ;
+  wire [159:0] \i__payload$113.swap.path[2] ;
+  wire [159:0] \i__payload$113.swap.path[3] ;
+  wire [159:0] \i__payload$113.swap.path[4] ;
+  wire [159:0] \i__payload$113.swap.path[5] ;
+  wire [159:0] \i__payload$113.swap.path[6] ;
+  wire [159:0] \i__payload$113.swap.path[7] ;
+  wire [3:0] \i__payload$113.swap.path_len ;
+  wire [159:0] \i__payload$113.swap.recipient ;
+  wire [1:0] \i__payload$113.swap.router ;
+  wire [31:0] \i__payload$113.tag ;
+  wire [7:0] \i__payload$113.venue ;
+  wire \i__payload$113.venue_valid ;
   wire [111:0] \i__payload.a_base ;
   wire [15:0] \i__payload.a_fd ;
   wire [15:0] \i__payload.a_fn ;
@@ -4534,10 +4446,10 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   wire [16:0] \i__payload.maxc ;
   wire \i__payload.mode ;
   wire [31:0] \i__payload.tag ;
-  wire \i__ready$122 ;
-  wire \i__ready$125 ;
+  wire \i__ready$117 ;
+  wire \i__ready$120 ;
   reg \i__valid$100 ;
-  reg \i__valid$78 ;
+  reg \i__valid$81 ;
   wire issue;
   reg [3:0] k = 4'h0;
   wire match;
@@ -4553,13 +4465,13 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   (* enum_value_100 = "SUB_UNDERFLOW" *)
   (* enum_value_101 = "DIVISION_BY_ZERO" *)
   wire [2:0] \o__payload$104.revert ;
-  wire [306:0] \o__payload$113 ;
-  wire [127:0] \o__payload$113.amount_in ;
-  wire [16:0] \o__payload$113.candidates ;
-  wire \o__payload$113.direction ;
-  wire \o__payload$113.exact ;
-  wire [127:0] \o__payload$113.profit ;
-  wire [31:0] \o__payload$113.tag ;
+  wire [306:0] \o__payload$108 ;
+  wire [127:0] \o__payload$108.amount_in ;
+  wire [16:0] \o__payload$108.candidates ;
+  wire \o__payload$108.direction ;
+  wire \o__payload$108.exact ;
+  wire [127:0] \o__payload$108.profit ;
+  wire [31:0] \o__payload$108.tag ;
   wire [127:0] \o__payload.amount_in ;
   wire \o__payload.base1 ;
   wire [16:0] \o__payload.candidates ;
@@ -4651,10 +4563,6 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   wire \req.venue_valid ;
   wire [111:0] rin;
   wire [111:0] rout;
-  reg [15:0] s_fd = 16'h0000;
-  reg [15:0] s_fn = 16'h0000;
-  reg [111:0] s_r0 = 112'h0000000000000000000000000000;
-  reg [111:0] s_r1 = 112'h0000000000000000000000000000;
   reg [8:0] scan = 9'h000;
   reg [111:0] shrunk;
   reg [15:0] sib0 = 16'h0000;
@@ -4943,7 +4851,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @(posedge pipe_clk) begin
     if (dwp__en)
-      dir[dwp__addr] <= { \port$25544$0 , \port$25542$0 , \port$25540$0 , \port$25538$0 , \port$25536$0 , \port$25534$0 , \port$25532$0 , \port$25530$0 , \port$25528$0 , \port$25526$0 , \port$25524$0 , \port$25522$0 , \port$25520$0 , \port$25518$0 , \port$25516$0  };
+      dir[dwp__addr] <= { \port$25498$0 , \port$25496$0 , \port$25494$0 , \port$25492$0 , \port$25490$0 , \port$25488$0 , \port$25486$0 , \port$25484$0 , \port$25482$0 , \port$25480$0 , \port$25478$0 , \port$25476$0 , \port$25474$0 , \port$25472$0 , \port$25470$0  };
   end
   reg [477:0] _0_;
   always @(posedge pipe_clk) begin
@@ -4963,7 +4871,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
     if (fwp__en)
       hop_fee[h[1:0]] <= fwp__data;
   end
-  assign \$signature__data$30  = hop_fee[h[1:0]];
+  assign \$signature__data$33  = hop_fee[h[1:0]];
   reg [223:0] hop_res [3:0];
   initial begin
     hop_res[0] = 224'h00000000000000000000000000000000000000000000000000000000;
@@ -4975,7 +4883,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
     if (hwp__en)
       hop_res[h[1:0]] <= hwp__data;
   end
-  assign \$signature__data$70  = hop_res[hit_idx];
+  assign \$signature__data$73  = hop_res[hit_idx];
   assign \$signature__data  = hop_res[h[1:0]];
   assign \$1  = h + 1'h1;
   assign \$5  = h[0] ? hop_slot3 : hop_slot2;
@@ -5066,178 +4974,172 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   assign \$94  = sib_slot == cur_slot;
   assign \$95  = h + 1'h1;
   assign \$96  = \$95  == nh;
-  assign \$97  = base1 ? \$signature__data [223:112] : \$signature__data [111:0];
-  assign \$98  = base1 ? \$signature__data [111:0] : \$signature__data [223:112];
-  assign \$99  = base1 ? s_r1 : s_r0;
-  assign \$100  = base1 ? s_r0 : s_r1;
-  assign \$101  = | \o__payload$113 [306:179];
-  assign \$102  = ! fsm_state;
-  assign \$103  = fsm_state == 1'h1;
-  assign \$104  = fsm_state == 2'h2;
-  assign \$105  = fsm_state == 2'h3;
-  assign \$106  = fsm_state == 3'h4;
-  assign \$107  = fsm_state == 3'h5;
-  assign \$108  = fsm_state == 3'h6;
-  assign \$109  = fsm_state == 3'h7;
-  assign \$110  = fsm_state == 4'h8;
-  assign \$111  = fsm_state == 4'h9;
-  assign \$112  = fsm_state == 4'ha;
-  assign \$113  = fsm_state == 4'hb;
-  assign \$114  = fsm_state == 4'hc;
-  assign \$115  = fsm_state == 4'hd;
-  assign \$116  = fsm_state == 4'he;
-  assign \$117  = fsm_state == 4'hf;
-  assign \$118  = fsm_state == 5'h10;
-  assign \$119  = fsm_state == 5'h11;
-  assign \$120  = fsm_state == 5'h12;
-  assign \$121  = fsm_state == 5'h13;
-  assign \$122  = fsm_state == 5'h14;
-  assign \$123  = req[55:52] - 1'h1;
-  assign \$124  = ~ req[41];
-  assign \$125  = req[55:52] < 2'h2;
-  assign \$126  = \$124  | \$125 ;
-  assign \$127  = ~ req[32];
-  assign \$128  = req[55:52] - 1'h1;
-  assign \$129  = $signed(\$128 ) > $signed(4'h4);
-  assign \$130  = pth[159:0] < pth[319:160];
-  assign \$131  = \$130  ? pth[159:0] : pth[319:160];
-  assign \$132  = pth[159:0] < pth[319:160];
-  assign \$133  = \$132  ? pth[319:160] : pth[159:0];
-  assign \$134  = pth[159:0] > pth[319:160];
-  assign \$135  = scan + 1'h1;
-  assign \$136  = ~ cmp_v;
-  assign \$137  = ~ issue;
-  assign \$138  = \$136  & \$137 ;
-  assign \$139  = ! pool_rd_data[255:240];
-  assign \$140  = h + 1'h1;
-  assign \$141  = \$140  == nh;
-  assign \$142  = h + 1'h1;
-  assign \$143  = nh - 1'h1;
-  assign \$144  = | req[567:424];
-  assign \$145  = | req[311:168];
-  assign \$146  = | \o__payload$104 [2:0];
-  assign \$147  = | \o__payload$104 [243:115];
-  assign \$148  = \$146  | \$147 ;
-  assign \$149  = ! h;
-  assign \$150  = h - 1'h1;
-  assign \$151  = h + 1'h1;
-  assign \$152  = \$151  == nh;
-  assign \$153  = h + 1'h1;
-  assign \$154  = amt_h > req[311:56];
-  assign \$155  = amt_h1 < req[567:312];
-  assign \$156  = req[46] ? \$154  : \$155 ;
-  assign \$157  = grown > 112'hffffffffffffffffffffffffffff;
-  assign \$158  = h + 1'h1;
-  assign \$159  = \$158  == nh;
-  assign \$160  = h + 1'h1;
-  assign \$161  = k == nsib;
-  assign \$162  = k == 4'h8;
-  assign \$163  = \$161  | \$162 ;
-  assign \$164  = sib_slot == cur_slot;
-  assign \$165  = h + 1'h1;
-  assign \$166  = \$165  == nh;
-  assign \$167  = h + 1'h1;
-  assign \$168  = k + 1'h1;
-  assign \$169  = post_hit ? \$signature__data$70 [111:0] : pool_rd_data[111:0];
-  assign \$170  = ! \$169 ;
-  assign \$171  = post_hit ? \$signature__data$70 [223:112] : pool_rd_data[223:112];
-  assign \$172  = ! \$171 ;
-  assign \$173  = \$170  | \$172 ;
-  assign \$174  = k + 1'h1;
-  assign \$175  = post_hit ? \$signature__data$70 [111:0] : pool_rd_data[111:0];
-  assign \$176  = post_hit ? \$signature__data$70 [223:112] : pool_rd_data[223:112];
-  assign \$177  = | \o__payload$113 [306:179];
-  assign \$178  = k + 1'h1;
-  assign \$179  = count + 1'h1;
+  assign \$97  = | \o__payload$108 [306:179];
+  assign \$98  = ! fsm_state;
+  assign \$99  = fsm_state == 1'h1;
+  assign \$100  = fsm_state == 2'h2;
+  assign \$101  = fsm_state == 2'h3;
+  assign \$102  = fsm_state == 3'h4;
+  assign \$103  = fsm_state == 3'h5;
+  assign \$104  = fsm_state == 3'h6;
+  assign \$105  = fsm_state == 3'h7;
+  assign \$106  = fsm_state == 4'h8;
+  assign \$107  = fsm_state == 4'h9;
+  assign \$108  = fsm_state == 4'ha;
+  assign \$109  = fsm_state == 4'hb;
+  assign \$110  = fsm_state == 4'hc;
+  assign \$111  = fsm_state == 4'hd;
+  assign \$112  = fsm_state == 4'he;
+  assign \$113  = fsm_state == 4'hf;
+  assign \$114  = fsm_state == 5'h10;
+  assign \$115  = fsm_state == 5'h11;
+  assign \$116  = fsm_state == 5'h12;
+  assign \$117  = fsm_state == 5'h13;
+  assign \$118  = fsm_state == 5'h14;
+  assign \$119  = req[55:52] - 1'h1;
+  assign \$120  = ~ req[41];
+  assign \$121  = req[55:52] < 2'h2;
+  assign \$122  = \$120  | \$121 ;
+  assign \$123  = ~ req[32];
+  assign \$124  = req[55:52] - 1'h1;
+  assign \$125  = $signed(\$124 ) > $signed(4'h4);
+  assign \$126  = pth[159:0] < pth[319:160];
+  assign \$127  = \$126  ? pth[159:0] : pth[319:160];
+  assign \$128  = pth[159:0] < pth[319:160];
+  assign \$129  = \$128  ? pth[319:160] : pth[159:0];
+  assign \$130  = pth[159:0] > pth[319:160];
+  assign \$131  = scan + 1'h1;
+  assign \$132  = ~ cmp_v;
+  assign \$133  = ~ issue;
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = ! pool_rd_data[255:240];
+  assign \$136  = h + 1'h1;
+  assign \$137  = \$136  == nh;
+  assign \$138  = h + 1'h1;
+  assign \$139  = nh - 1'h1;
+  assign \$140  = | req[567:424];
+  assign \$141  = | req[311:168];
+  assign \$142  = | \o__payload$104 [2:0];
+  assign \$143  = | \o__payload$104 [243:115];
+  assign \$144  = \$142  | \$143 ;
+  assign \$145  = ! h;
+  assign \$146  = h - 1'h1;
+  assign \$147  = h + 1'h1;
+  assign \$148  = \$147  == nh;
+  assign \$149  = h + 1'h1;
+  assign \$150  = amt_h > req[311:56];
+  assign \$151  = amt_h1 < req[567:312];
+  assign \$152  = req[46] ? \$150  : \$151 ;
+  assign \$153  = grown > 112'hffffffffffffffffffffffffffff;
+  assign \$154  = h + 1'h1;
+  assign \$155  = \$154  == nh;
+  assign \$156  = h + 1'h1;
+  assign \$157  = k == nsib;
+  assign \$158  = k == 4'h8;
+  assign \$159  = \$157  | \$158 ;
+  assign \$160  = sib_slot == cur_slot;
+  assign \$161  = h + 1'h1;
+  assign \$162  = \$161  == nh;
+  assign \$163  = h + 1'h1;
+  assign \$164  = k + 1'h1;
+  assign \$165  = post_hit ? \$signature__data$73 [111:0] : pool_rd_data[111:0];
+  assign \$166  = ! \$165 ;
+  assign \$167  = post_hit ? \$signature__data$73 [223:112] : pool_rd_data[223:112];
+  assign \$168  = ! \$167 ;
+  assign \$169  = \$166  | \$168 ;
+  assign \$170  = k + 1'h1;
+  assign \$171  = base1 ? \$signature__data [223:112] : \$signature__data [111:0];
+  assign \$172  = base1 ? \$signature__data [111:0] : \$signature__data [223:112];
+  assign \$173  = post_hit ? \$signature__data$73 [223:112] : pool_rd_data[223:112];
+  assign \$174  = post_hit ? \$signature__data$73 [111:0] : pool_rd_data[111:0];
+  assign \$175  = base1 ? \$173  : \$174 ;
+  assign \$176  = post_hit ? \$signature__data$73 [111:0] : pool_rd_data[111:0];
+  assign \$177  = post_hit ? \$signature__data$73 [223:112] : pool_rd_data[223:112];
+  assign \$178  = base1 ? \$176  : \$177 ;
+  assign \$179  = | \o__payload$108 [306:179];
   assign \$180  = k + 1'h1;
-  assign \$181  = take_opp | take_cyc;
+  assign \$181  = count + 1'h1;
+  assign \$182  = k + 1'h1;
+  assign \$183  = take_opp | take_cyc;
   always @(posedge pipe_clk)
-    req <= \$182 ;
+    req <= \$184 ;
   always @(posedge pipe_clk)
-    count <= \$183 ;
+    count <= \$185 ;
   always @(posedge pipe_clk)
-    pth <= \$184 ;
+    pth <= \$186 ;
   always @(posedge pipe_clk)
-    fsm_state <= \$185 ;
+    fsm_state <= \$187 ;
   always @(posedge pipe_clk)
-    cyc <= \$186 ;
+    ereq <= \$188 ;
   always @(posedge pipe_clk)
-    o__valid <= \$187 ;
+    o__valid <= \$189 ;
   always @(posedge pipe_clk)
-    nh <= \$188 ;
+    nh <= \$190 ;
   always @(posedge pipe_clk)
-    h <= \$189 ;
+    h <= \$191 ;
   always @(posedge pipe_clk)
-    q0 <= \$190 ;
+    q0 <= \$192 ;
   always @(posedge pipe_clk)
-    q1 <= \$191 ;
+    q1 <= \$193 ;
   always @(posedge pipe_clk)
-    qdir <= \$192 ;
+    qdir <= \$194 ;
   always @(posedge pipe_clk)
-    scan <= \$193 ;
+    scan <= \$195 ;
   always @(posedge pipe_clk)
-    cmp_v <= \$194 ;
+    cmp_v <= \$196 ;
   always @(posedge pipe_clk)
-    cmp_idx <= \$195 ;
+    cmp_idx <= \$197 ;
   always @(posedge pipe_clk)
-    hop_eidx0 <= \$196 ;
+    hop_eidx0 <= \$198 ;
   always @(posedge pipe_clk)
-    hop_eidx1 <= \$197 ;
+    hop_eidx1 <= \$199 ;
   always @(posedge pipe_clk)
-    hop_eidx2 <= \$198 ;
+    hop_eidx2 <= \$200 ;
   always @(posedge pipe_clk)
-    hop_eidx3 <= \$199 ;
+    hop_eidx3 <= \$201 ;
   always @(posedge pipe_clk)
-    hop_slot0 <= \$200 ;
+    hop_slot0 <= \$202 ;
   always @(posedge pipe_clk)
-    hop_slot1 <= \$201 ;
+    hop_slot1 <= \$203 ;
   always @(posedge pipe_clk)
-    hop_slot2 <= \$202 ;
+    hop_slot2 <= \$204 ;
   always @(posedge pipe_clk)
-    hop_slot3 <= \$203 ;
+    hop_slot3 <= \$205 ;
   always @(posedge pipe_clk)
-    hop_dir0 <= \$204 ;
+    hop_dir0 <= \$206 ;
   always @(posedge pipe_clk)
-    hop_dir1 <= \$205 ;
+    hop_dir1 <= \$207 ;
   always @(posedge pipe_clk)
-    hop_dir2 <= \$206 ;
+    hop_dir2 <= \$208 ;
   always @(posedge pipe_clk)
-    hop_dir3 <= \$207 ;
+    hop_dir3 <= \$209 ;
   always @(posedge pipe_clk)
-    base1 <= \$208 ;
+    base1 <= \$210 ;
   always @(posedge pipe_clk)
-    nsib <= \$209 ;
+    nsib <= \$211 ;
   always @(posedge pipe_clk)
-    k <= \$210 ;
+    k <= \$212 ;
   always @(posedge pipe_clk)
-    sib0 <= \$211 ;
+    sib0 <= \$213 ;
   always @(posedge pipe_clk)
-    sib1 <= \$212 ;
+    sib1 <= \$214 ;
   always @(posedge pipe_clk)
-    sib2 <= \$213 ;
+    sib2 <= \$215 ;
   always @(posedge pipe_clk)
-    sib3 <= \$214 ;
+    sib3 <= \$216 ;
   always @(posedge pipe_clk)
-    sib4 <= \$215 ;
+    sib4 <= \$217 ;
   always @(posedge pipe_clk)
-    sib5 <= \$216 ;
+    sib5 <= \$218 ;
   always @(posedge pipe_clk)
-    sib6 <= \$217 ;
+    sib6 <= \$219 ;
   always @(posedge pipe_clk)
-    sib7 <= \$218 ;
+    sib7 <= \$220 ;
   always @(posedge pipe_clk)
-    s_r0 <= \$219 ;
-  always @(posedge pipe_clk)
-    s_r1 <= \$220 ;
-  always @(posedge pipe_clk)
-    s_fn <= \$221 ;
-  always @(posedge pipe_clk)
-    s_fd <= \$222 ;
-  always @(posedge pipe_clk)
-    o__payload <= \$223 ;
+    o__payload <= \$221 ;
   \appliance_top.backrun.amount  amount (
     .i__payload(\i__payload$101 ),
-    .i__ready(\i__ready$125 ),
+    .i__ready(\i__ready$120 ),
     .i__valid(\i__valid$100 ),
     .o__payload(\o__payload$104 ),
     .o__ready(\o__ready$102 ),
@@ -5247,9 +5149,9 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   );
   \appliance_top.backrun.search  search (
     .i__payload(i__payload),
-    .i__ready(\i__ready$122 ),
-    .i__valid(\i__valid$78 ),
-    .o__payload(\o__payload$113 ),
+    .i__ready(\i__ready$117 ),
+    .i__valid(\i__valid$81 ),
+    .o__payload(\o__payload$108 ),
     .o__ready(o__ready),
     .o__valid(\o__valid$83 ),
     .pipe_clk(pipe_clk),
@@ -5297,12 +5199,12 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \i__valid$78  = 1'h0;
+    \i__valid$81  = 1'h0;
     casez (fsm_state)
       5'h00:
           /* empty */;
       5'h02:
-          \i__valid$78  = 1'h1;
+          \i__valid$81  = 1'h1;
       5'h03:
           /* empty */;
       5'h01:
@@ -5334,72 +5236,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h11:
           /* empty */;
       5'h12:
-          \i__valid$78  = 1'h1;
-    endcase
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    i__payload = 562'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-        begin
-          i__payload[0] = 1'h0;
-          i__payload[112:1] = cyc[111:0];
-          i__payload[224:113] = cyc[223:112];
-          i__payload[240:225] = cyc[239:224];
-          i__payload[256:241] = cyc[255:240];
-          i__payload[480:369] = cyc[367:256];
-          i__payload[368:257] = cyc[479:368];
-          i__payload[496:481] = cyc[495:480];
-          i__payload[512:497] = cyc[511:496];
-          i__payload[529:513] = maxc;
-        end
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          /* empty */;
-      5'h12:
-        begin
-          i__payload[0] = 1'h1;
-          i__payload[112:1] = \$97 ;
-          i__payload[224:113] = \$98 ;
-          i__payload[240:225] = \$signature__data$30 [15:0];
-          i__payload[256:241] = \$signature__data$30 [31:16];
-          i__payload[368:257] = \$99 ;
-          i__payload[480:369] = \$100 ;
-          i__payload[496:481] = s_fn;
-          i__payload[512:497] = s_fd;
-          i__payload[529:513] = maxc;
-          i__payload[561:530] = { 25'h0000000, h, k };
-        end
+          \i__valid$81  = 1'h1;
     endcase
   end
   always @* begin
@@ -6088,8 +5925,8 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
           \i__payload$101 [112:1] = \$80 ;
           \i__payload$101 [224:113] = rin;
           \i__payload$101 [336:225] = rout;
-          \i__payload$101 [352:337] = \$signature__data$30 [15:0];
-          \i__payload$101 [368:353] = \$signature__data$30 [31:16];
+          \i__payload$101 [352:337] = \$signature__data$33 [15:0];
+          \i__payload$101 [368:353] = \$signature__data$33 [31:16];
         end
     endcase
   end
@@ -6227,7 +6064,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
           /* empty */;
       5'h13:
           if (\o__valid$83 ) begin
-            if (\$101 ) begin
+            if (\$97 ) begin
               take_opp = 1'h1;
             end
           end
@@ -6235,24 +6072,24 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$182  = req;
+    \$184  = req;
     casez (fsm_state)
       5'h00:
           if (i__valid) begin
-            \$182  = \i__payload$118 ;
+            \$184  = \i__payload$113 ;
           end
     endcase
     if (pipe_rst) begin
-      \$182  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$184  = 2264'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$183  = count;
+    \$185  = count;
     casez (fsm_state)
       5'h00:
           if (i__valid) begin
-            \$183  = 8'h00;
+            \$185  = 8'h00;
           end
       5'h02:
           /* empty */;
@@ -6291,21 +6128,21 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h13:
           /* empty */;
       5'h14:
-          if (\o__ready$126 ) begin
-            \$183  = \$179 [7:0];
+          if (\o__ready$122 ) begin
+            \$185  = \$181 [7:0];
           end
     endcase
     if (pipe_rst) begin
-      \$183  = 8'h00;
+      \$185  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$184  = pth;
+    \$186  = pth;
     casez (fsm_state)
       5'h00:
           if (i__valid) begin
-            \$184  = \i__payload$118 [1783:984];
+            \$186  = \i__payload$113 [1783:984];
           end
       5'h02:
           /* empty */;
@@ -6321,200 +6158,254 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
           /* empty */;
       5'h08:
           (* full_case = 32'd1 *)
-          if (\$139 ) begin
+          if (\$135 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$141 ) begin
+            if (\$137 ) begin
             end else begin
-              \$184  = { 160'h0000000000000000000000000000000000000000, pth[799:160] };
+              \$186  = { 160'h0000000000000000000000000000000000000000, pth[799:160] };
             end
           end
     endcase
     if (pipe_rst) begin
-      \$184  = 800'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$186  = 800'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$185  = fsm_state;
+    \$187  = fsm_state;
     casez (fsm_state)
       5'h00:
           if (i__valid) begin
-            \$185  = 5'h01;
+            \$187  = 5'h01;
           end else if (c__valid) begin
-            \$185  = 5'h02;
+            \$187  = 5'h02;
           end
       5'h02:
-          if (\i__ready$122 ) begin
-            \$185  = 5'h03;
+          if (\i__ready$117 ) begin
+            \$187  = 5'h03;
           end
       5'h03:
           if (\o__valid$83 ) begin
-            \$185  = 5'h04;
+            \$187  = 5'h04;
           end
       5'h01:
           (* full_case = 32'd1 *)
-          if (\$126 ) begin
-            \$185  = 5'h04;
-          end else if (\$127 ) begin
-            \$185  = 5'h04;
-          end else if (\$129 ) begin
-            \$185  = 5'h04;
+          if (\$122 ) begin
+            \$187  = 5'h04;
+          end else if (\$123 ) begin
+            \$187  = 5'h04;
+          end else if (\$125 ) begin
+            \$187  = 5'h04;
           end else begin
-            \$185  = 5'h05;
+            \$187  = 5'h05;
           end
       5'h05:
-          \$185  = 5'h06;
+          \$187  = 5'h06;
       5'h06:
           if (match) begin
             (* full_case = 32'd1 *)
             if (dup) begin
-              \$185  = 5'h04;
+              \$187  = 5'h04;
             end else begin
-              \$185  = 5'h07;
+              \$187  = 5'h07;
             end
-          end else if (\$138 ) begin
-            \$185  = 5'h04;
+          end else if (\$134 ) begin
+            \$187  = 5'h04;
           end
       5'h07:
-          \$185  = 5'h08;
+          \$187  = 5'h08;
       5'h08:
           (* full_case = 32'd1 *)
-          if (\$139 ) begin
-            \$185  = 5'h04;
+          if (\$135 ) begin
+            \$187  = 5'h04;
           end else begin
             (* full_case = 32'd1 *)
-            if (\$141 ) begin
-              \$185  = 5'h09;
+            if (\$137 ) begin
+              \$187  = 5'h09;
             end else begin
-              \$185  = 5'h05;
+              \$187  = 5'h05;
             end
           end
       5'h09:
           (* full_case = 32'd1 *)
           if (req[46]) begin
             (* full_case = 32'd1 *)
-            if (\$144 ) begin
-              \$185  = 5'h04;
+            if (\$140 ) begin
+              \$187  = 5'h04;
             end else begin
-              \$185  = 5'h0a;
+              \$187  = 5'h0a;
             end
           end else begin
             (* full_case = 32'd1 *)
-            if (\$145 ) begin
-              \$185  = 5'h04;
+            if (\$141 ) begin
+              \$187  = 5'h04;
             end else begin
-              \$185  = 5'h0a;
+              \$187  = 5'h0a;
             end
           end
       5'h0a:
-          if (\i__ready$125 ) begin
-            \$185  = 5'h0b;
+          if (\i__ready$120 ) begin
+            \$187  = 5'h0b;
           end
       5'h0b:
           if (\o__valid$103 ) begin
             (* full_case = 32'd1 *)
-            if (\$148 ) begin
-              \$185  = 5'h04;
+            if (\$144 ) begin
+              \$187  = 5'h04;
             end else if (req[46]) begin
               (* full_case = 32'd1 *)
-              if (\$149 ) begin
-                \$185  = 5'h0c;
+              if (\$145 ) begin
+                \$187  = 5'h0c;
               end else begin
-                \$185  = 5'h0a;
+                \$187  = 5'h0a;
               end
             end else begin
               (* full_case = 32'd1 *)
-              if (\$152 ) begin
-                \$185  = 5'h0c;
+              if (\$148 ) begin
+                \$187  = 5'h0c;
               end else begin
-                \$185  = 5'h0a;
+                \$187  = 5'h0a;
               end
             end
           end
       5'h0c:
           (* full_case = 32'd1 *)
-          if (\$156 ) begin
-            \$185  = 5'h04;
+          if (\$152 ) begin
+            \$187  = 5'h04;
           end else begin
-            \$185  = 5'h0d;
+            \$187  = 5'h0d;
           end
       5'h0d:
           (* full_case = 32'd1 *)
-          if (\$157 ) begin
-            \$185  = 5'h04;
+          if (\$153 ) begin
+            \$187  = 5'h04;
           end else begin
-            if (\$159 ) begin
-              \$185  = 5'h0e;
+            if (\$155 ) begin
+              \$187  = 5'h0e;
             end
           end
       5'h0e:
-          \$185  = 5'h0f;
+          \$187  = 5'h0f;
       5'h0f:
-          \$185  = 5'h10;
+          \$187  = 5'h10;
       5'h10:
           (* full_case = 32'd1 *)
-          if (\$163 ) begin
+          if (\$159 ) begin
             (* full_case = 32'd1 *)
-            if (\$166 ) begin
-              \$185  = 5'h04;
+            if (\$162 ) begin
+              \$187  = 5'h04;
             end else begin
-              \$185  = 5'h0e;
+              \$187  = 5'h0e;
             end
-          end else if (\$164 ) begin
+          end else if (\$160 ) begin
           end else begin
-            \$185  = 5'h11;
+            \$187  = 5'h11;
           end
       5'h11:
           (* full_case = 32'd1 *)
-          if (\$173 ) begin
-            \$185  = 5'h10;
+          if (\$169 ) begin
+            \$187  = 5'h10;
           end else begin
-            \$185  = 5'h12;
+            \$187  = 5'h12;
           end
       5'h12:
-          if (\i__ready$122 ) begin
-            \$185  = 5'h13;
+          if (\i__ready$117 ) begin
+            \$187  = 5'h13;
           end
       5'h13:
           if (\o__valid$83 ) begin
             (* full_case = 32'd1 *)
-            if (\$177 ) begin
-              \$185  = 5'h14;
+            if (\$179 ) begin
+              \$187  = 5'h14;
             end else begin
-              \$185  = 5'h10;
+              \$187  = 5'h10;
             end
           end
       5'h14:
-          if (\o__ready$126 ) begin
-            \$185  = 5'h10;
+          if (\o__ready$122 ) begin
+            \$187  = 5'h10;
           end
       5'h04:
-          if (\o__ready$126 ) begin
-            \$185  = 5'h00;
+          if (\o__ready$122 ) begin
+            \$187  = 5'h00;
           end
     endcase
     if (pipe_rst) begin
-      \$185  = 5'h00;
+      \$187  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$186  = cyc;
+    \$188  = ereq;
     casez (fsm_state)
       5'h00:
           if (i__valid) begin
           end else if (c__valid) begin
-            \$186  = c__payload;
+            \$188 [0] = 1'h0;
+            \$188 [112:1] = c__payload[111:0];
+            \$188 [224:113] = c__payload[223:112];
+            \$188 [240:225] = c__payload[239:224];
+            \$188 [256:241] = c__payload[255:240];
+            \$188 [480:369] = c__payload[367:256];
+            \$188 [368:257] = c__payload[479:368];
+            \$188 [496:481] = c__payload[495:480];
+            \$188 [512:497] = c__payload[511:496];
+            \$188 [561:530] = 32'd0;
+          end
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          /* empty */;
+      5'h10:
+          /* empty */;
+      5'h11:
+          (* full_case = 32'd1 *)
+          if (\$169 ) begin
+          end else begin
+            \$188 [0] = 1'h1;
+            \$188 [112:1] = \$171 ;
+            \$188 [224:113] = \$172 ;
+            \$188 [240:225] = \$signature__data$33 [15:0];
+            \$188 [256:241] = \$signature__data$33 [31:16];
+            \$188 [368:257] = \$175 ;
+            \$188 [480:369] = \$178 ;
+            \$188 [496:481] = pool_rd_data[239:224];
+            \$188 [512:497] = pool_rd_data[255:240];
+            \$188 [561:530] = { 25'h0000000, h, k };
           end
     endcase
     if (pipe_rst) begin
-      \$186  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$188  = 562'h000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$187  = o__valid;
+    \$189  = o__valid;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6522,67 +6413,67 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
           /* empty */;
       5'h03:
           if (\o__valid$83 ) begin
-            \$187  = 1'h1;
+            \$189  = 1'h1;
           end
       5'h01:
-          if (\$126 ) begin
-            \$187  = 1'h1;
-          end else if (\$127 ) begin
-            \$187  = 1'h1;
-          end else if (\$129 ) begin
-            \$187  = 1'h1;
+          if (\$122 ) begin
+            \$189  = 1'h1;
+          end else if (\$123 ) begin
+            \$189  = 1'h1;
+          end else if (\$125 ) begin
+            \$189  = 1'h1;
           end
       5'h05:
           /* empty */;
       5'h06:
           if (match) begin
             if (dup) begin
-              \$187  = 1'h1;
+              \$189  = 1'h1;
             end
-          end else if (\$138 ) begin
-            \$187  = 1'h1;
+          end else if (\$134 ) begin
+            \$189  = 1'h1;
           end
       5'h07:
           /* empty */;
       5'h08:
-          if (\$139 ) begin
-            \$187  = 1'h1;
+          if (\$135 ) begin
+            \$189  = 1'h1;
           end
       5'h09:
           (* full_case = 32'd1 *)
           if (req[46]) begin
-            if (\$144 ) begin
-              \$187  = 1'h1;
+            if (\$140 ) begin
+              \$189  = 1'h1;
             end
           end else begin
-            if (\$145 ) begin
-              \$187  = 1'h1;
+            if (\$141 ) begin
+              \$189  = 1'h1;
             end
           end
       5'h0a:
           /* empty */;
       5'h0b:
           if (\o__valid$103 ) begin
-            if (\$148 ) begin
-              \$187  = 1'h1;
+            if (\$144 ) begin
+              \$189  = 1'h1;
             end
           end
       5'h0c:
-          if (\$156 ) begin
-            \$187  = 1'h1;
+          if (\$152 ) begin
+            \$189  = 1'h1;
           end
       5'h0d:
-          if (\$157 ) begin
-            \$187  = 1'h1;
+          if (\$153 ) begin
+            \$189  = 1'h1;
           end
       5'h0e:
           /* empty */;
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$163 ) begin
-            if (\$166 ) begin
-              \$187  = 1'h1;
+          if (\$159 ) begin
+            if (\$162 ) begin
+              \$189  = 1'h1;
             end
           end
       5'h11:
@@ -6591,26 +6482,26 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
           /* empty */;
       5'h13:
           if (\o__valid$83 ) begin
-            if (\$177 ) begin
-              \$187  = 1'h1;
+            if (\$179 ) begin
+              \$189  = 1'h1;
             end
           end
       5'h14:
-          if (\o__ready$126 ) begin
-            \$187  = 1'h0;
+          if (\o__ready$122 ) begin
+            \$189  = 1'h0;
           end
       5'h04:
-          if (\o__ready$126 ) begin
-            \$187  = 1'h0;
+          if (\o__ready$122 ) begin
+            \$189  = 1'h0;
           end
     endcase
     if (pipe_rst) begin
-      \$187  = 1'h0;
+      \$189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$188  = nh;
+    \$190  = nh;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6619,15 +6510,15 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h03:
           /* empty */;
       5'h01:
-          \$188  = \$123 [2:0];
+          \$190  = \$119 [2:0];
     endcase
     if (pipe_rst) begin
-      \$188  = 3'h0;
+      \$190  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$189  = h;
+    \$191  = h;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6636,7 +6527,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h03:
           /* empty */;
       5'h01:
-          \$189  = 3'h0;
+          \$191  = 3'h0;
       5'h05:
           /* empty */;
       5'h06:
@@ -6645,52 +6536,52 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
           /* empty */;
       5'h08:
           (* full_case = 32'd1 *)
-          if (\$139 ) begin
+          if (\$135 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$141 ) begin
+            if (\$137 ) begin
             end else begin
-              \$189  = \$142 [2:0];
+              \$191  = \$138 [2:0];
             end
           end
       5'h09:
           (* full_case = 32'd1 *)
           if (req[46]) begin
-            \$189  = \$143 [2:0];
+            \$191  = \$139 [2:0];
           end else begin
-            \$189  = 3'h0;
+            \$191  = 3'h0;
           end
       5'h0a:
           /* empty */;
       5'h0b:
           if (\o__valid$103 ) begin
             (* full_case = 32'd1 *)
-            if (\$148 ) begin
+            if (\$144 ) begin
             end else if (req[46]) begin
               (* full_case = 32'd1 *)
-              if (\$149 ) begin
+              if (\$145 ) begin
               end else begin
-                \$189  = \$150 [2:0];
+                \$191  = \$146 [2:0];
               end
             end else begin
               (* full_case = 32'd1 *)
-              if (\$152 ) begin
+              if (\$148 ) begin
               end else begin
-                \$189  = \$153 [2:0];
+                \$191  = \$149 [2:0];
               end
             end
           end
       5'h0c:
-          \$189  = 3'h0;
+          \$191  = 3'h0;
       5'h0d:
           (* full_case = 32'd1 *)
-          if (\$157 ) begin
+          if (\$153 ) begin
           end else begin
             (* full_case = 32'd1 *)
-            if (\$159 ) begin
-              \$189  = 3'h0;
+            if (\$155 ) begin
+              \$191  = 3'h0;
             end else begin
-              \$189  = \$160 [2:0];
+              \$191  = \$156 [2:0];
             end
           end
       5'h0e:
@@ -6698,21 +6589,21 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h0f:
           /* empty */;
       5'h10:
-          if (\$163 ) begin
+          if (\$159 ) begin
             (* full_case = 32'd1 *)
-            if (\$166 ) begin
+            if (\$162 ) begin
             end else begin
-              \$189  = \$167 [2:0];
+              \$191  = \$163 [2:0];
             end
           end
     endcase
     if (pipe_rst) begin
-      \$189  = 3'h0;
+      \$191  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$190  = q0;
+    \$192  = q0;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6723,15 +6614,15 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h01:
           /* empty */;
       5'h05:
-          \$190  = \$131 ;
+          \$192  = \$127 ;
     endcase
     if (pipe_rst) begin
-      \$190  = 160'h0000000000000000000000000000000000000000;
+      \$192  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$191  = q1;
+    \$193  = q1;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6742,15 +6633,15 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h01:
           /* empty */;
       5'h05:
-          \$191  = \$133 ;
+          \$193  = \$129 ;
     endcase
     if (pipe_rst) begin
-      \$191  = 160'h0000000000000000000000000000000000000000;
+      \$193  = 160'h0000000000000000000000000000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$192  = qdir;
+    \$194  = qdir;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6761,49 +6652,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h01:
           /* empty */;
       5'h05:
-          \$192  = \$134 ;
-    endcase
-    if (pipe_rst) begin
-      \$192  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$193  = scan;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          \$193  = 9'h000;
-      5'h06:
-          \$193  = \$135 [8:0];
-    endcase
-    if (pipe_rst) begin
-      \$193  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$194  = cmp_v;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          \$194  = 1'h0;
-      5'h06:
-          \$194  = issue;
+          \$194  = \$130 ;
     endcase
     if (pipe_rst) begin
       \$194  = 1'h0;
@@ -6811,7 +6660,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$195  = cmp_idx;
+    \$195  = scan;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6822,17 +6671,17 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h01:
           /* empty */;
       5'h05:
-          /* empty */;
+          \$195  = 9'h000;
       5'h06:
-          \$195  = scan[7:0];
+          \$195  = \$131 [8:0];
     endcase
     if (pipe_rst) begin
-      \$195  = 8'h00;
+      \$195  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$196  = hop_eidx0;
+    \$196  = cmp_v;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6843,26 +6692,17 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h01:
           /* empty */;
       5'h05:
-          /* empty */;
+          \$196  = 1'h0;
       5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    \$196  = cmp_idx;
-              endcase
-            end
-          end
+          \$196  = issue;
     endcase
     if (pipe_rst) begin
-      \$196  = 8'h00;
+      \$196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$197  = hop_eidx1;
+    \$197  = cmp_idx;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6875,18 +6715,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h05:
           /* empty */;
       5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    \$197  = cmp_idx;
-              endcase
-            end
-          end
+          \$197  = scan[7:0];
     endcase
     if (pipe_rst) begin
       \$197  = 8'h00;
@@ -6894,7 +6723,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$198  = hop_eidx2;
+    \$198  = hop_eidx0;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6913,10 +6742,6 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
             end else begin
               casez (h)
                 3'h0:
-                    /* empty */;
-                3'h1:
-                    /* empty */;
-                3'h2:
                     \$198  = cmp_idx;
               endcase
             end
@@ -6928,7 +6753,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$199  = hop_eidx3;
+    \$199  = hop_eidx1;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -6949,10 +6774,6 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
                 3'h0:
                     /* empty */;
                 3'h1:
-                    /* empty */;
-                3'h2:
-                    /* empty */;
-                3'h3:
                     \$199  = cmp_idx;
               endcase
             end
@@ -6964,69 +6785,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$200  = hop_slot0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    \$200  = dent[29:14];
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$200  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$201  = hop_slot1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    \$201  = dent[29:14];
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$201  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$202  = hop_slot2;
+    \$200  = hop_eidx2;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7049,6 +6808,72 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
                 3'h1:
                     /* empty */;
                 3'h2:
+                    \$200  = cmp_idx;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$200  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$201  = hop_eidx3;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$201  = cmp_idx;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$201  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$202  = hop_slot0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
                     \$202  = dent[29:14];
               endcase
             end
@@ -7060,7 +6885,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$203  = hop_slot3;
+    \$203  = hop_slot1;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7081,10 +6906,6 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
                 3'h0:
                     /* empty */;
                 3'h1:
-                    /* empty */;
-                3'h2:
-                    /* empty */;
-                3'h3:
                     \$203  = dent[29:14];
               endcase
             end
@@ -7096,69 +6917,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$204  = hop_dir0;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    \$204  = qdir;
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$204  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$205  = hop_dir1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          if (match) begin
-            (* full_case = 32'd1 *)
-            if (dup) begin
-            end else begin
-              casez (h)
-                3'h0:
-                    /* empty */;
-                3'h1:
-                    \$205  = qdir;
-              endcase
-            end
-          end
-    endcase
-    if (pipe_rst) begin
-      \$205  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$206  = hop_dir2;
+    \$204  = hop_slot2;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7181,18 +6940,18 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
                 3'h1:
                     /* empty */;
                 3'h2:
-                    \$206  = qdir;
+                    \$204  = dent[29:14];
               endcase
             end
           end
     endcase
     if (pipe_rst) begin
-      \$206  = 1'h0;
+      \$204  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$207  = hop_dir3;
+    \$205  = hop_slot3;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7217,6 +6976,68 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
                 3'h2:
                     /* empty */;
                 3'h3:
+                    \$205  = dent[29:14];
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$205  = 16'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$206  = hop_dir0;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    \$206  = qdir;
+              endcase
+            end
+          end
+    endcase
+    if (pipe_rst) begin
+      \$206  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$207  = hop_dir1;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
                     \$207  = qdir;
               endcase
             end
@@ -7228,7 +7049,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$208  = base1;
+    \$208  = hop_dir2;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7241,25 +7062,20 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h05:
           /* empty */;
       5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          \$208  = dent[9];
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    \$208  = qdir;
+              endcase
+            end
+          end
     endcase
     if (pipe_rst) begin
       \$208  = 1'h0;
@@ -7267,7 +7083,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$209  = nsib;
+    \$209  = hop_dir3;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7280,33 +7096,30 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h05:
           /* empty */;
       5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          \$209  = dent[13:10];
+          if (match) begin
+            (* full_case = 32'd1 *)
+            if (dup) begin
+            end else begin
+              casez (h)
+                3'h0:
+                    /* empty */;
+                3'h1:
+                    /* empty */;
+                3'h2:
+                    /* empty */;
+                3'h3:
+                    \$209  = qdir;
+              endcase
+            end
+          end
     endcase
     if (pipe_rst) begin
-      \$209  = 4'h0;
+      \$209  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$210  = k;
+    \$210  = base1;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7337,38 +7150,116 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$210  = 4'h0;
+          \$210  = dent[9];
+    endcase
+    if (pipe_rst) begin
+      \$210  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$211  = nsib;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$211  = dent[13:10];
+    endcase
+    if (pipe_rst) begin
+      \$211  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
+    \$212  = k;
+    casez (fsm_state)
+      5'h00:
+          /* empty */;
+      5'h02:
+          /* empty */;
+      5'h03:
+          /* empty */;
+      5'h01:
+          /* empty */;
+      5'h05:
+          /* empty */;
+      5'h06:
+          /* empty */;
+      5'h07:
+          /* empty */;
+      5'h08:
+          /* empty */;
+      5'h09:
+          /* empty */;
+      5'h0a:
+          /* empty */;
+      5'h0b:
+          /* empty */;
+      5'h0c:
+          /* empty */;
+      5'h0d:
+          /* empty */;
+      5'h0e:
+          /* empty */;
+      5'h0f:
+          \$212  = 4'h0;
       5'h10:
-          if (\$163 ) begin
-          end else if (\$164 ) begin
-            \$210  = \$168 [3:0];
+          if (\$159 ) begin
+          end else if (\$160 ) begin
+            \$212  = \$164 [3:0];
           end
       5'h11:
-          if (\$173 ) begin
-            \$210  = \$174 [3:0];
+          if (\$169 ) begin
+            \$212  = \$170 [3:0];
           end
       5'h12:
           /* empty */;
       5'h13:
           if (\o__valid$83 ) begin
             (* full_case = 32'd1 *)
-            if (\$177 ) begin
+            if (\$179 ) begin
             end else begin
-              \$210  = \$178 [3:0];
+              \$212  = \$180 [3:0];
             end
           end
       5'h14:
-          if (\o__ready$126 ) begin
-            \$210  = \$180 [3:0];
+          if (\o__ready$122 ) begin
+            \$212  = \$182 [3:0];
           end
     endcase
     if (pipe_rst) begin
-      \$210  = 4'h0;
+      \$212  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$211  = sib0;
+    \$213  = sib0;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7399,85 +7290,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$211  = dent[365:350];
-    endcase
-    if (pipe_rst) begin
-      \$211  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$212  = sib1;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          \$212  = dent[381:366];
-    endcase
-    if (pipe_rst) begin
-      \$212  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$213  = sib2;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          \$213  = dent[397:382];
+          \$213  = dent[365:350];
     endcase
     if (pipe_rst) begin
       \$213  = 16'h0000;
@@ -7485,7 +7298,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$214  = sib3;
+    \$214  = sib1;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7516,7 +7329,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$214  = dent[413:398];
+          \$214  = dent[381:366];
     endcase
     if (pipe_rst) begin
       \$214  = 16'h0000;
@@ -7524,7 +7337,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$215  = sib4;
+    \$215  = sib2;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7555,7 +7368,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$215  = dent[429:414];
+          \$215  = dent[397:382];
     endcase
     if (pipe_rst) begin
       \$215  = 16'h0000;
@@ -7563,7 +7376,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$216  = sib5;
+    \$216  = sib3;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7594,7 +7407,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$216  = dent[445:430];
+          \$216  = dent[413:398];
     endcase
     if (pipe_rst) begin
       \$216  = 16'h0000;
@@ -7602,7 +7415,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$217  = sib6;
+    \$217  = sib4;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7633,7 +7446,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$217  = dent[461:446];
+          \$217  = dent[429:414];
     endcase
     if (pipe_rst) begin
       \$217  = 16'h0000;
@@ -7641,7 +7454,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$218  = sib7;
+    \$218  = sib5;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7672,7 +7485,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          \$218  = dent[477:462];
+          \$218  = dent[445:430];
     endcase
     if (pipe_rst) begin
       \$218  = 16'h0000;
@@ -7680,7 +7493,7 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$219  = s_r0;
+    \$219  = sib6;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7711,23 +7524,15 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          (* full_case = 32'd1 *)
-          if (\$173 ) begin
-          end else begin
-            \$219  = \$175 ;
-          end
+          \$219  = dent[461:446];
     endcase
     if (pipe_rst) begin
-      \$219  = 112'h0000000000000000000000000000;
+      \$219  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$220  = s_r1;
+    \$220  = sib7;
     casez (fsm_state)
       5'h00:
           /* empty */;
@@ -7758,199 +7563,97 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
       5'h0e:
           /* empty */;
       5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          (* full_case = 32'd1 *)
-          if (\$173 ) begin
-          end else begin
-            \$220  = \$176 ;
-          end
+          \$220  = dent[477:462];
     endcase
     if (pipe_rst) begin
-      \$220  = 112'h0000000000000000000000000000;
+      \$220  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$221  = s_fn;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          (* full_case = 32'd1 *)
-          if (\$173 ) begin
-          end else begin
-            \$221  = pool_rd_data[239:224];
-          end
-    endcase
-    if (pipe_rst) begin
-      \$221  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$222  = s_fd;
-    casez (fsm_state)
-      5'h00:
-          /* empty */;
-      5'h02:
-          /* empty */;
-      5'h03:
-          /* empty */;
-      5'h01:
-          /* empty */;
-      5'h05:
-          /* empty */;
-      5'h06:
-          /* empty */;
-      5'h07:
-          /* empty */;
-      5'h08:
-          /* empty */;
-      5'h09:
-          /* empty */;
-      5'h0a:
-          /* empty */;
-      5'h0b:
-          /* empty */;
-      5'h0c:
-          /* empty */;
-      5'h0d:
-          /* empty */;
-      5'h0e:
-          /* empty */;
-      5'h0f:
-          /* empty */;
-      5'h10:
-          /* empty */;
-      5'h11:
-          (* full_case = 32'd1 *)
-          if (\$173 ) begin
-          end else begin
-            \$222  = pool_rd_data[255:240];
-          end
-    endcase
-    if (pipe_rst) begin
-      \$222  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2505:dump_module$2 ) begin end
-    \$223  = o__payload;
+    \$221  = o__payload;
     if (fin) begin
-      { \$223 [355:67], \$223 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
-      \$223 [0] = 1'h1;
-      \$223 [3:1] = fin_status;
-      \$223 [66:35] = req[31:0];
-      \$223 [11:4] = count;
-    end else if (\$181 ) begin
-      { \$223 [98:35], \$223 [17], \$223 [15:1] } = 80'h00000000000000000000;
-      \$223 [0] = 1'h0;
-      \$223 [355] = take_cyc;
-      \$223 [16] = \o__payload$113 [33];
-      \$223 [34:18] = \o__payload$113 [50:34];
-      \$223 [226:99] = \o__payload$113 [178:51];
-      \$223 [354:227] = \o__payload$113 [306:179];
+      { \$221 [355:67], \$221 [34:12] } = 312'h000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$221 [0] = 1'h1;
+      \$221 [3:1] = fin_status;
+      \$221 [66:35] = req[31:0];
+      \$221 [11:4] = count;
+    end else if (\$183 ) begin
+      { \$221 [98:35], \$221 [17], \$221 [15:1] } = 80'h00000000000000000000;
+      \$221 [0] = 1'h0;
+      \$221 [355] = take_cyc;
+      \$221 [16] = \o__payload$108 [33];
+      \$221 [34:18] = \o__payload$108 [50:34];
+      \$221 [226:99] = \o__payload$108 [178:51];
+      \$221 [354:227] = \o__payload$108 [306:179];
       if (take_opp) begin
-        \$223 [66:35] = req[31:0];
-        \$223 [14:12] = h;
-        \$223 [15] = \o__payload$113 [32];
-        \$223 [17] = base1;
-        \$223 [82:67] = cur_slot;
-        \$223 [98:83] = sib_slot;
+        \$221 [66:35] = req[31:0];
+        \$221 [14:12] = h;
+        \$221 [15] = \o__payload$108 [32];
+        \$221 [17] = base1;
+        \$221 [82:67] = cur_slot;
+        \$221 [98:83] = sib_slot;
       end
     end
     if (pipe_rst) begin
-      \$223  = 356'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+      \$221  = 356'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
     end
   end
   assign dir_index = dwp__addr;
-  assign dwp__data = { \port$25544$0 , \port$25542$0 , \port$25540$0 , \port$25538$0 , \port$25536$0 , \port$25534$0 , \port$25532$0 , \port$25530$0 , \port$25528$0 , \port$25526$0 , \port$25524$0 , \port$25522$0 , \port$25520$0 , \port$25518$0 , \port$25516$0  };
-  assign dir_data = { \port$25544$0 , \port$25542$0 , \port$25540$0 , \port$25538$0 , \port$25536$0 , \port$25534$0 , \port$25532$0 , \port$25530$0 , \port$25528$0 , \port$25526$0 , \port$25524$0 , \port$25522$0 , \port$25520$0 , \port$25518$0 , \port$25516$0  };
+  assign dwp__data = { \port$25498$0 , \port$25496$0 , \port$25494$0 , \port$25492$0 , \port$25490$0 , \port$25488$0 , \port$25486$0 , \port$25484$0 , \port$25482$0 , \port$25480$0 , \port$25478$0 , \port$25476$0 , \port$25474$0 , \port$25472$0 , \port$25470$0  };
+  assign dir_data = { \port$25498$0 , \port$25496$0 , \port$25494$0 , \port$25492$0 , \port$25490$0 , \port$25488$0 , \port$25486$0 , \port$25484$0 , \port$25482$0 , \port$25480$0 , \port$25478$0 , \port$25476$0 , \port$25474$0 , \port$25472$0 , \port$25470$0  };
   assign dir_we = dwp__en;
   assign drp__data = dent;
   assign \$signature__addr  = h[1:0];
-  assign \$signature__addr$10  = h[1:0];
+  assign \$signature__addr$13  = h[1:0];
   assign hwp__addr = h[1:0];
   assign fwp__addr = h[1:0];
-  assign \$signature__addr$13  = h;
-  assign \$signature__addr$14  = \$1 [2:0];
+  assign \$signature__addr$16  = h;
+  assign \$signature__addr$17  = \$1 [2:0];
   assign cur_r0 = \$signature__data [111:0];
   assign cur_r1 = \$signature__data [223:112];
-  assign cur_fn = \$signature__data$30 [15:0];
-  assign cur_fd = \$signature__data$30 [31:16];
-  assign \$signature__data$37  = amt_h;
-  assign \$signature__data$39  = amt_h1;
+  assign cur_fn = \$signature__data$33 [15:0];
+  assign cur_fd = \$signature__data$33 [31:16];
+  assign \$signature__data$40  = amt_h;
+  assign \$signature__data$42  = amt_h1;
   assign out = o__payload;
   assign o_valid = o__valid;
   assign hits = { \$63 , \$60 , \$57 , \$54  };
-  assign \$signature__addr$67  = hit_idx;
-  assign post_r0 = \$signature__data$70 [111:0];
-  assign post_r1 = \$signature__data$70 [223:112];
-  assign \dwp__data.valid  = \port$25516$0 [0];
-  assign \dwp__data.venue  = \port$25516$0 [8:1];
-  assign \dwp__data.base1  = \port$25516$0 [9];
-  assign \dwp__data.nsib  = \port$25516$0 [13:10];
-  assign \dwp__data.slot  = \port$25516$0 [29:14];
-  assign \dwp__data.token0  = { \port$25526$0 [29:0], \port$25524$0 , \port$25522$0 , \port$25520$0 , \port$25518$0 , \port$25516$0 [31:30] };
-  assign \dwp__data.token1  = { \port$25536$0 [29:0], \port$25534$0 , \port$25532$0 , \port$25530$0 , \port$25528$0 , \port$25526$0 [31:30] };
-  assign \dwp__data.sibs  = { \port$25544$0 , \port$25542$0 , \port$25540$0 , \port$25538$0 , \port$25536$0 [31:30] };
-  assign \dwp__data.sibs[0]  = { \port$25538$0 [13:0], \port$25536$0 [31:30] };
-  assign \dwp__data.sibs[1]  = \port$25538$0 [29:14];
-  assign \dwp__data.sibs[2]  = { \port$25540$0 [13:0], \port$25538$0 [31:30] };
-  assign \dwp__data.sibs[3]  = \port$25540$0 [29:14];
-  assign \dwp__data.sibs[4]  = { \port$25542$0 [13:0], \port$25540$0 [31:30] };
-  assign \dwp__data.sibs[5]  = \port$25542$0 [29:14];
-  assign \dwp__data.sibs[6]  = { \port$25544$0 [13:0], \port$25542$0 [31:30] };
-  assign \dwp__data.sibs[7]  = \port$25544$0 [29:14];
-  assign \dir_data.valid  = \port$25516$0 [0];
-  assign \dir_data.venue  = \port$25516$0 [8:1];
-  assign \dir_data.base1  = \port$25516$0 [9];
-  assign \dir_data.nsib  = \port$25516$0 [13:10];
-  assign \dir_data.slot  = \port$25516$0 [29:14];
-  assign \dir_data.token0  = { \port$25526$0 [29:0], \port$25524$0 , \port$25522$0 , \port$25520$0 , \port$25518$0 , \port$25516$0 [31:30] };
-  assign \dir_data.token1  = { \port$25536$0 [29:0], \port$25534$0 , \port$25532$0 , \port$25530$0 , \port$25528$0 , \port$25526$0 [31:30] };
-  assign \dir_data.sibs  = { \port$25544$0 , \port$25542$0 , \port$25540$0 , \port$25538$0 , \port$25536$0 [31:30] };
-  assign \dir_data.sibs[0]  = { \port$25538$0 [13:0], \port$25536$0 [31:30] };
-  assign \dir_data.sibs[1]  = \port$25538$0 [29:14];
-  assign \dir_data.sibs[2]  = { \port$25540$0 [13:0], \port$25538$0 [31:30] };
-  assign \dir_data.sibs[3]  = \port$25540$0 [29:14];
-  assign \dir_data.sibs[4]  = { \port$25542$0 [13:0], \port$25540$0 [31:30] };
-  assign \dir_data.sibs[5]  = \port$25542$0 [29:14];
-  assign \dir_data.sibs[6]  = { \port$25544$0 [13:0], \port$25542$0 [31:30] };
-  assign \dir_data.sibs[7]  = \port$25544$0 [29:14];
+  assign \$signature__addr$70  = hit_idx;
+  assign post_r0 = \$signature__data$73 [111:0];
+  assign post_r1 = \$signature__data$73 [223:112];
+  assign \dwp__data.valid  = \port$25470$0 [0];
+  assign \dwp__data.venue  = \port$25470$0 [8:1];
+  assign \dwp__data.base1  = \port$25470$0 [9];
+  assign \dwp__data.nsib  = \port$25470$0 [13:10];
+  assign \dwp__data.slot  = \port$25470$0 [29:14];
+  assign \dwp__data.token0  = { \port$25480$0 [29:0], \port$25478$0 , \port$25476$0 , \port$25474$0 , \port$25472$0 , \port$25470$0 [31:30] };
+  assign \dwp__data.token1  = { \port$25490$0 [29:0], \port$25488$0 , \port$25486$0 , \port$25484$0 , \port$25482$0 , \port$25480$0 [31:30] };
+  assign \dwp__data.sibs  = { \port$25498$0 , \port$25496$0 , \port$25494$0 , \port$25492$0 , \port$25490$0 [31:30] };
+  assign \dwp__data.sibs[0]  = { \port$25492$0 [13:0], \port$25490$0 [31:30] };
+  assign \dwp__data.sibs[1]  = \port$25492$0 [29:14];
+  assign \dwp__data.sibs[2]  = { \port$25494$0 [13:0], \port$25492$0 [31:30] };
+  assign \dwp__data.sibs[3]  = \port$25494$0 [29:14];
+  assign \dwp__data.sibs[4]  = { \port$25496$0 [13:0], \port$25494$0 [31:30] };
+  assign \dwp__data.sibs[5]  = \port$25496$0 [29:14];
+  assign \dwp__data.sibs[6]  = { \port$25498$0 [13:0], \port$25496$0 [31:30] };
+  assign \dwp__data.sibs[7]  = \port$25498$0 [29:14];
+  assign \dir_data.valid  = \port$25470$0 [0];
+  assign \dir_data.venue  = \port$25470$0 [8:1];
+  assign \dir_data.base1  = \port$25470$0 [9];
+  assign \dir_data.nsib  = \port$25470$0 [13:10];
+  assign \dir_data.slot  = \port$25470$0 [29:14];
+  assign \dir_data.token0  = { \port$25480$0 [29:0], \port$25478$0 , \port$25476$0 , \port$25474$0 , \port$25472$0 , \port$25470$0 [31:30] };
+  assign \dir_data.token1  = { \port$25490$0 [29:0], \port$25488$0 , \port$25486$0 , \port$25484$0 , \port$25482$0 , \port$25480$0 [31:30] };
+  assign \dir_data.sibs  = { \port$25498$0 , \port$25496$0 , \port$25494$0 , \port$25492$0 , \port$25490$0 [31:30] };
+  assign \dir_data.sibs[0]  = { \port$25492$0 [13:0], \port$25490$0 [31:30] };
+  assign \dir_data.sibs[1]  = \port$25492$0 [29:14];
+  assign \dir_data.sibs[2]  = { \port$25494$0 [13:0], \port$25492$0 [31:30] };
+  assign \dir_data.sibs[3]  = \port$25494$0 [29:14];
+  assign \dir_data.sibs[4]  = { \port$25496$0 [13:0], \port$25494$0 [31:30] };
+  assign \dir_data.sibs[5]  = \port$25496$0 [29:14];
+  assign \dir_data.sibs[6]  = { \port$25498$0 [13:0], \port$25496$0 [31:30] };
+  assign \dir_data.sibs[7]  = \port$25498$0 [29:14];
   assign \dent.valid  = dent[0];
   assign \dent.venue  = dent[8:1];
   assign \dent.base1  = dent[9];
@@ -7983,6 +7686,28 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   assign \drp__data.sibs[5]  = dent[445:430];
   assign \drp__data.sibs[6]  = dent[461:446];
   assign \drp__data.sibs[7]  = dent[477:462];
+  assign \i__payload.mode  = i__payload[0];
+  assign \i__payload.a_base  = i__payload[112:1];
+  assign \i__payload.a_other  = i__payload[224:113];
+  assign \i__payload.a_fn  = i__payload[240:225];
+  assign \i__payload.a_fd  = i__payload[256:241];
+  assign \i__payload.b_base  = i__payload[368:257];
+  assign \i__payload.b_other  = i__payload[480:369];
+  assign \i__payload.b_fn  = i__payload[496:481];
+  assign \i__payload.b_fd  = i__payload[512:497];
+  assign \i__payload.maxc  = i__payload[529:513];
+  assign \i__payload.tag  = i__payload[561:530];
+  assign \ereq.mode  = ereq[0];
+  assign \ereq.a_base  = ereq[112:1];
+  assign \ereq.a_other  = ereq[224:113];
+  assign \ereq.a_fn  = ereq[240:225];
+  assign \ereq.a_fd  = ereq[256:241];
+  assign \ereq.b_base  = ereq[368:257];
+  assign \ereq.b_other  = ereq[480:369];
+  assign \ereq.b_fn  = ereq[496:481];
+  assign \ereq.b_fd  = ereq[512:497];
+  assign \ereq.maxc  = ereq[529:513];
+  assign \ereq.tag  = ereq[561:530];
   assign \o__payload.kind  = o__payload[0];
   assign \o__payload.status  = o__payload[3:1];
   assign \o__payload.count  = o__payload[11:4];
@@ -8036,27 +7761,6 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   assign \req.swap.path[5]  = req[1943:1784];
   assign \req.swap.path[6]  = req[2103:1944];
   assign \req.swap.path[7]  = req[2263:2104];
-  assign \i__payload.mode  = i__payload[0];
-  assign \i__payload.a_base  = i__payload[112:1];
-  assign \i__payload.a_other  = i__payload[224:113];
-  assign \i__payload.a_fn  = i__payload[240:225];
-  assign \i__payload.a_fd  = i__payload[256:241];
-  assign \i__payload.b_base  = i__payload[368:257];
-  assign \i__payload.b_other  = i__payload[480:369];
-  assign \i__payload.b_fn  = i__payload[496:481];
-  assign \i__payload.b_fd  = i__payload[512:497];
-  assign \i__payload.maxc  = i__payload[529:513];
-  assign \i__payload.tag  = i__payload[561:530];
-  assign \cyc.hop0  = cyc[255:0];
-  assign \cyc.hop0.reserve_in  = cyc[111:0];
-  assign \cyc.hop0.reserve_out  = cyc[223:112];
-  assign \cyc.hop0.fee_num  = cyc[239:224];
-  assign \cyc.hop0.fee_den  = cyc[255:240];
-  assign \cyc.hop1  = cyc[511:256];
-  assign \cyc.hop1.reserve_in  = cyc[367:256];
-  assign \cyc.hop1.reserve_out  = cyc[479:368];
-  assign \cyc.hop1.fee_num  = cyc[495:480];
-  assign \cyc.hop1.fee_den  = cyc[511:496];
   assign \pool_rd_data.reserve0  = pool_rd_data[111:0];
   assign \pool_rd_data.reserve1  = pool_rd_data[223:112];
   assign \pool_rd_data.fee_num  = pool_rd_data[239:224];
@@ -8069,37 +7773,37 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   assign \i__payload$101.fee_den  = \i__payload$101 [368:353];
   assign \o__payload$104.revert  = \o__payload$104 [2:0];
   assign \o__payload$104.result  = \o__payload$104 [243:3];
-  assign \o__payload$113.tag  = \o__payload$113 [31:0];
-  assign \o__payload$113.direction  = \o__payload$113 [32];
-  assign \o__payload$113.exact  = \o__payload$113 [33];
-  assign \o__payload$113.candidates  = \o__payload$113 [50:34];
-  assign \o__payload$113.amount_in  = \o__payload$113 [178:51];
-  assign \o__payload$113.profit  = \o__payload$113 [306:179];
-  assign \i__payload$118.tag  = \i__payload$118 [31:0];
-  assign \i__payload$118.venue_valid  = \i__payload$118 [32];
-  assign \i__payload$118.venue  = \i__payload$118 [40:33];
-  assign \i__payload$118.swap  = \i__payload$118 [2263:41];
-  assign \i__payload$118.swap.is_swap  = \i__payload$118 [41];
-  assign \i__payload$118.swap.fn  = \i__payload$118 [45:42];
-  assign \i__payload$118.swap.exact_out  = \i__payload$118 [46];
-  assign \i__payload$118.swap.eth_in  = \i__payload$118 [47];
-  assign \i__payload$118.swap.eth_out  = \i__payload$118 [48];
-  assign \i__payload$118.swap.fee_on_transfer  = \i__payload$118 [49];
-  assign \i__payload$118.swap.router  = \i__payload$118 [51:50];
-  assign \i__payload$118.swap.path_len  = \i__payload$118 [55:52];
-  assign \i__payload$118.swap.amount_in  = \i__payload$118 [311:56];
-  assign \i__payload$118.swap.amount_out  = \i__payload$118 [567:312];
-  assign \i__payload$118.swap.recipient  = \i__payload$118 [727:568];
-  assign \i__payload$118.swap.deadline  = \i__payload$118 [983:728];
-  assign \i__payload$118.swap.path  = \i__payload$118 [2263:984];
-  assign \i__payload$118.swap.path[0]  = \i__payload$118 [1143:984];
-  assign \i__payload$118.swap.path[1]  = \i__payload$118 [1303:1144];
-  assign \i__payload$118.swap.path[2]  = \i__payload$118 [1463:1304];
-  assign \i__payload$118.swap.path[3]  = \i__payload$118 [1623:1464];
-  assign \i__payload$118.swap.path[4]  = \i__payload$118 [1783:1624];
-  assign \i__payload$118.swap.path[5]  = \i__payload$118 [1943:1784];
-  assign \i__payload$118.swap.path[6]  = \i__payload$118 [2103:1944];
-  assign \i__payload$118.swap.path[7]  = \i__payload$118 [2263:2104];
+  assign \o__payload$108.tag  = \o__payload$108 [31:0];
+  assign \o__payload$108.direction  = \o__payload$108 [32];
+  assign \o__payload$108.exact  = \o__payload$108 [33];
+  assign \o__payload$108.candidates  = \o__payload$108 [50:34];
+  assign \o__payload$108.amount_in  = \o__payload$108 [178:51];
+  assign \o__payload$108.profit  = \o__payload$108 [306:179];
+  assign \i__payload$113.tag  = \i__payload$113 [31:0];
+  assign \i__payload$113.venue_valid  = \i__payload$113 [32];
+  assign \i__payload$113.venue  = \i__payload$113 [40:33];
+  assign \i__payload$113.swap  = \i__payload$113 [2263:41];
+  assign \i__payload$113.swap.is_swap  = \i__payload$113 [41];
+  assign \i__payload$113.swap.fn  = \i__payload$113 [45:42];
+  assign \i__payload$113.swap.exact_out  = \i__payload$113 [46];
+  assign \i__payload$113.swap.eth_in  = \i__payload$113 [47];
+  assign \i__payload$113.swap.eth_out  = \i__payload$113 [48];
+  assign \i__payload$113.swap.fee_on_transfer  = \i__payload$113 [49];
+  assign \i__payload$113.swap.router  = \i__payload$113 [51:50];
+  assign \i__payload$113.swap.path_len  = \i__payload$113 [55:52];
+  assign \i__payload$113.swap.amount_in  = \i__payload$113 [311:56];
+  assign \i__payload$113.swap.amount_out  = \i__payload$113 [567:312];
+  assign \i__payload$113.swap.recipient  = \i__payload$113 [727:568];
+  assign \i__payload$113.swap.deadline  = \i__payload$113 [983:728];
+  assign \i__payload$113.swap.path  = \i__payload$113 [2263:984];
+  assign \i__payload$113.swap.path[0]  = \i__payload$113 [1143:984];
+  assign \i__payload$113.swap.path[1]  = \i__payload$113 [1303:1144];
+  assign \i__payload$113.swap.path[2]  = \i__payload$113 [1463:1304];
+  assign \i__payload$113.swap.path[3]  = \i__payload$113 [1623:1464];
+  assign \i__payload$113.swap.path[4]  = \i__payload$113 [1783:1624];
+  assign \i__payload$113.swap.path[5]  = \i__payload$113 [1943:1784];
+  assign \i__payload$113.swap.path[6]  = \i__payload$113 [2103:1944];
+  assign \i__payload$113.swap.path[7]  = \i__payload$113 [2263:2104];
   assign \c__payload.hop0  = c__payload[255:0];
   assign \c__payload.hop0.reserve_in  = c__payload[111:0];
   assign \c__payload.hop0.reserve_out  = c__payload[223:112];
@@ -8112,6 +7816,8 @@ module \appliance_top.backrun (pipe_rst, \o__ready$126 , pool_rd_data, c__payloa
   assign \c__payload.hop1.fee_den  = c__payload[511:496];
   assign hit_idx[1] = \$65 ;
   assign hit_idx[0] = \$64 ;
+  assign i__payload[529:513] = maxc;
+  assign { i__payload[561:530], i__payload[512:0] } = { ereq[561:530], ereq[512:0] };
   assign \$2  = 16'h0000;
   assign \$3  = 16'h0000;
   assign \$4  = \$3 ;
@@ -9130,14 +8836,14 @@ module \appliance_top.backrun.amount (pipe_rst, i__valid, i__payload, o__ready, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, i__ready, o__valid, o__payload, pipe_clk);
+module \appliance_top.backrun.search (pipe_rst, i__payload, i__valid, o__ready, i__ready, o__valid, o__payload, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$4  = 0;
   input pipe_rst;
   wire pipe_rst;
-  input i__valid;
-  wire i__valid;
   input [561:0] i__payload;
   wire [561:0] i__payload;
+  input i__valid;
+  wire i__valid;
   input o__ready;
   wire o__ready;
   output i__ready;
@@ -27631,7 +27337,7 @@ module \appliance_top.backrun.search (pipe_rst, i__valid, i__payload, o__ready, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, bus__rdata, \port$25207$0 , cycle_value, status_in_packet, bytes_value, packets_value, drops_value
+module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bus__bready, bus__araddr, bus__arvalid, bus__rready, clk, rst, status_idle, bus__awready, bus__wready, bus__arready, bus__rdata, \port$25161$0 , cycle_value, status_in_packet, bytes_value, packets_value, drops_value
 , swaps_value, opportunities_value, host_evals_value, records_value, decode_errors_value, err_empty_value, err_unknown_type_value, err_truncated_value, err_trailing_bytes_value, err_non_canonical_size_value, err_leading_zero_value, err_overruns_parent_value, err_expected_string_value, err_expected_list_value, err_too_few_fields_value, err_too_many_fields_value, err_int_out_of_range_value, err_bad_address_value, err_bad_storage_key_value, err_missing_to_value, err_bad_v_value
 , err_bad_y_parity_value, err_bad_r_value, err_bad_s_value, err_high_s_value, err_no_blob_hashes_value, err_bad_blob_hash_value, err_empty_authorization_list_value, err_priority_fee_above_max_value, err_initcode_too_large_value, err_bad_sidecar_value, err_too_large_value, err_recovery_failed_value, bus__bvalid, control_soft_reset, control_flush, pool_cmd_commit, pool_cmd_readback, router_cmd_commit, dir_cmd_commit, cyc_cmd_go, control_enable
 , output_cfg_tx_headers, output_cfg_swaps, output_cfg_opportunities, pool_addr_index, pool_data_0_value, pool_data_1_value, pool_data_2_value, pool_data_3_value, pool_data_4_value, pool_data_5_value, pool_data_6_value, pool_data_7_value, router_sel_index, router_cfg_valid, router_cfg_weth_valid, router_cfg_venue, router_cfg_venue_valid, selector_mask_enable, router_chain_chain_id, router_word_0_value, router_word_1_value
@@ -27669,8 +27375,8 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   wire bus__arready;
   output [31:0] bus__rdata;
   wire [31:0] bus__rdata;
-  input [255:0] \port$25207$0 ;
-  wire [255:0] \port$25207$0 ;
+  input [255:0] \port$25161$0 ;
+  wire [255:0] \port$25161$0 ;
   input [63:0] cycle_value;
   wire [63:0] cycle_value;
   input status_in_packet;
@@ -31054,7 +30760,7 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     src_hash_rd = 32'd0;
     if (accept) begin
-      src_hash_rd = 32'd1666254894;
+      src_hash_rd = 32'd1850708633;
     end
   end
   always @* begin
@@ -31101,56 +30807,56 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_0_rd = 32'd0;
     if (accept) begin
-      pool_rdata_0_rd = \port$25207$0 [31:0];
+      pool_rdata_0_rd = \port$25161$0 [31:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_1_rd = 32'd0;
     if (accept) begin
-      pool_rdata_1_rd = \port$25207$0 [63:32];
+      pool_rdata_1_rd = \port$25161$0 [63:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_2_rd = 32'd0;
     if (accept) begin
-      pool_rdata_2_rd = \port$25207$0 [95:64];
+      pool_rdata_2_rd = \port$25161$0 [95:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_3_rd = 32'd0;
     if (accept) begin
-      pool_rdata_3_rd = \port$25207$0 [127:96];
+      pool_rdata_3_rd = \port$25161$0 [127:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_4_rd = 32'd0;
     if (accept) begin
-      pool_rdata_4_rd = \port$25207$0 [159:128];
+      pool_rdata_4_rd = \port$25161$0 [159:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_5_rd = 32'd0;
     if (accept) begin
-      pool_rdata_5_rd = \port$25207$0 [191:160];
+      pool_rdata_5_rd = \port$25161$0 [191:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_6_rd = 32'd0;
     if (accept) begin
-      pool_rdata_6_rd = \port$25207$0 [223:192];
+      pool_rdata_6_rd = \port$25161$0 [223:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2505:dump_module$5 ) begin end
     pool_rdata_7_rd = 32'd0;
     if (accept) begin
-      pool_rdata_7_rd = \port$25207$0 [255:224];
+      pool_rdata_7_rd = \port$25161$0 [255:224];
     end
   end
   always @* begin
@@ -33613,15 +33319,15 @@ module \appliance_top.csr (bus__awvalid, bus__wdata, bus__wstrb, bus__wvalid, bu
   assign version_minor = 8'h06;
   assign version_major = 8'h01;
   assign version_features = 8'h3f;
-  assign src_hash_value = 32'd1666254894;
-  assign pool_rdata_0_value = \port$25207$0 [31:0];
-  assign pool_rdata_1_value = \port$25207$0 [63:32];
-  assign pool_rdata_2_value = \port$25207$0 [95:64];
-  assign pool_rdata_3_value = \port$25207$0 [127:96];
-  assign pool_rdata_4_value = \port$25207$0 [159:128];
-  assign pool_rdata_5_value = \port$25207$0 [191:160];
-  assign pool_rdata_6_value = \port$25207$0 [223:192];
-  assign pool_rdata_7_value = \port$25207$0 [255:224];
+  assign src_hash_value = 32'd1850708633;
+  assign pool_rdata_0_value = \port$25161$0 [31:0];
+  assign pool_rdata_1_value = \port$25161$0 [63:32];
+  assign pool_rdata_2_value = \port$25161$0 [95:64];
+  assign pool_rdata_3_value = \port$25161$0 [127:96];
+  assign pool_rdata_4_value = \port$25161$0 [159:128];
+  assign pool_rdata_5_value = \port$25161$0 [191:160];
+  assign pool_rdata_6_value = \port$25161$0 [223:192];
+  assign pool_rdata_7_value = \port$25161$0 [255:224];
   assign pool_cmd_rd = 32'd0;
   assign router_cmd_rd = 32'd0;
   assign dir_cmd_rd = 32'd0;
@@ -52358,8 +52064,8 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
   \appliance_top.decoder.values.ends  ends (
     .pipe_clk(pipe_clk),
     .pipe_rst(pipe_rst),
-    .\port$6809$0 (\$13 [22:0]),
-    .\port$6811$0 (\$15 [24:0]),
+    .\port$6761$0 (\$13 [22:0]),
+    .\port$6763$0 (\$15 [24:0]),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(have_last),
@@ -55577,14 +55283,14 @@ module \appliance_top.decoder.values (pipe_rst, i_job__valid, o_rec__ready, i_be
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.decoder.values.ends (pipe_rst, \port$6809$0 , \port$6811$0 , w_en, w_rdy, r_data, r_en, r_rdy, pipe_clk);
+module \appliance_top.decoder.values.ends (pipe_rst, \port$6761$0 , \port$6763$0 , w_en, w_rdy, r_data, r_en, r_rdy, pipe_clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$20  = 0;
   input pipe_rst;
   wire pipe_rst;
-  input [22:0] \port$6809$0 ;
-  wire [22:0] \port$6809$0 ;
-  input [24:0] \port$6811$0 ;
-  wire [24:0] \port$6811$0 ;
+  input [22:0] \port$6761$0 ;
+  wire [22:0] \port$6761$0 ;
+  input [24:0] \port$6763$0 ;
+  wire [24:0] \port$6763$0 ;
   input w_en;
   wire w_en;
   output w_rdy;
@@ -55658,7 +55364,7 @@ module \appliance_top.decoder.values.ends (pipe_rst, \port$6809$0 , \port$6811$0
   end
   always @(posedge pipe_clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$6811$0 , \port$6809$0  };
+      storage[w_port__addr] <= { \port$6763$0 , \port$6761$0  };
   end
   reg [47:0] _0_;
   always @(posedge pipe_clk) begin
@@ -55757,8 +55463,8 @@ module \appliance_top.decoder.values.ends (pipe_rst, \port$6809$0 , \port$6811$0
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$6811$0 , \port$6809$0  };
-  assign w_data = { \port$6811$0 , \port$6809$0  };
+  assign w_port__data = { \port$6763$0 , \port$6761$0  };
+  assign w_data = { \port$6763$0 , \port$6761$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
 endmodule
@@ -92267,7 +91973,7 @@ module \appliance_top.keccak_in (pipe_rst, o__ready, i__ready, i__valid, i__payl
 endmodule
 
 (* generator = "Amaranth" *)
-module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit, rp_latest__en, \port$25458$0 , \port$25460$0 , \port$25462$0 , \port$25464$0 , \port$25466$0 , \port$25468$0 , \port$25470$0 , \port$25472$0 , \port$25474$0 , rp_bank0__addr, rp_bank0__en, host_error, host_pending, clk);
+module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit, rp_latest__en, \port$25412$0 , \port$25414$0 , \port$25416$0 , \port$25418$0 , \port$25420$0 , \port$25422$0 , \port$25424$0 , \port$25426$0 , \port$25428$0 , rp_bank0__addr, rp_bank0__en, host_error, host_pending, clk);
   reg \$auto$verilog_backend.cc:2505:dump_module$25  = 0;
   input rst;
   wire rst;
@@ -92281,24 +91987,24 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   wire host_commit;
   input rp_latest__en;
   wire rp_latest__en;
-  input [15:0] \port$25458$0 ;
-  wire [15:0] \port$25458$0 ;
-  input [31:0] \port$25460$0 ;
-  wire [31:0] \port$25460$0 ;
-  input [31:0] \port$25462$0 ;
-  wire [31:0] \port$25462$0 ;
-  input [31:0] \port$25464$0 ;
-  wire [31:0] \port$25464$0 ;
-  input [31:0] \port$25466$0 ;
-  wire [31:0] \port$25466$0 ;
-  input [31:0] \port$25468$0 ;
-  wire [31:0] \port$25468$0 ;
-  input [31:0] \port$25470$0 ;
-  wire [31:0] \port$25470$0 ;
-  input [31:0] \port$25472$0 ;
-  wire [31:0] \port$25472$0 ;
-  input [31:0] \port$25474$0 ;
-  wire [31:0] \port$25474$0 ;
+  input [15:0] \port$25412$0 ;
+  wire [15:0] \port$25412$0 ;
+  input [31:0] \port$25414$0 ;
+  wire [31:0] \port$25414$0 ;
+  input [31:0] \port$25416$0 ;
+  wire [31:0] \port$25416$0 ;
+  input [31:0] \port$25418$0 ;
+  wire [31:0] \port$25418$0 ;
+  input [31:0] \port$25420$0 ;
+  wire [31:0] \port$25420$0 ;
+  input [31:0] \port$25422$0 ;
+  wire [31:0] \port$25422$0 ;
+  input [31:0] \port$25424$0 ;
+  wire [31:0] \port$25424$0 ;
+  input [31:0] \port$25426$0 ;
+  wire [31:0] \port$25426$0 ;
+  input [31:0] \port$25428$0 ;
+  wire [31:0] \port$25428$0 ;
   input [9:0] rp_bank0__addr;
   wire [9:0] rp_bank0__addr;
   input rp_bank0__en;
@@ -95587,12 +95293,12 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   end
   always @(posedge clk) begin
     if (do_write)
-      latest[\port$25458$0 [9:0]] <= { \port$25474$0 , \port$25472$0 , \port$25470$0 , \port$25468$0 , \port$25466$0 , \port$25464$0 , \port$25462$0 , \port$25460$0  };
+      latest[\port$25412$0 [9:0]] <= { \port$25428$0 , \port$25426$0 , \port$25424$0 , \port$25422$0 , \port$25420$0 , \port$25418$0 , \port$25416$0 , \port$25414$0  };
   end
   reg [255:0] _2_;
   always @(posedge clk) begin
     if (rp_latest__en) begin
-      _2_ <= latest[\port$25458$0 [9:0]];
+      _2_ <= latest[\port$25412$0 [9:0]];
     end
   end
   assign host_rd_data = _2_;
@@ -96636,7 +96342,7 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
       _3_ <= meta[rp_bank0__addr];
     end
     _4_ <= meta[rp_meta_s__addr];
-    _5_ <= meta[\port$25458$0 [9:0]];
+    _5_ <= meta[\port$25412$0 [9:0]];
   end
   assign rp_meta_e__data = _3_;
   assign s_meta = _4_;
@@ -97680,7 +97386,7 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
     if (rp_bank0__en) begin
       _6_ <= scrub[rp_bank0__addr];
     end
-    _7_ <= scrub[\port$25458$0 [9:0]];
+    _7_ <= scrub[\port$25412$0 [9:0]];
   end
   assign rp_scrub_e__data = _6_;
   assign rp_scrub_c__data = _7_;
@@ -97692,12 +97398,12 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   assign \$38  = \$36  & \$37 ;
   assign \$39  = e[0] ^ \$38 ;
   assign rd_data = \$39  ? rp_bank1__data : rp_bank0__data;
-  assign \$40  = \port$25458$0  < 11'h400;
+  assign \$40  = \port$25412$0  < 11'h400;
   assign \$41  = ~ \$40 ;
-  assign \$42  = | \port$25474$0 [31:16];
-  assign \$43  = | \port$25474$0 [15:0];
+  assign \$42  = | \port$25428$0 [31:16];
+  assign \$43  = | \port$25428$0 [15:0];
   assign \$44  = \$42  & \$43 ;
-  assign \$45  = \port$25474$0 [15:0] <= \port$25474$0 [31:16];
+  assign \$45  = \port$25428$0 [15:0] <= \port$25428$0 [31:16];
   assign \$46  = \$44  & \$45 ;
   assign \$47  = ~ \$46 ;
   assign \$48  = \$46  ? 2'h0 : 2'h3;
@@ -97717,11 +97423,11 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   always @(posedge clk)
     wp_meta__en <= do_write;
   always @(posedge clk)
-    w_slot <= \port$25458$0 [9:0];
+    w_slot <= \port$25412$0 [9:0];
   always @(posedge clk)
     w_epoch <= \$1 [11:0];
   always @(posedge clk)
-    wp_bank0__data <= { \port$25474$0 , \port$25472$0 , \port$25470$0 , \port$25468$0 , \port$25466$0 , \port$25464$0 , \port$25462$0 , \port$25460$0  };
+    wp_bank0__data <= { \port$25428$0 , \port$25426$0 , \port$25424$0 , \port$25422$0 , \port$25420$0 , \port$25418$0 , \port$25416$0 , \port$25414$0  };
   always @(posedge clk)
     x_valid <= wp_meta__en;
   always @(posedge clk)
@@ -97739,12 +97445,12 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   always @(posedge clk)
     r_meta <= \$61 ;
   assign \$1  = epoch + begin_eval;
-  assign \$2  = \port$25458$0  < 11'h400;
+  assign \$2  = \port$25412$0  < 11'h400;
   assign \$3  = host_commit & \$2 ;
-  assign \$4  = | \port$25474$0 [31:16];
-  assign \$5  = | \port$25474$0 [15:0];
+  assign \$4  = | \port$25428$0 [31:16];
+  assign \$5  = | \port$25428$0 [15:0];
   assign \$6  = \$4  & \$5 ;
-  assign \$7  = \port$25474$0 [15:0] <= \port$25474$0 [31:16];
+  assign \$7  = \port$25428$0 [15:0] <= \port$25428$0 [31:16];
   assign \$8  = \$6  & \$7 ;
   assign do_write = \$3  & \$8 ;
   assign \$9  = x_slot == w_slot;
@@ -97773,7 +97479,7 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   assign \$29  = x_slot == wp_scrub__addr;
   assign \$30  = x_valid & \$29 ;
   assign \$31  = \$28  | \$30 ;
-  assign \$32  = \port$25458$0 [9:0] == wp_scrub__addr;
+  assign \$32  = \port$25412$0 [9:0] == wp_scrub__addr;
   assign \$33  = do_write & \$32 ;
   assign \$34  = \$31  | \$33 ;
   always @* begin
@@ -97823,13 +97529,13 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   end
   assign epoch_next = \$1 [11:0];
   assign pending_any = host_pending;
-  assign host_slot = { 16'h0000, \port$25458$0  };
-  assign host_data = { \port$25474$0 , \port$25472$0 , \port$25470$0 , \port$25468$0 , \port$25466$0 , \port$25464$0 , \port$25462$0 , \port$25460$0  };
-  assign wp_latest__addr = \port$25458$0 [9:0];
-  assign wp_latest__data = { \port$25474$0 , \port$25472$0 , \port$25470$0 , \port$25468$0 , \port$25466$0 , \port$25464$0 , \port$25462$0 , \port$25460$0  };
+  assign host_slot = { 16'h0000, \port$25412$0  };
+  assign host_data = { \port$25428$0 , \port$25426$0 , \port$25424$0 , \port$25422$0 , \port$25420$0 , \port$25418$0 , \port$25416$0 , \port$25414$0  };
+  assign wp_latest__addr = \port$25412$0 [9:0];
+  assign wp_latest__data = { \port$25428$0 , \port$25426$0 , \port$25424$0 , \port$25422$0 , \port$25420$0 , \port$25418$0 , \port$25416$0 , \port$25414$0  };
   assign wp_latest__en = do_write;
-  assign rp_meta_c__addr = \port$25458$0 [9:0];
-  assign rp_scrub_c__addr = \port$25458$0 [9:0];
+  assign rp_meta_c__addr = \port$25412$0 [9:0];
+  assign rp_scrub_c__addr = \port$25412$0 [9:0];
   assign wp_meta__addr = w_slot;
   assign wp_meta__data = w_meta;
   assign w_valid = wp_meta__en;
@@ -97849,14 +97555,14 @@ module \appliance_top.pool (rst, begin_eval, rd_data, host_rd_data, host_commit,
   assign rp_meta_e__en = rp_bank0__en;
   assign rp_scrub_e__addr = rp_bank0__addr;
   assign rp_scrub_e__en = rp_bank0__en;
-  assign rp_latest__addr = \port$25458$0 [9:0];
-  assign host_rd_slot = \port$25458$0 [9:0];
+  assign rp_latest__addr = \port$25412$0 [9:0];
+  assign host_rd_slot = \port$25412$0 [9:0];
   assign host_rd_en = rp_latest__en;
   assign rp_latest__data = host_rd_data;
-  assign \host_data.reserve0  = { \port$25466$0 [15:0], \port$25464$0 , \port$25462$0 , \port$25460$0  };
-  assign \host_data.reserve1  = { \port$25472$0 , \port$25470$0 , \port$25468$0 , \port$25466$0 [31:16] };
-  assign \host_data.fee_num  = \port$25474$0 [15:0];
-  assign \host_data.fee_den  = \port$25474$0 [31:16];
+  assign \host_data.reserve0  = { \port$25420$0 [15:0], \port$25418$0 , \port$25416$0 , \port$25414$0  };
+  assign \host_data.reserve1  = { \port$25426$0 , \port$25424$0 , \port$25422$0 , \port$25420$0 [31:16] };
+  assign \host_data.fee_num  = \port$25428$0 [15:0];
+  assign \host_data.fee_den  = \port$25428$0 [31:16];
   assign \old.bank  = old[0];
   assign \old.valid  = old[1];
   assign \old.epoch  = old[13:2];
