@@ -61,10 +61,10 @@ from mevblade.control.types import (
 
 __all__ = ["RtlEngine", "RtlBatch", "header_to_result", "send_msg", "recv_msg"]
 
-_TOP = "tx_decoder_top"
 #: the decoder tops the engine can run (``top=``): the line-rate ``TxDecoder2`` (default) and the
 #: board-sized byte-serial ``TxDecoderSerial`` — the same ports, records and calldata words
 DECODER_TOPS = ("tx_decoder_top", "tx_decoder_serial_top")
+_TOP = DECODER_TOPS[0]
 _SERVER_MODULE = "mevblade.sim.tb.tx_decoder.rtl_server"
 #: packets per request (the simulator streams them back to back)
 _BATCH = 512

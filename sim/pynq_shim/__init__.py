@@ -55,8 +55,9 @@ def appliance_verilog(variant: str = "full") -> Path:
     """Verilog of the appliance top as the *current* sources generate it.
 
     ``variant`` is a build variant of :data:`mevblade.hw.boards.ecp5.VARIANTS` (``full``: the whole top,
-    the one the UltraScale+ Zynq builds package and ``hw/rtl/appliance_top.v`` holds; ``frontend`` /
-    ``decode``: the ECP5 builds' smaller tops). For ``full``, ``hw/rtl/appliance_top.v`` itself when its
+    the one the UltraScale+ Zynq builds package and ``hw/rtl/appliance_top.v`` holds; ``compact``: the
+    whole pipeline sized for the boards, the PYNQ-Z2's default; ``frontend`` / ``decode``: the ECP5 builds'
+    smaller tops). For ``full``, ``hw/rtl/appliance_top.v`` itself when its
     manifest entry says it was generated from exactly these sources
     (:func:`mevblade.hw.gen.checked_in_verilog`: the source hash, the file's SHA-256 and the Amaranth version
     all match) — that saves the conversion, minutes for this top. Otherwise the text is generated and cached
